@@ -1,0 +1,100 @@
+// The kernel interface: iproute2 `ip` in the host namespace or inside a pod namespace entered by
+// path with nsenter. Changes go through `ip -batch -` (one spawn for many commands); state is read
+// with `ip -json`. A failing batch names the command that failed.
+import { CniError, ErrorCode } from './errors.ts';
+import { run, type ExecResult } from './exec.ts';
+
+/** Where to run: the plugin's own (host) namespace, or a netns path. */
+export type Where = { netns?: string };
+export const HOST: Where = {};
+
+function command(where: Where, args: string[]): [string, string[]] {
+  return where.netns ? ['nsenter', [`--net=${where.netns}`, '--', 'ip', ...args]] : ['ip', args];
+}
+
+export async function runIp(where: Where, args: string[], input?: string): Promise<ExecResult> {
+  const [file, argv] = command(where, args);
+  return run(file, argv, input === undefined ? {} : { input });
+}
+
+export class BatchError extends CniError {
+  constructor(
+    readonly failedLine: string,
+    readonly stderr: string,
+  ) {
+    super(ErrorCode.KernelCommandFailed, `ip ${failedLine}: ${firstError(stderr)}`);
+  }
+  /** True when the kernel said the object already exists. */
+  get exists(): boolean {
+    return /File exists|already exists/i.test(this.stderr);
+  }
+  get missing(): boolean {
+    return /Cannot find device|No such device|No such process|does not exist|Cannot find/i.test(this.stderr);
+  }
+}
+
+function firstError(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l && !/^Command failed/.test(l));
+  return (lines[0] ?? stderr.trim()).slice(0, 300);
+}
+
+/**
+ * Run `lines` as one `ip -batch`. iproute2 stops at the first failing line and reports
+ * "Command failed -:N"; that line is named in the error. Lines are built by plan code from
+ * validated values only (no whitespace, quotes or '#').
+ */
+export async function ipBatch(where: Where, lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  const r = await runIp(where, ['-batch', '-'], lines.join('\n') + '\n');
+  if (r.code === 0) return;
+  const m = /Command failed -:(\d+)/.exec(r.stderr);
+  const failed = m ? lines[Number(m[1]) - 1] ?? '' : lines.join('; ');
+  if (where.netns && /nsenter/.test(r.stderr) && !m) {
+    throw new CniError(ErrorCode.KernelCommandFailed, `cannot enter network namespace ${where.netns}`, r.stderr.trim().slice(0, 300));
+  }
+  throw new BatchError(failed, r.stderr);
+}
+
+/** `ip -json <args>`; returns [] when the object does not exist. */
+export async function ipJson<T = Record<string, unknown>>(where: Where, args: string[]): Promise<T[]> {
+  const r = await runIp(where, ['-json', ...args]);
+  if (r.code !== 0) {
+    if (/does not exist|Cannot find device|No such/i.test(r.stderr)) return [];
+    throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${firstError(r.stderr)}`);
+  }
+  const text = r.stdout.trim();
+  if (!text) return [];
+  try {
+    return JSON.parse(text) as T[];
+  } catch {
+    throw new CniError(ErrorCode.KernelCommandFailed, `ip -json ${args.join(' ')}: unparseable output`);
+  }
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  ifname: string;
+  address?: string;
+  mtu?: number;
+  flags?: string[];
+  operstate?: string;
+  master?: string;
+  link?: string;
+  link_index?: number;
+  link_netnsid?: number;
+  promiscuity?: number;
+  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
+  addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string; dadfailed?: boolean; tentative?: boolean }>;
+}
+
+export interface RouteInfo {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  scope?: string;
+  protocol?: string;
+  prefsrc?: string;
+  metric?: number;
+  table?: string;
+  flags?: string[];
+}

@@ -1,0 +1,32 @@
+// Blocking stdin read and the process entry shared by every plugin executable.
+import { readSync } from 'node:fs';
+import { dispatch, type Plugin } from './dispatch.ts';
+
+export function readAllStdin(limit = 65 * 1024 * 1024): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buf = Buffer.allocUnsafe(1 << 16);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue; // non-blocking pipe: spin until data or EOF
+      if (code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    total += n;
+    if (total > limit) break; // the dispatcher reports the oversize input
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Entry point: dispatch, print exactly one document, exit with its status. */
+export async function main(plugin: Plugin): Promise<void> {
+  const outcome = await dispatch(plugin, process.env, () => (process.stdin.isTTY ? Buffer.alloc(0) : readAllStdin()));
+  if (outcome.stdout) process.stdout.write(outcome.stdout);
+  process.exitCode = outcome.exitCode;
+}

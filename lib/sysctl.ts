@@ -1,0 +1,46 @@
+// sysctls: written directly under /proc/sys in our own namespace; inside a pod namespace through
+// one `nsenter … tee` per distinct value (a /proc/sys file belongs to the namespace of whoever
+// opens it, so a process inside the pod namespace has to open it).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { CniError, ErrorCode } from './errors.ts';
+import { run } from './exec.ts';
+import type { Where } from './iproute.ts';
+
+/** e.g. "net/ipv4/conf/eth0/arp_notify" → value. Keys are built from validated names. */
+export type Sysctls = Record<string, string>;
+
+export const sysctlPath = (key: string): string => `/proc/sys/${key.replace(/\./g, '/')}`;
+
+export function readHostSysctl(key: string): string | null {
+  try {
+    return readFileSync(sysctlPath(key), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEffort?: string[] } = {}): Promise<void> {
+  const keys = Object.keys(values);
+  if (keys.length === 0) return;
+  const optional = new Set(opts.bestEffort ?? []);
+  if (!where.netns) {
+    for (const k of keys) {
+      const path = sysctlPath(k);
+      try {
+        if (readHostSysctl(k) === values[k]) continue; // avoid needless writes (and their side effects)
+        writeFileSync(path, values[k]!);
+      } catch (e) {
+        if (!optional.has(k)) throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
+      }
+    }
+    return;
+  }
+  const byValue = new Map<string, string[]>();
+  for (const k of keys) byValue.set(values[k]!, [...(byValue.get(values[k]!) ?? []), k]);
+  for (const [value, group] of byValue) {
+    const r = await run('nsenter', [`--net=${where.netns}`, '--', 'tee', ...group.map(sysctlPath)], { input: value });
+    if (r.code !== 0 && group.some((k) => !optional.has(k))) {
+      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${group.join(', ')}=${value} in ${where.netns}`, r.stderr.trim().slice(0, 300));
+    }
+  }
+}
