@@ -98,3 +98,18 @@ export interface RouteInfo {
   table?: string;
   flags?: string[];
 }
+
+/**
+ * Several `ip -json` queries in one spawn. Only for commands that cannot fail (e.g. `link show`,
+ * `addr show`, `route show table all`): a failing command would abort the batch.
+ */
+export async function ipJsonBatch(where: Where, commands: string[], details = false): Promise<unknown[][]> {
+  const r = await runIp(where, ['-json', ...(details ? ['-details'] : []), '-batch', '-'], commands.join('\n') + '\n');
+  if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `ip ${commands.join('; ')}: ${firstError(r.stderr)}`);
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  try {
+    return lines.map((l) => JSON.parse(l) as unknown[]);
+  } catch {
+    throw new CniError(ErrorCode.KernelCommandFailed, 'ip -json -batch: unparseable output');
+  }
+}

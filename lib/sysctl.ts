@@ -6,10 +6,11 @@ import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { Where } from './iproute.ts';
 
-/** e.g. "net/ipv4/conf/eth0/arp_notify" → value. Keys are built from validated names. */
+/** e.g. "net/ipv4/conf/eth0/arp_notify" → value; keys are built from validated names. */
 export type Sysctls = Record<string, string>;
 
-export const sysctlPath = (key: string): string => `/proc/sys/${key.replace(/\./g, '/')}`;
+/** Keys are slash-separated ("net/ipv4/conf/eth0.1/arp_notify") so interface names may hold dots. */
+export const sysctlPath = (key: string): string => `/proc/sys/${key}`;
 
 export function readHostSysctl(key: string): string | null {
   try {

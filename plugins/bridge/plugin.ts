@@ -1,8 +1,219 @@
-// Placeholder until the bridge implementation lands.
-import type { Plugin } from '../../lib/dispatch.ts';
+// The bridge plugin: a Linux bridge on the host, a veth pair per attachment, addresses from IPAM.
+// Order of ADD: IPAM → bridge → veth → host port → pod addressing → masquerade → spoof check;
+// each step registers its inverse so a failure leaves nothing behind.
+import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/attachments.ts';
+import { delegate } from '../../lib/delegate.ts';
+import type { Plugin, Request } from '../../lib/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { run } from '../../lib/exec.ts';
+import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
+import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
+import { randomMac } from '../../lib/mac.ts';
+import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade } from '../../lib/masquerade.ts';
+import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
+import { checkSpoofCheck, gcSpoofCheck, setupSpoofCheck, teardownSpoofCheck } from '../../lib/spoofcheck.ts';
+import { writeSysctls } from '../../lib/sysctl.ts';
+import type { Result } from '../../lib/types.ts';
+import { UndoStack } from '../../lib/undo.ts';
+import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
+import { loadBridgeConfig, type BridgeConfig } from './config.ts';
+import {
+  buildBridgeResult,
+  forwardingSysctls,
+  planAddressing,
+  planBridgeAddresses,
+  planCreateBridge,
+  planHostPort,
+  planPortVlans,
+  type ExistingAddress,
+} from './plan.ts';
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(ErrorCode.Internal, 'bridge: not implemented yet');
-};
-export const bridge: Plugin = { name: 'bridge', add: notYet, del: notYet, check: notYet, gc: notYet, status: notYet };
+interface BridgeState {
+  mac: string;
+  addresses: ExistingAddress[];
+}
+
+async function readBridge(cfg: BridgeConfig): Promise<(BridgeState & { link: LinkInfo }) | undefined> {
+  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'addr', 'show', 'dev', cfg.bridge]);
+  if (!link) return undefined;
+  if (link.linkinfo?.info_kind !== 'bridge') {
+    throw new CniError(ErrorCode.InterfaceConflict, `"${cfg.bridge}" already exists but is not a bridge`);
+  }
+  const addresses = (link.addr_info ?? [])
+    .filter((a) => (a.family === 'inet' || a.family === 'inet6') && a.scope !== 'link')
+    .map((a) => ({ family: a.family === 'inet' ? 4 : 6, cidr: `${a.local}/${a.prefixlen}` }) as ExistingAddress);
+  return { link, mac: link.address ?? '', addresses };
+}
+
+/** The bridge, created when missing (never deleted: other attachments may use it). */
+async function ensureBridge(cfg: BridgeConfig): Promise<BridgeState> {
+  const existing = await readBridge(cfg);
+  if (existing) return existing;
+  // A fixed MAC keeps the bridge from following its lowest port's MAC as ports come and go.
+  const mac = randomMac();
+  try {
+    await ipBatch(HOST, [planCreateBridge(cfg, mac)]);
+  } catch (e) {
+    // Another ADD created it concurrently: use theirs.
+    if (e instanceof BatchError && e.exists) return (await readBridge(cfg))!;
+    throw e;
+  }
+  await writeSysctls(HOST, { [`net/ipv6/conf/${cfg.bridge}/accept_ra`]: '0' }, { bestEffort: [`net/ipv6/conf/${cfg.bridge}/accept_ra`] });
+  return { mac, addresses: [] };
+}
+
+async function runBridgeBatch(lines: string[]): Promise<void> {
+  if (!lines.length) return;
+  const r = await run('bridge', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+  if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `bridge vlan configuration failed: ${r.stderr.trim().slice(0, 300)}`);
+}
+
+const masqTarget = (cfg: BridgeConfig, req: Request, ips: string[]) => ({
+  network: cfg.network,
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+  ips,
+});
+
+async function add(req: Request): Promise<Result> {
+  const cfg = loadBridgeConfig(req);
+  const { netns, ifname } = req.env;
+  const undo = new UndoStack();
+  return undo.guard(async () => {
+    let ipam: Result | undefined;
+    if (cfg.ipamType) {
+      const type = cfg.ipamType;
+      ipam = await delegate('ADD', type, req);
+      undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
+      if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
+    }
+    const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
+    const bridge = await ensureBridge(cfg);
+
+    const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, containerMac: cfg.mac });
+    undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
+
+    await writeSysctls(HOST, { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' }, { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] });
+    const hostLines = planHostPort(cfg, veth.hostName);
+    if (addressing && cfg.isGateway) {
+      hostLines.push(...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses));
+      hostLines.push(`link set ${cfg.bridge} address ${bridge.mac}`);
+    }
+    await ipBatch(HOST, hostLines);
+    await runBridgeBatch(planPortVlans(cfg, veth.hostName));
+    if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
+
+    if (addressing) {
+      const plan = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
+      await writeSysctls({ netns }, plan.sysctls, { bestEffort: plan.optionalSysctls });
+      await ipBatch({ netns }, plan.lines);
+    } else if (!cfg.disableContainerInterface) {
+      await ipBatch({ netns }, [`link set ${ifname} up`]);
+    }
+
+    if (cfg.ipMasq && addressing) {
+      const target = masqTarget(cfg, req, addressing.ips.map((i) => i.address));
+      const backend = await chooseBackend(cfg.ipMasqBackend);
+      undo.push('masquerade', () => teardownMasquerade(target));
+      await setupMasquerade(backend, target);
+    }
+    if (cfg.macspoofchk) {
+      undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
+      await setupSpoofCheck(req.env.containerID, ifname, veth.hostName, veth.containerMac);
+    }
+    return buildBridgeResult({
+      cfg,
+      bridgeMac: bridge.mac,
+      hostVeth: veth.hostName,
+      hostMac: veth.hostMac,
+      ifname,
+      containerMac: veth.containerMac,
+      netns,
+      addressing,
+      ipamDns: ipam?.dns,
+    });
+  });
+}
+
+/** When the pod namespace is gone from its path, the host veth of prevResult may still exist. */
+async function deleteOrphanHostVeth(cfg: BridgeConfig, prev: Result | undefined, ifname: string): Promise<void> {
+  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== cfg.bridge && i.name !== ifname);
+  if (!host) return;
+  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', host.name]);
+  if (link?.linkinfo?.info_kind === 'veth' && link.master === cfg.bridge) {
+    await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
+  }
+}
+
+async function del(req: Request): Promise<void> {
+  const cfg = loadBridgeConfig(req);
+  const { netns, ifname, containerID } = req.env;
+  const prev = prevResultOf(req, { lenient: true });
+  await runAll([
+    [
+      'container interface',
+      async () => {
+        if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+        else await deleteOrphanHostVeth(cfg, prev, ifname);
+      },
+    ],
+    ['IPAM', async () => cfg.ipamType && delegate('DEL', cfg.ipamType, req)],
+    // Found by (network, container ID, ifname), never by reading addresses off the interface.
+    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(cfg, req, (prev?.ips ?? []).map((i) => i.address)))],
+    ['spoof check', async () => cfg.macspoofchk && teardownSpoofCheck(containerID, ifname)],
+  ]);
+}
+
+async function check(req: Request): Promise<void> {
+  const cfg = loadBridgeConfig(req);
+  const { netns, ifname } = req.env;
+  if (cfg.ipamType) await delegate('CHECK', cfg.ipamType, req);
+  const prev = prevResultOf(req, { required: true })!;
+  const interfaces = prev.interfaces ?? [];
+  const brEntry = interfaces.find((i) => i.name === cfg.bridge);
+  const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
+  if (!brEntry) throw checkFailed(`prevResult has no entry for bridge "${cfg.bridge}"`);
+  if (podIndex < 0) throw checkFailed(`prevResult has no entry for "${ifname}" in ${netns}`);
+
+  const [hostLinks] = (await ipJsonBatch(HOST, ['link show'], true)) as [LinkInfo[]];
+  const br = findLink(hostLinks, cfg.bridge);
+  if (br.linkinfo?.info_kind !== 'bridge') throw checkFailed(`"${cfg.bridge}" is not a bridge`);
+  expectMac(br, brEntry.mac);
+  const promisc = (br.flags ?? []).includes('PROMISC') || (br.promiscuity ?? 0) > 0;
+  if (cfg.promiscMode && !promisc) throw checkFailed(`bridge "${cfg.bridge}" is not in promiscuous mode`);
+
+  const [podLinks, podRoutes] = (await ipJsonBatch({ netns }, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const pod = findLink(podLinks, ifname);
+  if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
+  expectMac(pod, interfaces[podIndex]!.mac);
+  const hostVeth = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
+  if (!hostVeth) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
+  if (hostVeth.master !== cfg.bridge) throw checkFailed(`host veth "${hostVeth.ifname}" is not attached to "${cfg.bridge}"`);
+
+  const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
+  expectAddresses(pod, podIps);
+  expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
+  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, podIps.map((i) => i.address)));
+  if (cfg.macspoofchk) await checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
+}
+
+async function gc(req: Request): Promise<void> {
+  const cfg = loadBridgeConfig(req);
+  const valid = validAttachmentsOf(req);
+  await runAll([
+    ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],
+    ['masquerade', async () => valid && gcMasquerade(cfg.network, valid)],
+    ['spoof check', async () => valid && cfg.macspoofchk && gcSpoofCheck(valid)],
+  ]);
+}
+
+async function status(req: Request): Promise<void> {
+  const cfg = loadBridgeConfig(req);
+  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', cfg.bridge]);
+  if (link && link.linkinfo?.info_kind !== 'bridge') {
+    throw new CniError(ErrorCode.NotAvailable, `"${cfg.bridge}" exists but is not a bridge`);
+  }
+  if (cfg.ipamType) await delegate('STATUS', cfg.ipamType, req);
+}
+
+export const bridge: Plugin = { name: 'bridge', add, del, check, gc, status };

@@ -1,0 +1,32 @@
+// Rollback as data: every applied step registers its inverse; on failure the inverses run in
+// reverse order, best effort, and the original error is what the caller reports.
+
+export class UndoStack {
+  private readonly steps: Array<{ what: string; undo: () => Promise<unknown> }> = [];
+
+  push(what: string, undo: () => Promise<unknown>): void {
+    this.steps.push({ what, undo });
+  }
+
+  /** Run all inverses newest first; failures are logged to stderr, never thrown. */
+  async unwind(): Promise<void> {
+    while (this.steps.length) {
+      const step = this.steps.pop()!;
+      try {
+        await step.undo();
+      } catch (e) {
+        process.stderr.write(`rollback of "${step.what}" failed: ${(e as Error).message}\n`);
+      }
+    }
+  }
+
+  /** Run `fn`; if it throws, unwind and rethrow. */
+  async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      await this.unwind();
+      throw e;
+    }
+  }
+}

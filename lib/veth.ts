@@ -1,0 +1,64 @@
+// Creating the veth pair of an attachment. The pair is created from inside the pod namespace with
+// the peer placed directly into our (host) namespace in the same netlink request, as the
+// reference does: a failure can never leave one end behind in the wrong namespace.
+import { randomBytes } from 'node:crypto';
+import { CniError, ErrorCode } from './errors.ts';
+import { BatchError, ipBatch, runIp } from './iproute.ts';
+import { randomMac } from './mac.ts';
+
+export interface VethRequest {
+  netns: string;
+  ifname: string;
+  mtu?: number;
+  /** Container-side MAC; random when absent. */
+  containerMac?: string;
+  /** Host-side MAC; random when absent. */
+  hostMac?: string;
+  /** Host-side name; a random `veth` + 8 hex name when absent (retried on collision). */
+  hostName?: string;
+}
+
+export interface Veth {
+  hostName: string;
+  hostMac: string;
+  containerMac: string;
+}
+
+export const randomVethName = (): string => `veth${randomBytes(4).toString('hex')}`;
+
+/** The single `ip` batch line that creates the pair; `hostPid` names our network namespace. */
+export function planCreateVeth(v: Required<Pick<VethRequest, 'ifname'>> & Veth & { mtu?: number }, hostPid: number): string {
+  const mtu = v.mtu ? ` mtu ${v.mtu}` : '';
+  return `link add ${v.ifname} address ${v.containerMac}${mtu} type veth peer name ${v.hostName} address ${v.hostMac}${mtu} netns ${hostPid}`;
+}
+
+export async function createVeth(req: VethRequest): Promise<Veth> {
+  const containerMac = req.containerMac ?? randomMac();
+  const hostMac = req.hostMac ?? randomMac();
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const hostName = req.hostName ?? randomVethName();
+    try {
+      await ipBatch({ netns: req.netns }, [planCreateVeth({ ifname: req.ifname, hostName, hostMac, containerMac, mtu: req.mtu }, process.pid)]);
+      return { hostName, hostMac, containerMac };
+    } catch (e) {
+      if (!(e instanceof BatchError) || !e.exists) throw e;
+      const inPod = await runIp({ netns: req.netns }, ['link', 'show', 'dev', req.ifname]);
+      if (inPod.code === 0) {
+        throw new CniError(ErrorCode.InterfaceConflict, `container interface "${req.ifname}" already exists in ${req.netns}`);
+      }
+      if (req.hostName) {
+        throw new CniError(ErrorCode.InterfaceConflict, `host interface "${req.hostName}" already exists`);
+      }
+    }
+  }
+  throw new CniError(ErrorCode.InterfaceConflict, 'could not find a free host veth name after 10 attempts');
+}
+
+/** Delete the container end (the host end goes with it); an absent link or netns is success. */
+export async function deleteContainerVeth(netns: string, ifname: string): Promise<boolean> {
+  const r = await runIp({ netns }, ['link', 'del', 'dev', ifname]);
+  if (r.code === 0) return true;
+  if (/Cannot find device|does not exist|No such/i.test(r.stderr)) return false;
+  if (/nsenter/.test(r.stderr)) return false; // the namespace vanished meanwhile
+  throw new CniError(ErrorCode.KernelCommandFailed, `ip link del ${ifname} in ${netns}: ${r.stderr.trim().slice(0, 200)}`);
+}

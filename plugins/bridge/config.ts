@@ -1,0 +1,134 @@
+// bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
+import { z } from 'zod';
+import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
+import { validateIfname } from '../../lib/env.ts';
+import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { isMac, normalizeMac } from '../../lib/mac.ts';
+import type { Request } from '../../lib/dispatch.ts';
+
+const vlanId = z.number().int();
+const trunkSchema = z.looseObject({ id: vlanId.optional(), minID: vlanId.optional(), maxID: vlanId.optional() });
+
+export const bridgeConfigSchema = z.looseObject({
+  ...baseConfigShape,
+  bridge: z.string().optional(),
+  isGateway: z.boolean().optional(),
+  isDefaultGateway: z.boolean().optional(),
+  forceAddress: z.boolean().optional(),
+  ipMasq: z.boolean().optional(),
+  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
+  mtu: z.number().int().min(0).max(65535).optional(),
+  hairpinMode: z.boolean().optional(),
+  promiscMode: z.boolean().optional(),
+  vlan: z.number().int().optional(),
+  vlanTrunk: z.array(trunkSchema).optional(),
+  preserveDefaultVlan: z.boolean().optional(),
+  enabledad: z.boolean().optional(),
+  macspoofchk: z.boolean().optional(),
+  disableContainerInterface: z.boolean().optional(),
+  portIsolation: z.boolean().optional(),
+});
+
+export type RawBridgeConfig = z.infer<typeof bridgeConfigSchema>;
+
+export interface BridgeConfig {
+  raw: RawBridgeConfig;
+  network: string;
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  forceAddress: boolean;
+  ipMasq: boolean;
+  ipMasqBackend?: 'iptables' | 'nftables';
+  mtu?: number;
+  hairpinMode: boolean;
+  promiscMode: boolean;
+  vlan: number;
+  vlanTrunk: number[];
+  preserveDefaultVlan: boolean;
+  enabledad: boolean;
+  macspoofchk: boolean;
+  disableContainerInterface: boolean;
+  portIsolation: boolean;
+  /** IPAM plugin type; undefined = L2 mode (no addresses). */
+  ipamType?: string;
+  /** Container MAC: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC. */
+  mac?: string;
+}
+
+function trunkIds(trunks: z.infer<typeof trunkSchema>[]): number[] {
+  const ids = new Set<number>();
+  trunks.forEach((t, i) => {
+    const key = `vlanTrunk[${i}]`;
+    if (t.id !== undefined) {
+      if (t.id < 1 || t.id > 4094) throw configError(`${key}.id`, t.id, 'VLAN id must be 1..4094');
+      ids.add(t.id);
+    }
+    if ((t.minID === undefined) !== (t.maxID === undefined)) {
+      throw configError(key, t, 'minID and maxID must be given together');
+    }
+    if (t.minID !== undefined && t.maxID !== undefined) {
+      if (t.minID < 1 || t.maxID > 4094 || t.minID > t.maxID) throw configError(key, t, 'need 1 <= minID <= maxID <= 4094');
+      for (let v = t.minID; v <= t.maxID; v++) ids.add(v);
+    }
+  });
+  return [...ids].sort((a, b) => a - b);
+}
+
+function containerMac(raw: RawBridgeConfig, req: Request): string | undefined {
+  const candidates: Array<[string, string | undefined]> = [
+    ['runtimeConfig.mac', raw.runtimeConfig?.mac],
+    ['args.cni.mac', raw.args?.cni?.mac],
+    ['CNI_ARGS MAC', req.cniArgs.get('MAC')],
+  ];
+  for (const [key, value] of candidates) {
+    if (value === undefined || value === '') continue;
+    if (!isMac(value)) throw configError(key, value, 'not a MAC address');
+    if (parseInt(value.slice(0, 2), 16) & 1) throw configError(key, value, 'multicast MAC cannot be an interface address');
+    return normalizeMac(value);
+  }
+  return undefined;
+}
+
+export function loadBridgeConfig(req: Request): BridgeConfig {
+  const raw = parseConfig(bridgeConfigSchema, req.config);
+  const bridge = raw.bridge || 'cni0';
+  try {
+    validateIfname(bridge, 'bridge name');
+  } catch (e) {
+    throw new CniError(ErrorCode.InvalidConfig, `invalid config key "bridge": ${(e as Error).message}`);
+  }
+  const vlan = raw.vlan ?? 0;
+  if (vlan < 0 || vlan > 4094) throw configError('vlan', vlan, 'invalid VLAN ID (must be between 0 and 4094)');
+  if (raw.hairpinMode && raw.promiscMode) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid config: "hairpinMode" and "promiscMode" cannot both be true');
+  }
+  const ipamType = raw.ipam?.type || undefined;
+  if (ipamType && raw.disableContainerInterface) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid config: "disableContainerInterface" cannot be combined with IPAM ("ipam.type")');
+  }
+  const isDefaultGateway = raw.isDefaultGateway ?? false;
+  return {
+    raw,
+    network: raw.name,
+    bridge,
+    isGateway: (raw.isGateway ?? false) || isDefaultGateway,
+    isDefaultGateway,
+    forceAddress: raw.forceAddress ?? false,
+    // Masquerade needs addresses: L2 mode ignores it, as in the reference.
+    ipMasq: (raw.ipMasq ?? false) && ipamType !== undefined,
+    ipMasqBackend: raw.ipMasqBackend,
+    mtu: raw.mtu || undefined,
+    hairpinMode: raw.hairpinMode ?? false,
+    promiscMode: raw.promiscMode ?? false,
+    vlan,
+    vlanTrunk: trunkIds(raw.vlanTrunk ?? []),
+    preserveDefaultVlan: raw.preserveDefaultVlan ?? false,
+    enabledad: raw.enabledad ?? false,
+    macspoofchk: raw.macspoofchk ?? false,
+    disableContainerInterface: raw.disableContainerInterface ?? false,
+    portIsolation: raw.portIsolation ?? false,
+    ipamType,
+    mac: containerMac(raw, req),
+  };
+}
