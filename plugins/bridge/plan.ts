@@ -111,7 +111,8 @@ export function planBridgeAddresses(cfg: BridgeConfig, wanted: string[], existin
       }
       lines.push(`addr del ${have.cidr} dev ${cfg.bridge}`);
     }
-    if (!present) lines.push(`addr add ${want} dev ${cfg.bridge}`);
+    // `replace`: two concurrent first ADDs may both find the bridge bare; the second must not fail.
+    if (!present) lines.push(`addr replace ${want} dev ${cfg.bridge}`);
   }
   return lines;
 }

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 export const ROOT = resolve(import.meta.dirname, '../..');
 /** Which build the integration tests run: `bundle` (dist/<plugin>, needs Node) or `standalone` (dist/bin/). */
 export const BUILD = process.env.CNI_TS_BUILD === 'standalone' ? 'standalone' : 'bundle';
-export const PLUGIN_DIR = BUILD === 'standalone' ? join(ROOT, 'dist/bin') : join(ROOT, 'dist');
+export const PLUGIN_DIR = process.env.CNI_TS_PLUGIN_DIR ?? (BUILD === 'standalone' ? join(ROOT, 'dist/bin') : join(ROOT, 'dist'));
 export const REFERENCE_DIR = '/usr/lib/cni';
 
 export const isRoot = process.getuid?.() === 0;
@@ -69,7 +69,7 @@ export class Netns {
   }
   addrs(dev: string): string[] {
     const [info] = this.ipJson('addr', 'show', 'dev', dev);
-    return (info?.addr_info ?? []).map((a: any) => `${a.local}/${a.prefixlen}`);
+    return (info?.addr_info ?? []).filter((a: any) => a.scope !== 'link').map((a: any) => `${a.local}/${a.prefixlen}`);
   }
   routes(family: '-4' | '-6' = '-4', ...extra: string[]): any[] {
     return this.ipJson(family, 'route', 'show', ...extra);
@@ -105,6 +105,11 @@ export class World {
   /** A pod namespace. */
   pod(): Netns {
     return this.netns('cnitsp');
+  }
+  /** Delete one namespace now (e.g. to test DEL after the pod is gone). */
+  removeNetns(ns: Netns): void {
+    sh('ip', ['netns', 'del', ns.name]);
+    this.namespaces = this.namespaces.filter((n) => n !== ns);
   }
   tmpdir(prefix = 'cnits-'): string {
     const dir = mkdtempSync(join(tmpdir(), prefix));
