@@ -48,10 +48,11 @@ function parseIPv6(s: string): bigint | null {
   }
   const groups: number[] = [];
   const all = [...head, ...tail];
-  // An embedded IPv4 address may only be the last element.
+  // An embedded IPv4 address may only be the last element of the text ("1.2.3.4::" is invalid).
   const last = all[all.length - 1];
   let v4: bigint | null = null;
   if (last !== undefined && last.includes('.')) {
+    if (!s.endsWith(last)) return null;
     v4 = parseIPv4(last);
     if (v4 === null) return null;
     if (tail.length > 0) tail = tail.slice(0, -1);
@@ -75,11 +76,17 @@ function parseIPv6(s: string): bigint | null {
   return v;
 }
 
+// ::ffff:0:0/96 — IPv4-mapped IPv6 addresses, which Go's net.IP treats as IPv4 (To4() != nil).
+const V4_MAPPED_PREFIX = 0xffffn << 32n;
+const isV4Mapped = (v: bigint): boolean => v >> 32n === 0xffffn;
+
 export function parseIP(s: string): IP | null {
   if (typeof s !== 'string' || s.length === 0 || s.length > 45) return null;
   if (s.includes(':')) {
     const v = parseIPv6(s);
-    return v === null ? null : { family: 6, value: v };
+    if (v === null) return null;
+    // Go parses "::ffff:10.1.2.3" into the same net.IP as "10.1.2.3": do the same.
+    return isV4Mapped(v) ? { family: 4, value: v - V4_MAPPED_PREFIX } : { family: 6, value: v };
   }
   const v = parseIPv4(s);
   return v === null ? null : { family: 4, value: v };
@@ -89,10 +96,17 @@ export function parseCidr(s: string): Cidr | null {
   if (typeof s !== 'string') return null;
   const slash = s.indexOf('/');
   if (slash < 0) return null;
-  const ip = parseIP(s.slice(0, slash));
+  const text = s.slice(0, slash);
+  const ip = parseIP(text);
   const p = s.slice(slash + 1);
   if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-  const prefix = Number(p);
+  let prefix = Number(p);
+  if (ip.family === 4 && text.includes(':')) {
+    // An IPv4-mapped prefix (::ffff:10.1.0.0/120) is the IPv4 prefix (10.1.0.0/24); one shorter
+    // than /96 reaches outside the mapped block and means nothing useful, so it is rejected.
+    if (prefix < 96 || prefix > 128) return null;
+    prefix -= 96;
+  }
   if (prefix > bitsOf(ip.family)) return null;
   return { ip, prefix };
 }
@@ -109,8 +123,9 @@ export function parseIPOrCidr(s: string): { ip: IP; prefix?: number } | null {
 }
 
 export function formatIP(ip: IP): string {
-  if (ip.family === 4) {
-    const v = Number(ip.value);
+  if (ip.family === 4 || isV4Mapped(ip.value)) {
+    // Go prints an IPv4-mapped address in dotted form too.
+    const v = Number(ip.value & 0xffffffffn);
     return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
   const g: number[] = [];

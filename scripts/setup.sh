@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what cni-ts needs on a Debian machine (run as root), touching only what is missing:
+#   - Debian packages: the kernel tools the plugins drive, and the reference plugins used as the
+#     test oracle (apt-get update runs only when something has to be installed);
+#   - node modules (`npm ci` when node_modules is missing or older than package-lock.json).
+# Shared by the README quick start and .ci/run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PACKAGES=(iproute2 util-linux iptables nftables iputils-ping containernetworking-plugins containerd)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node >= 20 runs the plugins and the tests (Debian 12's own nodejs is 18, too old).
+if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none));" \
+    "install it, e.g. from https://nodejs.org or NodeSource, then rerun" >&2
+  exit 1
+fi
+
+# npm records what it installed in node_modules/.package-lock.json: reinstall when the lock file is newer.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
