@@ -1,0 +1,24 @@
+// Entry of the standalone multi-call executable `cni-ts` (scripts/build-standalone.mjs).
+// One binary serves every plugin: `bridge`, `host-local` and `ptp` are links to it and it picks
+// the plugin from the name it was invoked by, or from its first argument (`cni-ts bridge`).
+// Every plugin is registered for in-process delegation: when bridge/ptp find `host-local` in
+// CNI_PATH and that file resolves to this very executable (realpath == process.execPath),
+// lib/delegate.ts runs it in-process instead of paying a second process start.
+import { hostLocal } from '../ipam/host-local.ts';
+import type { Plugin } from '../lib/dispatch.ts';
+import { registerInProcessPlugin } from '../lib/delegate.ts';
+import { main } from '../lib/stdio.ts';
+import { bridge } from './bridge/plugin.ts';
+import { ptp } from './ptp/plugin.ts';
+import { invokedName, selectPluginName } from './select-plugin.ts';
+
+const plugins: Record<string, Plugin> = { bridge, 'host-local': hostLocal, ptp };
+const names = Object.keys(plugins);
+const name = selectPluginName(invokedName(process), process.argv.slice(2), names);
+if (name === undefined) {
+  process.stderr.write(`usage: cni-ts <${names.join('|')}>, or invoke it through a link named after the plugin\n`);
+  process.exitCode = 1;
+} else {
+  for (const p of Object.values(plugins)) registerInProcessPlugin(p);
+  void main(plugins[name]!);
+}
