@@ -134,7 +134,10 @@ export function parseResult(raw: unknown, fallbackVersion: string): Result {
       if (!parseCidr(ip)) bad(`${fam}.ip "${ip}" is not an address with a prefix`);
       const c: IPConfig = { address: ip };
       const gw = str(block, 'gateway', fam);
-      if (gw !== undefined) c.gateway = gw;
+      if (gw !== undefined) {
+        if (!parseIP(gw)) bad(`${fam}.gateway "${gw}" is not an IP address`);
+        c.gateway = gw;
+      }
       ips.push(c);
       routes.push(...(parseRoutes(block.routes, `${fam}.routes`) ?? []).map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) })));
     }
