@@ -8,11 +8,14 @@ import { run } from './exec.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
 
-/** Take the lock, run `fn`, release the lock (also when `fn` throws). */
-export async function withFileLock<T>(path: string, fn: () => Promise<T> | T, waitSeconds = LOCK_WAIT_SECONDS): Promise<T> {
+/**
+ * Take the lock, run `fn`, release the lock (also when `fn` throws). `mode` applies when the
+ * lock file is created (host-local passes the reference's 0750 so a shared store looks the same).
+ */
+export async function withFileLock<T>(path: string, fn: () => Promise<T> | T, waitSeconds = LOCK_WAIT_SECONDS, mode = 0o600): Promise<T> {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600);
+    fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, mode);
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, `cannot open lock file ${path}`, (e as Error).message);
   }

@@ -1,0 +1,144 @@
+// The host-local allocation algorithm (features.md §2.3), pure: it talks to an abstract
+// LeaseStore (the disk store in production, a Map in unit tests) and does no I/O of its own.
+//
+// Per range set: a requested address is taken if it is free and not the gateway; otherwise the
+// round-robin iterator walks from the address after `last_reserved_ip.<set>` upwards, wrapping
+// from each range's end to the next range's start and from the last range to the first, skipping
+// the gateway, for at most one lap. The order is exactly the reference's, so both plugins hand
+// out the same addresses for the same history (the differential tests rely on it).
+import { CniError, ErrorCode } from '../lib/errors.ts';
+import { addToIP, compareIP, formatIP, ipEqual, type IP } from '../lib/ip.ts';
+import type { IPConfig } from '../lib/types.ts';
+import { rangeContains, rangeFor, rangeSetToString, type HostLocalConfig, type Range, type RangeSet, type RequestedIP } from './config.ts';
+
+export interface Owner {
+  containerID: string;
+  ifname: string;
+}
+
+/** What the allocator needs from storage. Callers hold the store's lock around every use. */
+export interface LeaseStore {
+  /** Is `ip` leased to anyone? (A hint to skip known leases; `reserve` is the authority.) */
+  isLeased(ip: IP): boolean;
+  /** Lease `ip` to `owner` atomically and remember it as set `setIndex`'s last reservation; false if already leased. */
+  reserve(ip: IP, owner: Owner, setIndex: number): boolean;
+  /** Drop one lease (rolls back a partial ADD). */
+  release(ip: IP): void;
+  lastReserved(setIndex: number): IP | undefined;
+  /** Addresses leased to `owner`, including legacy leases that record only the container ID. */
+  leasesOf(owner: Owner): IP[];
+}
+
+export interface Allocation {
+  setIndex: number;
+  ip: IP;
+  range: Range;
+}
+
+/** The result entry for an allocation: address with the subnet's prefix, and the range's gateway. */
+export const toIPConfig = (a: Allocation): IPConfig => ({
+  address: `${formatIP(a.ip)}/${a.range.subnet.prefix}`,
+  gateway: formatIP(a.range.gateway),
+});
+
+/**
+ * Every allocatable address of `set` in the reference's round-robin order, starting after
+ * `last` when `last` is inside the set (else at the first range's start), one lap at most.
+ */
+export function* candidates(set: RangeSet, last?: IP): Generator<{ ip: IP; range: Range }> {
+  let idx = 0;
+  let cur: IP | undefined;
+  let start: IP | undefined;
+  const lastIdx = last ? set.findIndex((r) => rangeContains(r, last)) : -1;
+  if (last && lastIdx >= 0) {
+    idx = lastIdx;
+    cur = last; // the first step moves past it, so `last` itself comes last in the lap
+  }
+  for (;;) {
+    let r = set[idx]!;
+    if (cur === undefined) {
+      cur = r.rangeStart;
+      start = cur;
+    } else {
+      if (ipEqual(cur, r.rangeEnd)) {
+        idx = (idx + 1) % set.length;
+        r = set[idx]!;
+        cur = r.rangeStart;
+      } else {
+        cur = addToIP(cur, 1n);
+      }
+      if (start === undefined) start = cur;
+      else if (ipEqual(cur, start)) return;
+    }
+    if (!ipEqual(cur, r.gateway)) yield { ip: cur, range: r };
+  }
+}
+
+function failure(code: number, setIndex: number, msg: string): CniError {
+  return new CniError(code, `failed to allocate for range ${setIndex}: ${msg}`);
+}
+
+/** Allocate one address from range set `setIndex` (the store's lock is held by the caller). */
+export function allocateFromSet(set: RangeSet, setIndex: number, store: LeaseStore, owner: Owner, requested?: RequestedIP): Allocation {
+  // One lease per (container, ifname) per set: a second ADD is an error, as in the reference
+  // (and the spec); the runtime must DEL first. Checked for requested addresses too.
+  const held = store.leasesOf(owner).find((ip) => rangeFor(set, ip) !== undefined);
+  if (held) {
+    throw failure(ErrorCode.DuplicateAllocation, setIndex, `${formatIP(held)} has been allocated to ${owner.containerID}, duplicate allocation is not allowed`);
+  }
+  if (requested) {
+    const range = rangeFor(set, requested.ip);
+    if (!range) throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP ${formatIP(requested.ip)} (${requested.key}) is not in range set ${rangeSetToString(set)}`);
+    if (ipEqual(requested.ip, range.gateway)) {
+      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested ip ${formatIP(requested.ip)} (${requested.key}) is subnet's gateway`);
+    }
+    if (!store.reserve(requested.ip, owner, setIndex)) {
+      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP address ${formatIP(requested.ip)} (${requested.key}) is not available in range set ${rangeSetToString(set)}`);
+    }
+    return { setIndex, ip: requested.ip, range };
+  }
+  for (const c of candidates(set, store.lastReserved(setIndex))) {
+    if (store.isLeased(c.ip)) continue;
+    if (store.reserve(c.ip, owner, setIndex)) return { setIndex, ip: c.ip, range: c.range };
+  }
+  throw failure(ErrorCode.AddressExhausted, setIndex, `no IP addresses available in range set: ${rangeSetToString(set)}`);
+}
+
+/**
+ * One address per range set. If any set fails, the addresses already taken by this call are
+ * released before the error propagates, so a failed ADD leaves no lease behind.
+ */
+export function allocateAll(cfg: Pick<HostLocalConfig, 'rangeSets' | 'requested'>, store: LeaseStore, owner: Owner): Allocation[] {
+  const done: Allocation[] = [];
+  try {
+    cfg.rangeSets.forEach((set, i) => done.push(allocateFromSet(set, i, store, owner, cfg.requested[i])));
+    return done;
+  } catch (e) {
+    for (const a of done.reverse()) store.release(a.ip);
+    throw e;
+  }
+}
+
+/** Addresses of `set` that can ever be handed out (the gateway excluded). */
+export function capacityOf(set: RangeSet): bigint {
+  let n = 0n;
+  for (const r of set) {
+    n += r.rangeEnd.value - r.rangeStart.value + 1n;
+    if (rangeContains(r, r.gateway)) n -= 1n;
+  }
+  return n;
+}
+
+/** How many addresses of `set` are still free, given every leased address of the network. */
+export function freeCount(set: RangeSet, leased: Iterable<IP>): bigint {
+  let used = 0n;
+  for (const ip of leased) {
+    const r = rangeFor(set, ip);
+    if (r && !ipEqual(ip, r.gateway)) used += 1n;
+  }
+  const free = capacityOf(set) - used;
+  return free < 0n ? 0n : free;
+}
+
+/** Sort helper for stable listings. */
+export const byAddress = (a: IP, b: IP): number => compareIP(a, b);

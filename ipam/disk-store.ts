@@ -1,0 +1,291 @@
+// The reference host-local's on-disk store (features.md §2.2), byte for byte, so our plugin and
+// the Go one can share a data directory on a live node:
+//
+//   <dataDir>/<network>/              mode 0755
+//     lock                            empty, mode 0750, flock(2) LOCK_EX around every operation
+//     <ip>                            one lease per address: "<containerID>\r\n<ifname>" (0644)
+//     last_reserved_ip.<set index>    the last address reserved in that range set, no newline
+//
+// What we do better than the reference: a lease never exists half-written. It is written to a
+// temp file, fdatasync'ed, then link(2)ed to its address name — link fails with EEXIST when the
+// address is taken (the O_EXCL semantics) and is atomic, so a kill -9 or power loss at any
+// instant leaves either no lease or a complete one. The temp name is never an address, so the
+// reference ignores leftovers, and we delete them the next time we hold the lock (nobody can be
+// writing one then). Every method here runs with the lock held by `withStore`.
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { CniError, ErrorCode } from '../lib/errors.ts';
+import { formatIP, parseIP, type IP } from '../lib/ip.ts';
+import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/lock.ts';
+import type { Attachment } from '../lib/types.ts';
+import type { LeaseStore, Owner } from './allocator.ts';
+import { checkNetworkName } from './config.ts';
+
+export const LOCK_FILE = 'lock';
+export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
+/** Starts with "." so it can never parse as an address: the reference never mistakes it for a lease. */
+const TMP_PREFIX = '.cni-ts-tmp.';
+const LINE_BREAK = '\r\n';
+const LEASE_MODE = 0o644; // as the Debian reference (1.1.1) creates them
+const DIR_MODE = 0o755;
+const LOCK_MODE = 0o750;
+
+export const leaseContent = (o: Owner): string => `${o.containerID.trim()}${LINE_BREAK}${o.ifname}`;
+
+/** Owner recorded in a lease file; `ifname` is absent in legacy leases. undefined when empty. */
+export function parseLeaseContent(content: string): { containerID: string; ifname?: string } | undefined {
+  const t = content.trim();
+  if (t === '') return undefined;
+  const i = t.indexOf(LINE_BREAK);
+  return i < 0 ? { containerID: t } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
+}
+
+/** The address a lease file name stands for; only Go's canonical text form counts. */
+export function leaseNameToIP(name: string): IP | undefined {
+  const ip = parseIP(name);
+  return ip && formatIP(ip) === name ? ip : undefined;
+}
+
+export const networkDir = (dataDir: string, network: string): string => {
+  checkNetworkName(network);
+  return join(dataDir, network);
+};
+
+const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
+
+function ioError(what: string, e: unknown): CniError {
+  return new CniError(ErrorCode.IoFailure, `host-local: ${what}`, (e as Error).message);
+}
+
+export interface Lease {
+  ip: IP;
+  name: string;
+  /** undefined when the file is empty or unreadable. */
+  owner?: { containerID: string; ifname?: string };
+}
+
+export class DiskStore implements LeaseStore {
+  /** Names of the lease files present (kept current as we reserve and release). */
+  private readonly leased = new Set<string>();
+  /** Lease file contents, read on first need (one read per file per lock hold). */
+  private contents?: Map<string, string>;
+
+  private constructor(readonly dir: string) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (e) {
+      throw ioError(`cannot read data directory ${dir}`, e);
+    }
+    for (const name of names) {
+      if (name.startsWith(TMP_PREFIX)) this.removeQuietly(name); // a crashed writer's leftover
+      else if (leaseNameToIP(name)) this.leased.add(name);
+    }
+  }
+
+  /**
+   * Take the network's lock and run `fn` with the store. `create` makes the directory (ADD);
+   * without it a missing directory means "nothing stored" and `fn` is not called.
+   */
+  static async withStore<T>(
+    dataDir: string,
+    network: string,
+    opts: { create: boolean; waitSeconds?: number },
+    fn: (store: DiskStore) => T | Promise<T>,
+  ): Promise<T | undefined> {
+    const dir = networkDir(dataDir, network);
+    if (opts.create) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+      } catch (e) {
+        throw ioError(`cannot create data directory ${dir}`, e);
+      }
+    } else {
+      try {
+        if (!statSync(dir).isDirectory()) throw new CniError(ErrorCode.IoFailure, `host-local: ${dir} is not a directory`);
+      } catch (e) {
+        if (errno(e) === 'ENOENT') return undefined;
+        throw e instanceof CniError ? e : ioError(`cannot access data directory ${dir}`, e);
+      }
+    }
+    return withFileLock(join(dir, LOCK_FILE), () => fn(new DiskStore(dir)), opts.waitSeconds ?? LOCK_WAIT_SECONDS, LOCK_MODE);
+  }
+
+  // ---- LeaseStore (the allocator's view) ----
+
+  isLeased(ip: IP): boolean {
+    return this.leased.has(formatIP(ip));
+  }
+
+  reserve(ip: IP, owner: Owner, setIndex: number): boolean {
+    const name = formatIP(ip);
+    const content = leaseContent(owner);
+    const tmp = `${TMP_PREFIX}${process.pid}.${name}`;
+    this.writeFileDurably(tmp, content);
+    try {
+      linkSync(join(this.dir, tmp), join(this.dir, name));
+    } catch (e) {
+      this.removeQuietly(tmp);
+      if (errno(e) === 'EEXIST') {
+        this.leased.add(name);
+        return false;
+      }
+      throw ioError(`cannot create lease ${join(this.dir, name)}`, e);
+    }
+    this.removeQuietly(tmp);
+    this.leased.add(name);
+    this.contents?.set(name, content);
+    this.writeLastReserved(setIndex, name);
+    return true;
+  }
+
+  release(ip: IP): void {
+    this.removeLease(formatIP(ip));
+  }
+
+  lastReserved(setIndex: number): IP | undefined {
+    try {
+      return parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
+    } catch {
+      return undefined; // missing or unreadable: round-robin restarts at the range start, as in Go
+    }
+  }
+
+  leasesOf(owner: Owner): IP[] {
+    const exact = leaseContent(owner);
+    const legacy = owner.containerID.trim();
+    return this.leases()
+      .filter((l) => {
+        const c = this.contents!.get(l.name)?.trim();
+        return c === exact || c === legacy;
+      })
+      .map((l) => l.ip);
+  }
+
+  // ---- DEL / GC / CHECK / STATUS ----
+
+  /** Every lease with its recorded owner. */
+  leases(): Lease[] {
+    if (!this.contents) {
+      this.contents = new Map();
+      for (const name of this.leased) {
+        try {
+          this.contents.set(name, readFileSync(join(this.dir, name), 'utf8'));
+        } catch {
+          /* vanished or not a file: no owner */
+        }
+      }
+    }
+    return [...this.leased].map((name) => {
+      const content = this.contents!.get(name);
+      return { ip: leaseNameToIP(name)!, name, owner: content === undefined ? undefined : parseLeaseContent(content) };
+    });
+  }
+
+  /** Addresses leased, without reading any file (STATUS). */
+  leasedAddresses(): IP[] {
+    return [...this.leased].map((n) => leaseNameToIP(n)!);
+  }
+
+  /**
+   * Release every lease of (containerID, ifname); if there is none, the legacy leases recording
+   * only the container ID (the reference's fallback). Returns the released addresses.
+   */
+  releaseByOwner(owner: Owner): string[] {
+    const exact = leaseContent(owner);
+    const legacy = owner.containerID.trim();
+    const all = this.leases();
+    let victims = all.filter((l) => this.contents!.get(l.name)?.trim() === exact);
+    if (victims.length === 0) victims = all.filter((l) => this.contents!.get(l.name)?.trim() === legacy);
+    for (const v of victims) this.removeLease(v.name);
+    return victims.map((v) => v.name);
+  }
+
+  /**
+   * Release every lease whose owner is not a valid attachment. A legacy lease (container ID
+   * only) is kept while any attachment of that container is valid; an empty lease (left by a
+   * writer that crashed between create and write — we hold the lock, so none is in progress)
+   * belongs to nobody and goes. Returns the released leases.
+   */
+  collectGarbage(valid: Attachment[]): Lease[] {
+    const keep = new Set(valid.map((a) => leaseContent(a)));
+    const ids = new Set(valid.map((a) => a.containerID.trim()));
+    const victims = this.leases().filter((l) => {
+      if (!l.owner) return true;
+      if (l.owner.ifname === undefined) return !ids.has(l.owner.containerID);
+      return !keep.has(leaseContent({ containerID: l.owner.containerID, ifname: l.owner.ifname }));
+    });
+    for (const v of victims) this.removeLease(v.name);
+    return victims;
+  }
+
+  // ---- file helpers ----
+
+  private writeFileDurably(name: string, content: string): void {
+    const path = join(this.dir, name);
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, LEASE_MODE);
+    } catch (e) {
+      throw ioError(`cannot write ${path}`, e);
+    }
+    try {
+      writeSync(fd, content);
+      fdatasyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      this.removeQuietly(name);
+      throw ioError(`cannot write ${path}`, e);
+    }
+    closeSync(fd);
+  }
+
+  /** last_reserved_ip.<set>: temp file + rename, so readers see the old or the new address. */
+  private writeLastReserved(setIndex: number, name: string): void {
+    const tmp = `${TMP_PREFIX}${process.pid}.${LAST_RESERVED_PREFIX}${setIndex}`;
+    try {
+      const fd = openSync(join(this.dir, tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, LEASE_MODE);
+      try {
+        writeSync(fd, name);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(join(this.dir, tmp), join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`));
+    } catch (e) {
+      // Only round-robin fairness depends on this file; the lease itself is already safe.
+      this.removeQuietly(tmp);
+      process.stderr.write(`host-local: cannot record last reserved address: ${(e as Error).message}\n`);
+    }
+  }
+
+  private removeLease(name: string): void {
+    try {
+      unlinkSync(join(this.dir, name));
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') throw ioError(`cannot remove lease ${join(this.dir, name)}`, e);
+    }
+    this.leased.delete(name);
+    this.contents?.delete(name);
+  }
+
+  private removeQuietly(name: string): void {
+    try {
+      unlinkSync(join(this.dir, name));
+    } catch {
+      /* already gone */
+    }
+  }
+}
