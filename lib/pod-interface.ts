@@ -4,6 +4,8 @@ import { parseCidr, parseIP, type Family } from './ip.ts';
 import type { IPConfig, Route } from './types.ts';
 import type { Sysctls } from './sysctl.ts';
 
+const SCOPE_LINK = 253;
+
 export type DadMode = 'off' | 'enhanced';
 
 export interface PodAddressing {
@@ -36,7 +38,8 @@ export function defaultGateways(ips: IPConfig[]): Partial<Record<Family, string>
 export function routeLine(verb: 'add' | 'replace' | 'del', r: Route, dev: string, gw?: string): string {
   const dst = parseCidr(r.dst);
   const parts = [`route ${verb}`, dst ? `${r.dst}` : r.dst];
-  const via = r.gw ?? gw;
+  // A link-scope route (e.g. routed ptp's on-link route to its next hop) never takes the fallback gateway.
+  const via = r.gw ?? (r.scope === SCOPE_LINK ? undefined : gw);
   if (via && parseIP(via)) parts.push(`via ${via}`);
   parts.push(`dev ${dev}`);
   if (r.priority !== undefined) parts.push(`metric ${r.priority}`);
@@ -70,7 +73,10 @@ export function planPodAddressing(p: PodAddressing): PodPlan {
   const lines: string[] = [];
   for (const ip of p.ips) {
     const nodad = familyOfAddress(ip.address) === 6 && p.dad === 'off' ? ' nodad' : '';
-    lines.push(`addr add ${ip.address} dev ${p.ifname}${nodad}`);
+    // IPv4 below /31 gets its broadcast address, as Go's netlink.AddrAdd sets it.
+    const cidr = parseCidr(ip.address);
+    const brd = cidr && cidr.ip.family === 4 && cidr.prefix < 31 ? ' brd +' : '';
+    lines.push(`addr add ${ip.address}${brd} dev ${p.ifname}${nodad}`);
   }
   lines.push(`link set ${p.ifname} up`);
   const gws = defaultGateways(p.ips);

@@ -1,8 +1,197 @@
-// Placeholder until the ptp implementation lands.
-import type { Plugin } from '../../lib/dispatch.ts';
+// The ptp plugin: a veth pair per attachment and routes instead of a bridge. Two modes:
+//  - reference (default): the host veth carries the gateway address(es), as the Go ptp does;
+//  - routed ("proxyArp": true): Calico-style, the host veth has no address and answers ARP for the
+//    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
+// Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
+// its inverse so a failure leaves nothing behind.
+import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/attachments.ts';
+import { delegate } from '../../lib/delegate.ts';
+import type { Plugin, Request } from '../../lib/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
+import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
+import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade } from '../../lib/masquerade.ts';
+import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
+import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
+import type { Result } from '../../lib/types.ts';
+import { UndoStack } from '../../lib/undo.ts';
+import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
+import { loadPtpConfig, routedHostVethName, type PtpConfig } from './config.ts';
+import {
+  HOST_ROUTE_QUERIES,
+  ROUTED_HOST_MAC,
+  buildPtpResult,
+  expectedHostState,
+  expectedPodGatewayRoutes,
+  familiesOf,
+  globalForwardingSysctls,
+  hostCidr,
+  hostVethSysctls,
+  planAddressing,
+  planHostLink,
+  planHostRoutes,
+  routesTo,
+} from './plan.ts';
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(ErrorCode.Internal, 'ptp: not implemented yet');
-};
-export const ptp: Plugin = { name: 'ptp', add: notYet, del: notYet, check: notYet, gc: notYet, status: notYet };
+const masqTarget = (cfg: PtpConfig, req: Request, ips: string[]) => ({
+  network: cfg.network,
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+  ips,
+});
+
+/**
+ * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
+ * the same pod (its DEL never came, or came after this ADD); replace it, as Calico does.
+ */
+async function removeStaleHostVeth(name: string): Promise<void> {
+  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', name]);
+  if (!link) return;
+  if (link.linkinfo?.info_kind !== 'veth') {
+    throw new CniError(ErrorCode.InterfaceConflict, `host interface "${name}" exists and is not a veth`);
+  }
+  process.stderr.write(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
+  await ipBatch(HOST, [`link del ${name}`]).catch((e) => {
+    // Deleted concurrently (its namespace went away): fine.
+    if (!(e instanceof CniError && /Cannot find|No such/.test(e.message))) throw e;
+  });
+}
+
+async function add(req: Request): Promise<Result> {
+  const cfg = loadPtpConfig(req);
+  const { netns, ifname, containerID } = req.env;
+  const routed = cfg.mode === 'routed';
+  const undo = new UndoStack();
+  return undo.guard(async () => {
+    const ipam = await delegate('ADD', cfg.ipamType, req);
+    undo.push('IPAM allocation', () => delegate('DEL', cfg.ipamType, { ...req, command: 'DEL' }));
+    const addressing = planAddressing(cfg.mode, ifname, ipam ?? { cniVersion: '1.1.0' });
+    const families = familiesOf(addressing.ips);
+    // Never turned off again (other attachments rely on it), as in the reference.
+    await writeSysctls(HOST, globalForwardingSysctls(families));
+
+    const hostName = routed ? routedHostVethName(cfg.hostVethPrefix, containerID, req.cniArgs) : undefined;
+    if (hostName) await removeStaleHostVeth(hostName);
+    const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, hostName, hostMac: routed ? ROUTED_HOST_MAC : undefined });
+    undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
+
+    const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
+    await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
+    const [links, routes] = (await ipJsonBatch(HOST, HOST_ROUTE_QUERIES)) as [LinkInfo[], RouteInfo[]];
+    await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
+
+    const pod = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.podRoutes, dad: 'off' });
+    await writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls });
+    await ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]);
+
+    if (cfg.ipMasq) {
+      const target = masqTarget(cfg, req, addressing.masqAddresses);
+      const backend = await chooseBackend(cfg.ipMasqBackend);
+      undo.push('masquerade', () => teardownMasquerade(target));
+      await setupMasquerade(backend, target);
+    }
+    return buildPtpResult({
+      cfg,
+      hostVeth: veth.hostName,
+      hostMac: veth.hostMac,
+      ifname,
+      containerMac: veth.containerMac,
+      netns,
+      addressing,
+      ipamDns: ipam?.dns,
+    });
+  });
+}
+
+/**
+ * Reference mode, pod namespace gone from its path: the host veth named in prevResult may still
+ * exist. Its name is random and unique to this attachment, so deleting it is safe once it is
+ * shown to be a veth routing one of this attachment's addresses. (Routed-mode names are reused by
+ * the pod's next sandbox, so they are never deleted by name.)
+ */
+async function deleteOrphanHostVeth(prev: Result | undefined, ifname: string): Promise<void> {
+  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== ifname);
+  if (!host) return;
+  const [links, routes] = (await ipJsonBatch(HOST, ['link show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const link = links.find((l) => l.ifname === host.name);
+  if (link?.linkinfo?.info_kind !== 'veth') return;
+  const owns = (prev?.ips ?? []).some((ip) => routesTo(routes, hostCidr(ip.address)).some((r) => r.dev === host.name));
+  if (owns) await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
+}
+
+async function del(req: Request): Promise<void> {
+  const cfg = loadPtpConfig(req);
+  const { netns, ifname } = req.env;
+  const prev = prevResultOf(req, { lenient: true });
+  await runAll([
+    [
+      'container interface',
+      async () => {
+        // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
+        if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+        else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
+      },
+    ],
+    ['IPAM', () => delegate('DEL', cfg.ipamType, req)],
+    // Found by (network, container ID, ifname), never by reading addresses off the interface.
+    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(cfg, req, (prev?.ips ?? []).map((i) => i.address)))],
+  ]);
+}
+
+async function check(req: Request): Promise<void> {
+  const cfg = loadPtpConfig(req);
+  const { netns, ifname } = req.env;
+  await delegate('CHECK', cfg.ipamType, req);
+  const prev = prevResultOf(req, { required: true })!;
+  const interfaces = prev.interfaces ?? [];
+  const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
+  if (podIndex < 0) throw checkFailed(`prevResult has no entry for "${ifname}" in ${netns}`);
+  const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
+
+  // Container side.
+  const [podLinks, podRoutes] = (await ipJsonBatch({ netns }, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const pod = findLink(podLinks, ifname);
+  if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
+  expectMac(pod, interfaces[podIndex]!.mac);
+  expectAddresses(pod, podIps);
+  const gateways = defaultGateways(podIps);
+  expectRoutes(podRoutes, [...expectedPodGatewayRoutes(cfg.mode, podIps), ...(prev.routes ?? [])], gateways);
+
+  // Host side: the peer, its addresses, the routes back to the pod, the routed mode's sysctls.
+  const [hostLinks, hostRoutes] = (await ipJsonBatch(HOST, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const host = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
+  if (!host) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
+  const hostEntry = interfaces.find((i) => i.name === host.ifname)!;
+  expectMac(host, hostEntry.mac);
+  if (!(host.flags ?? []).includes('UP')) throw checkFailed(`host veth "${host.ifname}" is down`);
+  const want = expectedHostState(cfg.mode, host.ifname, podIps);
+  expectAddresses(host, want.addresses.map((address) => ({ address })));
+  if (cfg.mode === 'routed') {
+    const global = (host.addr_info ?? []).filter((a) => a.scope !== 'link');
+    if (global.length) throw checkFailed(`host veth "${host.ifname}" has address ${global[0]!.local}; the routed mode gives it none`);
+  }
+  for (const dst of want.routeDsts) {
+    if (!routesTo(hostRoutes, dst).some((r) => r.dev === host.ifname)) throw checkFailed(`host route ${dst} dev ${host.ifname} not found`);
+  }
+  for (const [key, value] of Object.entries(want.sysctls)) {
+    const have = readHostSysctl(key);
+    if (have !== value) throw checkFailed(`sysctl ${key.replace(/\//g, '.')} is ${have ?? 'missing'}, expected ${value}`);
+  }
+  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, podIps.map((i) => i.address)));
+}
+
+async function gc(req: Request): Promise<void> {
+  const cfg = loadPtpConfig(req);
+  const valid = validAttachmentsOf(req);
+  await runAll([
+    ['IPAM', () => delegate('GC', cfg.ipamType, req)],
+    ['masquerade', async () => valid && gcMasquerade(cfg.network, valid)],
+  ]);
+}
+
+async function status(req: Request): Promise<void> {
+  const cfg = loadPtpConfig(req);
+  await delegate('STATUS', cfg.ipamType, req);
+}
+
+export const ptp: Plugin = { name: 'ptp', add, del, check, gc, status };

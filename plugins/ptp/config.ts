@@ -1,0 +1,73 @@
+// ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
+// (Calico-style, proxy ARP) mode's keys (features.md §4).
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
+import { CniError, ErrorCode } from '../../lib/errors.ts';
+import type { Request } from '../../lib/dispatch.ts';
+
+/** Default prefix of routed-mode host veths; not Calico's `cali`, so both can share a node. */
+export const DEFAULT_HOST_VETH_PREFIX = 'ptp';
+/** At most 11 prefix characters, so at least 4 hash characters remain in a 15-byte name. */
+const PREFIX_RE = /^[a-zA-Z][a-zA-Z0-9_-]{0,10}$/;
+
+export const ptpConfigSchema = z.looseObject({
+  ...baseConfigShape,
+  ipMasq: z.boolean().optional(),
+  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
+  mtu: z.number().int().min(0).max(65535).optional(),
+  /** Routed mode: no address on the host veth, the host answers ARP for 169.254.1.1 by proxy. */
+  proxyArp: z.boolean().optional(),
+  /** Routed mode: host veth name = prefix + hash of the pod identity (Calico's scheme). */
+  hostVethPrefix: z.string().optional(),
+});
+
+export type RawPtpConfig = z.infer<typeof ptpConfigSchema>;
+
+export type PtpMode = 'reference' | 'routed';
+
+export interface PtpConfig {
+  raw: RawPtpConfig;
+  network: string;
+  mode: PtpMode;
+  ipMasq: boolean;
+  ipMasqBackend?: 'iptables' | 'nftables';
+  mtu?: number;
+  ipamType: string;
+  hostVethPrefix: string;
+}
+
+export function loadPtpConfig(req: Request): PtpConfig {
+  const raw = parseConfig(ptpConfigSchema, req.config);
+  const ipamType = raw.ipam?.type;
+  if (!ipamType) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "ipam.type": ptp needs an IPAM plugin (got missing)');
+  }
+  const prefix = raw.hostVethPrefix ?? DEFAULT_HOST_VETH_PREFIX;
+  if (!PREFIX_RE.test(prefix)) {
+    throw configError('hostVethPrefix', prefix, 'must be 1-11 characters [a-zA-Z0-9_-] starting with a letter');
+  }
+  return {
+    raw,
+    network: raw.name,
+    mode: raw.proxyArp ? 'routed' : 'reference',
+    ipMasq: raw.ipMasq ?? false,
+    ipMasqBackend: raw.ipMasqBackend,
+    mtu: raw.mtu || undefined,
+    ipamType,
+    hostVethPrefix: prefix,
+  };
+}
+
+/**
+ * The routed mode's host veth name, as Calico derives it: prefix + hex sha1 of
+ * "<K8S_POD_NAMESPACE>.<K8S_POD_NAME>" (of the container ID outside Kubernetes), cut to 15 bytes.
+ * Stable across sandboxes of one pod, so a retry finds (and replaces) the previous one.
+ */
+export function routedHostVethName(prefix: string, containerID: string, cniArgs: Map<string, string>): string {
+  const ns = cniArgs.get('K8S_POD_NAMESPACE');
+  const pod = cniArgs.get('K8S_POD_NAME');
+  const identity = ns && pod ? `${ns}.${pod}` : containerID;
+  const hash = createHash('sha1').update(identity).digest('hex');
+  return `${prefix}${hash}`.slice(0, 15);
+}
