@@ -12,11 +12,14 @@ import { bridge } from './bridge/plugin.ts';
 import { ptp } from './ptp/plugin.ts';
 import { invokedName, selectPluginName } from './select-plugin.ts';
 
+/** Found by scripts/install-plugins.mjs inside an installed executable to recognise it as ours. */
+export const MULTICALL_MARKER = 'cni-ts multi-call executable';
+
 const plugins: Record<string, Plugin> = { bridge, 'host-local': hostLocal, ptp };
 const names = Object.keys(plugins);
 const name = selectPluginName(invokedName(process), process.argv.slice(2), names);
 if (name === undefined) {
-  process.stderr.write(`usage: cni-ts <${names.join('|')}>, or invoke it through a link named after the plugin\n`);
+  process.stderr.write(`${MULTICALL_MARKER}; usage: cni-ts <${names.join('|')}>, or invoke it through a link named after the plugin\n`);
   process.exitCode = 1;
 } else {
   for (const p of Object.values(plugins)) registerInProcessPlugin(p);
