@@ -267,6 +267,70 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(pods[0]!.ping(addrs[5].split('/')[0])).toBe(true);
   });
 
+  /** An "outside" namespace behind the node, with no route back to the pod network. */
+  function uplink(n: Net): Netns {
+    const outside = world.netns('cnitso');
+    const a = uniqueName('up');
+    const b = uniqueName('up');
+    n.node.ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', outside.name);
+    n.node.ip('addr', 'add', '192.0.2.1/24', 'dev', a);
+    n.node.ip('link', 'set', a, 'up');
+    outside.ip('addr', 'add', '192.0.2.2/24', 'dev', b);
+    outside.ip('link', 'set', b, 'up');
+    return outside;
+  }
+
+  for (const backend of ['iptables', 'nftables'] as const) {
+    it(`ipMasq (${backend}): pod reaches a network that has no route back; DEL removes every rule`, async () => {
+      const n = net();
+      uplink(n);
+      const conf = bridgeConf(n, { ipMasq: true, ipMasqBackend: backend });
+      const a = await attach(n, conf);
+      expect(a.pod.ping('192.0.2.2')).toBe(true);
+      const rules = () => n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset']);
+      expect(rules()).toContain(a.id);
+      await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+      await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+      expect(rules()).not.toContain(a.id);
+    });
+  }
+
+  it('ipMasq: without masquerade the same ping fails (the uplink test proves something)', async () => {
+    const n = net();
+    uplink(n);
+    const a = await attach(n, bridgeConf(n));
+    expect(a.pod.ping('192.0.2.2')).toBe(false);
+  });
+
+  it('ipMasq: DEL after the netns is gone still removes the rules (no leaked CNI- chain)', async () => {
+    const n = net();
+    const conf = bridgeConf(n, { ipMasq: true });
+    const a = await attach(n, conf);
+    world.removeNetns(a.pod);
+    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: conf, containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    expect(n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset'])).not.toContain(a.id);
+    expect(leases(n)).toEqual([]);
+  });
+
+  it('macspoofchk: frames with a foreign source MAC are dropped; DEL removes the rules', async () => {
+    const n = net();
+    const conf = bridgeConf(n, { macspoofchk: true });
+    const a = await attach(n, conf);
+    const b = await attach(n, conf);
+    expect(a.pod.ping('10.77.0.3')).toBe(true);
+    const ruleset = () => n.node.exec('nft', ['list', 'table', 'bridge', 'nat']);
+    expect(ruleset()).toContain(`macspoofchk-${a.id}-eth0`);
+    await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    // Spoof: change the pod's MAC behind the plugin's back; its traffic must now be dropped.
+    a.pod.ip('link', 'set', 'eth0', 'address', '02:00:00:00:be:ef');
+    a.pod.ip('neigh', 'flush', 'all');
+    b.pod.ip('neigh', 'flush', 'all');
+    expect(a.pod.ping('10.77.0.3')).toBe(false);
+    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    expect(ruleset()).not.toContain(`macspoofchk-${a.id}-eth0`);
+    expect(ruleset()).toContain(`macspoofchk-${b.id}-eth0`);
+  });
+
   it('GC releases leases of attachments not in cni.dev/valid-attachments', async () => {
     const n = net();
     const conf = bridgeConf(n);
