@@ -22,9 +22,13 @@ function firstError(stderr: string): string {
   return line.trim().slice(0, 300) || 'nft failed';
 }
 
-/** Apply one transaction. `what` names the operation in the error message. */
+/**
+ * Apply one transaction. `what` names the operation in the error message. JSON goes in as one
+ * argument: nft's JSON reader reopens /dev/stdin, which fails on the socket Node gives a child
+ * as stdin (ENXIO); the text reader reads fd 0 directly.
+ */
 export async function nftApply(what: string, script: string, opts: { json?: boolean } = {}): Promise<void> {
-  const r = await run('nft', opts.json ? ['-j', '-f', '-'] : ['-f', '-'], { input: script });
+  const r = opts.json ? await run('nft', ['-j', script]) : await run('nft', ['-f', '-'], { input: script });
   if (r.code !== 0) throw new NftError(what, r.stderr || `nft exited ${r.code}`);
 }
 
