@@ -5,9 +5,10 @@
 // round-robin iterator walks from the address after `last_reserved_ip.<set>` upwards, wrapping
 // from each range's end to the next range's start and from the last range to the first, skipping
 // the gateway, for at most one lap. The order is exactly the reference's, so both plugins hand
-// out the same addresses for the same history (the differential tests rely on it).
+// out the same addresses for the same history (the differential tests rely on it). One deliberate
+// difference: an explicit range covering the network or IPv4 broadcast address skips those too.
 import { CniError, ErrorCode } from '../lib/errors.ts';
-import { addToIP, compareIP, formatIP, ipEqual, type IP } from '../lib/ip.ts';
+import { addToIP, formatIP, ipEqual, lastOf, networkOf, type IP } from '../lib/ip.ts';
 import type { IPConfig } from '../lib/types.ts';
 import { rangeContains, rangeFor, rangeSetToString, type HostLocalConfig, type Range, type RangeSet, type RequestedIP } from './config.ts';
 
@@ -42,6 +43,15 @@ export const toIPConfig = (a: Allocation): IPConfig => ({
 });
 
 /**
+ * Addresses of a range never handed out: its gateway (as in the reference), and — only reachable
+ * with an explicit rangeStart/rangeEnd, which the reference would hand out — the subnet's network
+ * address and the IPv4 broadcast address.
+ */
+export function isUnallocatable(r: Range, ip: IP): boolean {
+  return ipEqual(ip, r.gateway) || ipEqual(ip, networkOf(r.subnet)) || (ip.family === 4 && ipEqual(ip, lastOf(r.subnet)));
+}
+
+/**
  * Every allocatable address of `set` in the reference's round-robin order, starting after
  * `last` when `last` is inside the set (else at the first range's start), one lap at most.
  */
@@ -70,7 +80,7 @@ export function* candidates(set: RangeSet, last?: IP): Generator<{ ip: IP; range
       if (start === undefined) start = cur;
       else if (ipEqual(cur, start)) return;
     }
-    if (!ipEqual(cur, r.gateway)) yield { ip: cur, range: r };
+    if (!isUnallocatable(r, cur)) yield { ip: cur, range: r };
   }
 }
 
@@ -91,6 +101,9 @@ export function allocateFromSet(set: RangeSet, setIndex: number, store: LeaseSto
     if (!range) throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP ${formatIP(requested.ip)} (${requested.key}) is not in range set ${rangeSetToString(set)}`);
     if (ipEqual(requested.ip, range.gateway)) {
       throw failure(ErrorCode.AddressUnavailable, setIndex, `requested ip ${formatIP(requested.ip)} (${requested.key}) is subnet's gateway`);
+    }
+    if (isUnallocatable(range, requested.ip)) {
+      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested ip ${formatIP(requested.ip)} (${requested.key}) is the network or broadcast address of ${formatIP(range.subnet.ip)}/${range.subnet.prefix}`);
     }
     if (!store.reserve(requested.ip, owner, setIndex)) {
       throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP address ${formatIP(requested.ip)} (${requested.key}) is not available in range set ${rangeSetToString(set)}`);
@@ -119,12 +132,14 @@ export function allocateAll(cfg: Pick<HostLocalConfig, 'rangeSets' | 'requested'
   }
 }
 
-/** Addresses of `set` that can ever be handed out (the gateway excluded). */
+/** Addresses of `set` that can ever be handed out. */
 export function capacityOf(set: RangeSet): bigint {
   let n = 0n;
   for (const r of set) {
     n += r.rangeEnd.value - r.rangeStart.value + 1n;
-    if (rangeContains(r, r.gateway)) n -= 1n;
+    // The unallocatable addresses are distinct (a subnet has >= 4 addresses), count each once.
+    const skipped = [r.gateway, networkOf(r.subnet), ...(r.subnet.ip.family === 4 ? [lastOf(r.subnet)] : [])];
+    for (const ip of skipped.filter((x, i) => skipped.findIndex((y) => ipEqual(x, y)) === i)) if (rangeContains(r, ip)) n -= 1n;
   }
   return n;
 }
@@ -134,11 +149,8 @@ export function freeCount(set: RangeSet, leased: Iterable<IP>): bigint {
   let used = 0n;
   for (const ip of leased) {
     const r = rangeFor(set, ip);
-    if (r && !ipEqual(ip, r.gateway)) used += 1n;
+    if (r && !isUnallocatable(r, ip)) used += 1n;
   }
   const free = capacityOf(set) - used;
   return free < 0n ? 0n : free;
 }
-
-/** Sort helper for stable listings. */
-export const byAddress = (a: IP, b: IP): number => compareIP(a, b);
