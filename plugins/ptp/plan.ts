@@ -2,7 +2,7 @@
 // veth, the sysctls, the host routes (with stale/conflict resolution) and the result; plus what
 // CHECK expects to find. No I/O here.
 import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { addToIP, bitsOf, formatCidr, formatIP, ipEqual, networkOf, parseCidr, type Family } from '../../lib/ip.ts';
+import { addToIP, bitsOf, contains, formatCidr, formatIP, ipEqual, networkOf, parseCidr, type Family } from '../../lib/ip.ts';
 import { routeDst } from '../../lib/kernel-check.ts';
 import type { LinkInfo, RouteInfo } from '../../lib/iproute.ts';
 import { familyOfAddress } from '../../lib/pod-interface.ts';
@@ -269,4 +269,25 @@ export function expectedHostState(mode: PtpMode, hostVeth: string, ips: IPConfig
   }
   const addresses = unique(ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${bitsOf(familyOfAddress(ip.address))}`));
   return { addresses, routeDsts, sysctls: globalForwardingSysctls(fams) };
+}
+
+/**
+ * The addresses masquerade was set up with, recovered from prevResult for CHECK. ADD uses IPAM's
+ * CIDRs (so the pod subnet is exempt, as in the reference); the routed mode's result only has
+ * /32 and /128, so the subnet is looked up in the config's ranges (`ipam.ranges`, `ipam.subnet`,
+ * `runtimeConfig.ipRanges`); an address in none of them stays a host prefix.
+ */
+export function masqAddressesOf(mode: PtpMode, ips: IPConfig[], raw: { ipam?: Record<string, unknown>; runtimeConfig?: { ipRanges?: Array<Array<{ subnet: string }>> } }): string[] {
+  if (mode === 'reference') return ips.map((ip) => ip.address);
+  const subnets: string[] = [];
+  const ranges = raw.ipam?.ranges;
+  if (Array.isArray(ranges)) for (const set of ranges) if (Array.isArray(set)) for (const r of set) if (typeof r?.subnet === 'string') subnets.push(r.subnet);
+  if (typeof raw.ipam?.subnet === 'string') subnets.push(raw.ipam.subnet);
+  for (const set of raw.runtimeConfig?.ipRanges ?? []) for (const r of set) subnets.push(r.subnet);
+  const parsed = subnets.map((s) => parseCidr(s)).filter((c): c is NonNullable<typeof c> => !!c);
+  return ips.map((ip) => {
+    const c = parseCidr(ip.address)!;
+    const subnet = parsed.find((s) => s.ip.family === c.ip.family && contains(s, c.ip));
+    return subnet ? `${formatIP(c.ip)}/${subnet.prefix}` : ip.address;
+  });
 }

@@ -27,6 +27,7 @@ import {
   globalForwardingSysctls,
   hostCidr,
   hostVethSysctls,
+  masqAddressesOf,
   planAddressing,
   planHostLink,
   planHostRoutes,
@@ -177,7 +178,7 @@ async function check(req: Request): Promise<void> {
     const have = readHostSysctl(key);
     if (have !== value) throw checkFailed(`sysctl ${key.replace(/\//g, '.')} is ${have ?? 'missing'}, expected ${value}`);
   }
-  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, podIps.map((i) => i.address)));
+  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
 }
 
 async function gc(req: Request): Promise<void> {

@@ -1,0 +1,199 @@
+// Pure parts of the ptp plugin: addressing per mode, pod/host batch lines, sysctls, host-route
+// conflicts, the result, and CHECK's expectations.
+import { describe, expect, it } from 'vitest';
+import { CniError, ErrorCode } from '../../lib/errors.ts';
+import type { LinkInfo, RouteInfo } from '../../lib/iproute.ts';
+import { planPodAddressing } from '../../lib/pod-interface.ts';
+import type { Result } from '../../lib/types.ts';
+import type { PtpConfig } from '../../plugins/ptp/config.ts';
+import {
+  buildPtpResult,
+  expectedHostState,
+  expectedPodGatewayRoutes,
+  globalForwardingSysctls,
+  hostVethSysctls,
+  masqAddressesOf,
+  planAddressing,
+  planHostLink,
+  planHostRoutes,
+  routesTo,
+} from '../../plugins/ptp/plan.ts';
+
+const dual: Result = {
+  cniVersion: '1.1.0',
+  ips: [
+    { address: '10.244.0.5/24', gateway: '10.244.0.1' },
+    { address: 'fd00:10:244::5/64', gateway: 'fd00:10:244::1' },
+  ],
+  routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
+};
+
+describe('reference mode', () => {
+  const a = planAddressing('reference', 'eth0', dual);
+  it('keeps the IPAM prefix and points the addresses at the container interface', () => {
+    expect(a.ips).toEqual([
+      { address: '10.244.0.5/24', gateway: '10.244.0.1', interface: 1 },
+      { address: 'fd00:10:244::5/64', gateway: 'fd00:10:244::1', interface: 1 },
+    ]);
+    expect(a.routes).toEqual(dual.routes);
+  });
+  it('replaces the connected route by gateway routes, as the reference', () => {
+    expect(a.podGatewayLines).toEqual([
+      'route del 10.244.0.0/24 dev eth0',
+      'route add 10.244.0.1/32 dev eth0 scope link src 10.244.0.5',
+      'route add 10.244.0.0/24 via 10.244.0.1 dev eth0 src 10.244.0.5',
+      'route del fd00:10:244::/64 dev eth0',
+      'route add fd00:10:244::1/128 dev eth0 scope link src fd00:10:244::5',
+      'route add fd00:10:244::/64 via fd00:10:244::1 dev eth0 src fd00:10:244::5',
+    ]);
+  });
+  it('gives the host veth the gateways and a scope host route per pod address', () => {
+    expect(planHostLink('vethx', a)).toEqual(['link set vethx up', 'addr replace 10.244.0.1/32 dev vethx', 'addr replace fd00:10:244::1/128 dev vethx nodad']);
+    expect(planHostRoutes('vethx', a, [], [])).toEqual(['route add 10.244.0.5/32 dev vethx scope host', 'route add fd00:10:244::5/128 dev vethx']);
+  });
+  it('fills a missing gateway with the first address of the subnet; a /32 without one is an error', () => {
+    expect(planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/24' }] }).ips[0]!.gateway).toBe('10.1.2.1');
+    expect(() => planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/32' }] })).toThrow(CniError);
+  });
+  it('an IPAM result without addresses is an error', () => {
+    expect(() => planAddressing('reference', 'eth0', { cniVersion: '1.1.0' })).toThrow(/missing IP config/);
+  });
+  it('one gateway address per distinct gateway', () => {
+    const two = planAddressing('reference', 'eth0', {
+      cniVersion: '1.1.0',
+      ips: [
+        { address: '10.1.0.5/24', gateway: '10.1.0.1' },
+        { address: '10.1.0.6/24', gateway: '10.1.0.1' },
+      ],
+    });
+    expect(two.hostAddresses).toEqual(['10.1.0.1/32']);
+    expect(two.hostRouteDsts).toEqual(['10.1.0.5/32', '10.1.0.6/32']);
+  });
+});
+
+describe('routed mode', () => {
+  const a = planAddressing('routed', 'eth0', dual);
+  it('uses host prefixes and the dummy next hops', () => {
+    expect(a.ips).toEqual([
+      { address: '10.244.0.5/32', gateway: '169.254.1.1', interface: 1 },
+      { address: 'fd00:10:244::5/128', gateway: 'fe80::ecee:eeff:feee:eeee', interface: 1 },
+    ]);
+    expect(a.routes).toEqual([
+      { dst: '0.0.0.0/0', gw: '169.254.1.1' },
+      { dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' },
+    ]);
+    expect(a.hostAddresses).toEqual([]);
+    expect(a.masqAddresses).toEqual(['10.244.0.5/24', 'fd00:10:244::5/64']);
+  });
+  it('installs the on-link route to 169.254.1.1 before the routes through it', () => {
+    const pod = planPodAddressing({ ifname: 'eth0', ips: a.ips, routes: a.podRoutes, dad: 'off' });
+    expect(pod.lines).toEqual([
+      'addr add 10.244.0.5/32 dev eth0',
+      'addr add fd00:10:244::5/128 dev eth0 nodad',
+      'link set eth0 up',
+      'route add 169.254.1.1/32 dev eth0 scope 253',
+      'route add 0.0.0.0/0 via 169.254.1.1 dev eth0',
+      'route add ::/0 via fe80::ecee:eeff:feee:eeee dev eth0',
+    ]);
+    expect(a.podGatewayLines).toEqual([]);
+  });
+  it('defaults to a default route per family present; IPAM routes of other families are dropped', () => {
+    const v4: Result = { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24', gateway: '10.0.0.1' }] };
+    expect(planAddressing('routed', 'eth0', v4).routes).toEqual([{ dst: '0.0.0.0/0', gw: '169.254.1.1' }]);
+    const withRoutes = { ...v4, routes: [{ dst: '10.96.0.0/12', gw: '10.0.0.254' }, { dst: '::/0' }] };
+    expect(planAddressing('routed', 'eth0', withRoutes).routes).toEqual([{ dst: '10.96.0.0/12', gw: '169.254.1.1' }]);
+    const v6: Result = { cniVersion: '1.1.0', ips: [{ address: 'fd00::7/64' }] };
+    expect(planAddressing('routed', 'eth0', v6).podRoutes).toEqual([{ dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' }]);
+  });
+  it('host routes are scope link, no address on the host veth', () => {
+    expect(planHostLink('ptpabc', a)).toEqual(['link set ptpabc up']);
+    expect(planHostRoutes('ptpabc', a, [], [])).toEqual(['route add 10.244.0.5/32 dev ptpabc scope link', 'route add fd00:10:244::5/128 dev ptpabc']);
+  });
+  it('host veth sysctls: proxy ARP, no proxy delay, forwarding; v6 proxy_ndp and no DAD', () => {
+    expect(hostVethSysctls('routed', 'ptpabc', [4, 6]).sysctls).toEqual({
+      'net/ipv6/conf/ptpabc/accept_ra': '0',
+      'net/ipv6/conf/ptpabc/accept_dad': '0',
+      'net/ipv4/conf/ptpabc/proxy_arp': '1',
+      'net/ipv4/neigh/ptpabc/proxy_delay': '0',
+      'net/ipv4/conf/ptpabc/forwarding': '1',
+      'net/ipv6/conf/ptpabc/disable_ipv6': '0',
+      'net/ipv6/conf/ptpabc/proxy_ndp': '1',
+      'net/ipv6/conf/ptpabc/forwarding': '1',
+    });
+    const v4only = hostVethSysctls('routed', 'ptpabc', [4]);
+    expect(v4only.optional).toContain('net/ipv6/conf/ptpabc/accept_dad');
+    expect(v4only.sysctls['net/ipv6/conf/ptpabc/proxy_ndp']).toBeUndefined();
+    expect(hostVethSysctls('reference', 'vethx', [4]).sysctls['net/ipv4/conf/vethx/proxy_arp']).toBeUndefined();
+    expect(globalForwardingSysctls([4, 6])).toEqual({ 'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1' });
+  });
+});
+
+describe('host route conflicts', () => {
+  const a = planAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }] });
+  const links = (flags: string[]): LinkInfo[] => [{ ifindex: 9, ifname: 'other', flags }];
+  const existing: RouteInfo[] = [
+    { dst: '10.1.0.5', dev: 'other', scope: 'link' },
+    { dst: '10.1.0.0/24', dev: 'up0' },
+    { dst: '10.1.0.5', dev: 'lo', table: 'local', type: 'local' } as RouteInfo,
+  ];
+  it('finds only main-table routes to exactly that destination', () => {
+    expect(routesTo(existing, '10.1.0.5/32')).toEqual([existing[0]]);
+  });
+  it('a route via another live interface is an error naming it', () => {
+    try {
+      planHostRoutes('ptpabc', a, existing, links(['BROADCAST', 'UP', 'LOWER_UP']));
+      expect.unreachable();
+    } catch (e) {
+      expect((e as CniError).code).toBe(ErrorCode.RouteConflict);
+      expect((e as CniError).message).toContain('"other"');
+    }
+  });
+  it('a route via a downed or vanished interface is replaced', () => {
+    expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+    expect(planHostRoutes('ptpabc', a, existing, [])).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+  });
+  it('a blackhole route is a conflict', () => {
+    const bh = [{ dst: '10.1.0.5', type: 'blackhole' } as RouteInfo];
+    expect(() => planHostRoutes('ptpabc', a, bh, [])).toThrow(/blackhole/);
+  });
+});
+
+describe('result and CHECK expectations', () => {
+  const cfg = { raw: { name: 'n', dns: { nameservers: ['10.96.0.10'] } } } as unknown as PtpConfig;
+  it('lists host veth then container interface, DNS from config over IPAM', () => {
+    const a = planAddressing('routed', 'eth0', dual);
+    const r = buildPtpResult({ cfg, hostVeth: 'ptpabc', hostMac: 'ee:ee:ee:ee:ee:ee', ifname: 'eth0', containerMac: '02:00:00:00:00:01', netns: '/run/netns/p', addressing: a, ipamDns: { nameservers: ['1.1.1.1'] } });
+    expect(r.interfaces).toEqual([
+      { name: 'ptpabc', mac: 'ee:ee:ee:ee:ee:ee' },
+      { name: 'eth0', mac: '02:00:00:00:00:01', sandbox: '/run/netns/p' },
+    ]);
+    expect(r.dns).toEqual({ nameservers: ['10.96.0.10'] });
+    expect(r.ips?.every((ip) => ip.interface === 1)).toBe(true);
+  });
+  it('expects the gateway plumbing of each mode', () => {
+    const ref = planAddressing('reference', 'eth0', dual).ips;
+    expect(expectedPodGatewayRoutes('reference', ref)).toEqual([
+      { dst: '10.244.0.1/32' },
+      { dst: '10.244.0.0/24', gw: '10.244.0.1' },
+      { dst: 'fd00:10:244::1/128' },
+      { dst: 'fd00:10:244::/64', gw: 'fd00:10:244::1' },
+    ]);
+    const routed = planAddressing('routed', 'eth0', dual).ips;
+    expect(expectedPodGatewayRoutes('routed', routed)).toEqual([{ dst: '169.254.1.1/32' }]);
+    expect(expectedHostState('reference', 'vethx', ref)).toEqual({
+      addresses: ['10.244.0.1/32', 'fd00:10:244::1/128'],
+      routeDsts: ['10.244.0.5/32', 'fd00:10:244::5/128'],
+      sysctls: { 'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1' },
+    });
+    const host = expectedHostState('routed', 'ptpabc', routed);
+    expect(host.addresses).toEqual([]);
+    expect(host.sysctls).toMatchObject({ 'net/ipv4/conf/ptpabc/proxy_arp': '1', 'net/ipv4/neigh/ptpabc/proxy_delay': '0', 'net/ipv4/ip_forward': '1' });
+  });
+  it('recovers the masquerade subnets of routed addresses from the config ranges', () => {
+    const routed = planAddressing('routed', 'eth0', dual).ips;
+    const raw = { ipam: { ranges: [[{ subnet: '10.244.0.0/24' }]] }, runtimeConfig: { ipRanges: [[{ subnet: 'fd00:10:244::/64' }]] } };
+    expect(masqAddressesOf('routed', routed, raw)).toEqual(['10.244.0.5/24', 'fd00:10:244::5/64']);
+    expect(masqAddressesOf('routed', routed, {})).toEqual(['10.244.0.5/32', 'fd00:10:244::5/128']);
+    expect(masqAddressesOf('reference', [{ address: '10.244.0.5/24' }], {})).toEqual(['10.244.0.5/24']);
+  });
+});
