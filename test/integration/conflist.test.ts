@@ -68,7 +68,7 @@ async function exercise(file: string, pluginDir: string): Promise<void> {
   const dataDir = world.tmpdir();
   const list = withDataDir(loadConfList(join(DIR, file)), dataDir);
   const rt: Runtime = { node, path: [pluginDir, REFERENCE_DIR] };
-  const subnets = subnetsOf(list).map(parseCidr);
+  const subnets = subnetsOf(list).map((s) => parseCidr(s)!);
   const pods = [world.pod(), world.pod()];
   const atts: Attachment[] = pods.map((pod, i) => ({
     containerID: containerId(),
@@ -86,7 +86,7 @@ async function exercise(file: string, pluginDir: string): Promise<void> {
     expect(r.cniVersion).toBe(list.cniVersion);
     expect(r.ips.length).toBe(subnets.length); // one address per range set
     for (const address of addressesOf(r)) {
-      expect(subnets.some((s) => contains(s, parseIP(address))), `${address} in ${subnetsOf(list)}`).toBe(true);
+      expect(subnets.some((s) => contains(s, parseIP(address)!)), `${address} in ${subnetsOf(list)}`).toBe(true);
       expect(pods[i]!.addrs('eth0').map((a) => a.split('/')[0])).toContain(address);
     }
   }
