@@ -192,6 +192,36 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
     expect(comments.sort()).toEqual([commentForInstance('masqnet', 'eth0', keep), commentForInstance('othernet', 'eth0', other)].sort());
   });
 
+  for (const backend of ['iptables', 'nftables'] as const) {
+    it(`${backend}: pod traffic leaving its subnet really is masqueraded`, async () => {
+      // pod (10.73.0.5) — node — outside (192.168.73.2); outside has no route back to 10.73.0.0/24,
+      // so the pod's ping only comes back when the node rewrites its source address.
+      const node = world.node();
+      const pod = world.pod();
+      const outside = world.netns('cnitso');
+      const [np, pp, no, oo] = [uniqueName('np'), uniqueName('pp'), uniqueName('no'), uniqueName('oo')];
+      node.ip('link', 'add', np, 'type', 'veth', 'peer', 'name', pp, 'netns', pod.name);
+      node.ip('link', 'add', no, 'type', 'veth', 'peer', 'name', oo, 'netns', outside.name);
+      node.ip('addr', 'add', '10.73.0.1/24', 'dev', np);
+      node.ip('addr', 'add', '192.168.73.1/24', 'dev', no);
+      node.ip('link', 'set', np, 'up');
+      node.ip('link', 'set', no, 'up');
+      node.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      pod.ip('addr', 'add', '10.73.0.5/24', 'dev', pp);
+      pod.ip('link', 'set', pp, 'up');
+      pod.ip('route', 'add', 'default', 'via', '10.73.0.1');
+      outside.ip('addr', 'add', '192.168.73.2/24', 'dev', oo);
+      outside.ip('link', 'set', oo, 'up');
+
+      expect(pod.ping('10.73.0.1')).toBe(true);
+      expect(pod.ping('192.168.73.2')).toBe(false);
+      const id = containerId();
+      await ok(node, 'setupMasquerade', backend, target(id, ['10.73.0.5/24']));
+      expect(pod.ping('192.168.73.2')).toBe(true);
+      await ok(node, 'teardownMasquerade', target(id, []));
+    });
+  }
+
   it('chooses iptables here by default, and honours an explicit backend', async () => {
     const node = world.node();
     expect(await ok(node, 'chooseBackend')).toBe('iptables'); // Debian 12: iptables-nft and nft both installed
