@@ -4,62 +4,20 @@
 // the node owns, and DEL leaves no leases, veths or firewall state behind.
 // The same files run against Debian's reference plugins where they use no key of ours, which
 // proves the examples are drop-in compatible (and the harness itself sound).
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCidr, contains, parseIP } from '../../lib/ip.ts';
-import { PLUGIN_DIR, REFERENCE_DIR, ROOT, World, containerId, haveBuild, haveReference, isRoot, type Netns } from '../helpers/kernel.ts';
-import { addNetworkList, checkNetworkList, delNetworkList, loadConfList, type Attachment, type ConfList, type Runtime } from '../helpers/libcni.ts';
+import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, usesOursOnly, withDataDir } from '../helpers/examples.ts';
+import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, type Netns } from '../helpers/kernel.ts';
+import { addNetworkList, checkNetworkList, delNetworkList, loadConfList, type Attachment, type Runtime } from '../helpers/libcni.ts';
 
-const DIR = join(ROOT, 'conflist');
-const FILES = readdirSync(DIR).filter((f) => f.endsWith('.conflist')).sort();
-/** Keys only our plugins know: such examples are not run against the reference. */
-const OURS_ONLY = ['proxyArp', 'hostVethPrefix'];
-
-const UPLINK = { v4: '192.0.2.1', v6: '2001:db8::1' };
-
-/**
- * A node namespace with an "uplink" holding the node's own addresses and default routes, as a
- * real node has (proxy ARP only answers for destinations routable out of another interface).
- */
-function nodeWithUplink(world: World): Netns {
-  const node = world.node();
-  node.ip('link', 'add', 'up0', 'type', 'bridge');
-  node.ip('addr', 'add', `${UPLINK.v4}/24`, 'dev', 'up0');
-  node.ip('-6', 'addr', 'add', `${UPLINK.v6}/64`, 'dev', 'up0', 'nodad');
-  node.ip('link', 'set', 'up0', 'up');
-  node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
-  node.ip('-6', 'route', 'add', 'default', 'via', '2001:db8::ff', 'dev', 'up0');
-  return node;
-}
-
-/** The list with every IPAM dataDir moved into the test's temp dir (never the machine's /var/lib/cni). */
-function withDataDir(list: ConfList, dataDir: string): ConfList {
-  return { ...list, plugins: list.plugins.map((p) => (p.ipam ? { ...p, ipam: { ...p.ipam, dataDir } } : p)) };
-}
-
-function subnetsOf(list: ConfList): string[] {
-  return list.plugins.flatMap((p) => (p.ipam?.ranges ?? []).flat().map((r: { subnet: string }) => r.subnet));
-}
-
-const usesOursOnly = (file: string) => OURS_ONLY.some((k) => readFileSync(join(DIR, file), 'utf8').includes(`"${k}"`));
+const DIR = CONFLIST_DIR;
+const FILES = CONFLIST_FILES;
 
 function pingEventually(from: Netns, address: string): boolean {
   // The first packet may be spent on neighbour discovery; retry a few times, no timing assertion.
   for (let i = 0; i < 3; i++) if (from.ping(address)) return true;
   return false;
-}
-
-function firewallState(node: Netns): string {
-  return node.tryExec('iptables-save', []).stdout + node.tryExec('ip6tables-save', []).stdout + node.tryExec('nft', ['list', 'ruleset']).stdout;
-}
-
-function leaseFiles(dataDir: string, network: string): string[] {
-  try {
-    return readdirSync(join(dataDir, network)).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
-  } catch {
-    return [];
-  }
 }
 
 async function exercise(file: string, pluginDir: string): Promise<void> {
