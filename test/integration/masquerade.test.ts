@@ -253,6 +253,15 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
     expect(nftRules(node, 'bridge', 'nat')).toEqual([]);
   });
 
+  it('spoof check: concurrent setups of different attachments all land, once each', async () => {
+    const node = world.node();
+    const ids = Array.from({ length: 5 }, () => containerId());
+    await Promise.all(ids.map((id, i) => ok(node, 'setupSpoofCheck', id, 'eth0', `vethc${i}`, `02:bb:00:00:00:0${i}`)));
+    const rules = nftRules(node, 'bridge', 'nat');
+    for (const id of ids) expect(rules.filter((r) => r.comment === `macspoofchk-${id}-eth0`)).toHaveLength(4);
+    expect(rules.filter((r) => r.chain === 'PREROUTING')).toHaveLength(5);
+  });
+
   describe.skipIf(!haveReference)('differential against the reference bridge (iptables backend, spoof check)', () => {
     it('reference ADD → our CHECK passes and our teardown removes it all; our setup recreates the identical state → reference DEL removes ours', async () => {
       const node = world.node();
