@@ -30,7 +30,7 @@ export interface PtpAddressing {
   podRoutes: Route[];
   /** Reference mode: per address, replace the connected subnet route by a route via the gateway. */
   podGatewayLines: string[];
-  /** Host veth addresses (reference mode: every gateway as /32 or /128). */
+  /** Host veth addresses (reference mode: every gateway as /32 or /128; routed: the v6 link-local next hop). */
   hostAddresses: string[];
   /** Host routes to the pod: one host-prefix destination per pod address. */
   hostRouteDsts: string[];
@@ -112,7 +112,10 @@ function planRouted(ipamIps: IPConfig[], ipamRoutes: Route[]): PtpAddressing {
     routes,
     podRoutes: [...onLink, ...routes],
     podGatewayLines: [],
-    hostAddresses: [],
+    // The kernel would generate this link-local from the fixed MAC, but only once the carrier
+    // event has been processed (asynchronously, up to ~1 s later); adding it now makes the
+    // pod's IPv6 next hop answer from the first packet.
+    hostAddresses: families.includes(6) ? [`${ROUTED_GATEWAY[6]}/64`] : [],
     hostRouteDsts: unique(ips.map((ip) => ip.address)),
     hostRouteScope: 'link',
     masqAddresses: ipamIps.map((ip) => ip.address),

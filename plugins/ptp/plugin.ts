@@ -155,8 +155,9 @@ async function check(req: Request): Promise<void> {
   if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
   expectMac(pod, interfaces[podIndex]!.mac);
   expectAddresses(pod, podIps);
-  const gateways = defaultGateways(podIps);
-  expectRoutes(podRoutes, [...expectedPodGatewayRoutes(cfg.mode, podIps), ...(prev.routes ?? [])], gateways);
+  // The gateway plumbing carries its own next hops (none for the on-link ones): no fallback gateway.
+  expectRoutes(podRoutes, expectedPodGatewayRoutes(cfg.mode, podIps));
+  expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
 
   // Host side: the peer, its addresses, the routes back to the pod, the routed mode's sysctls.
   const [hostLinks, hostRoutes] = (await ipJsonBatch(HOST, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];

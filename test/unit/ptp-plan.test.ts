@@ -82,7 +82,7 @@ describe('routed mode', () => {
       { dst: '0.0.0.0/0', gw: '169.254.1.1' },
       { dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' },
     ]);
-    expect(a.hostAddresses).toEqual([]);
+    expect(a.hostAddresses).toEqual(['fe80::ecee:eeff:feee:eeee/64']);
     expect(a.masqAddresses).toEqual(['10.244.0.5/24', 'fd00:10:244::5/64']);
   });
   it('installs the on-link route to 169.254.1.1 before the routes through it', () => {
@@ -106,7 +106,9 @@ describe('routed mode', () => {
     expect(planAddressing('routed', 'eth0', v6).podRoutes).toEqual([{ dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' }]);
   });
   it('host routes are scope link, no address on the host veth', () => {
-    expect(planHostLink('ptpabc', a)).toEqual(['link set ptpabc up']);
+    expect(planHostLink('ptpabc', a)).toEqual(['link set ptpabc up', 'addr replace fe80::ecee:eeff:feee:eeee/64 dev ptpabc nodad']);
+    const v4 = planAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24' }] });
+    expect(planHostLink('ptpabc', v4)).toEqual(['link set ptpabc up']);
     expect(planHostRoutes('ptpabc', a, [], [])).toEqual(['route add 10.244.0.5/32 dev ptpabc scope link', 'route add fd00:10:244::5/128 dev ptpabc']);
   });
   it('host veth sysctls: proxy ARP, no proxy delay, forwarding; v6 proxy_ndp and no DAD', () => {
