@@ -184,8 +184,9 @@ export function routesTo(routes: RouteInfo[], dst: string): RouteInfo[] {
 
 /**
  * Host routes to the pod addresses. A route already present for a destination is a conflict when
- * it leads to another live (administratively up) interface, or nowhere (blackhole, unreachable);
- * one on a vanished or downed interface is stale and replaced.
+ * it leads to another live interface (up, with carrier), or nowhere (blackhole, unreachable); one
+ * on a vanished, downed or carrier-less interface (e.g. a veth whose pod end is gone) is stale
+ * and replaced.
  */
 export function planHostRoutes(
   hostVeth: string,
@@ -200,7 +201,9 @@ export function planHostRoutes(
     for (const r of found) {
       if (r.dev === hostVeth) continue;
       const link = r.dev ? links.find((l) => l.ifname === r.dev) : undefined;
-      const live = !r.dev || (link?.flags ?? []).includes('UP');
+      // Live = up with a carrier: a route via a link without one delivers nothing.
+      const flags = link?.flags ?? [];
+      const live = !r.dev || (flags.includes('UP') && flags.includes('LOWER_UP'));
       if (live) {
         const via = r.dev ? `interface "${r.dev}"` : `a ${(r as { type?: string }).type ?? 'device-less'} route`;
         throw new CniError(

@@ -150,8 +150,9 @@ describe('host route conflicts', () => {
       expect((e as CniError).message).toContain('"other"');
     }
   });
-  it('a route via a downed or vanished interface is replaced', () => {
+  it('a route via a downed, carrier-less or vanished interface is replaced', () => {
     expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+    expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
     expect(planHostRoutes('ptpabc', a, existing, [])).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
   });
   it('a blackhole route is a conflict', () => {
