@@ -1,0 +1,275 @@
+// The protocol as a runtime sees it: the built executables dist/bridge, dist/ptp and dist/host-local
+// run with CNI_* variables and a config on stdin, inside a throwaway node namespace.
+// - VERSION of each; the error document's shape, codes and exit status for every class of bad
+//   input; never a stack trace on stdout; nothing left behind in the node namespace;
+// - the plugin's own namespace refused before anything happens; DEL with a missing netns succeeds;
+// - differential: the same env + stdin given to Debian's reference plugins (/usr/lib/cni, v1.1.1,
+//   CNI ≤ 1.0.0) gives the same exit class and, where the reference follows the spec, the same code.
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
+import {
+  REFERENCE_DIR,
+  World,
+  containerId,
+  haveBuild,
+  haveReference,
+  isRoot,
+  runPlugin,
+  uniqueName,
+  type Netns,
+  type PluginRun,
+  type RunOptions,
+} from '../helpers/kernel.ts';
+
+const PLUGINS = ['bridge', 'ptp', 'host-local'] as const;
+type PluginName = (typeof PLUGINS)[number];
+
+let world: World;
+let node: Netns;
+let dataDir: string;
+
+/** A config the plugin accepts, with state kept in the test's temp dir. */
+function validConfig(plugin: PluginName, version = '1.0.0'): Record<string, unknown> {
+  const ipam = { type: 'host-local', subnet: '10.250.7.0/24', dataDir };
+  const name = uniqueName('proto');
+  switch (plugin) {
+    case 'bridge':
+      return { cniVersion: version, name, type: 'bridge', bridge: uniqueName('br'), ipam };
+    case 'ptp':
+      return { cniVersion: version, name, type: 'ptp', ipam };
+    case 'host-local':
+      return { cniVersion: version, name, type: 'some-plugin', ipam };
+  }
+}
+
+/** The environment of a well-formed request; each case breaks one thing. */
+function request(plugin: PluginName, command: string, over: Partial<RunOptions> = {}): RunOptions {
+  return {
+    plugin,
+    command,
+    node,
+    config: validConfig(plugin),
+    containerID: containerId(),
+    netns: '/run/netns/cni-ts-protocol-missing',
+    ifname: 'eth0',
+    ...over,
+  };
+}
+
+/** Exactly one error document of the spec's shape on stdout, non-zero exit, no stack trace. */
+function expectErrorDocument(r: PluginRun, code?: number): void {
+  expect(r.code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).not.toBe(0);
+  expect(r.stdout).not.toMatch(/\n\s+at |\.js:\d+|\.ts:\d+|node:internal/);
+  const doc = JSON.parse(r.stdout); // one document, nothing else
+  expect(Object.keys(doc).every((k) => ['cniVersion', 'code', 'msg', 'details'].includes(k))).toBe(true);
+  expect(typeof doc.cniVersion).toBe('string');
+  expect(Number.isInteger(doc.code)).toBe(true);
+  expect(typeof doc.msg).toBe('string');
+  expect(doc.msg).not.toBe('');
+  if ('details' in doc) expect(typeof doc.details).toBe('string');
+  if (code !== undefined) expect(doc.code, doc.msg).toBe(code);
+  // diagnostics on stderr stay short
+  expect(r.stderr.split('\n').length).toBeLessThan(10);
+}
+
+/** The node namespace holds nothing but lo, and no lease was written. */
+function expectNothingChanged(): void {
+  expect(node.links().map((l) => l.ifname)).toEqual(['lo']);
+  const leases = readdirSync(dataDir, { recursive: true }).map(String).filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
+  expect(leases.filter((f) => f.includes('.') || f.includes(':'))).toEqual([]);
+}
+
+interface BadInput {
+  what: string;
+  /** Expected code from our plugins. */
+  code: number;
+  opts: (plugin: PluginName) => Partial<RunOptions>;
+}
+
+const withConfig = (f: (c: Record<string, unknown>) => unknown) => (p: PluginName) => ({ config: f(validConfig(p)) as object | string });
+
+/** Every class of bad input the protocol core rejects before a plugin does any work. */
+const BAD_INPUTS: BadInput[] = [
+  { what: 'no CNI_COMMAND', code: 4, opts: () => ({ command: undefined as unknown as string }) },
+  { what: 'unknown CNI_COMMAND', code: 4, opts: () => ({ command: 'FROB' }) },
+  { what: 'lower-case command', code: 4, opts: () => ({ command: 'add' }) },
+  { what: 'ADD without CNI_CONTAINERID', code: 4, opts: () => ({ containerID: undefined }) },
+  { what: 'ADD without CNI_NETNS', code: 4, opts: () => ({ netns: undefined }) },
+  { what: 'ADD without CNI_IFNAME', code: 4, opts: () => ({ ifname: undefined }) },
+  { what: 'invalid CNI_CONTAINERID', code: 4, opts: () => ({ containerID: '-bad/id' }) },
+  { what: 'CNI_IFNAME too long', code: 4, opts: () => ({ ifname: 'a'.repeat(16) }) },
+  { what: 'CNI_IFNAME with "/"', code: 4, opts: () => ({ ifname: 'eth/0' }) },
+  { what: 'CNI_IFNAME "."', code: 4, opts: () => ({ ifname: '.' }) },
+  { what: 'CNI_ARGS with an unknown key', code: 4, opts: () => ({ args: 'FOO=bar' }) },
+  { what: 'CNI_ARGS malformed pair', code: 4, opts: () => ({ args: 'IgnoreUnknown=1;IP' }) },
+  { what: 'empty stdin', code: 6, opts: () => ({ config: '' }) },
+  { what: 'truncated JSON', code: 6, opts: () => ({ config: '{"cniVersion":"1.0.0","name":' }) },
+  { what: 'JSON array', code: 6, opts: () => ({ config: '[]' }) },
+  { what: 'JSON string', code: 6, opts: () => ({ config: '"net"' }) },
+  { what: 'not UTF-8', code: 6, opts: () => ({ config: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('latin1') }) },
+  { what: 'missing name', code: 7, opts: withConfig((c) => ({ ...c, name: undefined })) },
+  { what: 'name with a space', code: 7, opts: withConfig((c) => ({ ...c, name: 'my net' })) },
+  { what: 'name not a string', code: 7, opts: withConfig((c) => ({ ...c, name: 42 })) },
+  { what: 'cniVersion unsupported', code: 1, opts: withConfig((c) => ({ ...c, cniVersion: '9.9.9' })) },
+  { what: 'cniVersion not a version', code: 6, opts: withConfig((c) => ({ ...c, cniVersion: 'one' })) },
+  { what: 'CHECK on a 0.3.1 config', code: 1, opts: (p) => ({ command: 'CHECK', config: validConfig(p, '0.3.1') }) },
+  { what: 'GC on a 1.0.0 config', code: 1, opts: (p) => ({ command: 'GC', config: validConfig(p, '1.0.0') }) },
+  { what: 'STATUS on a 0.4.0 config', code: 1, opts: (p) => ({ command: 'STATUS', config: validConfig(p, '0.4.0') }) },
+  { what: 'ADD on a missing netns', code: 3, opts: () => ({}) },
+  { what: 'ADD on a path that is not a netns', code: 4, opts: () => ({ netns: '/etc/hostname' }) },
+  // plugin-side validation runs only once the namespace checks passed: give it a real pod namespace
+  { what: 'wrong type for ipam.subnet', code: 7, opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: 24, dataDir } } }) },
+  { what: 'ipam.subnet not a CIDR', code: 7, opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir } } }) },
+];
+
+const describeRoot = describe.skipIf(!isRoot || !haveBuild);
+
+beforeEach(() => {
+  if (!isRoot || !haveBuild) return;
+  world = new World();
+  node = world.node();
+  dataDir = world.tmpdir();
+});
+afterEach(() => world?.cleanup());
+
+describeRoot.each(PLUGINS)('%s executable', (plugin) => {
+  it('answers VERSION with the supported list, echoing each requested version', async () => {
+    for (const v of SUPPORTED_VERSIONS) {
+      const r = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: v } });
+      expect(r.code).toBe(0);
+      expect(r.json).toEqual({ cniVersion: v, supportedVersions: [...SUPPORTED_VERSIONS] });
+    }
+    // libcni's probe: dummy env, 1.1.0 config; and a runtime that sends nothing usable
+    const probe = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: '1.1.0' }, netns: 'dummy', ifname: 'dummy' });
+    expect(probe.json.cniVersion).toBe('1.1.0');
+    const empty = await runPlugin({ plugin, command: 'VERSION', node, config: '' });
+    expect(empty.code).toBe(0);
+    expect(empty.json.supportedVersions).toContain('1.1.0');
+  });
+
+  it.each(BAD_INPUTS.map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async (_what, bad) => {
+    const r = await runPlugin(request(plugin, 'ADD', bad.opts(plugin)));
+    expectErrorDocument(r, bad.code);
+    expectNothingChanged();
+  });
+
+  it('refuses its own network namespace before doing anything', async () => {
+    for (const command of ['ADD', 'CHECK', 'DEL']) {
+      const r = await runPlugin(request(plugin, command, { netns: node.path }));
+      expectErrorDocument(r, 4);
+      expect(r.stdout).toContain('own network namespace');
+    }
+    // also when named through /proc (the runtime may pass either form)
+    const viaProc = await runPlugin(request(plugin, 'ADD', { netns: '/proc/self/ns/net' }));
+    expectErrorDocument(viaProc, 4);
+    expectNothingChanged();
+  });
+
+  it('error documents carry the config version once the config is read', async () => {
+    const r = await runPlugin(request(plugin, 'ADD', { config: validConfig(plugin, '0.3.1') }));
+    expectErrorDocument(r, 3);
+    expect(r.json.cniVersion).toBe('0.3.1');
+  });
+
+  it('DEL with a missing or empty CNI_NETNS succeeds with no output, also repeated', async () => {
+    const config = validConfig(plugin);
+    const containerID = containerId();
+    for (const netns of ['/run/netns/cni-ts-protocol-missing', '', '/run/netns/cni-ts-protocol-missing']) {
+      const r = await runPlugin(request(plugin, 'DEL', { config, containerID, netns }));
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toBe('');
+    }
+    expectNothingChanged();
+  });
+
+  it('STATUS and GC on a fresh 1.1.0 config succeed silently', async () => {
+    for (const command of ['STATUS', 'GC']) {
+      const r = await runPlugin({ plugin, command, node, config: { ...validConfig(plugin, '1.1.0'), 'cni.dev/valid-attachments': [] } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Differential: ours vs the reference binaries. The reference (v1.1.1) speaks CNI ≤ 1.0.0, so
+// configs are 1.0.0 here. `same: 'code'` where the reference follows the spec; `same: 'class'`
+// where both must fail but the reference's code is not the spec's (it answers 999 for most
+// plugin-side validation) or spec.md documents a deliberate deviation.
+interface DiffCase {
+  what: string;
+  command: string;
+  same: 'code' | 'class';
+  /** Plugins this case does not apply to, and why (in a comment at the case). */
+  skip?: PluginName[];
+  opts: (plugin: PluginName) => Partial<RunOptions>;
+}
+
+const DIFF_CASES: DiffCase[] = [
+  { what: 'unknown command', command: 'FROB', same: 'code', opts: () => ({}) },
+  { what: 'ADD without CNI_CONTAINERID', command: 'ADD', same: 'code', opts: () => ({ containerID: undefined }) },
+  { what: 'ADD without CNI_NETNS', command: 'ADD', same: 'code', opts: () => ({ netns: undefined }) },
+  { what: 'ADD without CNI_IFNAME', command: 'ADD', same: 'code', opts: () => ({ ifname: undefined }) },
+  { what: 'DEL without CNI_IFNAME', command: 'DEL', same: 'code', opts: () => ({ ifname: undefined }) },
+  { what: 'CHECK without CNI_CONTAINERID', command: 'CHECK', same: 'code', opts: () => ({ containerID: undefined }) },
+  { what: 'invalid container id', command: 'ADD', same: 'code', opts: () => ({ containerID: '-bad' }) },
+  { what: 'interface name too long', command: 'ADD', same: 'code', opts: () => ({ ifname: 'a'.repeat(16) }) },
+  { what: 'interface name "."', command: 'DEL', same: 'code', opts: () => ({ ifname: '.' }) },
+  { what: 'interface name with ":"', command: 'ADD', same: 'code', opts: () => ({ ifname: 'a:b' }) },
+  { what: 'interface name with a space', command: 'ADD', same: 'code', opts: () => ({ ifname: 'a b' }) },
+  { what: 'empty stdin', command: 'ADD', same: 'code', opts: () => ({ config: '' }) },
+  { what: 'truncated JSON', command: 'DEL', same: 'code', opts: () => ({ config: '{"name":' }) },
+  { what: 'JSON array', command: 'ADD', same: 'code', opts: () => ({ config: '[1]' }) },
+  { what: 'JSON number', command: 'ADD', same: 'code', opts: () => ({ config: '42' }) },
+  { what: 'missing name', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, name: undefined })) },
+  { what: 'empty name', command: 'DEL', same: 'code', opts: withConfig((c) => ({ ...c, name: '' })) },
+  { what: 'name with a space', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, name: 'my net' })) },
+  { what: 'name starting with "."', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, name: '.net' })) },
+  { what: 'unsupported cniVersion', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, cniVersion: '9.9.9' })) },
+  { what: 'CHECK on 0.3.1', command: 'CHECK', same: 'code', opts: (p) => ({ config: validConfig(p, '0.3.1') }) },
+  { what: 'CHECK with no cniVersion (0.1.0)', command: 'CHECK', same: 'code', opts: withConfig((c) => ({ ...c, cniVersion: undefined })) },
+  // both fail, codes differ by design or because the reference answers 999:
+  { what: 'null config', command: 'ADD', same: 'class', opts: () => ({ config: 'null' }) },
+  { what: 'CNI_ARGS unknown key', command: 'ADD', same: 'class', opts: () => ({ args: 'FOO=bar' }) },
+  { what: 'cniVersion not semver', command: 'ADD', same: 'class', opts: withConfig((c) => ({ ...c, cniVersion: '1.0' })) },
+  { what: 'ipam.subnet wrong type', command: 'ADD', same: 'class', opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: 24, dataDir } } }) },
+  { what: 'ipam.subnet not a CIDR', command: 'ADD', same: 'class', opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir } } }) },
+  // The reference host-local never looks at CNI_NETNS and allocates; our core refuses (code 3)
+  // an ADD into a namespace that does not exist for every plugin, IPAM included.
+  { what: 'ADD on a missing netns', command: 'ADD', same: 'class', skip: ['host-local'], opts: () => ({}) },
+  // both succeed:
+  { what: 'DEL on a missing netns', command: 'DEL', same: 'code', opts: () => ({}) },
+  { what: 'DEL with an empty CNI_NETNS', command: 'DEL', same: 'code', opts: () => ({ netns: '' }) },
+  { what: 'DEL of an attachment never added, repeated config', command: 'DEL', same: 'code', opts: (p) => ({ config: validConfig(p, '0.4.0') }) },
+];
+
+describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs the reference plugin', (plugin) => {
+  it('VERSION: we support every version the reference does', async () => {
+    const ours = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: '1.0.0' } });
+    const ref = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: '1.0.0' }, dir: REFERENCE_DIR });
+    expect(ref.code).toBe(0);
+    expect(ours.code).toBe(0);
+    for (const v of ref.json.supportedVersions) expect(ours.json.supportedVersions).toContain(v);
+    expect(ours.json.supportedVersions).toContain(ref.json.cniVersion);
+  });
+
+  it.each(DIFF_CASES.filter((c) => !c.skip?.includes(plugin)).map((c) => [c.what, c] as const))('%s', async (_what, c) => {
+    const base = request(plugin, c.command, c.opts(plugin));
+    // Each side gets its own node namespace and data dir, so neither steers the other.
+    const refData = join(dataDir, 'ref');
+    mkdirSync(refData, { recursive: true });
+    const refConfig =
+      typeof base.config === 'object' && base.config && 'ipam' in base.config
+        ? { ...base.config, ipam: { ...(base.config as { ipam: object }).ipam, dataDir: refData } }
+        : base.config;
+    const [ours, ref] = await Promise.all([runPlugin(base), runPlugin({ ...base, node: world.node(), config: refConfig, dir: REFERENCE_DIR })]);
+    const detail = `ours: ${ours.code} ${ours.stdout}\nreference: ${ref.code} ${ref.stdout} ${ref.stderr}`;
+    expect(ours.code === 0, detail).toBe(ref.code === 0);
+    if (ours.code !== 0) {
+      expectErrorDocument(ours);
+      if (c.same === 'code') expect(ours.json.code, detail).toBe(ref.json?.code);
+    }
+  });
+});
