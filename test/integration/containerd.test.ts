@@ -1,0 +1,200 @@
+// A real runtime drives our plugins: Debian's containerd + runc, started by this test, runs
+// busybox containers with `ctr run --rm --cni` for each example conflist. Two containers get
+// addresses from our plugins and ping each other and the node; when they stop, ctr sends DEL
+// (with an empty CNI_NETNS, as it does) and leases, veths, firewall state and libcni's result
+// cache are gone.
+//
+// Isolation: containerd and every ctr call run inside a throwaway node network namespace (entered
+// with nsenter: `ip netns exec` would remount /sys and hide the cgroup mounts runc needs) and a
+// private mount namespace of this test, in which /etc, /opt, /var/lib and /run are overlaid with
+// temp dirs; /etc/cni/net.d and /opt/cni/bin are links into the test's temp dir. So the machine's
+// network namespace, /etc, /opt/cni, /var/lib/cni and /run/containerd (ctr's FIFOs, shim sockets)
+// are untouched; containerd's root, state, socket and runc root are in the temp dir too. The
+// image is built by hand from busybox-static (no registry).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBusyboxImage, BUSYBOX } from '../helpers/busybox-image.ts';
+import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, withDataDir } from '../helpers/examples.ts';
+import { BUILD, REFERENCE_DIR, ROOT, World, haveBuild, haveReference, isRoot, uniqueName, type Netns } from '../helpers/kernel.ts';
+import { loadConfList } from '../helpers/libcni.ts';
+
+const haveContainerd = ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', BUSYBOX, '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f));
+
+const CTR_NS = uniqueName('cnits');
+
+/** Mounts the overlays and links, then becomes containerd (so its pid holds the mount namespace). */
+const SETUP = `
+set -eu
+: "\${T:?}"
+for d in etc opt var/lib run; do
+  mkdir -p "$T/ovl/$d/upper" "$T/ovl/$d/work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$T/ovl/$d/upper,workdir=$T/ovl/$d/work" "/$d"
+done
+mkdir -p /etc/cni /opt/cni
+ln -s "$T/netd" /etc/cni/net.d
+ln -s "$T/bin" /opt/cni/bin
+exec containerd --config "$T/config.toml"
+`;
+
+function containerdConfig(t: string): string {
+  return `version = 2
+root = "${t}/root"
+state = "${t}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "${t}/containerd.sock"
+[ttrpc]
+  address = "${t}/containerd.sock.ttrpc"
+[debug]
+  address = "${t}/debug.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${t}/opt"
+`;
+}
+
+class Containerd {
+  daemon!: ChildProcess;
+  readonly sock: string;
+  constructor(
+    readonly node: Netns,
+    readonly t: string,
+  ) {
+    this.sock = join(t, 'containerd.sock');
+  }
+
+  async start(): Promise<void> {
+    writeFileSync(join(this.t, 'config.toml'), containerdConfig(this.t));
+    const log = openSync(join(this.t, 'containerd.log'), 'a');
+    // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts runc needs.
+    this.daemon = spawn('nsenter', [`--net=${this.node.path}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', SETUP], {
+      env: { ...process.env, T: this.t },
+      stdio: ['ignore', log, log],
+    });
+    for (let i = 0; i < 200 && !existsSync(this.sock); i++) {
+      if (this.daemon.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!existsSync(this.sock)) throw new Error(`containerd did not start:\n${readFileSync(join(this.t, 'containerd.log'), 'utf8').slice(-3000)}`);
+  }
+
+  /** argv for a ctr command inside containerd's network and mount namespaces. */
+  ctrArgs(args: string[]): string[] {
+    return ['--target', String(this.daemon.pid), '--mount', '--net', '--', 'ctr', '--address', this.sock, '--namespace', CTR_NS, ...args];
+  }
+  ctr(args: string[]): string {
+    return execFileSync('nsenter', this.ctrArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  spawnCtr(args: string[]): ChildProcess {
+    return spawn('nsenter', this.ctrArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Stop containerd and any shim it left (only processes serving our socket). */
+  async stop(): Promise<void> {
+    if (!this.daemon || this.daemon.exitCode !== null) return;
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.startsWith('/usr/bin/containerd-shim') && cmd.includes(this.t)) process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    const exited = new Promise((r) => this.daemon.once('exit', r));
+    this.daemon.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (this.daemon.exitCode === null) this.daemon.kill('SIGKILL');
+  }
+}
+
+/** Collect a child's output; resolves with its exit code. */
+function outputOf(child: ChildProcess): { text: () => string; done: Promise<number> } {
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const done = new Promise<number>((r) => child.once('close', (code) => r(code ?? 1)));
+  return { text: () => out, done };
+}
+
+async function until(cond: () => boolean, what: string, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Global addresses in `ip -o addr show dev eth0` output of busybox. */
+function addressesIn(text: string): string[] {
+  return [...text.matchAll(/inet6? ([0-9a-f.:]+)\/\d+ .*scope global/g)].map((m) => m[1]!);
+}
+
+describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`containerd (ctr run --cni) with our ${BUILD} plugins`, () => {
+  const world = new World();
+  let node: Netns;
+  let t: string;
+  let ctrd: Containerd;
+  let image: string;
+
+  beforeAll(async () => {
+    node = nodeWithUplink(world);
+    t = world.tmpdir('cnits-ctrd-');
+    mkdirSync(join(t, 'netd'));
+    // Our plugins installed the way users install them; portmap and loopback from the reference.
+    execFileSync(process.execPath, [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])], { stdio: 'pipe' });
+    for (const p of ['portmap', 'loopback']) symlinkSync(join(REFERENCE_DIR, p), join(t, 'bin', p));
+    const img = buildBusyboxImage(join(t, 'image-build'));
+    image = img.name;
+    ctrd = new Containerd(node, t);
+    await ctrd.start();
+    ctrd.ctr(['images', 'import', img.tarball]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await ctrd?.stop();
+    world.cleanup();
+  }, 60_000);
+
+  for (const file of CONFLIST_FILES) {
+    it(`${file}: two containers get addresses, ping each other and the node; stopping them releases everything`, async () => {
+      const dataDir = join(t, 'ipam', file);
+      const list = withDataDir(loadConfList(join(CONFLIST_DIR, file)), dataDir);
+      for (const f of readdirSync(join(t, 'netd'))) rmSync(join(t, 'netd', f));
+      writeFileSync(join(t, 'netd', file), JSON.stringify(list, null, 2));
+      const families = subnetsOf(list).length;
+
+      // Container A stays up, printing its addresses first.
+      const a = uniqueName('a');
+      const runA = ctrd.spawnCtr(['run', '--rm', '--cni', '--runc-root', join(t, 'runc'), image, a, 'sh', '-c', 'ip -o addr show dev eth0; echo READY; exec sleep 600']);
+      const outA = outputOf(runA);
+      await until(() => outA.text().includes('READY') || runA.exitCode !== null, `container ${a}`);
+      const addrA = addressesIn(outA.text());
+      expect(addrA, outA.text()).toHaveLength(families);
+      expect(leaseFiles(dataDir, list.name)).toHaveLength(families);
+
+      // Container B pings A (every family) and the node's own address, then exits: DEL for B.
+      const targets = [...addrA, ...addrA.map((x) => (x.includes(':') ? UPLINK.v6 : UPLINK.v4))];
+      const script = targets.map((x) => `ok=1; for i in 1 2 3; do ping -c 1 -W 2 ${x} >/dev/null && { ok=0; break; }; done; [ $ok = 0 ] || { echo "no reply from ${x}"; exit 1; }`).join('; ');
+      const b = uniqueName('b');
+      const runB = outputOf(ctrd.spawnCtr(['run', '--rm', '--cni', '--runc-root', join(t, 'runc'), image, b, 'sh', '-c', `ip -o addr show dev eth0; ${script}`]));
+      const codeB = await runB.done;
+      expect(codeB, runB.text()).toBe(0);
+      const addrB = addressesIn(runB.text());
+      expect(addrB).toHaveLength(families);
+      expect(addrB.filter((x) => addrA.includes(x))).toEqual([]);
+      expect(leaseFiles(dataDir, list.name)).toHaveLength(families); // B's lease released by its DEL
+
+      // Stop A: its foreground `ctr run --rm` sends DEL and removes the container.
+      ctrd.ctr(['tasks', 'kill', '--signal', 'SIGKILL', a]);
+      await outA.done;
+      expect(leaseFiles(dataDir, list.name)).toEqual([]);
+      expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
+      const fw = firewallState(node);
+      for (const id of [a, b]) expect(fw).not.toContain(id);
+      const cache = join(t, 'ovl/var/lib/upper/cni/results');
+      expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]); // libcni's cache entries removed by DEL
+      expect(ctrd.ctr(['containers', 'list', '--quiet']).trim()).toBe('');
+    });
+  }
+});
