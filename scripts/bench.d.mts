@@ -1,0 +1,14 @@
+// Types of scripts/bench.mjs for the TypeScript tests.
+export interface Summary {
+  n: number;
+  median: number;
+  p90: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+export const BUILDS: Record<'reference' | 'bundle' | 'standalone', string>;
+export function quantile(sorted: number[], q: number): number;
+export function summarize(samples: number[]): Summary;
+export function scenarios(dataRoot: string): Array<{ id: string; label: string; plugin: string; builds: string[]; config: (slot: number, build?: string) => Record<string, any> }>;
+export function renderMarkdown(report: unknown): string;

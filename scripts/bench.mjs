@@ -1,0 +1,372 @@
+#!/usr/bin/env node
+// `npm run bench` (issue 7): our two builds side by side with Debian's reference plugins.
+//
+//   node scripts/bench.mjs [--iterations 30] [--concurrency 20] [--rounds 3] [--no-build] [--quick]
+//
+// Everything runs inside throwaway network namespaces: a node namespace (the driver re-executes
+// itself inside it with `nsenter --net`, so plugins are spawned directly, with no `ip netns exec`
+// wrapper adding its own cost) and a fresh pod namespace per attachment; all are deleted at the
+// end, also on failure or Ctrl-C. Needs root.
+//
+// For each scenario (bridge+host-local, ptp+host-local, ptp routed+host-local, host-local alone)
+// and each build (reference /usr/lib/cni, our Node bundle dist/, our standalone dist/bin/):
+//   - ADD and DEL wall time over N iterations: median, p90, p99;
+//   - wall time of C concurrent ADDs and then of C concurrent DELs (median of R rounds);
+//   - peak RSS of one ADD (GNU time's max RSS, which includes a delegated IPAM child);
+// plus STATUS latency (ours: 1.1.0 STATUS; the reference has no STATUS — its plugins stop at
+// CNI 1.0.0 — so its VERSION, the cheapest call it has, stands in), VERSION start-up of each
+// build, and `node -e 0` and /bin/true for context. Runs are interleaved (reference, bundle,
+// standalone, reference, …) so machine drift cancels; ratios are ours / reference.
+// Prints a markdown table and writes .bench/latest.json and .bench/latest.md (git-ignored).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const num = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const QUICK = flag('--quick');
+const N = num('--iterations', QUICK ? 5 : 30);
+const C = num('--concurrency', QUICK ? 5 : 20);
+const R = num('--rounds', QUICK ? 1 : 3);
+
+export const BUILDS = {
+  reference: '/usr/lib/cni',
+  bundle: join(ROOT, 'dist'),
+  standalone: join(ROOT, 'dist', 'bin'),
+};
+
+// ---------------------------------------------------------------------------------------------
+// statistics
+
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+export function summarize(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { n: s.length, median: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), min: s[0], max: s[s.length - 1] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// outer: create the node namespace, run the inner driver inside it, always clean up
+
+function sh(file, args, opts = {}) {
+  return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+async function outer() {
+  if (process.getuid?.() !== 0) {
+    console.error('bench: needs root (it creates network namespaces)');
+    process.exit(1);
+  }
+  if (!existsSync(join(BUILDS.reference, 'bridge'))) {
+    console.error(`bench: the reference plugins are missing in ${BUILDS.reference} (apt-get install containernetworking-plugins)`);
+    process.exit(1);
+  }
+  if (!flag('--no-build')) {
+    sh(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+    sh(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--standalone'], { stdio: 'inherit' });
+  }
+  const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  const node = `cnitsb${tag}`.slice(0, 15);
+  const work = mkdtempSync(join(tmpdir(), 'cnits-bench-'));
+  sh('ip', ['netns', 'add', node]);
+  let child;
+  const cleanup = () => {
+    // Pod namespaces are named after the node; delete whatever the inner driver left.
+    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
+      if (ns && ns.startsWith(`cnitsp${tag}`)) spawnSync('ip', ['netns', 'del', ns]);
+    }
+    spawnSync('ip', ['netns', 'del', node]);
+    rmSync(work, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      child?.kill(sig);
+      cleanup();
+      process.exit(130);
+    });
+  }
+  try {
+    sh('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
+    const code = await new Promise((resolve) => {
+      child = spawn('nsenter', [`--net=/run/netns/${node}`, '--', process.execPath, fileURLToPath(import.meta.url), '--inner', ...argv], {
+        stdio: 'inherit',
+        env: { ...process.env, CNI_TS_BENCH_TAG: tag, CNI_TS_BENCH_WORK: work },
+      });
+      child.on('close', (c) => resolve(c ?? 1));
+    });
+    process.exitCode = code;
+  } finally {
+    cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// inner: runs inside the node namespace
+
+const TAG = process.env.CNI_TS_BENCH_TAG ?? 'x';
+const WORK = process.env.CNI_TS_BENCH_WORK ?? tmpdir();
+let podCounter = 0;
+
+function newPod() {
+  podCounter += 1;
+  const name = `cnitsp${TAG}${podCounter.toString(36)}`;
+  sh('ip', ['netns', 'add', name]);
+  return name;
+}
+function delPod(name) {
+  spawnSync('ip', ['netns', 'del', name]);
+}
+
+/** Run one plugin invocation; resolves with { ms, code, stdout }. */
+function invoke(dir, plugin, command, config, pod, containerID, wrap = []) {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerID,
+    CNI_NETNS: pod ? `/run/netns/${pod}` : '',
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: dir,
+  };
+  const file = join(dir, plugin);
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(wrap[0] ?? file, wrap.length ? [...wrap.slice(1), file] : [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.on('error', () => {});
+    child.stdin.end(JSON.stringify(config));
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr }));
+  });
+}
+
+async function must(p, what) {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stdout}${r.stderr}`);
+  return r;
+}
+
+/** Scenario configs; `slot` keeps each build's bridge, subnet and dataDir apart. */
+export function scenarios(dataRoot) {
+  const ipam = (slot, sub) => ({
+    type: 'host-local',
+    dataDir: join(dataRoot, `${sub}-${slot}`),
+    ranges: [[{ subnet: `10.${100 + slot * 10 + sub}.0.0/16` }]],
+    routes: [{ dst: '0.0.0.0/0' }],
+  });
+  return [
+    {
+      id: 'bridge',
+      label: 'bridge + host-local',
+      plugin: 'bridge',
+      builds: ['reference', 'bundle', 'standalone'],
+      config: (slot) => ({ cniVersion: '1.0.0', name: `bench-bridge-${slot}`, type: 'bridge', bridge: `cnibr${slot}`, isGateway: true, ipam: ipam(slot, 1) }),
+    },
+    {
+      id: 'ptp',
+      label: 'ptp + host-local',
+      plugin: 'ptp',
+      builds: ['reference', 'bundle', 'standalone'],
+      config: (slot) => ({ cniVersion: '1.0.0', name: `bench-ptp-${slot}`, type: 'ptp', ipam: ipam(slot, 2) }),
+    },
+    {
+      id: 'ptp-routed',
+      label: 'ptp routed (proxyArp) + host-local',
+      plugin: 'ptp',
+      // The reference has no routed mode: its plain ptp is the closest comparison.
+      builds: ['reference', 'bundle', 'standalone'],
+      config: (slot, build) => ({ cniVersion: '1.0.0', name: `bench-routed-${slot}`, type: 'ptp', ...(build === 'reference' ? {} : { proxyArp: true }), ipam: ipam(slot, 3) }),
+    },
+    {
+      id: 'host-local',
+      label: 'host-local alone',
+      plugin: 'host-local',
+      builds: ['reference', 'bundle', 'standalone'],
+      config: (slot) => ({ cniVersion: '1.0.0', name: `bench-hl-${slot}`, ipam: ipam(slot, 4) }),
+    },
+  ];
+}
+
+const BUILD_NAMES = Object.keys(BUILDS);
+const slotOf = (build) => BUILD_NAMES.indexOf(build);
+/** Interleaving order for iteration i: rotate so no build always goes first. */
+const rotated = (list, i) => list.map((_, k) => list[(k + i) % list.length]);
+
+async function sequential(sc, results) {
+  for (let i = 0; i < N; i++) {
+    for (const build of rotated(sc.builds, i)) {
+      const pod = newPod();
+      const id = `bench-${sc.id}-${build}-${i}`;
+      const cfg = sc.config(slotOf(build), build);
+      try {
+        const add = await must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, id), `${build} ${sc.id} ADD`);
+        const del = await must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, id), `${build} ${sc.id} DEL`);
+        (results[build].add ??= []).push(add.ms);
+        (results[build].del ??= []).push(del.ms);
+      } finally {
+        delPod(pod);
+      }
+    }
+  }
+}
+
+async function concurrent(sc, results) {
+  for (let round = 0; round < R; round++) {
+    for (const build of rotated(sc.builds, round)) {
+      const cfg = sc.config(slotOf(build), build);
+      const pods = Array.from({ length: C }, () => newPod());
+      const ids = pods.map((_, k) => `bench-c-${sc.id}-${build}-${round}-${k}`);
+      try {
+        let t0 = process.hrtime.bigint();
+        await Promise.all(pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, ids[k]), `${build} ${sc.id} concurrent ADD`)));
+        (results[build].cadd ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
+        t0 = process.hrtime.bigint();
+        await Promise.all(pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, ids[k]), `${build} ${sc.id} concurrent DEL`)));
+        (results[build].cdel ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
+      } finally {
+        pods.forEach(delPod);
+      }
+    }
+  }
+}
+
+async function peakRss(sc, results) {
+  if (!existsSync('/usr/bin/time')) return;
+  for (const build of sc.builds) {
+    const pod = newPod();
+    const id = `bench-rss-${sc.id}-${build}`;
+    const cfg = sc.config(slotOf(build), build);
+    try {
+      const r = await invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, id, ['/usr/bin/time', '-f', 'maxrss=%M']);
+      const m = /maxrss=(\d+)/.exec(r.stderr);
+      if (r.code === 0 && m) results[build].rssKiB = Number(m[1]);
+      await invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, id);
+    } finally {
+      delPod(pod);
+    }
+  }
+}
+
+/** STATUS (ours, 1.1.0) vs the reference's VERSION, and VERSION / process start-up of everything. */
+async function startup(results, dataRoot) {
+  const cmds = {
+    'node -e 0': [process.execPath, ['-e', '0']],
+    '/bin/true': ['/bin/true', []],
+  };
+  const samples = {};
+  for (let i = 0; i < N; i++) {
+    for (const build of rotated(BUILD_NAMES, i)) {
+      const v = await must(invoke(BUILDS[build], 'bridge', 'VERSION', { cniVersion: '1.0.0' }, '', 'v'), `${build} VERSION`);
+      (samples[`VERSION ${build}`] ??= []).push(v.ms);
+      const slot = slotOf(build);
+      const statusCfg = { cniVersion: '1.1.0', name: `bench-status-${slot}`, type: 'bridge', bridge: `cnibr${slot}`, ipam: { type: 'host-local', dataDir: join(dataRoot, `status-${slot}`), ranges: [[{ subnet: `10.${200 + slot}.0.0/16` }]] } };
+      if (build !== 'reference') {
+        const s = await must(invoke(BUILDS[build], 'bridge', 'STATUS', statusCfg, '', 'status'), `${build} STATUS`);
+        (samples[`STATUS ${build}`] ??= []).push(s.ms);
+      }
+    }
+    for (const [name, [file, args]] of Object.entries(cmds)) {
+      const t0 = process.hrtime.bigint();
+      spawnSync(file, args, { stdio: 'ignore' });
+      (samples[name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  }
+  for (const [k, v] of Object.entries(samples)) results[k] = summarize(v);
+}
+
+function machine() {
+  const model = (() => {
+    try {
+      return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return { date: new Date().toISOString(), nproc: cpus().length, kernel: sh('uname', ['-r']).trim(), cpu: model, node: process.version };
+}
+
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const ratio = (ours, ref) => (Number.isFinite(ours) && Number.isFinite(ref) && ref > 0 ? `${(ours / ref).toFixed(2)}×` : '–');
+
+export function renderMarkdown(report) {
+  const lines = [];
+  const m = report.machine;
+  lines.push(`Benchmark ${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores · ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · N=${report.params.iterations}, ${report.params.concurrency} concurrent × ${report.params.rounds} rounds`);
+  lines.push('');
+  lines.push('| scenario | figure | reference | bundle | ratio | standalone | ratio |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|');
+  for (const sc of report.scenarios) {
+    const row = (figure, key, fmt) => {
+      const ref = sc.results.reference?.[key];
+      const b = sc.results.bundle?.[key];
+      const s = sc.results.standalone?.[key];
+      const v = (x) => (x === undefined ? '–' : fmt(x));
+      const med = (x) => (x === undefined ? NaN : typeof x === 'number' ? x : x.median);
+      lines.push(`| ${sc.label} | ${figure} | ${v(ref)} | ${v(b)} | ${ratio(med(b), med(ref))} | ${v(s)} | ${ratio(med(s), med(ref))} |`);
+    };
+    const dist = (x) => `${f1(x.median)} / ${f1(x.p90)} / ${f1(x.p99)}`;
+    row('ADD ms (median / p90 / p99)', 'add', dist);
+    row('DEL ms (median / p90 / p99)', 'del', dist);
+    row(`${report.params.concurrency} concurrent ADDs, wall ms (median)`, 'cadd', (x) => f1(x.median));
+    row(`${report.params.concurrency} concurrent DELs, wall ms (median)`, 'cdel', (x) => f1(x.median));
+    row('peak RSS of one ADD, MiB', 'rssKiB', (x) => (x / 1024).toFixed(1));
+  }
+  const st = report.startup;
+  const d = (k) => (st[k] ? `${f1(st[k].median)} / ${f1(st[k].p90)}` : '–');
+  const r = (k, ref) => ratio(st[k]?.median, st[ref]?.median);
+  lines.push(`| (all) | STATUS ms (median / p90; reference: VERSION, it has no STATUS) | ${d('VERSION reference')} | ${d('STATUS bundle')} | ${r('STATUS bundle', 'VERSION reference')} | ${d('STATUS standalone')} | ${r('STATUS standalone', 'VERSION reference')} |`);
+  lines.push(`| (all) | VERSION ms (median / p90) = process start-up | ${d('VERSION reference')} | ${d('VERSION bundle')} | ${r('VERSION bundle', 'VERSION reference')} | ${d('VERSION standalone')} | ${r('VERSION standalone', 'VERSION reference')} |`);
+  lines.push('');
+  lines.push(`Context: \`node -e 0\` ${d('node -e 0')} ms, \`/bin/true\` ${d('/bin/true')} ms (median / p90). Bundle bridge ADD / \`node -e 0\`: ${ratio(report.scenarios[0]?.results.bundle?.add?.median, st['node -e 0']?.median)}.`);
+  return lines.join('\n');
+}
+
+async function inner() {
+  const dataRoot = join(WORK, 'ipam');
+  mkdirSync(dataRoot, { recursive: true });
+  const report = { machine: machine(), params: { iterations: N, concurrency: C, rounds: R }, scenarios: [], startup: {} };
+  for (const sc of scenarios(dataRoot)) {
+    if (flag('--only') && !argv.includes(sc.id)) continue;
+    const raw = Object.fromEntries(sc.builds.map((b) => [b, {}]));
+    process.stderr.write(`bench: ${sc.label}: ${N} × ADD+DEL per build…\n`);
+    await sequential(sc, raw);
+    process.stderr.write(`bench: ${sc.label}: ${R} × ${C} concurrent ADDs/DELs per build…\n`);
+    await concurrent(sc, raw);
+    await peakRss(sc, raw);
+    const results = {};
+    for (const [build, r] of Object.entries(raw)) {
+      results[build] = {};
+      for (const [k, v] of Object.entries(r)) results[build][k] = Array.isArray(v) ? summarize(v) : v;
+    }
+    report.scenarios.push({ id: sc.id, label: sc.label, results });
+  }
+  process.stderr.write(`bench: start-up and STATUS…\n`);
+  await startup(report.startup, dataRoot);
+  const md = renderMarkdown(report);
+  console.log(md);
+  const out = join(ROOT, '.bench');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(out, 'latest.md'), md + '\n');
+  process.stderr.write(`bench: wrote .bench/latest.json and .bench/latest.md\n`);
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const run = argv.includes('--inner') ? inner : outer;
+  run().catch((e) => {
+    console.error(`bench: ${e.stack ?? e}`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,49 @@
+// The benchmark's pure parts: statistics, per-build isolation of the scenario configs, the table.
+import { describe, expect, it } from 'vitest';
+import { quantile, renderMarkdown, scenarios, summarize } from '../../scripts/bench.mjs';
+
+describe('bench statistics', () => {
+  it('uses nearest-rank quantiles', () => {
+    const s = Array.from({ length: 30 }, (_, i) => i + 1);
+    expect(quantile(s, 0.5)).toBe(15);
+    expect(quantile(s, 0.9)).toBe(27);
+    expect(quantile(s, 0.99)).toBe(30);
+    expect(quantile([], 0.5)).toBeNaN();
+  });
+  it('summarizes unsorted samples', () => {
+    expect(summarize([5, 1, 3])).toMatchObject({ n: 3, median: 3, min: 1, max: 5, p99: 5 });
+  });
+});
+
+describe('bench scenarios', () => {
+  it('keep every build on its own network name, bridge, subnet and dataDir', () => {
+    for (const sc of scenarios('/tmp/x')) {
+      const cfgs = [0, 1, 2].map((slot) => sc.config(slot, slot === 0 ? 'reference' : 'bundle'));
+      for (const key of ['name', 'bridge']) {
+        const values = cfgs.map((c) => c[key]).filter((v) => v !== undefined);
+        expect(new Set(values).size).toBe(values.length);
+      }
+      const subnets = cfgs.map((c) => c.ipam.ranges[0][0].subnet);
+      expect(new Set(subnets).size).toBe(3);
+      expect(new Set(cfgs.map((c) => c.ipam.dataDir)).size).toBe(3);
+    }
+  });
+  it('never sends our routed-mode key to the reference ptp', () => {
+    const routed = scenarios('/tmp/x').find((s) => s.id === 'ptp-routed')!;
+    expect(routed.config(0, 'reference').proxyArp).toBeUndefined();
+    expect(routed.config(2, 'standalone').proxyArp).toBe(true);
+  });
+});
+
+describe('bench table', () => {
+  it('prints ratios ours / reference', () => {
+    const add = (m: number) => ({ n: 1, median: m, p90: m, p99: m, min: m, max: m });
+    const md = renderMarkdown({
+      machine: { date: '2026-01-01T00:00:00Z', nproc: 2, cpu: 'cpu', kernel: 'k', node: 'v20' },
+      params: { iterations: 1, concurrency: 20, rounds: 1 },
+      scenarios: [{ id: 'bridge', label: 'bridge + host-local', results: { reference: { add: add(10) }, bundle: { add: add(60) }, standalone: { add: add(8) } } }],
+      startup: {},
+    });
+    expect(md).toContain('| bridge + host-local | ADD ms (median / p90 / p99) | 10.0 / 10.0 / 10.0 | 60.0 / 60.0 / 60.0 | 6.00× | 8.0 / 8.0 / 8.0 | 0.80× |');
+  });
+});
