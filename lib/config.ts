@@ -2,7 +2,7 @@
 // typed keys; any violation becomes a CNI error that names the key (code 7, or 2 for a value the
 // plugin does not support).
 import { z } from 'zod';
-import { CniError, ErrorCode } from './errors.ts';
+import { CniError, ErrorCode, preview } from './errors.ts';
 
 export const dnsSchema = z.object({
   nameservers: z.array(z.string()).optional(),
@@ -65,7 +65,7 @@ export function parseConfig<T>(schema: z.ZodType<T>, raw: unknown): T {
   const issue = r.error.issues[0]!;
   const key = keyPath(issue.path) || '(config)';
   const value = valueAt(raw, issue.path);
-  const shown = value === undefined ? 'missing' : JSON.stringify(value)?.slice(0, 100);
+  const shown = value === undefined ? 'missing' : preview(value, 100);
   const code = issue.code === 'invalid_value' ? ErrorCode.UnsupportedField : ErrorCode.InvalidConfig;
   throw new CniError(code, `invalid config key "${key}": ${issue.message} (got ${shown})`);
 }
@@ -81,5 +81,5 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 
 /** Config-level error naming a key and its value (for checks zod cannot express). */
 export function configError(key: string, value: unknown, why: string, code: number = ErrorCode.InvalidConfig): CniError {
-  return new CniError(code, `invalid config key "${key}" = ${JSON.stringify(value)}: ${why}`);
+  return new CniError(code, `invalid config key "${key}" = ${preview(value, 300)}: ${why}`);
 }

@@ -2,7 +2,7 @@
 // environment validation, stdin decoding, version gates, the netns safety check, then the
 // plugin's handler, and finally exactly one JSON document (result or error) on stdout.
 import { parseCniArgs } from './cni-args.ts';
-import { CniError, ErrorCode, toErrorJson } from './errors.ts';
+import { CniError, ErrorCode, preview, toErrorJson } from './errors.ts';
 import { isCommand, readEnv, type CniEnv, type Command } from './env.ts';
 import { inspectNetns, type NetnsState } from './netns.ts';
 import { formatResult } from './result-convert.ts';
@@ -66,7 +66,7 @@ function decodeConfig(stdin: Buffer): Record<string, unknown> {
 function configVersion(config: Record<string, unknown>): CniVersion {
   const v = config.cniVersion ?? '0.1.0';
   if (typeof v !== 'string' || parseSemver(v) === null) {
-    throw new CniError(ErrorCode.DecodingFailure, `invalid cniVersion ${JSON.stringify(v)?.slice(0, 50)}`);
+    throw new CniError(ErrorCode.DecodingFailure, `invalid cniVersion ${preview(v, 50)}`);
   }
   if (!isSupportedVersion(v)) {
     throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${v}", plugin supports [${SUPPORTED_VERSIONS.join(' ')}]`);
@@ -126,7 +126,7 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
     const name = config.name;
     if (name === undefined || name === '') throw new CniError(ErrorCode.InvalidConfig, 'missing network name');
     if (typeof name !== 'string' || !NAME_RE.test(name)) {
-      throw new CniError(ErrorCode.InvalidConfig, `invalid network name ${JSON.stringify(name)?.slice(0, 80)}`, `must match ${NAME_RE.source}`);
+      throw new CniError(ErrorCode.InvalidConfig, `invalid network name ${preview(name, 80)}`, `must match ${NAME_RE.source}`);
     }
     const min = MIN_VERSION[command];
     if (min && !versionAtLeast(cfgVersion, min)) {

@@ -43,6 +43,21 @@ export function cniError(code: number, msg: string, details?: string): CniError 
   return new CniError(code, msg, details);
 }
 
+/**
+ * A user-supplied value shown in an error message: JSON, cut to `max` characters. Never throws:
+ * JSON.stringify overflows the stack on a deeply nested value (a hostile config can nest 100 000
+ * levels), which would turn a config error into an internal one.
+ */
+export function preview(value: unknown, max = 100): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(value);
+  } catch {
+    s = Array.isArray(value) ? '[nested too deeply]' : '{nested too deeply}';
+  }
+  return (s ?? String(value)).slice(0, max);
+}
+
 /** The JSON object printed on stdout for a failure. */
 export interface ErrorJson {
   cniVersion: string;
