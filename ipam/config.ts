@@ -193,7 +193,16 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-export function parseHostLocalConfig(config: Record<string, unknown>, cniArgs: Map<string, string>, version: string): HostLocalConfig {
+/**
+ * The whole host-local config. `withRequested: false` (CHECK, STATUS) skips the requested
+ * addresses: they only matter to ADD, and a stale one must not fail a health check.
+ */
+export function parseHostLocalConfig(
+  config: Record<string, unknown>,
+  cniArgs: Map<string, string>,
+  version: string,
+  opts: { withRequested?: boolean } = {},
+): HostLocalConfig {
   if (config.ipam === undefined || config.ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
   const raw = parseConfig(hostLocalSchema, config);
   checkNetworkName(raw.name);
@@ -225,7 +234,7 @@ export function parseHostLocalConfig(config: Record<string, unknown>, cniArgs: M
   }
 
   const requested: Array<RequestedIP | undefined> = sets.map(() => undefined);
-  for (const req of requestedIPs(raw, cniArgs)) {
+  for (const req of opts.withRequested === false ? [] : requestedIPs(raw, cniArgs)) {
     const i = sets.findIndex((s) => rangeFor(s, req.ip) !== undefined);
     if (i < 0) throw configError(req.key, formatIP(req.ip), `not inside any range (${sets.map(rangeSetToString).join('; ')})`);
     const other = requested[i];

@@ -52,7 +52,7 @@ async function del(req: Request): Promise<void> {
  * for "some lease of this container".
  */
 async function check(req: Request): Promise<void> {
-  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version);
+  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   const owner = ownerOf(req);
   const prev = prevResultOf(req);
   const mine = (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false }, (store) => store.leasesOf(owner).map(formatIP))) ?? [];
@@ -116,7 +116,7 @@ function checkWritable(dir: string): void {
 
 /** Ready when the data directory is writable, the lock can be taken and every range set has a free address. */
 async function status(req: Request): Promise<void> {
-  const cfg = parseHostLocalConfig(req.config, new Map(), req.version);
+  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   checkWritable(networkDir(cfg.dataDir, cfg.network));
   let leased;
   try {

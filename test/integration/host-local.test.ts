@@ -174,12 +174,18 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
       ...netConfig(dataDir, { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }] }),
       cniVersion: v,
     });
-    it.each([
-      ['0.1.0', { ip4: { ip: '10.77.0.2/24', gateway: '10.77.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }] }, ip6: { ip: 'fd77::2/64', gateway: 'fd77::1', routes: [{ dst: '::/0' }] } }],
-      ['0.2.0', { ip4: { ip: '10.77.0.2/24', gateway: '10.77.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }] }, ip6: { ip: 'fd77::2/64', gateway: 'fd77::1', routes: [{ dst: '::/0' }] } }],
-      ...(['0.3.0', '0.3.1', '0.4.0'] as const).map((v) => [v, { ips: [{ version: '4', address: '10.77.0.2/24', gateway: '10.77.0.1' }, { version: '6', address: 'fd77::2/64', gateway: 'fd77::1' }], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }] }] as const),
-      ...(['1.0.0', '1.1.0'] as const).map((v) => [v, { ips: [{ address: '10.77.0.2/24', gateway: '10.77.0.1' }, { address: 'fd77::2/64', gateway: 'fd77::1' }], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }] }] as const),
-    ])('%s', async (v, shape) => {
+    const legacy = {
+      ip4: { ip: '10.77.0.2/24', gateway: '10.77.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }] },
+      ip6: { ip: 'fd77::2/64', gateway: 'fd77::1', routes: [{ dst: '::/0' }] },
+    };
+    const routes = [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }];
+    const table: Array<[string, object]> = [
+      ['0.1.0', legacy],
+      ['0.2.0', legacy],
+      ...['0.3.0', '0.3.1', '0.4.0'].map((v): [string, object] => [v, { ips: [{ version: '4', address: '10.77.0.2/24', gateway: '10.77.0.1' }, { version: '6', address: 'fd77::2/64', gateway: 'fd77::1' }], routes }]),
+      ...['1.0.0', '1.1.0'].map((v): [string, object] => [v, { ips: [{ address: '10.77.0.2/24', gateway: '10.77.0.1' }, { address: 'fd77::2/64', gateway: 'fd77::1' }], routes }]),
+    ];
+    it.each(table)('%s', async (v, shape) => {
       const r = await ok({ command: 'ADD', config: dual(world.tmpdir(), v) });
       expect(r).toEqual({ cniVersion: v, ...shape });
     });

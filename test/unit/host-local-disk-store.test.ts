@@ -1,0 +1,110 @@
+// The disk store on a temporary directory (no root needed): the exact file format, what counts
+// as a lease, owner matching with the legacy fallback, GC selection, crash leftovers.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
+import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { formatIP, parseIP } from '../../lib/ip.ts';
+
+let dataDir: string;
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'cnits-store-'));
+});
+afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const dir = () => join(dataDir, 'net');
+const ip = (s: string) => parseIP(s)!;
+const use = <T>(fn: (s: DiskStore) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create }, fn);
+
+describe('file format', () => {
+  it('a lease is "<id>\\r\\n<ifname>" named by the address; last_reserved_ip.<set> holds the address', async () => {
+    const ok = await use((s) => s.reserve(ip('fd00::a'), { containerID: 'abc', ifname: 'eth0' }, 1));
+    expect(ok).toBe(true);
+    expect(readFileSync(join(dir(), 'fd00::a'), 'latin1')).toBe('abc\r\neth0');
+    expect(readFileSync(join(dir(), 'last_reserved_ip.1'), 'latin1')).toBe('fd00::a');
+    expect(readdirSync(dir()).sort()).toEqual(['fd00::a', 'last_reserved_ip.1', 'lock']);
+    expect(statSync(join(dir(), 'lock')).mode & 0o777).toBe(0o750 & ~process.umask());
+  });
+
+  it('reserve of a taken address fails without touching the existing lease or last_reserved_ip', async () => {
+    mkdirSync(dir());
+    writeFileSync(join(dir(), '10.0.0.2'), 'someone\r\neth0');
+    const ok = await use((s) => s.reserve(ip('10.0.0.2'), { containerID: 'me', ifname: 'eth0' }, 0));
+    expect(ok).toBe(false);
+    expect(readFileSync(join(dir(), '10.0.0.2'), 'latin1')).toBe('someone\r\neth0');
+    expect(existsSync(join(dir(), 'last_reserved_ip.0'))).toBe(false);
+    expect(readdirSync(dir()).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('only canonical address names are leases', () => {
+    expect(leaseNameToIP('10.0.0.2')).toBeDefined();
+    expect(leaseNameToIP('fd00::2')).toBeDefined();
+    for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts-tmp.1.10.0.0.2']) expect(leaseNameToIP(n)).toBeUndefined();
+  });
+
+  it('parses owners, legacy and empty contents', () => {
+    expect(parseLeaseContent('abc\r\neth0')).toEqual({ containerID: 'abc', ifname: 'eth0' });
+    expect(parseLeaseContent('abc\n')).toEqual({ containerID: 'abc' });
+    expect(parseLeaseContent('  \n')).toBeUndefined();
+  });
+});
+
+describe('owners, release and GC', () => {
+  beforeEach(() => {
+    mkdirSync(dir());
+    writeFileSync(join(dir(), '10.0.0.2'), 'a\r\neth0');
+    writeFileSync(join(dir(), '10.0.0.3'), 'a\r\nnet1');
+    writeFileSync(join(dir(), '10.0.0.4'), 'b'); // legacy
+    writeFileSync(join(dir(), '10.0.0.5'), ''); // crashed writer of an older plugin
+    writeFileSync(join(dir(), 'last_reserved_ip.0'), '10.0.0.5');
+    writeFileSync(join(dir(), 'notes.txt'), 'a\r\neth0'); // not an address: never touched
+  });
+
+  it('leasesOf matches (id, ifname) exactly and legacy id-only leases', async () => {
+    expect((await use((s) => s.leasesOf({ containerID: 'a', ifname: 'eth0' })))!.map(formatIP)).toEqual(['10.0.0.2']);
+    expect((await use((s) => s.leasesOf({ containerID: 'b', ifname: 'eth0' })))!.map(formatIP)).toEqual(['10.0.0.4']);
+  });
+
+  it('releaseByOwner takes exact matches, falling back to legacy ones only when there are none', async () => {
+    expect(await use((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(await use((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
+    expect(await use((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+  });
+
+  it('collectGarbage keeps valid owners (legacy: any ifname of a valid id), drops the rest and empty leases', async () => {
+    const freed = await use((s) => s.collectGarbage([{ containerID: 'a', ifname: 'eth0' }, { containerID: 'b', ifname: 'eth1' }]));
+    expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.3', '10.0.0.5']);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.4', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+  });
+
+  it('a crashed writer\'s temp file is swept the next time the lock is held, and is never a lease', async () => {
+    writeFileSync(join(dir(), '.cni-ts-tmp.999.10.0.0.9'), 'c\r\neth0');
+    const leases = await use((s) => s.leases().map((l) => l.name));
+    expect(leases).not.toContain('.cni-ts-tmp.999.10.0.0.9');
+    expect(existsSync(join(dir(), '.cni-ts-tmp.999.10.0.0.9'))).toBe(false);
+  });
+});
+
+describe('withStore', () => {
+  it('without create, a missing directory means "nothing stored" and creates nothing', async () => {
+    expect(await use(() => 'ran', false)).toBeUndefined();
+    expect(existsSync(dir())).toBe(false);
+  });
+
+  it('a data directory path that is a file is an I/O error (5)', async () => {
+    writeFileSync(join(dataDir, 'net'), '');
+    const err = await use(() => 'ran', false).catch((e) => e);
+    expect(err).toBeInstanceOf(CniError);
+    expect(err.code).toBe(ErrorCode.IoFailure);
+  });
+
+  it('refuses a network name that would leave the data directory', async () => {
+    const err = await DiskStore.withStore(dataDir, '../x', { create: true }, () => 'ran').catch((e) => e);
+    expect(err).toBeInstanceOf(CniError);
+    expect(err.code).toBe(ErrorCode.InvalidConfig);
+    expect(existsSync(join(dataDir, '..', 'x'))).toBe(false);
+  });
+});
