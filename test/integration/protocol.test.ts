@@ -273,3 +273,65 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs th
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Results are printed in exactly the requested version, in that version's shape.
+const dualStackIpam = () => ({
+  type: 'host-local',
+  dataDir,
+  ranges: [[{ subnet: '10.250.9.0/24' }], [{ subnet: 'fd00:9::/64' }]],
+  routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0', gw: 'fd00:9::1' }],
+});
+
+/** Go prints an empty `dns: {}`; we omit it (Go omits nothing else the same way). */
+const withoutEmptyDns = (r: Record<string, unknown>) => {
+  const { dns, ...rest } = r;
+  return dns && Object.keys(dns as object).length ? r : rest;
+};
+
+describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD result versions', (plugin) => {
+  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s: printed in exactly that version and shape, then DEL', async (v) => {
+    const pod = world.pod();
+    const config = { cniVersion: v, name: uniqueName('ver'), type: plugin, ...(plugin === 'bridge' ? { bridge: uniqueName('br') } : {}), ipam: dualStackIpam() };
+    const containerID = containerId();
+    const add = await runPlugin({ plugin, command: 'ADD', node, config, containerID, netns: pod.path, ifname: 'eth0' });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    const r = add.json;
+    expect(r.cniVersion).toBe(v);
+    if (v === '0.1.0' || v === '0.2.0') {
+      expect(Object.keys(r).sort()).toEqual(['cniVersion', 'ip4', 'ip6']);
+      expect(r.ip4.ip).toBe('10.250.9.2/24');
+      expect(r.ip6.ip).toBe('fd00:9::2/64');
+      expect(r.ip6.routes).toEqual([{ dst: '::/0', gw: 'fd00:9::1' }]);
+    } else {
+      const container = r.interfaces.findIndex((i: { sandbox?: string }) => i.sandbox === pod.path);
+      expect(r.interfaces[container].name).toBe('eth0');
+      expect(r.ips.map((i: { address: string }) => i.address)).toEqual(['10.250.9.2/24', 'fd00:9::2/64']);
+      for (const ip of r.ips) {
+        expect(ip.interface).toBe(container);
+        if (v.startsWith('0.')) expect(ip.version).toBe(ip.address.includes(':') ? '6' : '4');
+        else expect(ip).not.toHaveProperty('version');
+      }
+      if (v !== '1.1.0') for (const i of r.interfaces) expect(Object.keys(i).every((k) => ['name', 'mac', 'sandbox'].includes(k))).toBe(true);
+    }
+    const del = await runPlugin({ plugin, command: 'DEL', node, config, containerID, netns: pod.path, ifname: 'eth0' });
+    expect(del.code, del.stdout).toBe(0);
+    expect(pod.link('eth0')).toBeUndefined();
+  });
+});
+
+describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result vs the reference, per version', () => {
+  it.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'].map((v) => [v]))('%s', async (v) => {
+    const refData = join(dataDir, 'ref');
+    const config = { cniVersion: v, name: uniqueName('hlv'), type: 'x', ipam: dualStackIpam() };
+    const base = { plugin: 'host-local', command: 'ADD', node, containerID: containerId(), netns: '/run/netns/unused', ifname: 'eth0' };
+    const pod = world.pod(); // ours checks the namespace; the reference ignores it
+    const [ours, ref] = await Promise.all([
+      runPlugin({ ...base, config, netns: pod.path }),
+      runPlugin({ ...base, node: world.node(), config: { ...config, ipam: { ...config.ipam, dataDir: refData } }, dir: REFERENCE_DIR }),
+    ]);
+    expect(ref.code, ref.stdout).toBe(0);
+    expect(ours.code, ours.stdout + ours.stderr).toBe(0);
+    expect(ours.json).toEqual(withoutEmptyDns(ref.json));
+  });
+});
