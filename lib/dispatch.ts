@@ -82,6 +82,10 @@ function refuseNetns(command: Command, env: CniEnv): NetnsState {
     throw new CniError(ErrorCode.InvalidEnvironment, 'CNI_NETNS is the plugin\'s own network namespace', `refusing ${command} on ${env.netns}`);
   }
   if (state === 'not-netns') {
+    // DEL may find the runtime's netns file already unmounted (the empty file a crash between
+    // umount and unlink leaves behind): there is nothing to enter, but DEL must still release
+    // leases and host-side state, or the pod can never be deleted. Treat it as gone.
+    if (command === 'DEL') return 'missing';
     throw new CniError(ErrorCode.InvalidEnvironment, `CNI_NETNS "${env.netns}" is not a network namespace`);
   }
   if (state === 'missing' && command !== 'DEL') {
