@@ -17,6 +17,7 @@ import {
   haveReference,
   isRoot,
   runPlugin,
+  sh,
   uniqueName,
   type Netns,
   type PluginRun,
@@ -182,6 +183,14 @@ describeRoot.each(PLUGINS)('%s executable', (plugin) => {
       expect(r.stdout).toBe('');
     }
     expectNothingChanged();
+  });
+
+  it('DEL with a stale netns file (unmounted, not yet removed) succeeds', async () => {
+    const pod = world.pod();
+    sh('umount', [pod.path]);
+    const r = await runPlugin(request(plugin, 'DEL', { netns: pod.path }));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
   });
 
   it('STATUS and GC on a fresh 1.1.0 config succeed silently', async () => {

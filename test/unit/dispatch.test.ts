@@ -315,7 +315,7 @@ describe('CNI_NETNS safety', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it.each(['ADD', 'CHECK', 'DEL'])('%s refuses a path that is not a network namespace', async (command) => {
+  it.each(['ADD', 'CHECK'])('%s refuses a path that is not a network namespace', async (command) => {
     const { plugin, calls } = fakePlugin();
     await expectError(dispatch(plugin, envFor(command, { CNI_NETNS: '/etc/hostname' }), stdinOf(conf())), 4, /not a network namespace/);
     await expectError(dispatch(plugin, envFor(command, { CNI_NETNS: '/tmp' }), stdinOf(conf())), 4, /not a network namespace/);
@@ -326,6 +326,14 @@ describe('CNI_NETNS safety', () => {
     const { plugin, calls } = fakePlugin();
     await expectError(dispatch(plugin, envFor(command), stdinOf(conf())), 3, /does not exist/);
     expect(calls).toHaveLength(0);
+  });
+
+  it('DEL on a path that is not a network namespace (a stale, unmounted netns file) is treated as gone', async () => {
+    for (const netns of ['/etc/hostname', '/tmp']) {
+      const { plugin, calls } = fakePlugin();
+      expect(await dispatch(plugin, envFor('DEL', { CNI_NETNS: netns }), stdinOf(conf()))).toEqual({ stdout: '', exitCode: 0 });
+      expect(calls[0]!.netnsState).toBe('missing');
+    }
   });
 
   it('DEL with a missing namespace reaches the plugin (it must still release what it holds)', async () => {
