@@ -5,6 +5,7 @@
 //
 // Everything is reproducible from one seed: a failure message always names the seed and the
 // case number, and `CNI_TS_FUZZ_SEED=<seed>` replays the same inputs.
+import { spawn } from 'node:child_process';
 import { appendFileSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode } from '../../lib/errors.ts';
@@ -475,16 +476,22 @@ export function fuzzCase(r: Rand, config: Record<string, unknown>, ctx: FuzzCont
  * design), firewall rulesets of both backends. Counters and volatile fields are dropped.
  */
 export function kernelSnapshot(node: Netns): string {
+  // Carrier flags and IPv6 link-local addresses/routes come and go on their own (a bridge losing
+  // its last port, DAD finishing): they are not a plugin's doing, so they are left out.
+  const linkLocal = (a: string | undefined) => /^(fe80|ff0[0-9a-f]):/i.test(a ?? '') || a === 'ff00::/8' || a === 'fe80::/64';
   const links = node.ipJson('-details', 'link', 'show').map((l: any) => ({
     ifname: l.ifname,
     kind: l.linkinfo?.info_kind,
     master: l.master,
     address: l.address,
     mtu: l.mtu,
-    flags: l.flags,
+    up: (l.flags ?? []).includes('UP'),
   }));
-  const addrs = node.ipJson('addr', 'show').map((l: any) => [l.ifname, (l.addr_info ?? []).map((a: any) => `${a.local}/${a.prefixlen}`).sort()]);
+  const addrs = node
+    .ipJson('addr', 'show')
+    .map((l: any) => [l.ifname, (l.addr_info ?? []).filter((a: any) => !linkLocal(a.local)).map((a: any) => `${a.local}/${a.prefixlen}`).sort()]);
   const routes = [...node.ipJson('-4', 'route', 'show', 'table', 'all'), ...node.ipJson('-6', 'route', 'show', 'table', 'all')]
+    .filter((r: any) => !linkLocal(r.dst) && r.type !== 'multicast')
     .map((r: any) => `${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''} ${r.table ?? ''} ${r.type ?? ''}`)
     .sort();
   return JSON.stringify({ links, addrs, routes }, null, 1) + '\n' + firewallSnapshot(node);
@@ -577,4 +584,42 @@ export const LEASE_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*\r\n[^\s/:]{1,15}$/;
 /** Can the lock be taken right now (no process holds it)? */
 export function lockIsFree(lockPath: string): boolean {
   return trySh('flock', ['-n', lockPath, 'true']).code === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw plugin runs
+
+export interface RawRun {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run a plugin executable inside `node` with exactly this environment (unset = absent) and these
+ * stdin bytes — runPlugin only takes text and always sets CNI_PATH, a fuzzer needs both freedoms.
+ */
+export function runRaw(node: Netns, exe: string, env: Record<string, string | undefined>, stdin: Buffer, cwd?: string): Promise<RawRun> {
+  const full: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) full[k] = v;
+  return new Promise((resolvePromise) => {
+    const child = spawn('ip', ['netns', 'exec', node.name, exe], { env: full, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.stdin.on('error', () => {}); // a plugin that refuses early stops reading: EPIPE is fine
+    child.stdin.end(stdin);
+    child.on('close', (code, signal) =>
+      resolvePromise({ code: code ?? 128, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+}
+
+/** Lease files and crashed writers' temp files anywhere under `dir` (any network, any dataDir). */
+export function leaseLikeFiles(dir: string): string[] {
+  return [...treeSnapshot(dir).entries()]
+    .filter(([path, desc]) => desc.startsWith('file') && /(^|\/)([0-9.]+|[0-9a-f:]*:[0-9a-f:.]*|\.cni-ts-tmp\..*)$/i.test(path))
+    .map(([path]) => path);
 }
