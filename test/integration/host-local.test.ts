@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runPlugin, trySh, type Netns, type PluginRun } from '../helpers/kernel.ts';
+import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runPlugin, trySh, type Netns, type PluginRun } from '../helpers/kernel.ts';
+
+const haveStrace = trySh('strace', ['-V']).code === 0;
 
 let world: World;
 let node: Netns;
@@ -305,24 +307,30 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     expect(leaseNames(dir)).toEqual([]);
   });
 
-  it('a kill -9 at any instant never leaves a half-written or empty lease', async () => {
+  it.skipIf(!haveStrace)('a kill -9 at any step of the store write never leaves a half-written or empty lease', async () => {
     const dataDir = world.tmpdir();
     const config = netConfig(dataDir);
     const dir = join(dataDir, 'hlnet');
-    await ok({ command: 'ADD', config, containerID: 'warm' }); // directory and lock exist
-    // Kill ADDs at spread-out moments of their run (start-up, lock wait, write, link).
-    const victims = Array.from({ length: 24 }, (_, i) => {
-      const child = spawn('ip', ['netns', 'exec', node.name, join(process.cwd(), 'dist/host-local')], {
+    await ok({ command: 'ADD', config, containerID: 'warm' }); // directory, lock and last_reserved_ip exist
+    // strace delivers SIGKILL on entry to the n-th call of a syscall: sweep every file-changing
+    // step (each write(2), the fdatasync, link, unlink, rename), so every instant between them
+    // is a crash point at least once; a plain O_EXCL-create-then-write store fails this.
+    const points = [...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`), 'fdatasync:when=1', 'link:when=1', 'unlink:when=1', 'unlink:when=2', 'rename:when=1'];
+    let killed = 0;
+    for (const [i, point] of points.entries()) {
+      const [syscall, when] = point.split(':');
+      const child = spawn('ip', ['netns', 'exec', node.name, 'strace', '-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscall}`, '-e', `inject=${syscall}:signal=KILL:${when}`, join(PLUGIN_DIR, 'host-local')], {
         env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD', CNI_CONTAINERID: `kill-${i}`, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: '/nonexistent' },
         stdio: ['pipe', 'ignore', 'ignore'],
       });
       child.stdin!.end(JSON.stringify(config));
-      const done = new Promise((r) => child.on('close', r));
-      setTimeout(() => child.kill('SIGKILL'), 40 + i * 12);
-      return done;
-    });
-    await Promise.all(victims);
-    for (const name of leaseNames(dir)) expect(readFileSync(join(dir, name), 'latin1')).toMatch(/^(warm|kill-\d+)\r\neth0$/);
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      if (code !== 0) killed++;
+      for (const name of leaseNames(dir)) expect(readFileSync(join(dir, name), 'latin1'), `after kill at ${point}`).toMatch(/^(warm|kill-\d+)\r\neth0$/);
+      const last = readFileSync(join(dir, 'last_reserved_ip.0'), 'latin1');
+      expect(last, `after kill at ${point}`).toMatch(/^10\.77\.0\.\d+$/);
+    }
+    expect(killed).toBeGreaterThan(points.length / 2); // the injections really hit the plugin
     // The next command under the lock sweeps any temp file a killed writer left.
     await ok({ command: 'ADD', config, containerID: 'after' });
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
