@@ -99,7 +99,8 @@ export function parseCidr(s: string): Cidr | null {
   const text = s.slice(0, slash);
   const ip = parseIP(text);
   const p = s.slice(slash + 1);
-  if (!ip || !/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+  // Go's ParseCIDR reads the length with dtoi, which takes leading zeros ("/024" is /24).
+  if (!ip || !/^[0-9]{1,8}$/.test(p)) return null;
   let prefix = Number(p);
   if (ip.family === 4 && text.includes(':')) {
     // An IPv4-mapped prefix (::ffff:10.1.0.0/120) is the IPv4 prefix (10.1.0.0/24); one shorter
