@@ -343,4 +343,18 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result 
     expect(ours.code, ours.stdout + ours.stderr).toBe(0);
     expect(ours.json).toEqual(withoutEmptyDns(ref.json));
   });
+
+  it('reads addresses the way Go does: leading-zero prefix, upper-case and v4-mapped forms', async () => {
+    const ipam = { type: 'host-local', ranges: [[{ subnet: '10.250.9.0/024', rangeStart: '::ffff:10.250.9.20' }], [{ subnet: 'FD00:9:0:0::/64' }]] };
+    const config = { cniVersion: '1.0.0', name: uniqueName('hlg'), type: 'x' };
+    const base = { plugin: 'host-local', command: 'ADD', containerID: containerId(), ifname: 'eth0' };
+    const [ours, ref] = await Promise.all([
+      runPlugin({ ...base, node, netns: world.pod().path, config: { ...config, ipam: { ...ipam, dataDir } } }),
+      runPlugin({ ...base, node: world.node(), netns: '/run/netns/unused', config: { ...config, ipam: { ...ipam, dataDir: join(dataDir, 'ref') } }, dir: REFERENCE_DIR }),
+    ]);
+    expect(ref.code, ref.stdout).toBe(0);
+    expect(ours.code, ours.stdout + ours.stderr).toBe(0);
+    expect(ours.json).toEqual(withoutEmptyDns(ref.json));
+    expect(ours.json.ips.map((i: { address: string }) => i.address)).toEqual(['10.250.9.20/24', 'fd00:9::2/64']);
+  });
 });

@@ -164,6 +164,13 @@ describe('parseCidr', () => {
     expect(parseCidr(s)).toBeNull();
   });
 
+  it('reads a prefix length with leading zeros, as Go does', () => {
+    expect(formatCidr(cidr('10.1.0.0/024'))).toBe('10.1.0.0/24');
+    expect(formatCidr(cidr('fd00::/0064'))).toBe('fd00::/64');
+    expect(parseCidr('10.1.0.0/033')).toBeNull();
+    expect(parseCidr('10.1.0.0/+24')).toBeNull();
+  });
+
   it('parses an IPv4-mapped prefix as the IPv4 prefix', () => {
     expect(formatCidr(cidr('::ffff:10.1.0.0/120'))).toBe('10.1.0.0/24');
     expect(cidr('::ffff:10.1.0.0/120').ip.family).toBe(4);
