@@ -2,6 +2,14 @@
 // result. Every command holds the network's flock for its whole store access (ADD allocates all
 // range sets in one hold), so it is safe against itself and against the reference host-local
 // on a shared data directory.
+//
+// Error codes: 7 invalid config (names the key), 100 a range set is exhausted (the message lists
+// its ranges), 101 a requested address is taken / the gateway / network / broadcast, 102 this
+// (container ID, ifname) already holds a lease in the set (the runtime must DEL first, as with
+// the reference), 130 CHECK mismatch, 50 STATUS not ready, 5 data directory I/O, 11 lock timeout.
+// Deliberate differences from the reference: invalid requested addresses are refused up front
+// (7) instead of after burning a round-robin slot; CHECK verifies the prevResult addresses; GC
+// and STATUS exist; DEL needs only `name` and `ipam.dataDir`, so a drifted config cannot leak.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { prevResultOf, validAttachmentsOf } from '../lib/attachments.ts';
