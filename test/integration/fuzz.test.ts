@@ -133,7 +133,7 @@ describe.skipIf(!isRoot || !haveBuild)('fuzzing the built plugins (process runs 
           continue;
         }
 
-        expect(errorDocumentProblems(out.stdout, out.code), `${where}\nstdout: ${out.stdout.slice(0, 300)}`).toEqual([]);
+        expect(errorDocumentProblems(out.stdout, out.code), `${where}\nexit ${out.code} ${out.signal ?? ''} stdout: ${out.stdout.slice(0, 300)} stderr: ${out.stderr.slice(0, 500)}`).toEqual([]);
         const code = JSON.parse(out.stdout).code;
         if (code === 999) {
           counts.internalErrors += 1;
