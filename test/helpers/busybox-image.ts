@@ -15,8 +15,11 @@ function blob(layoutDir: string, data: Buffer): { digest: string; size: number }
   return { digest: `sha256:${hex}`, size: data.length };
 }
 
-/** Build the image tarball in `dir`; returns its path and the image name to import it as. */
-export function buildBusyboxImage(dir: string, name = 'docker.io/library/cnits-busybox:latest'): { tarball: string; name: string } {
+/**
+ * Build the image tarball in `dir` (which must not exist yet); returns its path and the image
+ * name to import it as. `cmd` is the image's command (a long sleep makes a pause image for CRI).
+ */
+export function buildBusyboxImage(dir: string, name = 'docker.io/library/cnits-busybox:latest', cmd: string[] = ['sh']): { tarball: string; name: string } {
   const rootfs = join(dir, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
@@ -34,7 +37,7 @@ export function buildBusyboxImage(dir: string, name = 'docker.io/library/cnits-b
       JSON.stringify({
         architecture: 'amd64',
         os: 'linux',
-        config: { Env: ['PATH=/bin'], Cmd: ['sh'] },
+        config: { Env: ['PATH=/bin'], Cmd: cmd },
         rootfs: { type: 'layers', diff_ids: [layer.digest] }, // uncompressed layer: diff id == digest
       }),
     ),

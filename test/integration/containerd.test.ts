@@ -12,12 +12,13 @@
 // are untouched; containerd's root, state, socket and runc root are in the temp dir too. The
 // image is built by hand from busybox-static (no registry).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage, BUSYBOX } from '../helpers/busybox-image.ts';
 import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, withDataDir } from '../helpers/examples.ts';
-import { BUILD, REFERENCE_DIR, ROOT, World, haveBuild, haveReference, isRoot, uniqueName, type Netns } from '../helpers/kernel.ts';
+import { CriClient } from '../helpers/cri.ts';
+import { BUILD, REFERENCE_DIR, ROOT, World, haveBuild, haveReference, isRoot, trySh, uniqueName, type Netns } from '../helpers/kernel.ts';
 import { loadConfList } from '../helpers/libcni.ts';
 
 const haveContainerd = ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', BUSYBOX, '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f));
@@ -38,11 +39,35 @@ ln -s "$T/bin" /opt/cni/bin
 exec containerd --config "$T/config.toml"
 `;
 
-function containerdConfig(t: string): string {
+const PAUSE_IMAGE = 'docker.io/library/cnits-pause:latest';
+
+/** containerd's config: everything under the temp dir; CRI only when asked (it then needs restrict_oom_score_adj). */
+function containerdConfig(t: string, cri: boolean): string {
+  const disabled = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.aufs'];
+  if (!cri) disabled.push('io.containerd.grpc.v1.cri');
+  const criSection = `
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${t}/bin"
+    conf_dir = "${t}/netd"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "${t}/runc-cri"
+`;
   return `version = 2
 root = "${t}/root"
 state = "${t}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+disabled_plugins = ${JSON.stringify(disabled)}
 [grpc]
   address = "${t}/containerd.sock"
 [ttrpc]
@@ -51,7 +76,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = "${t}/debug.sock"
 [plugins."io.containerd.internal.v1.opt"]
   path = "${t}/opt"
-`;
+${cri ? criSection : ''}`;
 }
 
 class Containerd {
@@ -60,12 +85,13 @@ class Containerd {
   constructor(
     readonly node: Netns,
     readonly t: string,
+    readonly cri = false,
   ) {
     this.sock = join(t, 'containerd.sock');
   }
 
   async start(): Promise<void> {
-    writeFileSync(join(this.t, 'config.toml'), containerdConfig(this.t));
+    writeFileSync(join(this.t, 'config.toml'), containerdConfig(this.t, this.cri));
     const log = openSync(join(this.t, 'containerd.log'), 'a');
     // nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts runc needs.
     this.daemon = spawn('nsenter', [`--net=${this.node.path}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', SETUP], {
@@ -80,11 +106,11 @@ class Containerd {
   }
 
   /** argv for a ctr command inside containerd's network and mount namespaces. */
-  ctrArgs(args: string[]): string[] {
-    return ['--target', String(this.daemon.pid), '--mount', '--net', '--', 'ctr', '--address', this.sock, '--namespace', CTR_NS, ...args];
+  ctrArgs(args: string[], namespace = CTR_NS): string[] {
+    return ['--target', String(this.daemon.pid), '--mount', '--net', '--', 'ctr', '--address', this.sock, '--namespace', namespace, ...args];
   }
-  ctr(args: string[]): string {
-    return execFileSync('nsenter', this.ctrArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  ctr(args: string[], namespace = CTR_NS): string {
+    return execFileSync('nsenter', this.ctrArgs(args, namespace), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   }
   spawnCtr(args: string[]): ChildProcess {
     return spawn('nsenter', this.ctrArgs(args), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,7 +131,26 @@ class Containerd {
     this.daemon.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
     if (this.daemon.exitCode === null) this.daemon.kill('SIGKILL');
+    removeCgroups(CTR_NS);
   }
+}
+
+/**
+ * runc puts containers in cgroups under /<ctr namespace or CRI cgroup parent>/<id> of every
+ * hierarchy; the containers' own are gone with them, the empty parent is removed here.
+ */
+function removeCgroups(name: string): void {
+  if (!name.startsWith('cnits')) return; // only ever our own
+  const rmTree = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* still in use */
+    }
+  };
+  for (const ctrl of existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup') : []) rmTree(join('/sys/fs/cgroup', ctrl, name));
 }
 
 /** Collect a child's output; resolves with its exit code. */
@@ -130,6 +175,22 @@ function addressesIn(text: string): string[] {
   return [...text.matchAll(/inet6? ([0-9a-f.:]+)\/\d+ .*scope global/g)].map((m) => m[1]!);
 }
 
+/** net.d and the CNI bin dir: our plugins installed the way users install them; portmap and loopback from the reference. */
+function prepareDirs(t: string): void {
+  mkdirSync(join(t, 'netd'));
+  execFileSync(process.execPath, [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])], { stdio: 'pipe' });
+  for (const p of ['portmap', 'loopback']) symlinkSync(join(REFERENCE_DIR, p), join(t, 'bin', p));
+}
+
+/** The conflist as it goes into net.d, its IPAM dataDir in the temp dir. */
+function writeConflist(t: string, file: string) {
+  const dataDir = join(t, 'ipam', file);
+  const list = withDataDir(loadConfList(join(CONFLIST_DIR, file)), dataDir);
+  for (const f of readdirSync(join(t, 'netd'))) rmSync(join(t, 'netd', f));
+  writeFileSync(join(t, 'netd', file), JSON.stringify(list, null, 2));
+  return { list, dataDir, families: subnetsOf(list).length };
+}
+
 describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`containerd (ctr run --cni) with our ${BUILD} plugins`, () => {
   const world = new World();
   let node: Netns;
@@ -140,10 +201,7 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
   beforeAll(async () => {
     node = nodeWithUplink(world);
     t = world.tmpdir('cnits-ctrd-');
-    mkdirSync(join(t, 'netd'));
-    // Our plugins installed the way users install them; portmap and loopback from the reference.
-    execFileSync(process.execPath, [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])], { stdio: 'pipe' });
-    for (const p of ['portmap', 'loopback']) symlinkSync(join(REFERENCE_DIR, p), join(t, 'bin', p));
+    prepareDirs(t);
     const img = buildBusyboxImage(join(t, 'image-build'));
     image = img.name;
     ctrd = new Containerd(node, t);
@@ -158,11 +216,7 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
 
   for (const file of CONFLIST_FILES) {
     it(`${file}: two containers get addresses, ping each other and the node; stopping them releases everything`, async () => {
-      const dataDir = join(t, 'ipam', file);
-      const list = withDataDir(loadConfList(join(CONFLIST_DIR, file)), dataDir);
-      for (const f of readdirSync(join(t, 'netd'))) rmSync(join(t, 'netd', f));
-      writeFileSync(join(t, 'netd', file), JSON.stringify(list, null, 2));
-      const families = subnetsOf(list).length;
+      const { list, dataDir, families } = writeConflist(t, file);
 
       // Container A stays up, printing its addresses first.
       const a = uniqueName('a');
@@ -195,6 +249,70 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
       const cache = join(t, 'ovl/var/lib/upper/cni/results');
       expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]); // libcni's cache entries removed by DEL
       expect(ctrd.ctr(['containers', 'list', '--quiet']).trim()).toBe('');
+    });
+  }
+});
+
+// kubelet's way: the CRI API. containerd's CRI loads the conflist (written before it starts: 1.6
+// reloads on write/rename, not on create), runs the pause sandbox, and sends ADD; StopPodSandbox
+// sends DEL with the netns, RemovePodSandbox another DEL without it.
+describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`containerd CRI (RunPodSandbox/StopPodSandbox/RemovePodSandbox) with our ${BUILD} plugins`, () => {
+  let world: World | undefined;
+  let ctrd: Containerd | undefined;
+  let cri: CriClient | undefined;
+
+  afterEach(async () => {
+    cri?.close();
+    await ctrd?.stop();
+    world?.cleanup();
+    cri = ctrd = world = undefined;
+  }, 60_000);
+
+  for (const file of CONFLIST_FILES) {
+    it(`${file}: two pod sandboxes get addresses and reach each other; stop and remove release everything`, async () => {
+      world = new World();
+      const node = nodeWithUplink(world);
+      const t = world.tmpdir('cnits-cri-');
+      prepareDirs(t);
+      const { list, dataDir, families } = writeConflist(t, file);
+      const pause = buildBusyboxImage(join(t, 'image-build'), PAUSE_IMAGE, ['sleep', '2147483647']);
+      ctrd = new Containerd(node, t, true);
+      await ctrd.start();
+      ctrd.ctr(['images', 'import', pause.tarball], 'k8s.io');
+      cri = new CriClient(ctrd.sock);
+
+      const ids: string[] = [];
+      for (const i of [0, 1]) {
+        ids.push(await cri.runPodSandbox({ name: `web-${i}`, namespace: 'default', uid: `${CTR_NS}-${i}`, cgroupParent: `/${CTR_NS}` }));
+      }
+      const status = await Promise.all(ids.map((id) => cri!.podSandboxStatus(id)));
+      for (const st of status) {
+        expect(st.state).toBe(0); // SANDBOX_READY
+        expect(st.ips).toHaveLength(families);
+      }
+      expect(new Set(status.flatMap((st) => st.ips)).size).toBe(2 * families);
+      expect(leaseFiles(dataDir, list.name)).toHaveLength(2 * families);
+
+      // Pod 0 → pod 1 (every family) and → the node, from inside pod 0's network namespace.
+      for (const ip of status[1]!.ips) {
+        for (const target of [ip, ip.includes(':') ? UPLINK.v6 : UPLINK.v4]) {
+          let ok = false;
+          for (let k = 0; k < 3 && !ok; k++) ok = trySh('nsenter', [`--target=${status[0]!.pid}`, '--net', 'ping', '-c', '1', '-W', '2', target]).code === 0;
+          expect(ok, `pod 0 → ${target}`).toBe(true);
+        }
+      }
+
+      for (const id of ids) await cri.stopPodSandbox(id);
+      expect(leaseFiles(dataDir, list.name)).toEqual([]);
+      expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
+      const fw = firewallState(node);
+      for (const id of ids) expect(fw).not.toContain(id);
+
+      for (const id of ids) await cri.removePodSandbox(id); // the second DEL, without netns
+      expect(await cri.listPodSandbox()).toEqual([]);
+      expect(leaseFiles(dataDir, list.name)).toEqual([]);
+      const cache = join(t, 'ovl/var/lib/upper/cni/results');
+      expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
     });
   }
 });
