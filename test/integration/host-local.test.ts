@@ -351,9 +351,12 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local vs the refe
     { command: 'ADD', id: 'd13' },
   ];
 
-  async function play(reference: boolean, config: object): Promise<Array<{ code: number; out: any }>> {
+  async function play(reference: boolean, config: any): Promise<Array<{ code: number; out: any }>> {
     const outs = [];
-    for (const s of script) {
+    // With args.cni.ips in the config, the CNI_ARGS IP step would request two addresses in one
+    // set: we refuse that up front (7), the reference only after burning a round-robin slot — a
+    // documented difference, so that step is left out there.
+    for (const s of script.filter((st) => !(st.args && config.args))) {
       const r = await hl({ command: s.command, config, containerID: s.id, args: s.args, reference });
       outs.push({ code: r.code, out: r.json === undefined ? undefined : s.command === 'ADD' && r.code === 0 ? normalise(r.json) : { code: r.json.code } });
     }
@@ -364,11 +367,17 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local vs the refe
     ['IPv4 /28 with wrap-around and exhaustion', '1.0.0', { subnet: '10.77.0.0/28', rangeStart: '10.77.0.5', gateway: '10.77.0.7' }],
     ['dual stack, two ranges in the v4 set, 0.4.0 results', '0.4.0', { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/29' }, { subnet: '10.77.0.16/29', rangeEnd: '10.77.0.20' }], [{ subnet: 'fd77::/124', rangeStart: 'fd77::a' }]] }],
     ['IPv4 + IPv6 legacy 0.2.0 results', '0.2.0', { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/28' }], [{ subnet: 'fd77::/125' }]], routes: [{ dst: '0.0.0.0/0' }] }],
-  ])('%s: same addresses, same files byte for byte', async (_what, version, ipam) => {
+    [
+      'runtimeConfig.ipRanges prepended, args.cni.ips requested (later ADDs fail after burning a slot, in both)',
+      '1.0.0',
+      { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/28' }]] },
+      { runtimeConfig: { ipRanges: [[{ subnet: '10.78.0.0/29' }]] }, args: { cni: { ips: ['10.77.0.9'] } } },
+    ],
+  ] as Array<[string, string, object, object?]>)('%s: same addresses, same files byte for byte', async (_what, version, ipam, extra = {}) => {
     const oursDir = world.tmpdir();
     const refDir = world.tmpdir();
-    const ours = await play(false, { ...netConfig(oursDir, ipam), cniVersion: version });
-    const theirs = await play(true, { ...netConfig(refDir, ipam), cniVersion: version });
+    const ours = await play(false, { ...netConfig(oursDir, ipam, extra), cniVersion: version });
+    const theirs = await play(true, { ...netConfig(refDir, ipam, extra), cniVersion: version });
     // Error codes differ by design (the reference reports 999 for everything); successes must match.
     const successes = (xs: typeof ours) => xs.map((x) => (x.code === 0 ? x.out : 'failed'));
     expect(successes(ours)).toEqual(successes(theirs));
