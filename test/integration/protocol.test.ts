@@ -7,7 +7,7 @@
 //   CNI ≤ 1.0.0) gives the same exit class and, where the reference follows the spec, the same code.
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
 import {
   REFERENCE_DIR,
@@ -27,13 +27,26 @@ import {
 const PLUGINS = ['bridge', 'ptp', 'host-local'] as const;
 type PluginName = (typeof PLUGINS)[number];
 
-let world: World;
-let node: Netns;
-let dataDir: string;
+/** What one test owns: its node namespace (where plugins run) and a data dir for IPAM state. */
+interface Ctx {
+  world: World;
+  node: Netns;
+  dataDir: string;
+}
+
+/**
+ * A fresh context, removed when the test finishes (also when it fails). Tests run concurrently,
+ * so the cleanup hangs on the test's own context, not on a global hook.
+ */
+function fresh(test: TestContext): Ctx {
+  const world = new World();
+  test.onTestFinished(() => world.cleanup());
+  return { world, node: world.node(), dataDir: world.tmpdir() };
+}
 
 /** A config the plugin accepts, with state kept in the test's temp dir. */
-function validConfig(plugin: PluginName, version = '1.0.0'): Record<string, unknown> {
-  const ipam = { type: 'host-local', subnet: '10.250.7.0/24', dataDir };
+function validConfig(t: Ctx, plugin: PluginName, version = '1.0.0'): Record<string, unknown> {
+  const ipam = { type: 'host-local', subnet: '10.250.7.0/24', dataDir: t.dataDir };
   const name = uniqueName('proto');
   switch (plugin) {
     case 'bridge':
@@ -46,12 +59,12 @@ function validConfig(plugin: PluginName, version = '1.0.0'): Record<string, unkn
 }
 
 /** The environment of a well-formed request; each case breaks one thing. */
-function request(plugin: PluginName, command: string, over: Partial<RunOptions> = {}): RunOptions {
+function request(t: Ctx, plugin: PluginName, command: string, over: Partial<RunOptions> = {}): RunOptions {
   return {
     plugin,
     command,
-    node,
-    config: validConfig(plugin),
+    node: t.node,
+    config: validConfig(t, plugin),
     containerID: containerId(),
     netns: '/run/netns/cni-ts-protocol-missing',
     ifname: 'eth0',
@@ -76,9 +89,9 @@ function expectErrorDocument(r: PluginRun, code?: number): void {
 }
 
 /** The node namespace holds nothing but lo, and no lease was written. */
-function expectNothingChanged(): void {
-  expect(node.links().map((l) => l.ifname)).toEqual(['lo']);
-  const leases = readdirSync(dataDir, { recursive: true }).map(String).filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
+function expectNothingChanged(t: Ctx): void {
+  expect(t.node.links().map((l) => l.ifname)).toEqual(['lo']);
+  const leases = readdirSync(t.dataDir, { recursive: true }).map(String).filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
   expect(leases.filter((f) => f.includes('.') || f.includes(':'))).toEqual([]);
 }
 
@@ -86,10 +99,10 @@ interface BadInput {
   what: string;
   /** Expected code from our plugins. */
   code: number;
-  opts: (plugin: PluginName) => Partial<RunOptions>;
+  opts: (t: Ctx, plugin: PluginName) => Partial<RunOptions>;
 }
 
-const withConfig = (f: (c: Record<string, unknown>) => unknown) => (p: PluginName) => ({ config: f(validConfig(p)) as object | string });
+const withConfig = (f: (c: Record<string, unknown>) => unknown) => (t: Ctx, p: PluginName) => ({ config: f(validConfig(t, p)) as object | string });
 
 /** Every class of bad input the protocol core rejects before a plugin does any work. */
 const BAD_INPUTS: BadInput[] = [
@@ -115,28 +128,22 @@ const BAD_INPUTS: BadInput[] = [
   { what: 'name not a string', code: 7, opts: withConfig((c) => ({ ...c, name: 42 })) },
   { what: 'cniVersion unsupported', code: 1, opts: withConfig((c) => ({ ...c, cniVersion: '9.9.9' })) },
   { what: 'cniVersion not a version', code: 6, opts: withConfig((c) => ({ ...c, cniVersion: 'one' })) },
-  { what: 'CHECK on a 0.3.1 config', code: 1, opts: (p) => ({ command: 'CHECK', config: validConfig(p, '0.3.1') }) },
-  { what: 'GC on a 1.0.0 config', code: 1, opts: (p) => ({ command: 'GC', config: validConfig(p, '1.0.0') }) },
-  { what: 'STATUS on a 0.4.0 config', code: 1, opts: (p) => ({ command: 'STATUS', config: validConfig(p, '0.4.0') }) },
+  { what: 'CHECK on a 0.3.1 config', code: 1, opts: (t, p) => ({ command: 'CHECK', config: validConfig(t, p, '0.3.1') }) },
+  { what: 'GC on a 1.0.0 config', code: 1, opts: (t, p) => ({ command: 'GC', config: validConfig(t, p, '1.0.0') }) },
+  { what: 'STATUS on a 0.4.0 config', code: 1, opts: (t, p) => ({ command: 'STATUS', config: validConfig(t, p, '0.4.0') }) },
   { what: 'ADD on a missing netns', code: 3, opts: () => ({}) },
   { what: 'ADD on a path that is not a netns', code: 4, opts: () => ({ netns: '/etc/hostname' }) },
   // plugin-side validation runs only once the namespace checks passed: give it a real pod namespace
-  { what: 'wrong type for ipam.subnet', code: 7, opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: 24, dataDir } } }) },
-  { what: 'ipam.subnet not a CIDR', code: 7, opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir } } }) },
+  { what: 'wrong type for ipam.subnet', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
+  { what: 'ipam.subnet not a CIDR', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
 ];
 
 const describeRoot = describe.skipIf(!isRoot || !haveBuild);
 
-beforeEach(() => {
-  if (!isRoot || !haveBuild) return;
-  world = new World();
-  node = world.node();
-  dataDir = world.tmpdir();
-});
-afterEach(() => world?.cleanup());
-
-describeRoot.each(PLUGINS)('%s executable', (plugin) => {
-  it('answers VERSION with the supported list, echoing each requested version', async () => {
+describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
+  it('answers VERSION with the supported list, echoing each requested version', async (ctx) => {
+    const t = fresh(ctx);
+    const { node } = t;
     for (const v of SUPPORTED_VERSIONS) {
       const r = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: v } });
       expect(r.code).toBe(0);
@@ -150,52 +157,61 @@ describeRoot.each(PLUGINS)('%s executable', (plugin) => {
     expect(empty.json.supportedVersions).toContain('1.1.0');
   });
 
-  it.each(BAD_INPUTS.map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async (_what, bad) => {
-    const r = await runPlugin(request(plugin, 'ADD', bad.opts(plugin)));
+  it.for(BAD_INPUTS.map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async ([_what, bad], ctx) => {
+    const t = fresh(ctx);
+    const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
     expectErrorDocument(r, bad.code);
-    expectNothingChanged();
+    expectNothingChanged(t);
   });
 
-  it('refuses its own network namespace before doing anything', async () => {
+  it('refuses its own network namespace before doing anything', async (ctx) => {
+    const t = fresh(ctx);
+    const { node } = t;
     for (const command of ['ADD', 'CHECK', 'DEL']) {
-      const r = await runPlugin(request(plugin, command, { netns: node.path }));
+      const r = await runPlugin(request(t, plugin, command, { netns: node.path }));
       expectErrorDocument(r, 4);
       expect(r.stdout).toContain('own network namespace');
     }
     // also when named through /proc (the runtime may pass either form)
-    const viaProc = await runPlugin(request(plugin, 'ADD', { netns: '/proc/self/ns/net' }));
+    const viaProc = await runPlugin(request(t, plugin, 'ADD', { netns: '/proc/self/ns/net' }));
     expectErrorDocument(viaProc, 4);
-    expectNothingChanged();
+    expectNothingChanged(t);
   });
 
-  it('error documents carry the config version once the config is read', async () => {
-    const r = await runPlugin(request(plugin, 'ADD', { config: validConfig(plugin, '0.3.1') }));
+  it('error documents carry the config version once the config is read', async (ctx) => {
+    const t = fresh(ctx);
+    const r = await runPlugin(request(t, plugin, 'ADD', { config: validConfig(t, plugin, '0.3.1') }));
     expectErrorDocument(r, 3);
     expect(r.json.cniVersion).toBe('0.3.1');
   });
 
-  it('DEL with a missing or empty CNI_NETNS succeeds with no output, also repeated', async () => {
-    const config = validConfig(plugin);
+  it('DEL with a missing or empty CNI_NETNS succeeds with no output, also repeated', async (ctx) => {
+    const t = fresh(ctx);
+    const config = validConfig(t, plugin);
     const containerID = containerId();
     for (const netns of ['/run/netns/cni-ts-protocol-missing', '', '/run/netns/cni-ts-protocol-missing']) {
-      const r = await runPlugin(request(plugin, 'DEL', { config, containerID, netns }));
+      const r = await runPlugin(request(t, plugin, 'DEL', { config, containerID, netns }));
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toBe('');
     }
-    expectNothingChanged();
+    expectNothingChanged(t);
   });
 
-  it('DEL with a stale netns file (unmounted, not yet removed) succeeds', async () => {
+  it('DEL with a stale netns file (unmounted, not yet removed) succeeds', async (ctx) => {
+    const t = fresh(ctx);
+    const { world } = t;
     const pod = world.pod();
     sh('umount', [pod.path]);
-    const r = await runPlugin(request(plugin, 'DEL', { netns: pod.path }));
+    const r = await runPlugin(request(t, plugin, 'DEL', { netns: pod.path }));
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toBe('');
   });
 
-  it('STATUS and GC on a fresh 1.1.0 config succeed silently', async () => {
+  it('STATUS and GC on a fresh 1.1.0 config succeed silently', async (ctx) => {
+    const t = fresh(ctx);
+    const { node } = t;
     for (const command of ['STATUS', 'GC']) {
-      const r = await runPlugin({ plugin, command, node, config: { ...validConfig(plugin, '1.1.0'), 'cni.dev/valid-attachments': [] } });
+      const r = await runPlugin({ plugin, command, node, config: { ...validConfig(t, plugin, '1.1.0'), 'cni.dev/valid-attachments': [] } });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toBe('');
     }
@@ -213,7 +229,7 @@ interface DiffCase {
   same: 'code' | 'class';
   /** Plugins this case does not apply to, and why (in a comment at the case). */
   skip?: PluginName[];
-  opts: (plugin: PluginName) => Partial<RunOptions>;
+  opts: (t: Ctx, plugin: PluginName) => Partial<RunOptions>;
 }
 
 const DIFF_CASES: DiffCase[] = [
@@ -237,25 +253,27 @@ const DIFF_CASES: DiffCase[] = [
   { what: 'name with a space', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, name: 'my net' })) },
   { what: 'name starting with "."', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, name: '.net' })) },
   { what: 'unsupported cniVersion', command: 'ADD', same: 'code', opts: withConfig((c) => ({ ...c, cniVersion: '9.9.9' })) },
-  { what: 'CHECK on 0.3.1', command: 'CHECK', same: 'code', opts: (p) => ({ config: validConfig(p, '0.3.1') }) },
+  { what: 'CHECK on 0.3.1', command: 'CHECK', same: 'code', opts: (t, p) => ({ config: validConfig(t, p, '0.3.1') }) },
   { what: 'CHECK with no cniVersion (0.1.0)', command: 'CHECK', same: 'code', opts: withConfig((c) => ({ ...c, cniVersion: undefined })) },
   // both fail, codes differ by design or because the reference answers 999:
   { what: 'null config', command: 'ADD', same: 'class', opts: () => ({ config: 'null' }) },
   { what: 'CNI_ARGS unknown key', command: 'ADD', same: 'class', opts: () => ({ args: 'FOO=bar' }) },
   { what: 'cniVersion not semver', command: 'ADD', same: 'class', opts: withConfig((c) => ({ ...c, cniVersion: '1.0' })) },
-  { what: 'ipam.subnet wrong type', command: 'ADD', same: 'class', opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: 24, dataDir } } }) },
-  { what: 'ipam.subnet not a CIDR', command: 'ADD', same: 'class', opts: (p) => ({ netns: world.pod().path, config: { ...validConfig(p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir } } }) },
+  { what: 'ipam.subnet wrong type', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
+  { what: 'ipam.subnet not a CIDR', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
   // The reference host-local never looks at CNI_NETNS and allocates; our core refuses (code 3)
   // an ADD into a namespace that does not exist for every plugin, IPAM included.
   { what: 'ADD on a missing netns', command: 'ADD', same: 'class', skip: ['host-local'], opts: () => ({}) },
   // both succeed:
   { what: 'DEL on a missing netns', command: 'DEL', same: 'code', opts: () => ({}) },
   { what: 'DEL with an empty CNI_NETNS', command: 'DEL', same: 'code', opts: () => ({ netns: '' }) },
-  { what: 'DEL of an attachment never added, repeated config', command: 'DEL', same: 'code', opts: (p) => ({ config: validConfig(p, '0.4.0') }) },
+  { what: 'DEL of an attachment never added, repeated config', command: 'DEL', same: 'code', opts: (t, p) => ({ config: validConfig(t, p, '0.4.0') }) },
 ];
 
-describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs the reference plugin', (plugin) => {
-  it('VERSION: we support every version the reference does', async () => {
+describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs the reference plugin', { concurrent: true }, (plugin) => {
+  it('VERSION: we support every version the reference does', async (ctx) => {
+    const t = fresh(ctx);
+    const { node } = t;
     const ours = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: '1.0.0' } });
     const ref = await runPlugin({ plugin, command: 'VERSION', node, config: { cniVersion: '1.0.0' }, dir: REFERENCE_DIR });
     expect(ref.code).toBe(0);
@@ -264,8 +282,10 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs th
     expect(ours.json.supportedVersions).toContain(ref.json.cniVersion);
   });
 
-  it.each(DIFF_CASES.filter((c) => !c.skip?.includes(plugin)).map((c) => [c.what, c] as const))('%s', async (_what, c) => {
-    const base = request(plugin, c.command, c.opts(plugin));
+  it.for(DIFF_CASES.filter((c) => !c.skip?.includes(plugin)).map((c) => [c.what, c] as const))('%s', async ([_what, c], ctx) => {
+    const t = fresh(ctx);
+    const { world, node, dataDir } = t;
+    const base = request(t, plugin, c.command, c.opts(t, plugin));
     // Each side gets its own node namespace and data dir, so neither steers the other.
     const refData = join(dataDir, 'ref');
     mkdirSync(refData, { recursive: true });
@@ -285,7 +305,7 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs th
 
 // ---------------------------------------------------------------------------------------------
 // Results are printed in exactly the requested version, in that version's shape.
-const dualStackIpam = () => ({
+const dualStackIpam = (dataDir: string) => ({
   type: 'host-local',
   dataDir,
   ranges: [[{ subnet: '10.250.9.0/24' }], [{ subnet: 'fd00:9::/64' }]],
@@ -298,10 +318,12 @@ const withoutEmptyDns = (r: Record<string, unknown>) => {
   return dns && Object.keys(dns as object).length ? r : rest;
 };
 
-describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD result versions', (plugin) => {
-  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s: printed in exactly that version and shape, then DEL', async (v) => {
+describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD result versions', { concurrent: true }, (plugin) => {
+  it.for(SUPPORTED_VERSIONS.map((v) => [v] as const))('%s: printed in exactly that version and shape, then DEL', async ([v], ctx) => {
+    const t = fresh(ctx);
+    const { world, node, dataDir } = t;
     const pod = world.pod();
-    const config = { cniVersion: v, name: uniqueName('ver'), type: plugin, ...(plugin === 'bridge' ? { bridge: uniqueName('br') } : {}), ipam: dualStackIpam() };
+    const config = { cniVersion: v, name: uniqueName('ver'), type: plugin, ...(plugin === 'bridge' ? { bridge: uniqueName('br') } : {}), ipam: dualStackIpam(dataDir) };
     const containerID = containerId();
     const add = await runPlugin({ plugin, command: 'ADD', node, config, containerID, netns: pod.path, ifname: 'eth0' });
     expect(add.code, add.stdout + add.stderr).toBe(0);
@@ -329,10 +351,12 @@ describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD 
   });
 });
 
-describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result vs the reference, per version', () => {
-  it.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'].map((v) => [v]))('%s', async (v) => {
+describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result vs the reference, per version', { concurrent: true }, () => {
+  it.for(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'].map((v) => [v] as const))('%s', async ([v], ctx) => {
+    const t = fresh(ctx);
+    const { world, node, dataDir } = t;
     const refData = join(dataDir, 'ref');
-    const config = { cniVersion: v, name: uniqueName('hlv'), type: 'x', ipam: dualStackIpam() };
+    const config = { cniVersion: v, name: uniqueName('hlv'), type: 'x', ipam: dualStackIpam(dataDir) };
     const base = { plugin: 'host-local', command: 'ADD', node, containerID: containerId(), netns: '/run/netns/unused', ifname: 'eth0' };
     const pod = world.pod(); // ours checks the namespace; the reference ignores it
     const [ours, ref] = await Promise.all([
@@ -344,12 +368,14 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result 
     expect(ours.json).toEqual(withoutEmptyDns(ref.json));
   });
 
-  it('reads addresses the way Go does: leading-zero prefix, upper-case and v4-mapped forms', async () => {
+  it('reads addresses the way Go does: leading-zero prefix, upper-case and v4-mapped forms', async (ctx) => {
+    const t = fresh(ctx);
+    const { world, node, dataDir } = t;
     const ipam = { type: 'host-local', ranges: [[{ subnet: '10.250.9.0/024', rangeStart: '::ffff:10.250.9.20' }], [{ subnet: 'FD00:9:0:0::/64' }]] };
     const config = { cniVersion: '1.0.0', name: uniqueName('hlg'), type: 'x' };
     const base = { plugin: 'host-local', command: 'ADD', containerID: containerId(), ifname: 'eth0' };
     const [ours, ref] = await Promise.all([
-      runPlugin({ ...base, node, netns: world.pod().path, config: { ...config, ipam: { ...ipam, dataDir } } }),
+      runPlugin({ ...base, node, netns: t.world.pod().path, config: { ...config, ipam: { ...ipam, dataDir } } }),
       runPlugin({ ...base, node: world.node(), netns: '/run/netns/unused', config: { ...config, ipam: { ...ipam, dataDir: join(dataDir, 'ref') } }, dir: REFERENCE_DIR }),
     ]);
     expect(ref.code, ref.stdout).toBe(0);
