@@ -1,0 +1,62 @@
+// No user-controlled string may ever reach a shell: the plugins spawn processes only through
+// lib/exec.ts, which passes argument arrays to child_process.spawn without a shell. This test
+// reads every source file of the plugins and fails on anything that could start a shell or run a
+// command line given as one string.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/kernel.ts';
+
+const SOURCE_DIRS = ['lib', 'plugins', 'ipam'];
+const SPAWNER = 'lib/exec.ts';
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|js|mjs|cjs)$/.test(name) ? [path] : [];
+  });
+}
+
+/** Comments removed (they may talk about shells), strings and code kept. */
+const stripComments = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:\\'"`])\/\/.*$/gm, '$1');
+
+/** Problems in one file's source; `file` is relative to the repository root. */
+function shellHazards(file: string, source: string): string[] {
+  const code = stripComments(source);
+  const found: string[] = [];
+  const rules: Array<[RegExp, string]> = [
+    [/\bshell\s*:/, 'a `shell:` spawn option'],
+    [/(?<![.\w])exec(Sync)?\s*\(/, 'exec()/execSync() (a command line as one string, run by a shell)'],
+    [/\b(execFile|execFileSync|spawnSync|fork)\s*\(/, 'a child_process call other than spawn'],
+    [/\bBun\.\$|\$`/, "Bun's shell"],
+    [/['"](?:\/bin\/)?(?:ba|da|z)?sh['"]\s*,\s*\[\s*['"]-c['"]/, 'sh -c'],
+  ];
+  for (const [re, what] of rules) if (re.test(code)) found.push(`${file}: ${what}`);
+  const imports = [...code.matchAll(/from\s+['"](?:node:)?child_process['"]|require\(\s*['"](?:node:)?child_process['"]\s*\)/g)];
+  if (imports.length && file !== SPAWNER) found.push(`${file}: imports child_process (spawn only through ${SPAWNER})`);
+  return found;
+}
+
+describe('no user string reaches a shell', () => {
+  it('the detector flags every hazard it looks for (and only those)', () => {
+    expect(shellHazards('lib/x.ts', "import { execSync } from 'node:child_process';\nexecSync(`ip link del ${name}`);")).toHaveLength(2);
+    expect(shellHazards('lib/x.ts', "spawn('ip', args, { shell: true });")).toEqual(['lib/x.ts: a `shell:` spawn option']);
+    expect(shellHazards('lib/x.ts', "run('sh', ['-c', cmd]);")).toEqual(['lib/x.ts: sh -c']);
+    expect(shellHazards('lib/x.ts', 'const m = /a(b)/.exec(text); // spawned with shell: never')).toEqual([]);
+    expect(shellHazards(SPAWNER, "import { spawn } from 'node:child_process';")).toEqual([]);
+  });
+
+  it(`no source file in ${SOURCE_DIRS.join('/, ')}/ uses a shell, exec(), or child_process outside ${SPAWNER}`, () => {
+    const files = SOURCE_DIRS.flatMap((d) => sourceFiles(join(ROOT, d)));
+    expect(files.length).toBeGreaterThan(20);
+    const hazards = files.flatMap((f) => shellHazards(relative(ROOT, f), readFileSync(f, 'utf8')));
+    expect(hazards).toEqual([]);
+  });
+
+  it(`${SPAWNER} spawns with an argument array and no shell`, () => {
+    const code = stripComments(readFileSync(join(ROOT, SPAWNER), 'utf8'));
+    expect(code).toMatch(/spawn\(file, args, \{/);
+    expect(code).not.toMatch(/shell/);
+  });
+});
