@@ -2,7 +2,7 @@
 // config, the `ipRanges`/`ips` capabilities, `args.cni.ips` and CNI_ARGS `IP=`. Everything is
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/config.ts';
 import { CniError, ErrorCode } from '../lib/errors.ts';
 import {
@@ -55,16 +55,16 @@ export interface HostLocalConfig {
 }
 
 // Go decodes JSON null and "" in an IP field to "absent"; so do we.
-const optionalText = z.string().nullish();
+const optionalText = z.nullish(z.string());
 
 const ipamSchema = z.looseObject({
-  type: z.string().optional(),
+  type: z.optional(z.string()),
   subnet: optionalText,
   rangeStart: optionalText,
   rangeEnd: optionalText,
   gateway: optionalText,
-  ranges: z.array(z.array(rangeSchema)).nullish(),
-  routes: z.array(routeSchema).nullish(),
+  ranges: z.nullish(z.array(z.array(rangeSchema))),
+  routes: z.nullish(z.array(routeSchema)),
   dataDir: optionalText,
   resolvConf: optionalText,
 });

@@ -1,55 +1,60 @@
 // Network configuration validation with zod. Every plugin extends `baseConfigShape` with its own
 // typed keys; any violation becomes a CNI error that names the key (code 7, or 2 for a value the
 // plugin does not support).
-import { z } from 'zod';
+// zod/mini, not the classic API: same validation core, but tree-shakable — the classic build
+// added ~450 KB to every bundle and tens of milliseconds to every plugin start.
+import * as z from 'zod/mini';
 import { CniError, ErrorCode, preview } from './errors.ts';
 
+const opt = <T extends z.core.SomeType>(schema: T) => z.optional(schema);
+const strings = () => opt(z.array(z.string()));
+
 export const dnsSchema = z.object({
-  nameservers: z.array(z.string()).optional(),
-  domain: z.string().optional(),
-  search: z.array(z.string()).optional(),
-  options: z.array(z.string()).optional(),
+  nameservers: strings(),
+  domain: opt(z.string()),
+  search: strings(),
+  options: strings(),
 });
 
 export const routeSchema = z.looseObject({
   dst: z.string(),
-  gw: z.string().optional(),
-  mtu: z.number().int().optional(),
-  advmss: z.number().int().optional(),
-  priority: z.number().int().optional(),
-  table: z.number().int().optional(),
-  scope: z.number().int().optional(),
+  gw: opt(z.string()),
+  mtu: opt(z.int()),
+  advmss: opt(z.int()),
+  priority: opt(z.int()),
+  table: opt(z.int()),
+  scope: opt(z.int()),
 });
 
 /** A range as host-local and the `ipRanges` capability describe it. */
 export const rangeSchema = z.looseObject({
   subnet: z.string(),
-  rangeStart: z.string().optional(),
-  rangeEnd: z.string().optional(),
-  gateway: z.string().optional(),
+  rangeStart: opt(z.string()),
+  rangeEnd: opt(z.string()),
+  gateway: opt(z.string()),
 });
 
 export const baseConfigShape = {
-  cniVersion: z.string().optional(),
-  cniVersions: z.array(z.string()).optional(),
+  cniVersion: opt(z.string()),
+  cniVersions: strings(),
   name: z.string(),
-  type: z.string().optional(),
-  ipam: z.looseObject({ type: z.string().optional() }).optional(),
-  dns: dnsSchema.optional(),
-  capabilities: z.record(z.string(), z.boolean()).optional(),
-  prevResult: z.unknown().optional(),
-  runtimeConfig: z
-    .looseObject({
-      ips: z.array(z.string()).optional(),
-      mac: z.string().optional(),
-      ipRanges: z.array(z.array(rangeSchema)).optional(),
-    })
-    .optional(),
-  args: z
-    .looseObject({
-      cni: z.looseObject({ ips: z.array(z.string()).optional(), mac: z.string().optional() }).optional(),
-    })
-    .optional(),
+  type: opt(z.string()),
+  ipam: opt(z.looseObject({ type: opt(z.string()) })),
+  dns: opt(dnsSchema),
+  capabilities: opt(z.record(z.string(), z.boolean())),
+  prevResult: opt(z.unknown()),
+  runtimeConfig: opt(
+    z.looseObject({
+      ips: strings(),
+      mac: opt(z.string()),
+      ipRanges: opt(z.array(z.array(rangeSchema))),
+    }),
+  ),
+  args: opt(
+    z.looseObject({
+      cni: opt(z.looseObject({ ips: strings(), mac: opt(z.string()) })),
+    }),
+  ),
 };
 
 export const baseConfigSchema = z.looseObject(baseConfigShape);
@@ -59,7 +64,7 @@ const keyPath = (path: readonly PropertyKey[]): string =>
   path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
 
 /** Validate `raw` against `schema`; the first problem becomes a CniError naming its key. */
-export function parseConfig<T>(schema: z.ZodType<T>, raw: unknown): T {
+export function parseConfig<T>(schema: z.ZodMiniType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
@@ -67,7 +72,7 @@ export function parseConfig<T>(schema: z.ZodType<T>, raw: unknown): T {
   const value = valueAt(raw, issue.path);
   const shown = value === undefined ? 'missing' : preview(value, 100);
   const code = issue.code === 'invalid_value' ? ErrorCode.UnsupportedField : ErrorCode.InvalidConfig;
-  throw new CniError(code, `invalid config key "${key}": ${issue.message} (got ${shown})`);
+  throw new CniError(code, `invalid config key "${key}": ${describeIssue(issue)} (got ${shown})`);
 }
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
@@ -82,4 +87,23 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 /** Config-level error naming a key and its value (for checks zod cannot express). */
 export function configError(key: string, value: unknown, why: string, code: number = ErrorCode.InvalidConfig): CniError {
   return new CniError(code, `invalid config key "${key}" = ${preview(value, 300)}: ${why}`);
+}
+
+/**
+ * zod/mini carries no message texts (they live in its locale bundles): say what was expected from
+ * the issue's own fields instead.
+ */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? `required ${issue.expected}` : `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+      return `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`;
+    default:
+      return issue.message && issue.message !== 'Invalid input' ? issue.message : `invalid (${issue.code})`;
+  }
 }

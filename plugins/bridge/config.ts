@@ -1,32 +1,33 @@
 // bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { validateIfname } from '../../lib/env.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 import { isMac, normalizeMac } from '../../lib/mac.ts';
 import type { Request } from '../../lib/dispatch.ts';
 
-const vlanId = z.number().int();
-const trunkSchema = z.looseObject({ id: vlanId.optional(), minID: vlanId.optional(), maxID: vlanId.optional() });
+const vlanId = z.optional(z.int());
+const trunkSchema = z.looseObject({ id: vlanId, minID: vlanId, maxID: vlanId });
+const flag = z.optional(z.boolean());
 
 export const bridgeConfigSchema = z.looseObject({
   ...baseConfigShape,
-  bridge: z.string().optional(),
-  isGateway: z.boolean().optional(),
-  isDefaultGateway: z.boolean().optional(),
-  forceAddress: z.boolean().optional(),
-  ipMasq: z.boolean().optional(),
-  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
-  mtu: z.number().int().min(0).max(65535).optional(),
-  hairpinMode: z.boolean().optional(),
-  promiscMode: z.boolean().optional(),
-  vlan: z.number().int().optional(),
-  vlanTrunk: z.array(trunkSchema).optional(),
-  preserveDefaultVlan: z.boolean().optional(),
-  enabledad: z.boolean().optional(),
-  macspoofchk: z.boolean().optional(),
-  disableContainerInterface: z.boolean().optional(),
-  portIsolation: z.boolean().optional(),
+  bridge: z.optional(z.string()),
+  isGateway: flag,
+  isDefaultGateway: flag,
+  forceAddress: flag,
+  ipMasq: flag,
+  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
+  mtu: z.optional(z.int().check(z.minimum(0), z.maximum(65535))),
+  hairpinMode: flag,
+  promiscMode: flag,
+  vlan: z.optional(z.int()),
+  vlanTrunk: z.optional(z.array(trunkSchema)),
+  preserveDefaultVlan: flag,
+  enabledad: flag,
+  macspoofchk: flag,
+  disableContainerInterface: flag,
+  portIsolation: flag,
 });
 
 export type RawBridgeConfig = z.infer<typeof bridgeConfigSchema>;

@@ -1,7 +1,7 @@
 // ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
 // (Calico-style, proxy ARP) mode's keys (features.md §4).
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 import type { Request } from '../../lib/dispatch.ts';
@@ -13,13 +13,13 @@ const PREFIX_RE = /^[a-zA-Z][a-zA-Z0-9_-]{0,10}$/;
 
 export const ptpConfigSchema = z.looseObject({
   ...baseConfigShape,
-  ipMasq: z.boolean().optional(),
-  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
-  mtu: z.number().int().min(0).max(65535).optional(),
+  ipMasq: z.optional(z.boolean()),
+  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
+  mtu: z.optional(z.int().check(z.minimum(0), z.maximum(65535))),
   /** Routed mode: no address on the host veth, the host answers ARP for 169.254.1.1 by proxy. */
-  proxyArp: z.boolean().optional(),
+  proxyArp: z.optional(z.boolean()),
   /** Routed mode: host veth name = prefix + hash of the pod identity (Calico's scheme). */
-  hostVethPrefix: z.string().optional(),
+  hostVethPrefix: z.optional(z.string()),
 });
 
 export type RawPtpConfig = z.infer<typeof ptpConfigSchema>;

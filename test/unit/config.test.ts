@@ -1,19 +1,19 @@
 // lib/config.ts: zod validation turned into CNI errors that name the key and the value.
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { baseConfigSchema, baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 
 // A plugin schema built the way plugins build theirs.
 const pluginSchema = z.looseObject({
   ...baseConfigShape,
-  bridge: z.string().optional(),
-  isGateway: z.boolean().optional(),
-  mtu: z.number().int().min(46).max(65535).optional(),
-  mode: z.enum(['l2', 'l3']).optional(),
+  bridge: z.optional(z.string()),
+  isGateway: z.optional(z.boolean()),
+  mtu: z.optional(z.int().check(z.minimum(46), z.maximum(65535))),
+  mode: z.optional(z.enum(['l2', 'l3'])),
 });
 
-function errorOf(schema: z.ZodType, raw: unknown): CniError {
+function errorOf(schema: z.ZodMiniType, raw: unknown): CniError {
   try {
     parseConfig(schema, raw);
   } catch (e) {
