@@ -59,6 +59,9 @@ export function compactDns(d: DNS | undefined): DNS | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
+/** The result's DNS: the network config's `dns` replaces the IPAM's when it says anything (as in the reference). */
+export const chooseDns = (configDns: DNS | undefined, ipamDns: DNS | undefined): DNS | undefined => compactDns(configDns) ?? ipamDns;
+
 function parseRoute(v: unknown, where: string): Route {
   if (!isObject(v)) bad(`${where} must be an object`);
   const dst = str(v, 'dst', where, true)!;

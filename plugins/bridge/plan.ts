@@ -4,6 +4,7 @@ import { CniError, ErrorCode } from '../../lib/errors.ts';
 import { addToIP, formatIP, networkOf, parseCidr, parseIP, overlaps, ipEqual } from '../../lib/ip.ts';
 import { familyOfAddress } from '../../lib/pod-interface.ts';
 import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/types.ts';
+import { chooseDns } from '../../lib/result-convert.ts';
 import type { BridgeConfig } from './config.ts';
 
 export const CONTAINER_INDEX = 2;
@@ -147,10 +148,7 @@ export function buildBridgeResult(args: {
     result.ips = args.addressing.ips;
     if (args.addressing.routes.length) result.routes = args.addressing.routes;
   }
-  const dns = hasDns(args.cfg.raw.dns) ? args.cfg.raw.dns : args.ipamDns;
+  const dns = chooseDns(args.cfg.raw.dns, args.ipamDns);
   if (dns) result.dns = dns;
   return result;
 }
-
-export const hasDns = (d: DNS | undefined): d is DNS =>
-  !!d && !!(d.nameservers?.length || d.domain || d.search?.length || d.options?.length);

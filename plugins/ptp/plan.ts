@@ -8,7 +8,7 @@ import type { LinkInfo, RouteInfo } from '../../lib/iproute.ts';
 import { familyOfAddress } from '../../lib/pod-interface.ts';
 import type { Sysctls } from '../../lib/sysctl.ts';
 import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/types.ts';
-import { hasDns } from '../bridge/plan.ts';
+import { chooseDns } from '../../lib/result-convert.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
 
 /** Index of the container interface in the result (host veth is 0). */
@@ -236,7 +236,7 @@ export function buildPtpResult(args: {
   ];
   const result: Result = { cniVersion: '1.1.0', interfaces, ips: args.addressing.ips };
   if (args.addressing.routes.length) result.routes = args.addressing.routes;
-  const dns = hasDns(args.cfg.raw.dns) ? args.cfg.raw.dns : args.ipamDns;
+  const dns = chooseDns(args.cfg.raw.dns, args.ipamDns);
   if (dns) result.dns = dns;
   return result;
 }
