@@ -15,9 +15,9 @@ export interface ConfList {
 }
 
 export interface Attachment {
-  containerID: string;
-  netns: string;
-  ifname: string;
+  containerID?: string;
+  netns?: string;
+  ifname?: string;
   args?: string;
   /** Values for capabilities (portMappings, ipRanges, mac, …), injected only into plugins that declare them. */
   capabilityArgs?: Record<string, unknown>;
@@ -33,6 +33,19 @@ export function loadConfList(file: string): ConfList {
   const list = JSON.parse(readFileSync(file, 'utf8')) as ConfList;
   if (!list.name || !list.cniVersion || !Array.isArray(list.plugins)) throw new Error(`${file}: not a conflist`);
   return list;
+}
+
+/** Versions this runtime speaks (libcni ≥ 1.2 speaks up to 1.1.0). */
+export const RUNTIME_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+
+/**
+ * libcni ≥ 1.2's version selection: the highest entry of `cniVersions` the runtime speaks, else
+ * `cniVersion`. Returns the list with that cniVersion (what every plugin then receives).
+ */
+export function selectVersion(list: ConfList, runtimeVersions = RUNTIME_VERSIONS): ConfList {
+  const offered = Array.isArray(list.cniVersions) ? (list.cniVersions as string[]).filter((v) => runtimeVersions.includes(v)) : [];
+  const best = offered.reduce<string | undefined>((hi, v) => (hi === undefined || !versionAtLeast(hi, v) ? v : hi), undefined);
+  return best ? { ...list, cniVersion: best } : list;
 }
 
 function versionAtLeast(v: string, min: string): boolean {
@@ -102,6 +115,19 @@ export async function checkNetworkList(rt: Runtime, list: ConfList, att: Attachm
   for (let i = 0; i < list.plugins.length; i++) {
     if (!skipTypes.includes(list.plugins[i]!.type)) await invoke(rt, list, i, 'CHECK', att, cached);
   }
+}
+
+/** GC every plugin (1.1.0): attachments not in `valid` may be cleaned up. No container variables. */
+export async function gcNetworkList(rt: Runtime, list: ConfList, valid: Array<{ containerID: string; ifname: string }>): Promise<void> {
+  if (!versionAtLeast(list.cniVersion, '1.1.0')) throw new Error(`configuration version "${list.cniVersion}" does not support the GC command`);
+  const gcList = { ...list, plugins: list.plugins.map((p) => ({ ...p, 'cni.dev/valid-attachments': valid })) };
+  for (let i = 0; i < list.plugins.length; i++) await invoke(rt, gcList, i, 'GC', {});
+}
+
+/** STATUS of every plugin (1.1.0); throws the first failure (e.g. code 50). */
+export async function statusNetworkList(rt: Runtime, list: ConfList): Promise<void> {
+  if (!versionAtLeast(list.cniVersion, '1.1.0')) throw new Error(`configuration version "${list.cniVersion}" does not support the STATUS command`);
+  for (let i = 0; i < list.plugins.length; i++) await invoke(rt, list, i, 'STATUS', {});
 }
 
 /** DEL every plugin in reverse order; prevResult only from 0.4.0 on, as libcni does. */
