@@ -138,4 +138,4 @@ async function status(req: Request): Promise<void> {
   });
 }
 
-export const hostLocal: Plugin = { name: 'host-local', add, del, check, gc, status };
+export const hostLocal: Plugin = { name: 'host-local', entersNetns: false, add, del, check, gc, status };

@@ -26,6 +26,11 @@ export interface Request {
 
 export interface Plugin {
   name: string;
+  /**
+   * false for plugins that never enter CNI_NETNS (IPAM): like the reference host-local they accept
+   * any CNI_NETNS value, e.g. a path only the calling plugin can see.
+   */
+  entersNetns?: boolean;
   add(req: Request): Promise<Result>;
   del(req: Request): Promise<void>;
   check(req: Request): Promise<void>;
@@ -137,7 +142,8 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
       throw new CniError(ErrorCode.IncompatibleVersion, `config version "${cfgVersion}" does not allow ${command}`, `${command} needs ${min} or later`);
     }
     const cniArgs = parseCniArgs(env.args);
-    const netnsState = command === 'ADD' || command === 'CHECK' || command === 'DEL' ? refuseNetns(command, env) : 'none';
+    const inspectsNetns = plugin.entersNetns !== false && (command === 'ADD' || command === 'CHECK' || command === 'DEL');
+    const netnsState = inspectsNetns ? refuseNetns(command, env) : 'none';
     const req: Request = { command, env, version: cfgVersion, config, stdin, cniArgs, netnsState, processEnv };
     switch (command) {
       case 'ADD': {

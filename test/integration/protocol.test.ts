@@ -100,6 +100,8 @@ interface BadInput {
   /** Expected code from our plugins. */
   code: number;
   opts: (t: Ctx, plugin: PluginName) => Partial<RunOptions>;
+  /** A CNI_NETNS problem: host-local never enters the netns and, like the reference, ignores it. */
+  netns?: true;
 }
 
 const withConfig = (f: (c: Record<string, unknown>) => unknown) => (t: Ctx, p: PluginName) => ({ config: f(validConfig(t, p)) as object | string });
@@ -131,10 +133,10 @@ const BAD_INPUTS: BadInput[] = [
   { what: 'CHECK on a 0.3.1 config', code: 1, opts: (t, p) => ({ command: 'CHECK', config: validConfig(t, p, '0.3.1') }) },
   { what: 'GC on a 1.0.0 config', code: 1, opts: (t, p) => ({ command: 'GC', config: validConfig(t, p, '1.0.0') }) },
   { what: 'GC without CNI_PATH', code: 4, opts: (t, p) => ({ command: 'GC', path: '', config: validConfig(t, p, '1.1.0') }) },
-  { what: 'CHECK on a missing netns', code: 3, opts: () => ({ command: 'CHECK' }) },
+  { what: 'CHECK on a missing netns', code: 3, netns: true, opts: () => ({ command: 'CHECK' }) },
   { what: 'STATUS on a 0.4.0 config', code: 1, opts: (t, p) => ({ command: 'STATUS', config: validConfig(t, p, '0.4.0') }) },
-  { what: 'ADD on a missing netns', code: 3, opts: () => ({}) },
-  { what: 'ADD on a path that is not a netns', code: 4, opts: () => ({ netns: '/etc/hostname' }) },
+  { what: 'ADD on a missing netns', code: 3, netns: true, opts: () => ({}) },
+  { what: 'ADD on a path that is not a netns', code: 4, netns: true, opts: () => ({ netns: '/etc/hostname' }) },
   // plugin-side validation runs only once the namespace checks passed: give it a real pod namespace
   { what: 'wrong type for ipam.subnet', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
   { what: 'ipam.subnet not a CIDR', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
@@ -159,14 +161,14 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
     expect(empty.json.supportedVersions).toContain('1.1.0');
   });
 
-  it.for(BAD_INPUTS.map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async ([_what, bad], ctx) => {
+  it.for(BAD_INPUTS.filter((b) => !(b.netns && plugin === 'host-local')).map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async ([_what, bad], ctx) => {
     const t = fresh(ctx);
     const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
     expectErrorDocument(r, bad.code);
     expectNothingChanged(t);
   });
 
-  it('refuses its own network namespace before doing anything', async (ctx) => {
+  it.skipIf(plugin === 'host-local')('refuses its own network namespace before doing anything', async (ctx) => {
     const t = fresh(ctx);
     const { node } = t;
     for (const command of ['ADD', 'CHECK', 'DEL']) {
@@ -182,8 +184,9 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
 
   it('error documents carry the config version once the config is read', async (ctx) => {
     const t = fresh(ctx);
-    const r = await runPlugin(request(t, plugin, 'ADD', { config: validConfig(t, plugin, '0.3.1') }));
-    expectErrorDocument(r, 3);
+    const config = { ...validConfig(t, plugin, '0.3.1'), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } };
+    const r = await runPlugin(request(t, plugin, 'ADD', { config, netns: t.world.pod().path }));
+    expectErrorDocument(r, 7);
     expect(r.json.cniVersion).toBe('0.3.1');
   });
 
@@ -263,9 +266,8 @@ const DIFF_CASES: DiffCase[] = [
   { what: 'cniVersion not semver', command: 'ADD', same: 'class', opts: withConfig((c) => ({ ...c, cniVersion: '1.0' })) },
   { what: 'ipam.subnet wrong type', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
   { what: 'ipam.subnet not a CIDR', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
-  // The reference host-local never looks at CNI_NETNS and allocates; our core refuses (code 3)
-  // an ADD into a namespace that does not exist for every plugin, IPAM included.
-  { what: 'ADD on a missing netns', command: 'ADD', same: 'class', skip: ['host-local'], opts: () => ({}) },
+  // host-local never enters CNI_NETNS: both implementations allocate whatever path it names.
+  { what: 'ADD on a missing netns', command: 'ADD', same: 'class', opts: () => ({}) },
   // both succeed:
   { what: 'DEL on a missing netns', command: 'DEL', same: 'code', opts: () => ({}) },
   { what: 'DEL with an empty CNI_NETNS', command: 'DEL', same: 'code', opts: () => ({ netns: '' }) },
@@ -384,5 +386,23 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result 
     expect(ours.code, ours.stdout + ours.stderr).toBe(0);
     expect(ours.json).toEqual(withoutEmptyDns(ref.json));
     expect(ours.json.ips.map((i: { address: string }) => i.address)).toEqual(['10.250.9.20/24', 'fd00:9::2/64']);
+  });
+});
+
+describe.skipIf(!isRoot || !haveBuild)('host-local and CNI_NETNS', () => {
+  // host-local only writes lease files; like the reference it never enters CNI_NETNS, so a path only
+  // the calling plugin can see (or none that exists) must not stop an allocation.
+  it('allocates and releases whatever CNI_NETNS names: missing, not a netns, or its own', async (ctx) => {
+    const t = fresh(ctx);
+    const config = validConfig(t, 'host-local');
+    for (const netns of ['/run/netns/cni-ts-protocol-missing', '/etc/hostname', t.node.path]) {
+      const containerID = containerId();
+      const add = await runPlugin(request(t, 'host-local', 'ADD', { netns, containerID, config }));
+      expect(add.code, add.stdout).toBe(0);
+      expect(add.json.ips).toHaveLength(1);
+      const del = await runPlugin(request(t, 'host-local', 'DEL', { netns, containerID, config }));
+      expect(del.code, del.stdout).toBe(0);
+    }
+    expectNothingChanged(t);
   });
 });
