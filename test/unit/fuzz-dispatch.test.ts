@@ -220,7 +220,15 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
       if (code === ErrorCode.Internal) internal.push(`${where} → ${out.stdout.slice(0, 300)}`);
 
       const refusal = dispatcherRefusal(c.env);
-      const forbiddenNetns = ['ADD', 'CHECK', 'DEL'].includes(env.CNI_COMMAND ?? '') && isForbiddenNetns(env.CNI_NETNS, '/proc/self/ns/net');
+      // A plugin that enters CNI_NETNS must refuse a path that is no foreign namespace before
+      // anything else; DEL treats a non-namespace as "gone" (the runtime's crashed unmount) but
+      // still refuses the plugin's own namespace. IPAM plugins never enter it (entersNetns: false).
+      const entersNetns = (target.plugin as { entersNetns?: boolean }).entersNetns !== false;
+      const forbiddenNetns =
+        entersNetns &&
+        (['ADD', 'CHECK'].includes(env.CNI_COMMAND ?? '')
+          ? isForbiddenNetns(env.CNI_NETNS, '/proc/self/ns/net')
+          : env.CNI_COMMAND === 'DEL' && env.CNI_NETNS === '/proc/self/ns/net');
       if (refusal !== undefined || forbiddenNetns) {
         if (refusal !== undefined) expect(code, where).toBe(refusal);
         expect(state.spawned, where).toEqual([]);
