@@ -9,6 +9,16 @@ import { join } from 'node:path';
 
 export const BUSYBOX = '/bin/busybox';
 
+/** Debian's busybox-static (the image has no libc: a dynamically linked busybox would not start). */
+export function haveStaticBusybox(): boolean {
+  try {
+    const head = readFileSync(BUSYBOX).subarray(0, 4096).toString('latin1');
+    return head.startsWith('\x7fELF') && !head.includes('ld-linux');
+  } catch {
+    return false;
+  }
+}
+
 function blob(layoutDir: string, data: Buffer): { digest: string; size: number } {
   const hex = createHash('sha256').update(data).digest('hex');
   writeFileSync(join(layoutDir, 'blobs', 'sha256', hex), data);

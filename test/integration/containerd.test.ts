@@ -15,13 +15,14 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage, BUSYBOX } from '../helpers/busybox-image.ts';
+import { buildBusyboxImage, haveStaticBusybox } from '../helpers/busybox-image.ts';
 import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, withDataDir } from '../helpers/examples.ts';
 import { CriClient } from '../helpers/cri.ts';
 import { BUILD, REFERENCE_DIR, ROOT, World, haveBuild, haveReference, isRoot, trySh, uniqueName, type Netns } from '../helpers/kernel.ts';
 import { loadConfList } from '../helpers/libcni.ts';
 
-const haveContainerd = ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', BUSYBOX, '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f));
+// Debian packages containerd (pulls in runc), busybox-static, util-linux.
+const haveContainerd = ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f)) && haveStaticBusybox();
 
 const CTR_NS = uniqueName('cnits');
 
