@@ -1,5 +1,5 @@
 // The kernel interface: iproute2 `ip` in the host namespace or inside a pod namespace entered by
-// path with nsenter. Changes go through `ip -batch -` (one spawn for many commands); state is read
+// path (`ip -n`, see below). Changes go through `ip -batch -` (one spawn for many commands); state is read
 // with `ip -json`. A failing batch names the command that failed.
 import { CniError, ErrorCode } from './errors.ts';
 import { run, type ExecResult } from './exec.ts';
@@ -8,9 +8,20 @@ import { run, type ExecResult } from './exec.ts';
 export type Where = { netns?: string };
 export const HOST: Where = {};
 
+/**
+ * `ip -n NAME` opens `<netns run dir>/NAME`, and `..` at `/` stays at `/`: so enough `..` in front
+ * of an absolute path lets `ip` enter any namespace file itself (`/proc/<pid>/ns/net` included),
+ * one exec instead of `nsenter` + `ip`. Relative paths go through nsenter.
+ */
+const ROOTWARD = '../../../../../../../..';
 function command(where: Where, args: string[]): [string, string[]] {
-  return where.netns ? ['nsenter', [`--net=${where.netns}`, '--', 'ip', ...args]] : ['ip', args];
+  if (!where.netns) return ['ip', args];
+  if (where.netns.startsWith('/')) return ['ip', ['-n', ROOTWARD + where.netns, ...args]];
+  return ['nsenter', [`--net=${where.netns}`, '--', 'ip', ...args]];
 }
+
+/** stderr of a failure to enter the namespace at all (it vanished, or is not a namespace). */
+export const cannotEnterNetns = (stderr: string): boolean => /Cannot open network namespace|setting the network namespace|nsenter/.test(stderr);
 
 export async function runIp(where: Where, args: string[], input?: string): Promise<ExecResult> {
   const [file, argv] = command(where, args);
@@ -49,7 +60,7 @@ export async function ipBatch(where: Where, lines: string[]): Promise<void> {
   if (r.code === 0) return;
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   const failed = m ? lines[Number(m[1]) - 1] ?? '' : lines.join('; ');
-  if (where.netns && /nsenter/.test(r.stderr) && !m) {
+  if (where.netns && cannotEnterNetns(r.stderr) && !m) {
     throw new CniError(ErrorCode.KernelCommandFailed, `cannot enter network namespace ${where.netns}`, r.stderr.trim().slice(0, 300));
   }
   throw new BatchError(failed, r.stderr);

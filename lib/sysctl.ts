@@ -1,5 +1,5 @@
 // sysctls: written directly under /proc/sys in our own namespace; inside a pod namespace through
-// one `nsenter … tee` per distinct value (a /proc/sys file belongs to the namespace of whoever
+// one `nsenter … sysctl -w` for all keys (a /proc/sys file belongs to the namespace of whoever
 // opens it, so a process inside the pod namespace has to open it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, ErrorCode } from './errors.ts';
@@ -36,12 +36,17 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
     }
     return;
   }
-  const byValue = new Map<string, string[]>();
-  for (const k of keys) byValue.set(values[k]!, [...(byValue.get(values[k]!) ?? []), k]);
-  for (const [value, group] of byValue) {
-    const r = await run('nsenter', [`--net=${where.netns}`, '--', 'tee', ...group.map(sysctlPath)], { input: value });
-    if (r.code !== 0 && group.some((k) => !optional.has(k))) {
-      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${group.join(', ')}=${value} in ${where.netns}`, r.stderr.trim().slice(0, 300));
+  // procps sysctl takes slash-separated keys verbatim (dots in interface names survive); "-e"
+  // skips keys whose file does not exist (e.g. IPv6 knobs on a kernel without IPv6). A key with
+  // "=" in it (legal in an interface name) would be split by sysctl: those go through tee.
+  const [plain, withEquals] = [keys.filter((k) => !k.includes('=')), keys.filter((k) => k.includes('='))];
+  const steps: Array<[string[], string | undefined, string[]]> = [];
+  if (plain.length) steps.push([['sysctl', '-q', '-e', '-w', ...plain.map((k) => `${k}=${values[k]}`)], undefined, plain.filter((k) => !optional.has(k))]);
+  for (const k of withEquals) steps.push([['tee', sysctlPath(k)], values[k], optional.has(k) ? [] : [k]]);
+  for (const [argv, input, mustSucceed] of steps) {
+    const r = await run('nsenter', [`--net=${where.netns}`, '--', ...argv], input === undefined ? {} : { input });
+    if (r.code !== 0 && mustSucceed.length) {
+      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${mustSucceed.join(', ')} in ${where.netns}`, r.stderr.trim().slice(0, 300));
     }
   }
 }

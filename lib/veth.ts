@@ -3,7 +3,7 @@
 // reference does: a failure can never leave one end behind in the wrong namespace.
 import { randomBytes } from 'node:crypto';
 import { CniError, ErrorCode } from './errors.ts';
-import { BatchError, ipBatch, runIp } from './iproute.ts';
+import { BatchError, cannotEnterNetns, ipBatch, runIp } from './iproute.ts';
 import { randomMac } from './mac.ts';
 
 export interface VethRequest {
@@ -59,6 +59,6 @@ export async function deleteContainerVeth(netns: string, ifname: string): Promis
   const r = await runIp({ netns }, ['link', 'del', 'dev', ifname]);
   if (r.code === 0) return true;
   if (/Cannot find device|does not exist|No such/i.test(r.stderr)) return false;
-  if (/nsenter/.test(r.stderr)) return false; // the namespace vanished meanwhile
+  if (cannotEnterNetns(r.stderr)) return false; // the namespace vanished meanwhile
   throw new CniError(ErrorCode.KernelCommandFailed, `ip link del ${ifname} in ${netns}: ${r.stderr.trim().slice(0, 200)}`);
 }
