@@ -2,11 +2,45 @@
 // <dataDir>/<network>/lock). Node has no flock, so a short-lived `flock -x 3` child locks the open
 // file description it inherits from us: the lock then lives exactly as long as our descriptor
 // stays open, and dies with our process, so a crash can never leave a stale lock behind.
+// The standalone (Bun) build calls flock(2) itself through bun:ffi and saves that process.
 import { closeSync, constants, openSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+declare const require: (id: string) => any;
+
+/** flock(2) from libc when running under Bun (the standalone build); undefined under Node. */
+function nativeFlock(): ((fd: number, op: number) => number) | undefined {
+  if (!('Bun' in globalThis)) return undefined;
+  try {
+    const { dlopen, FFIType } = require('bun:ffi');
+    return dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols.flock;
+  } catch {
+    return undefined; // not glibc: fall back to flock(1)
+  }
+}
+
+/** Non-blocking attempts until the deadline (a blocking flock would stall the event loop for good). */
+async function flockNative(flock: (fd: number, op: number) => number, fd: number, waitSeconds: number): Promise<boolean> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(pause);
+  }
+}
+
+async function lockFd(fd: number, waitSeconds: number): Promise<{ ok: boolean; why: string }> {
+  const flock = nativeFlock();
+  if (flock) return { ok: await flockNative(flock, fd, waitSeconds), why: '' };
+  const r = await run('flock', ['-x', '-w', String(waitSeconds), '3'], { extraFds: [fd] });
+  return { ok: r.code === 0, why: r.stderr.trim().slice(0, 200) };
+}
 
 /**
  * Take the lock, run `fn`, release the lock (also when `fn` throws). `mode` applies when the
@@ -20,9 +54,9 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T> | T, wa
     throw new CniError(ErrorCode.IoFailure, `cannot open lock file ${path}`, (e as Error).message);
   }
   try {
-    const r = await run('flock', ['-x', '-w', String(waitSeconds), '3'], { extraFds: [fd] });
-    if (r.code !== 0) {
-      throw new CniError(ErrorCode.TryAgainLater, `timed out after ${waitSeconds}s waiting for lock ${path}`, r.stderr.trim().slice(0, 200));
+    const locked = await lockFd(fd, waitSeconds);
+    if (!locked.ok) {
+      throw new CniError(ErrorCode.TryAgainLater, `timed out after ${waitSeconds}s waiting for lock ${path}`, locked.why || undefined);
     }
     return await fn();
   } finally {

@@ -330,7 +330,8 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
       const last = readFileSync(join(dir, 'last_reserved_ip.0'), 'latin1');
       expect(last, `after kill at ${point}`).toMatch(/^10\.77\.0\.\d+$/);
     }
-    expect(killed).toBeGreaterThan(points.length / 2); // the injections really hit the plugin
+    // The injections really hit the plugin (the standalone build makes fewer write calls than Node).
+    expect(killed).toBeGreaterThan(points.length / 3);
     // The next command under the lock sweeps any temp file a killed writer left.
     await ok({ command: 'ADD', config, containerID: 'after' });
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
