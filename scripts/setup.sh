@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(iproute2 util-linux iptables nftables iputils-ping containernetworking-plugins containerd)
+PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
