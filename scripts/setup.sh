@@ -34,5 +34,8 @@ fi
 # npm records what it installed in node_modules/.package-lock.json: reinstall when the lock file is newer.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm 11 writes locks that list only this platform's optional rollup binaries, and then its own
+  # `npm ci` refuses them as out of sync: fall back to an install that follows the lock but
+  # leaves it untouched.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-save --no-audit --no-fund --loglevel=error
 fi
