@@ -155,7 +155,7 @@ function configuredDataDirs(stdin: Buffer): string[] {
 
 /** Paths that exist but are no foreign network namespace: refused before the plugin runs. */
 const isForbiddenNetns = (p: string | undefined, own: string) =>
-  p !== undefined && [own, '/proc/self/ns/net', '/dev/null', '/', regularFile].includes(p);
+  p !== undefined && [own, '/proc/self/ns/net', '/proc/self/ns/mnt', '/dev/null', '/', regularFile].includes(p);
 
 describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () => {
   it(`${CASES} mutated inputs: one well-formed document each, refusals before any side effect`, async () => {
@@ -253,6 +253,18 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
     const huge = await dispatch(hostLocal, env, () => Buffer.alloc(70 * 1024 * 1024, 0x20));
     expect(errorDocumentProblems(huge.stdout, huge.exitCode)).toEqual([]);
     expect(JSON.parse(huge.stdout).code).toBe(ErrorCode.IoFailure);
+  });
+
+  it('CNI_NETNS naming another namespace type (/proc/self/ns/mnt) is refused with code 4 before any side effect', async () => {
+    for (const t of TARGETS.filter((x) => (x.plugin as { entersNetns?: boolean }).entersNetns !== false)) {
+      for (const command of ['ADD', 'CHECK']) {
+        const env = { CNI_COMMAND: command, CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'eth0', CNI_NETNS: '/proc/self/ns/mnt', CNI_PATH: pluginDir };
+        state.spawned.length = 0;
+        const out = await dispatch(t.plugin, env, () => Buffer.from(JSON.stringify(t.config(join(state.sandbox, 'mnt-data')))));
+        expect(JSON.parse(out.stdout).code, `${t.label} ${command}`).toBe(ErrorCode.InvalidEnvironment);
+        expect(state.spawned).toEqual([]);
+      }
+    }
   });
 
   it('deep nesting (100 000 levels) anywhere is a clean error or ignored, never a crash', async () => {
