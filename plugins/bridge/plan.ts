@@ -113,7 +113,8 @@ export function planBridgeAddresses(cfg: BridgeConfig, wanted: string[], existin
       lines.push(`addr del ${have.cidr} dev ${cfg.bridge}`);
     }
     // `replace`: two concurrent first ADDs may both find the bridge bare; the second must not fail.
-    if (!present) lines.push(`addr replace ${want} dev ${cfg.bridge}`);
+    // `nodad` (IPv6): the gateway answers at once instead of after 1-2 s of DAD; IPAM owns uniqueness.
+    if (!present) lines.push(`addr replace ${want} dev ${cfg.bridge}${w.ip.family === 6 ? ' nodad' : ''}`);
   }
   return lines;
 }

@@ -497,19 +497,29 @@ export function kernelSnapshot(node: Netns): string {
   return JSON.stringify({ links, addrs, routes }, null, 1) + '\n' + firewallSnapshot(node);
 }
 
-/** iptables/ip6tables/nft rules without counters. */
+/**
+ * iptables/ip6tables/nft rules without counters. What iptables creates on its own and never
+ * removes (the built-in tables and their empty built-in chains, e.g. `ip6 nat` after the first
+ * IPv6 masquerade rule came and went) is not attachment state: only rules and non-built-in
+ * chains count, and iptables-nft's own tables are compared through iptables-save.
+ */
 export function firewallSnapshot(node: Netns): string {
+  const BUILTIN = /^:(PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) /;
   const strip = (s: string) =>
     s
       .split('\n')
-      .filter((l) => !l.startsWith('#'))
+      .filter((l) => l.startsWith('-A') || (l.startsWith(':') && !BUILTIN.test(l)))
       .map((l) => l.replace(/\[\d+:\d+\]/g, '[]'))
       .join('\n');
-  return [
-    strip(node.tryExec('iptables-save', []).stdout),
-    strip(node.tryExec('ip6tables-save', []).stdout),
-    node.tryExec('nft', ['list', 'ruleset']).stdout.replace(/counter packets \d+ bytes \d+/g, 'counter'),
-  ].join('\n');
+  const IPTABLES_OWN = /^table (ip|ip6) (nat|filter|mangle|raw|security) \{/;
+  const nftTables = node
+    .tryExec('nft', ['list', 'ruleset'])
+    .stdout.replace(/counter packets \d+ bytes \d+/g, 'counter')
+    .split(/\n(?=table )/)
+    .map((block) => block.trim())
+    .filter((block) => block && !IPTABLES_OWN.test(block))
+    .sort();
+  return [strip(node.tryExec('iptables-save', []).stdout), strip(node.tryExec('ip6tables-save', []).stdout), ...nftTables].join('\n');
 }
 
 /** Every entry under `dir`: relative path, type, mode, size and (for small files) content. */

@@ -123,7 +123,7 @@ describe('host-side plans', () => {
       'addr replace 10.0.0.1/24 dev br0',
     ]);
     // IPv6: a non-overlapping extra address is no conflict.
-    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }])).toEqual(['addr replace fd00::1/64 dev br0']);
+    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }])).toEqual(['addr replace fd00::1/64 dev br0 nodad']);
   });
   it('lets the config dns override the IPAM dns only when it says something', () => {
     const base = { bridgeMac: 'm', hostVeth: 'v', hostMac: 'h', ifname: 'eth0', containerMac: 'c', netns: '/x' };
