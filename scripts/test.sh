@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as root on a Debian machine: installs what is missing, then runs
+#   1. every test (unit + kernel integration) against the Node bundles in dist/, and
+#   2. the integration tests again against the standalone executable in dist/bin/,
+# prints vitest's own output, and ends with exactly one line "N passed, M failed" (both runs
+# summed). Exits non-zero when a test failed or vitest itself failed. .ci/run calls this.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh || { echo "setup failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+work=$(mktemp -d /tmp/cni-ts-test-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$work/bundle.json" || status=1
+CNI_TS_BUILD=standalone npx vitest run test/integration --reporter=default --reporter=json --outputFile.json="$work/standalone.json" || status=1
+
+# Count from the JSON reports. A test file that fails before any test runs (import error, failing
+# hook) has no failed test of its own: count it as one failure so it cannot pass silently. A
+# missing or unreadable report counts as one failure too.
+read -r passed failed < <(node -e '
+  const fs = require("node:fs");
+  let passed = 0, failed = 0;
+  for (const path of process.argv.slice(1)) {
+    let r;
+    try { r = JSON.parse(fs.readFileSync(path, "utf8")); } catch { failed += 1; continue; }
+    for (const file of r.testResults ?? []) {
+      const tests = file.assertionResults ?? [];
+      const f = tests.filter((t) => t.status === "failed").length;
+      passed += tests.filter((t) => t.status === "passed").length;
+      failed += f;
+      if (file.status === "failed" && f === 0) failed += 1;
+    }
+  }
+  console.log(`${passed} ${failed}`);
+' "$work/bundle.json" "$work/standalone.json")
+
+echo "$passed passed, $failed failed"
+if ((failed > 0 || status != 0)); then exit 1; fi
+exit 0
