@@ -5,7 +5,7 @@
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/delegate.ts).
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, rmSync, existsSync, symlinkSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, existsSync, symlinkSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,10 +13,23 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS = ['bridge', 'host-local', 'ptp'];
 const standalone = process.argv.includes('--standalone');
 
+/**
+ * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
+ * the old or the new file, never an empty or half-written one (which runs as an empty program and
+ * exits 0 with no output, or fails to parse).
+ */
+function writeAtomically(path, data, mode) {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
 async function bundle(entry, outfile, marker) {
-  await build({
+  const result = await build({
     entryPoints: [join(root, entry)],
     outfile,
+    write: false,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -27,12 +40,14 @@ async function bundle(entry, outfile, marker) {
     banner: { js: `#!/usr/bin/env node\n// ${marker}\n` },
     logLevel: 'warning',
   });
-  chmodSync(outfile, 0o755);
+  writeAtomically(outfile, result.outputFiles[0].contents, 0o755);
 }
 
 mkdirSync(join(root, 'dist'), { recursive: true });
 // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
-writeFileSync(join(root, 'dist', 'package.json'), '{"type": "commonjs"}\n');
+const distPackage = join(root, 'dist', 'package.json');
+const distPackageJson = '{"type": "commonjs"}\n';
+if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson) writeAtomically(distPackage, distPackageJson, 0o644);
 if (!standalone) {
   for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
   console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
