@@ -68,8 +68,8 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('concurrency stress', (
         const id = `stress-${net}-${w}-${round}`;
         const base = { plugin: 'bridge', node, containerID: id, netns: pod.path, ifname: 'eth0', path: dir, dir };
         const add = await runPlugin({ ...base, command: 'ADD', config });
-        if (add.code !== 0) {
-          violations.push(`ADD ${id} failed: ${add.stdout} ${add.stderr.slice(0, 300)}`);
+        if (add.code !== 0 || !add.json?.ips?.length) {
+          violations.push(`ADD ${id} failed (exit ${add.code}): ${add.stdout} ${add.stderr.slice(0, 300)}`);
           return;
         }
         counts.adds += 1;
