@@ -20,6 +20,14 @@ export interface MasqTarget {
   ips: string[];
 }
 
+/** The attachment of a request: rules are found by (network, container ID, ifname). */
+export const masqTarget = (req: { env: { containerID: string; ifname: string } }, network: string, ips: string[]): MasqTarget => ({
+  network,
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+  ips,
+});
+
 // ---------------------------------------------------------------- backend choice
 
 /** The executable `name` would run as, found on PATH without spawning anything. */

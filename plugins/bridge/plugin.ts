@@ -9,7 +9,7 @@ import { run } from '../../lib/exec.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
 import { randomMac } from '../../lib/mac.ts';
-import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade } from '../../lib/masquerade.ts';
+import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade, masqTarget } from '../../lib/masquerade.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
 import { checkSpoofCheck, gcSpoofCheck, setupSpoofCheck, teardownSpoofCheck } from '../../lib/spoofcheck.ts';
 import { writeSysctls } from '../../lib/sysctl.ts';
@@ -68,13 +68,6 @@ async function runBridgeBatch(lines: string[]): Promise<void> {
   if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `bridge vlan configuration failed: ${r.stderr.trim().slice(0, 300)}`);
 }
 
-const masqTarget = (cfg: BridgeConfig, req: Request, ips: string[]) => ({
-  network: cfg.network,
-  containerID: req.env.containerID,
-  ifname: req.env.ifname,
-  ips,
-});
-
 async function add(req: Request): Promise<Result> {
   const cfg = loadBridgeConfig(req);
   const { netns, ifname } = req.env;
@@ -112,7 +105,7 @@ async function add(req: Request): Promise<Result> {
     }
 
     if (cfg.ipMasq && addressing) {
-      const target = masqTarget(cfg, req, addressing.ips.map((i) => i.address));
+      const target = masqTarget(req, cfg.network, addressing.ips.map((i) => i.address));
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
@@ -159,7 +152,7 @@ async function del(req: Request): Promise<void> {
     ],
     ['IPAM', async () => cfg.ipamType && delegate('DEL', cfg.ipamType, req)],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(cfg, req, (prev?.ips ?? []).map((i) => i.address)))],
+    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
     ['spoof check', async () => cfg.macspoofchk && teardownSpoofCheck(containerID, ifname)],
   ]);
 }
@@ -193,7 +186,7 @@ async function check(req: Request): Promise<void> {
   const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
   expectAddresses(pod, podIps);
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
-  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, podIps.map((i) => i.address)));
+  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, podIps.map((i) => i.address)));
   if (cfg.macspoofchk) await checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
 }
 

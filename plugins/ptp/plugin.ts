@@ -10,7 +10,7 @@ import type { Plugin, Request } from '../../lib/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 import { HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
-import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade } from '../../lib/masquerade.ts';
+import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade, masqTarget } from '../../lib/masquerade.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
@@ -33,13 +33,6 @@ import {
   planHostRoutes,
   routesTo,
 } from './plan.ts';
-
-const masqTarget = (cfg: PtpConfig, req: Request, ips: string[]) => ({
-  network: cfg.network,
-  containerID: req.env.containerID,
-  ifname: req.env.ifname,
-  ips,
-});
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
@@ -86,7 +79,7 @@ async function add(req: Request): Promise<Result> {
     await ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]);
 
     if (cfg.ipMasq) {
-      const target = masqTarget(cfg, req, addressing.masqAddresses);
+      const target = masqTarget(req, cfg.network, addressing.masqAddresses);
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
@@ -135,7 +128,7 @@ async function del(req: Request): Promise<void> {
     ],
     ['IPAM', () => delegate('DEL', cfg.ipamType, req)],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(cfg, req, (prev?.ips ?? []).map((i) => i.address)))],
+    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
   ]);
 }
 
@@ -179,7 +172,7 @@ async function check(req: Request): Promise<void> {
     const have = readHostSysctl(key);
     if (have !== value) throw checkFailed(`sysctl ${key.replace(/\//g, '.')} is ${have ?? 'missing'}, expected ${value}`);
   }
-  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(cfg, req, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
+  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
 }
 
 async function gc(req: Request): Promise<void> {
