@@ -229,13 +229,18 @@ function paths(v: unknown, prefix: (string | number)[] = [], out: (string | numb
 }
 
 function setAt(root: Record<string, unknown>, path: (string | number)[], value: unknown, remove = false): void {
+  // Own properties only: a config may hold an own "__proto__" key (JSON.parse makes one), and
+  // `v[k]` would walk into Object.prototype instead and pollute the test process.
   let v: any = root;
-  for (const k of path.slice(0, -1)) v = v[k];
+  for (const k of path.slice(0, -1)) {
+    v = Object.getOwnPropertyDescriptor(v, k)?.value;
+    if (typeof v !== 'object' || v === null) return;
+  }
   const last = path[path.length - 1]!;
   if (remove) {
     if (Array.isArray(v)) v.splice(Number(last), 1);
     else delete v[last];
-  } else v[last] = value;
+  } else Object.defineProperty(v, last, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function deepNesting(depth: number, kind: 'array' | 'object'): string {
