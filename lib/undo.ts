@@ -30,3 +30,13 @@ export class UndoStack {
     }
   }
 }
+
+/**
+ * Run independent steps concurrently (process spawns overlap on a multi-core node) and wait for
+ * all of them, so that a rollback never races a step still running; the first failure is thrown.
+ */
+export async function allSteps(steps: Array<Promise<unknown> | false | undefined>): Promise<void> {
+  const results = await Promise.allSettled(steps.filter((s): s is Promise<unknown> => !!s));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

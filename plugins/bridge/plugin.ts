@@ -14,7 +14,7 @@ import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
 import { checkSpoofCheck, gcSpoofCheck, setupSpoofCheck, teardownSpoofCheck } from '../../lib/spoofcheck.ts';
 import { writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
-import { UndoStack } from '../../lib/undo.ts';
+import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import {
@@ -73,15 +73,20 @@ async function add(req: Request): Promise<Result> {
   const { netns, ifname } = req.env;
   const undo = new UndoStack();
   return undo.guard(async () => {
-    let ipam: Result | undefined;
-    if (cfg.ipamType) {
-      const type = cfg.ipamType;
-      ipam = await delegate('ADD', type, req);
-      undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
-      if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
-    }
+    // IPAM and the bridge are independent: allocate while the bridge is read (or created).
+    const type = cfg.ipamType;
+    const ipamAdd = type
+      ? delegate('ADD', type, req).then((r) => {
+          undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
+          return r;
+        })
+      : undefined;
+    const bridgeReady = ensureBridge(cfg);
+    await allSteps([ipamAdd, bridgeReady]);
+    const ipam = await ipamAdd;
+    const bridge = await bridgeReady;
+    if (type && !ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
     const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
-    const bridge = await ensureBridge(cfg);
 
     const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, containerMac: cfg.mac });
     undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
@@ -96,24 +101,27 @@ async function add(req: Request): Promise<Result> {
     await runBridgeBatch(planPortVlans(cfg, veth.hostName));
     if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
 
-    if (addressing) {
-      const plan = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
-      await writeSysctls({ netns }, plan.sysctls, { bestEffort: plan.optionalSysctls });
-      await ipBatch({ netns }, plan.lines);
-    } else if (!cfg.disableContainerInterface) {
-      await ipBatch({ netns }, [`link set ${ifname} up`]);
-    }
-
-    if (cfg.ipMasq && addressing) {
-      const target = masqTarget(req, cfg.network, addressing.ips.map((i) => i.address));
+    // The pod side, the masquerade rules and the spoof check touch disjoint state: in parallel.
+    const podSide = async () => {
+      if (addressing) {
+        const plan = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
+        await writeSysctls({ netns }, plan.sysctls, { bestEffort: plan.optionalSysctls });
+        await ipBatch({ netns }, plan.lines);
+      } else if (!cfg.disableContainerInterface) {
+        await ipBatch({ netns }, [`link set ${ifname} up`]);
+      }
+    };
+    const masquerade = async () => {
+      const target = masqTarget(req, cfg.network, addressing!.ips.map((i) => i.address));
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
-    }
-    if (cfg.macspoofchk) {
+    };
+    const spoofCheck = async () => {
       undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
       await setupSpoofCheck(req.env.containerID, ifname, veth.hostName, veth.containerMac);
-    }
+    };
+    await allSteps([podSide(), cfg.ipMasq && addressing && masquerade(), cfg.macspoofchk && spoofCheck()]);
     return buildBridgeResult({
       cfg,
       bridgeMac: bridge.mac,
@@ -142,15 +150,11 @@ async function del(req: Request): Promise<void> {
   const cfg = loadBridgeConfig(req);
   const { netns, ifname, containerID } = req.env;
   const prev = prevResultOf(req, { lenient: true });
+  const removeInterface = req.netnsState === 'ok' ? deleteContainerVeth(netns, ifname) : deleteOrphanHostVeth(cfg, prev, ifname);
   await runAll([
-    [
-      'container interface',
-      async () => {
-        if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-        else await deleteOrphanHostVeth(cfg, prev, ifname);
-      },
-    ],
-    ['IPAM', async () => cfg.ipamType && delegate('DEL', cfg.ipamType, req)],
+    ['container interface', () => removeInterface],
+    // The address is released only once its interface is gone (whatever that step's outcome).
+    ['IPAM', async () => cfg.ipamType && (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
     ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
     ['spoof check', async () => cfg.macspoofchk && teardownSpoofCheck(containerID, ifname)],

@@ -117,16 +117,16 @@ async function del(req: Request): Promise<void> {
   const cfg = loadPtpConfig(req);
   const { netns, ifname } = req.env;
   const prev = prevResultOf(req, { lenient: true });
+  // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
+  const removeInterface = (async () => {
+    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
+  })();
   await runAll([
-    [
-      'container interface',
-      async () => {
-        // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
-        if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-        else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
-      },
-    ],
-    ['IPAM', () => delegate('DEL', cfg.ipamType, req)],
+    ['container interface', () => removeInterface],
+    // Released only once the interface (and its host route) is gone, so a new pod given this
+    // address never finds the old host route in its way.
+    ['IPAM', async () => (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
     ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
   ]);
