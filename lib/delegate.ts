@@ -14,11 +14,12 @@ import type { Result } from './types.ts';
 /** Marker written into the first lines of every bundle we build (see scripts/build.mjs). */
 export const BUNDLE_MARKER = 'cni-ts plugin: ';
 
-const inProcess = new Map<string, Plugin>();
+/** Plugins linked into this executable, loaded on first use (module set-up costs start-up time). */
+const inProcess = new Map<string, () => Promise<Plugin>>();
 
-/** Make a plugin available for in-process delegation (the bundle that includes it calls this). */
-export function registerInProcessPlugin(plugin: Plugin): void {
-  inProcess.set(plugin.name, plugin);
+/** Make a plugin available for in-process delegation (the executable that links it in calls this). */
+export function registerInProcessPlugin(name: string, load: () => Promise<Plugin>): void {
+  inProcess.set(name, load);
 }
 
 export function findInPath(type: string, paths: string[]): string {
@@ -65,8 +66,9 @@ function isOurBuild(path: string, type: string): boolean {
  */
 export async function delegate(command: Exclude<Command, 'VERSION'>, type: string, req: Request): Promise<Result | undefined> {
   const path = findInPath(type, req.env.path);
-  const local = inProcess.get(type);
-  if (local && isOurBuild(path, type)) {
+  const load = inProcess.get(type);
+  if (load && isOurBuild(path, type)) {
+    const local = await load();
     const sub: Request = { ...req, command, processEnv: { ...req.processEnv, CNI_COMMAND: command } };
     switch (command) {
       case 'ADD':

@@ -1,8 +1,8 @@
-// Entry of the bridge executable; our host-local is linked in for in-process delegation.
-import { hostLocal } from '../ipam/host-local.ts';
+// Entry of the bridge executable; our host-local is linked in for in-process delegation, and
+// loaded only when delegated to.
 import { registerInProcessPlugin } from '../lib/delegate.ts';
 import { main } from '../lib/stdio.ts';
 import { bridge } from './bridge/plugin.ts';
 
-registerInProcessPlugin(hostLocal);
+registerInProcessPlugin('host-local', () => import('../ipam/host-local.ts').then((m) => m.hostLocal));
 void main(bridge);

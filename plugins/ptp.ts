@@ -1,8 +1,8 @@
-// Entry of the ptp executable; our host-local is linked in for in-process delegation.
-import { hostLocal } from '../ipam/host-local.ts';
+// Entry of the ptp executable; our host-local is linked in for in-process delegation, and
+// loaded only when delegated to.
 import { registerInProcessPlugin } from '../lib/delegate.ts';
 import { main } from '../lib/stdio.ts';
 import { ptp } from './ptp/plugin.ts';
 
-registerInProcessPlugin(hostLocal);
+registerInProcessPlugin('host-local', () => import('../ipam/host-local.ts').then((m) => m.hostLocal));
 void main(ptp);

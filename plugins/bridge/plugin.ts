@@ -73,19 +73,15 @@ async function add(req: Request): Promise<Result> {
   const { netns, ifname } = req.env;
   const undo = new UndoStack();
   return undo.guard(async () => {
-    // IPAM and the bridge are independent: allocate while the bridge is read (or created).
-    const type = cfg.ipamType;
-    const ipamAdd = type
-      ? delegate('ADD', type, req).then((r) => {
-          undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
-          return r;
-        })
-      : undefined;
-    const bridgeReady = ensureBridge(cfg);
-    await allSteps([ipamAdd, bridgeReady]);
-    const ipam = await ipamAdd;
-    const bridge = await bridgeReady;
-    if (type && !ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
+    // IPAM first: a config it rejects must leave the kernel untouched (not even a new bridge).
+    let ipam: Result | undefined;
+    if (cfg.ipamType) {
+      const type = cfg.ipamType;
+      ipam = await delegate('ADD', type, req);
+      undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
+      if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
+    }
+    const bridge = await ensureBridge(cfg);
     const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
 
     const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, containerMac: cfg.mac });

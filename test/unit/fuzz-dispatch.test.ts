@@ -110,7 +110,7 @@ beforeAll(() => {
   writeFileSync(join(pluginDir, 'host-local'), '#!/usr/bin/env node\n// cni-ts plugin: host-local\n', { mode: 0o755 });
   regularFile = join(sandbox, 'not-a-netns');
   writeFileSync(regularFile, 'x');
-  registerInProcessPlugin(hostLocal);
+  registerInProcessPlugin('host-local', async () => hostLocal);
 });
 afterAll(() => rmSync(sandbox, { recursive: true, force: true }));
 
