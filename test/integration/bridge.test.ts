@@ -331,6 +331,47 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(ruleset()).toContain(`macspoofchk-${b.id}-eth0`);
   });
 
+  it('portIsolation: isolated pods cannot reach each other but reach the gateway', async () => {
+    const n = net();
+    const conf = bridgeConf(n, { portIsolation: true });
+    const a = await attach(n, conf);
+    const b = await attach(n, conf);
+    expect(a.pod.ping('10.77.0.1')).toBe(true);
+    expect(b.pod.ping('10.77.0.1')).toBe(true);
+    expect(a.pod.ping('10.77.0.3')).toBe(false);
+    // Without isolation the same two pods do talk (the failure above is the isolation, nothing else).
+    n.node.ip('link', 'set', 'dev', a.result.interfaces[1].name, 'type', 'bridge_slave', 'isolated', 'off');
+    expect(a.pod.ping('10.77.0.3')).toBe(true);
+  });
+
+  it('an exhausted range fails ADD with 100 and leaves no veth behind', async () => {
+    const n = net();
+    const conf = bridgeConf(n, {}, { ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.2', rangeEnd: '10.77.0.2' }]] });
+    await attach(n, conf);
+    const pod = world.pod();
+    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    expect(r.json).toMatchObject({ code: 100 });
+    expect(pod.link('eth0')).toBeUndefined();
+    expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toHaveLength(1);
+    expect(leases(n)).toEqual(['10.77.0.2']);
+  });
+
+  it('GC removes the masquerade and spoof-check state of attachments not in the valid list', async () => {
+    const n = net();
+    const conf = bridgeConf(n, { ipMasq: true, macspoofchk: true });
+    const a = await attach(n, conf);
+    const b = await attach(n, conf);
+    const state = () => n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset']);
+    expect(state()).toContain(b.id);
+    // b's pod is gone without a DEL (a lost sandbox): GC with only a in the list cleans b up.
+    world.removeNetns(b.pod);
+    await runOk({ plugin: 'bridge', command: 'GC', node: n.node, config: { ...conf, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] } });
+    expect(state()).not.toContain(b.id);
+    expect(state()).toContain(a.id);
+    expect(leases(n)).toEqual(['10.77.0.2']);
+    expect(a.pod.ping('10.77.0.1')).toBe(true);
+  });
+
   it('GC releases leases of attachments not in cni.dev/valid-attachments', async () => {
     const n = net();
     const conf = bridgeConf(n);
