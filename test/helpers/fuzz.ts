@@ -619,7 +619,11 @@ export function runRaw(node: Netns, exe: string, env: Record<string, string | un
   const full: Record<string, string> = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) full[k] = v;
   return new Promise((resolvePromise) => {
-    const child = spawn('ip', ['netns', 'exec', node.name, exe], { env: full, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    // A mutation may drop or blank ipam.dataDir, sending host-local to its default under
+    // /var/lib/cni: run each process in a private mount namespace with a throwaway /var/lib so
+    // the machine's own state is never touched. "$@" carries the arguments; no string is parsed.
+    const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs cnits-fuzz /var/lib && exec "$@"', 'sh', 'ip', 'netns', 'exec', node.name, exe];
+    const child = spawn('unshare', argv, { env: full, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d) => out.push(d));
