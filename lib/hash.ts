@@ -2,11 +2,23 @@
 // (containernetworking/plugins pkg/utils MustFormatHashWithPrefix): prefix + hex(sha512(input)),
 // cut to `length` characters. Kernel objects named this way can be found again from
 // (network, container ID, ifname) alone, by us or by the reference plugins.
-import { createHash } from 'node:crypto';
+declare const require: (id: string) => unknown;
+
+type NodeCrypto = typeof import('node:crypto');
+let nodeCrypto: NodeCrypto | undefined;
+
+/** Hex digest. node:crypto is loaded on first use: importing it costs ~4 ms of every Bun start. */
+export function hexDigest(algorithm: 'sha1' | 'sha512', input: string): string {
+  nodeCrypto ??= (process.getBuiltinModule?.('node:crypto') ?? require('node:crypto')) as NodeCrypto;
+  return nodeCrypto.createHash(algorithm).update(input, 'utf8').digest('hex');
+}
+
+/** Random bytes from the global Web Crypto (no module to load). */
+export const randomBytesHex = (n: number): string => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n))).toString('hex');
 
 const MAX_HASH_LEN = 128; // sha512 in hex
 
 export function formatHashWithPrefix(length: number, prefix: string, toHash: string): string {
   if (prefix.length >= length || length > MAX_HASH_LEN) throw new Error('invalid length');
-  return (prefix + createHash('sha512').update(toHash, 'utf8').digest('hex')).slice(0, length);
+  return (prefix + hexDigest('sha512', toHash)).slice(0, length);
 }

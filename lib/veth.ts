@@ -1,8 +1,8 @@
 // Creating the veth pair of an attachment. The pair is created from inside the pod namespace with
 // the peer placed directly into our (host) namespace in the same netlink request, as the
 // reference does: a failure can never leave one end behind in the wrong namespace.
-import { randomBytes } from 'node:crypto';
 import { CniError, ErrorCode } from './errors.ts';
+import { randomBytesHex } from './hash.ts';
 import { BatchError, cannotEnterNetns, ipBatch, runIp } from './iproute.ts';
 import { randomMac } from './mac.ts';
 
@@ -24,7 +24,7 @@ export interface Veth {
   containerMac: string;
 }
 
-export const randomVethName = (): string => `veth${randomBytes(4).toString('hex')}`;
+export const randomVethName = (): string => `veth${randomBytesHex(4)}`;
 
 /** The single `ip` batch line that creates the pair; `hostPid` names our network namespace. */
 export function planCreateVeth(v: Required<Pick<VethRequest, 'ifname'>> & Veth & { mtu?: number }, hostPid: number): string {

@@ -1,9 +1,9 @@
 // ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
 // (Calico-style, proxy ARP) mode's keys (features.md §4).
-import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { hexDigest } from '../../lib/hash.ts';
 import type { Request } from '../../lib/dispatch.ts';
 
 /** Default prefix of routed-mode host veths; not Calico's `cali`, so both can share a node. */
@@ -68,6 +68,6 @@ export function routedHostVethName(prefix: string, containerID: string, cniArgs:
   const ns = cniArgs.get('K8S_POD_NAMESPACE');
   const pod = cniArgs.get('K8S_POD_NAME');
   const identity = ns && pod ? `${ns}.${pod}` : containerID;
-  const hash = createHash('sha1').update(identity).digest('hex');
+  const hash = hexDigest('sha1', identity);
   return `${prefix}${hash}`.slice(0, 15);
 }
