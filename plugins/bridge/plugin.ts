@@ -81,31 +81,38 @@ async function add(req: Request): Promise<Result> {
       undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
       if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
     }
-    const bridge = await ensureBridge(cfg);
     const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
+    const podPlan = addressing && planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
 
-    const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, containerMac: cfg.mac });
-    undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
+    // Independent work overlaps (each step is a process or two): the bridge is read or created
+    // while the veth pair is made; the host side is wired while the pod's sysctls are set.
+    const vethMade = createVeth({ netns, ifname, mtu: cfg.mtu, containerMac: cfg.mac }).then((v) => {
+      undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
+      return v;
+    });
+    const bridgeReady = ensureBridge(cfg);
+    await allSteps([vethMade, bridgeReady]);
+    const veth = await vethMade;
+    const bridge = await bridgeReady;
 
-    await writeSysctls(HOST, { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' }, { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] });
-    const hostLines = planHostPort(cfg, veth.hostName);
-    if (addressing && cfg.isGateway) {
-      hostLines.push(...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses));
-      hostLines.push(`link set ${cfg.bridge} address ${bridge.mac}`);
-    }
-    await ipBatch(HOST, hostLines);
-    await runBridgeBatch(planPortVlans(cfg, veth.hostName));
-    if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
-
-    // The pod side, the masquerade rules and the spoof check touch disjoint state: in parallel.
-    const podSide = async () => {
-      if (addressing) {
-        const plan = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
-        await writeSysctls({ netns }, plan.sysctls, { bestEffort: plan.optionalSysctls });
-        await ipBatch({ netns }, plan.lines);
-      } else if (!cfg.disableContainerInterface) {
-        await ipBatch({ netns }, [`link set ${ifname} up`]);
+    const hostSide = async () => {
+      await writeSysctls(HOST, { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' }, { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] });
+      const hostLines = planHostPort(cfg, veth.hostName);
+      if (addressing && cfg.isGateway) {
+        hostLines.push(...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses));
+        hostLines.push(`link set ${cfg.bridge} address ${bridge.mac}`);
       }
+      await ipBatch(HOST, hostLines);
+      await runBridgeBatch(planPortVlans(cfg, veth.hostName));
+      if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
+    };
+    await allSteps([hostSide(), podPlan && writeSysctls({ netns }, podPlan.sysctls, { bestEffort: podPlan.optionalSysctls })]);
+
+    // The pod's addresses and routes (once its peer is up on the bridge), the masquerade rules and
+    // the spoof check touch disjoint state: in parallel.
+    const podSide = async () => {
+      if (podPlan) await ipBatch({ netns }, podPlan.lines);
+      else if (!cfg.disableContainerInterface) await ipBatch({ netns }, [`link set ${ifname} up`]);
     };
     const masquerade = async () => {
       const target = masqTarget(req, cfg.network, addressing!.ips.map((i) => i.address));
