@@ -8,13 +8,13 @@ import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/attachments.
 import { delegate } from '../../lib/delegate.ts';
 import type { Plugin, Request } from '../../lib/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
+import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
 import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade, masqTarget } from '../../lib/masquerade.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
-import { UndoStack } from '../../lib/undo.ts';
+import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
 import { loadPtpConfig, routedHostVethName, type PtpConfig } from './config.ts';
 import {
@@ -46,8 +46,7 @@ async function removeStaleHostVeth(name: string): Promise<void> {
   }
   process.stderr.write(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
   await ipBatch(HOST, [`link del ${name}`]).catch((e) => {
-    // Deleted concurrently (its namespace went away): fine.
-    if (!(e instanceof CniError && /Cannot find|No such/.test(e.message))) throw e;
+    if (!(e instanceof BatchError && e.missing)) throw e; // deleted concurrently (its namespace went away): fine
   });
 }
 
@@ -69,21 +68,24 @@ async function add(req: Request): Promise<Result> {
     const veth = await createVeth({ netns, ifname, mtu: cfg.mtu, hostName, hostMac: routed ? ROUTED_HOST_MAC : undefined });
     undo.push('veth pair', () => deleteContainerVeth(netns, ifname));
 
-    const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
-    await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-    const [links, routes] = (await ipJsonBatch(HOST, HOST_ROUTE_QUERIES)) as [LinkInfo[], RouteInfo[]];
-    await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
-
+    // Independent work overlaps (each step is a process or two), as in bridge: the host side is
+    // wired while the pod's sysctls are set; the masquerade rules go in with the pod's addresses.
     const pod = planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.podRoutes, dad: 'off' });
-    await writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls });
-    await ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]);
+    const hostSide = async () => {
+      const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
+      await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
+      const [links, routes] = (await ipJsonBatch(HOST, HOST_ROUTE_QUERIES)) as [LinkInfo[], RouteInfo[]];
+      await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
+    };
+    await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
-    if (cfg.ipMasq) {
+    const masquerade = async () => {
       const target = masqTarget(req, cfg.network, addressing.masqAddresses);
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
-    }
+    };
+    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masquerade()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
