@@ -148,7 +148,16 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
     switch (command) {
       case 'ADD': {
         const result = await plugin.add(req);
-        return { stdout: JSON.stringify(formatResult(result, cfgVersion), null, 2), exitCode: 0 };
+        let printable: unknown;
+        try {
+          printable = formatResult(result, cfgVersion);
+        } catch (e) {
+          // The attachment exists but cannot be expressed in the requested version (e.g. no
+          // address for a 0.1.0/0.2.0 result): undo it like any failed ADD, with the plugin's DEL.
+          await plugin.del({ ...req, command: 'DEL' }).catch(() => undefined);
+          throw e;
+        }
+        return { stdout: JSON.stringify(printable, null, 2), exitCode: 0 };
       }
       case 'DEL':
         await plugin.del(req);

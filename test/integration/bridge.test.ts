@@ -185,6 +185,17 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(a.pod.addrs('eth0').filter((x) => !x.startsWith('fe80'))).toEqual([]);
   });
 
+  it('an ADD whose result the requested version cannot express (L2 mode at 0.2.0) is undone', async () => {
+    const n = net();
+    const pod = world.pod();
+    const conf = { cniVersion: '0.2.0', name: n.name, type: 'bridge', bridge: n.bridge, macspoofchk: true };
+    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    expect(r.json).toMatchObject({ cniVersion: '0.2.0', code: 1 });
+    expect(pod.link('eth0')).toBeUndefined();
+    expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toEqual([]);
+    expect(n.node.exec('nft', ['list', 'ruleset'])).not.toContain('macspoofchk-');
+  });
+
   it('disableContainerInterface leaves the pod link down; combined with ipam it is an error', async () => {
     const n = net();
     const a = await attach(n, { cniVersion: '1.0.0', name: n.name, type: 'bridge', bridge: n.bridge, disableContainerInterface: true });
