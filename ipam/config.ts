@@ -2,7 +2,7 @@
 // config, the `ipRanges`/`ips` capabilities, `args.cni.ips` and CNI_ARGS `IP=`. Everything is
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
-import * as z from 'zod/mini';
+import * as z from '../lib/schema.ts';
 import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/config.ts';
 import { CniError, ErrorCode } from '../lib/errors.ts';
 import {

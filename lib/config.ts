@@ -1,12 +1,10 @@
-// Network configuration validation with zod. Every plugin extends `baseConfigShape` with its own
-// typed keys; any violation becomes a CNI error that names the key (code 7, or 2 for a value the
-// plugin does not support).
-// zod/mini, not the classic API: same validation core, but tree-shakable — the classic build
-// added ~450 KB to every bundle and tens of milliseconds to every plugin start.
-import * as z from 'zod/mini';
+// Network configuration validation. Every plugin extends `baseConfigShape` with its own typed
+// keys; any violation becomes a CNI error that names the key (code 7, or 2 for a value the plugin
+// does not support). The schemas are lib/schema.ts (zod/mini's API, a fraction of its start-up).
+import * as z from './schema.ts';
 import { CniError, ErrorCode, preview } from './errors.ts';
 
-const opt = <T extends z.core.SomeType>(schema: T) => z.optional(schema);
+const opt = <T>(schema: z.Schema<T>) => z.optional(schema);
 const strings = () => opt(z.array(z.string()));
 
 export const dnsSchema = z.object({
@@ -64,7 +62,7 @@ const keyPath = (path: readonly PropertyKey[]): string =>
   path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
 
 /** Validate `raw` against `schema`; the first problem becomes a CniError naming its key. */
-export function parseConfig<T>(schema: z.ZodMiniType<T>, raw: unknown): T {
+export function parseConfig<T>(schema: z.Schema<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
@@ -89,11 +87,8 @@ export function configError(key: string, value: unknown, why: string, code: numb
   return new CniError(code, `invalid config key "${key}" = ${preview(value, 300)}: ${why}`);
 }
 
-/**
- * zod/mini carries no message texts (they live in its locale bundles): say what was expected from
- * the issue's own fields instead.
- */
-export function describeIssue(issue: z.core.$ZodIssue): string {
+/** What was expected, from the issue's own fields. */
+export function describeIssue(issue: z.Issue): string {
   switch (issue.code) {
     case 'invalid_type':
       return issue.input === undefined ? `required ${issue.expected}` : `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}`;
@@ -103,7 +98,5 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
       return `must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
     case 'too_big':
       return `must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`;
-    default:
-      return issue.message && issue.message !== 'Invalid input' ? issue.message : `invalid (${issue.code})`;
   }
 }

@@ -1,6 +1,9 @@
 // Spawning helper processes: argument arrays only (no shell, so no user string is ever
 // interpreted), stdin fed from memory, stdout/stderr collected.
-import { spawn, type StdioOptions } from 'node:child_process';
+// Under Bun (the standalone build) plain runs use Bun.spawn: loading node:child_process costs
+// ~3 ms of every plugin start there, before a single process is spawned. node:child_process is
+// loaded on first use only (Node, or the rare run that needs extra descriptors or live stderr).
+import type { StdioOptions } from 'node:child_process';
 
 export interface ExecResult {
   code: number;
@@ -17,7 +20,40 @@ export interface ExecOptions {
   forwardStderr?: boolean;
 }
 
+declare const require: (id: string) => any;
+
+interface BunSpawned {
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+  signalCode: string | null;
+}
+type BunSpawn = (cmd: string[], opts: Record<string, unknown>) => BunSpawned;
+const bunSpawn = (globalThis as { Bun?: { spawn: BunSpawn } }).Bun?.spawn;
+
 export function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (bunSpawn && !opts.extraFds?.length && !opts.forwardStderr) return runWithBun(bunSpawn, file, args, opts);
+  return runWithNode(file, args, opts);
+}
+
+async function runWithBun(spawn: BunSpawn, file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+  let child: BunSpawned;
+  try {
+    child = spawn([file, ...args], {
+      stdin: opts.input === undefined ? 'ignore' : Buffer.from(opts.input),
+      stdout: 'pipe',
+      stderr: 'pipe',
+      env: opts.env ?? process.env,
+    });
+  } catch (e) {
+    return { code: 127, stdout: '', stderr: (e as Error).message };
+  }
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { code: child.signalCode ? 128 : code, stdout, stderr };
+}
+
+function runWithNode(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+  const { spawn } = (process.getBuiltinModule?.('node:child_process') ?? require('node:child_process')) as typeof import('node:child_process');
   return new Promise((resolve) => {
     const stdio: StdioOptions = [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])];
     let child;

@@ -4,7 +4,6 @@
 // stays open, and dies with our process, so a crash can never leave a stale lock behind.
 // The standalone (Bun) build calls flock(2) itself through bun:ffi and saves that process.
 import { closeSync, constants, openSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 
@@ -13,6 +12,8 @@ export const LOCK_WAIT_SECONDS = 60;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 declare const require: (id: string) => any;
+// Not node:timers/promises: loading it costs ~2 ms of the standalone build's start-up.
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** flock(2) from libc when running under Bun (the standalone build); undefined under Node. */
 function nativeFlock(): ((fd: number, op: number) => number) | undefined {

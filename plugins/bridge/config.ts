@@ -1,5 +1,5 @@
 // bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
-import * as z from 'zod/mini';
+import * as z from '../../lib/schema.ts';
 import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { validateIfname } from '../../lib/env.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';

@@ -1,6 +1,6 @@
 // ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
 // (Calico-style, proxy ARP) mode's keys (features.md §4).
-import * as z from 'zod/mini';
+import * as z from '../../lib/schema.ts';
 import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 import { hexDigest } from '../../lib/hash.ts';

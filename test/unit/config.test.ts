@@ -1,6 +1,6 @@
-// lib/config.ts: zod validation turned into CNI errors that name the key and the value.
+// lib/config.ts: schema validation turned into CNI errors that name the key and the value.
 import { describe, expect, it } from 'vitest';
-import * as z from 'zod/mini';
+import * as z from '../../lib/schema.ts';
 import { baseConfigSchema, baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 
@@ -13,7 +13,7 @@ const pluginSchema = z.looseObject({
   mode: z.optional(z.enum(['l2', 'l3'])),
 });
 
-function errorOf(schema: z.ZodMiniType, raw: unknown): CniError {
+function errorOf(schema: z.Schema, raw: unknown): CniError {
   try {
     parseConfig(schema, raw);
   } catch (e) {
