@@ -1,8 +1,12 @@
 // The kernel interface: iproute2 `ip` in the host namespace or inside a pod namespace entered by
 // path (`ip -n`, see below). Changes go through `ip -batch -` (one spawn for many commands); state is read
 // with `ip -json`. A failing batch names the command that failed.
+// The standalone build answers the same batches and queries over its own netlink socket
+// (lib/netlink-ip.ts) instead of spawning `ip`; whatever it does not understand still goes to `ip`.
 import { CniError, ErrorCode } from './errors.ts';
 import { run, type ExecResult } from './exec.ts';
+import * as netlinkIp from './netlink-ip.ts';
+import { NetlinkError, available as netlinkAvailable } from './netlink.ts';
 
 /** Where to run: the plugin's own (host) namespace, or a netns path. */
 export type Where = { netns?: string };
@@ -26,6 +30,13 @@ export const cannotEnterNetns = (stderr: string): boolean => /Cannot open networ
 export async function runIp(where: Where, args: string[], input?: string): Promise<ExecResult> {
   const [file, argv] = command(where, args);
   return run(file, argv, input === undefined ? {} : { input });
+}
+
+/** The namespace could not be entered at all (it vanished, or is not a network namespace). */
+export class NetnsUnreachable extends CniError {
+  constructor(netns: string, why: string) {
+    super(ErrorCode.KernelCommandFailed, `cannot enter network namespace ${netns}`, why.trim().slice(0, 300));
+  }
 }
 
 export class BatchError extends CniError {
@@ -56,18 +67,39 @@ function firstError(stderr: string): string {
  */
 export async function ipBatch(where: Where, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
+  if (netlinkAvailable()) {
+    let done;
+    try {
+      done = netlinkIp.runBatch(where.netns ?? '', lines);
+    } catch (e) {
+      if (e instanceof NetlinkError) throw new NetnsUnreachable(where.netns ?? '', e.text);
+      throw e;
+    }
+    if (done?.failed) throw new BatchError(done.failed.line, done.failed.text);
+    if (done) return;
+  }
   const r = await runIp(where, ['-batch', '-'], lines.join('\n') + '\n');
   if (r.code === 0) return;
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   const failed = m ? lines[Number(m[1]) - 1] ?? '' : lines.join('; ');
   if (where.netns && cannotEnterNetns(r.stderr) && !m) {
-    throw new CniError(ErrorCode.KernelCommandFailed, `cannot enter network namespace ${where.netns}`, r.stderr.trim().slice(0, 300));
+    throw new NetnsUnreachable(where.netns, r.stderr);
   }
   throw new BatchError(failed, r.stderr);
 }
 
 /** `ip -json <args>`; returns [] when the object does not exist. */
 export async function ipJson<T = Record<string, unknown>>(where: Where, args: string[]): Promise<T[]> {
+  if (netlinkAvailable()) {
+    try {
+      const answer = netlinkIp.query(where.netns ?? '', args);
+      if (answer) return answer as T[];
+    } catch (e) {
+      if (!(e instanceof NetlinkError)) throw e;
+      if (/does not exist|Cannot find device|No such/i.test(e.text)) return [];
+      throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${e.text}`);
+    }
+  }
   const r = await runIp(where, ['-json', ...args]);
   if (r.code !== 0) {
     if (/does not exist|Cannot find device|No such/i.test(r.stderr)) return [];
@@ -115,6 +147,15 @@ export interface RouteInfo {
  * `addr show`, `route show table all`): a failing command would abort the batch.
  */
 export async function ipJsonBatch(where: Where, commands: string[], details = false): Promise<unknown[][]> {
+  if (netlinkAvailable()) {
+    try {
+      const answers = netlinkIp.queryBatch(where.netns ?? '', commands);
+      if (answers) return answers;
+    } catch (e) {
+      if (!(e instanceof NetlinkError)) throw e;
+      throw new CniError(ErrorCode.KernelCommandFailed, `ip ${commands.join('; ')}: ${e.text}`);
+    }
+  }
   const r = await runIp(where, ['-json', ...(details ? ['-details'] : []), '-batch', '-'], commands.join('\n') + '\n');
   if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `ip ${commands.join('; ')}: ${firstError(r.stderr)}`);
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');

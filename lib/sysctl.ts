@@ -1,10 +1,14 @@
 // sysctls: written directly under /proc/sys in our own namespace; inside a pod namespace through
 // one `nsenter … sysctl -w` for all keys (a /proc/sys file belongs to the namespace of whoever
-// opens it, so a process inside the pod namespace has to open it).
+// opens it, so a process inside the pod namespace has to open it) — or, in the standalone build,
+// by this very thread after switching into the pod namespace (lib/netlink.ts), with no process.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { Where } from './iproute.ts';
+import { NetlinkError, available as inProcessNamespaces, strerror, writeSysctlsIn } from './netlink.ts';
+
+const ENOENT = 2;
 
 /** e.g. "net/ipv4/conf/eth0/arp_notify" → value; keys are built from validated names. */
 export type Sysctls = Record<string, string>;
@@ -33,6 +37,22 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
       } catch (e) {
         if (!optional.has(k)) throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
       }
+    }
+    return;
+  }
+  if (inProcessNamespaces()) {
+    let failed;
+    try {
+      failed = writeSysctlsIn(where.netns, values);
+    } catch (e) {
+      if (!(e instanceof NetlinkError)) throw e;
+      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${keys.join(', ')} in ${where.netns}`, e.text);
+    }
+    // As `sysctl -e`: a key the kernel does not have (no IPv6) is skipped.
+    const fatal = failed.filter((f) => f.errno !== ENOENT && !optional.has(f.key));
+    if (fatal.length) {
+      const why = fatal.map((f) => `${f.key}: ${strerror(f.errno)}`).join('; ');
+      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${fatal.map((f) => f.key).join(', ')} in ${where.netns}`, why);
     }
     return;
   }

@@ -3,7 +3,7 @@
 // reference does: a failure can never leave one end behind in the wrong namespace.
 import { CniError, ErrorCode } from './errors.ts';
 import { randomBytesHex } from './hash.ts';
-import { BatchError, cannotEnterNetns, ipBatch, runIp } from './iproute.ts';
+import { BatchError, NetnsUnreachable, ipBatch, ipJson } from './iproute.ts';
 import { randomMac } from './mac.ts';
 
 export interface VethRequest {
@@ -42,8 +42,8 @@ export async function createVeth(req: VethRequest): Promise<Veth> {
       return { hostName, hostMac, containerMac };
     } catch (e) {
       if (!(e instanceof BatchError) || !e.exists) throw e;
-      const inPod = await runIp({ netns: req.netns }, ['link', 'show', 'dev', req.ifname]);
-      if (inPod.code === 0) {
+      const inPod = await ipJson({ netns: req.netns }, ['link', 'show', 'dev', req.ifname]);
+      if (inPod.length) {
         throw new CniError(ErrorCode.InterfaceConflict, `container interface "${req.ifname}" already exists in ${req.netns}`);
       }
       if (req.hostName) {
@@ -56,9 +56,12 @@ export async function createVeth(req: VethRequest): Promise<Veth> {
 
 /** Delete the container end (the host end goes with it); an absent link or netns is success. */
 export async function deleteContainerVeth(netns: string, ifname: string): Promise<boolean> {
-  const r = await runIp({ netns }, ['link', 'del', 'dev', ifname]);
-  if (r.code === 0) return true;
-  if (/Cannot find device|does not exist|No such/i.test(r.stderr)) return false;
-  if (cannotEnterNetns(r.stderr)) return false; // the namespace vanished meanwhile
-  throw new CniError(ErrorCode.KernelCommandFailed, `ip link del ${ifname} in ${netns}: ${r.stderr.trim().slice(0, 200)}`);
+  try {
+    await ipBatch({ netns }, [`link del dev ${ifname}`]);
+    return true;
+  } catch (e) {
+    if (e instanceof BatchError && e.missing) return false;
+    if (e instanceof NetnsUnreachable) return false; // the namespace vanished meanwhile
+    throw e;
+  }
 }
