@@ -1,0 +1,602 @@
+// lib/ip-ops.ts: each `ip -batch` line form our plans emit becomes the rtnetlink request iproute2
+// itself would send. Every request is encoded with message(), split back off the wire and read
+// with the codec's parsers, so the checks are on the bytes the kernel would get.
+import { describe, expect, it } from 'vitest';
+import { parseLine, type Request } from '../../lib/ip-ops.ts';
+import { decodeRoute, formatAddress, message, parseAttrs, splitMessages } from '../../lib/netlink-codec.ts';
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+// kernel values, spelled out here rather than imported so a wrong constant in the module shows
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const NLA_F_NESTED = 0x8000;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const IFF_UP = 0x1;
+const IFF_PROMISC = 0x100;
+
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_PID = 19;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+const VETH_INFO_PEER = 1;
+const IFLA_BR_VLAN_FILTERING = 7;
+const IFLA_BRPORT_MODE = 4;
+const IFLA_BRPORT_ISOLATED = 33;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_BROADCAST = 4;
+const IFA_F_NODAD = 0x02;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_METRICS = 8;
+const RTA_TABLE = 15;
+const RTAX_MTU = 2;
+const RTAX_ADVMSS = 8;
+
+/** The fake device table: indexes are looked up only when the request is built. */
+const INDEX: Record<string, number> = { eth0: 2, br0: 7, veth1234: 9, vethabc: 11 };
+const asked: string[] = [];
+function ifindex(name: string): number {
+  asked.push(name);
+  const i = INDEX[name];
+  if (i === undefined) throw new Error(`Cannot find device "${name}"`);
+  return i;
+}
+
+function build(line: string): Request {
+  const op = parseLine(line);
+  expect(op, line).toBeDefined();
+  return op!(ifindex);
+}
+
+/** The request as sent (header flags include NLM_F_REQUEST) and read back off the wire. */
+function wire(line: string) {
+  const req = build(line);
+  const msgs = splitMessages(message(req.type, req.flags, 42, req.fixed, req.attrs));
+  expect(msgs).toHaveLength(1);
+  const m = msgs[0]!;
+  expect(m.seq).toBe(42);
+  return { type: m.type, flags: m.flags, payload: m.payload, req };
+}
+
+const dv = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+const u32Of = (b: Uint8Array | undefined): number => {
+  expect(b).toBeDefined();
+  expect(b!.length).toBe(4);
+  return dv(b!).getUint32(0, true);
+};
+/** A NUL-terminated string attribute. */
+const strOf = (b: Uint8Array | undefined): string => {
+  expect(b).toBeDefined();
+  expect(b![b!.length - 1]).toBe(0);
+  return Buffer.from(b!.subarray(0, b!.length - 1)).toString('utf8');
+};
+const macOf = (b: Uint8Array | undefined): string => {
+  expect(b).toBeDefined();
+  expect(b!.length).toBe(6);
+  return Array.from(b!, (x) => x.toString(16).padStart(2, '0')).join(':');
+};
+const ipOf = (b: Uint8Array | undefined): string => {
+  expect(b).toBeDefined();
+  return formatAddress(b!);
+};
+const byteOf = (b: Uint8Array | undefined): number => {
+  expect(b).toBeDefined();
+  expect(b!.length).toBe(1);
+  return b![0]!;
+};
+
+/** Raw nla_type values in order, flags kept (to check NLA_F_NESTED). */
+function rawTypes(buf: Uint8Array, from = 0): number[] {
+  const out: number[] = [];
+  const v = dv(buf);
+  for (let off = from; off + 4 <= buf.length; ) {
+    const len = v.getUint16(off, true);
+    out.push(v.getUint16(off + 2, true));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+/** The raw nla_type (with flags) of one attribute type in a list. */
+const rawTypeOf = (buf: Uint8Array, from: number, type: number): number | undefined => rawTypes(buf, from).find((t) => (t & 0x3fff) === type);
+
+/** ifinfomsg: family, type, index, flags, change. */
+const ifi = (p: Uint8Array) => ({ family: p[0], type: dv(p).getUint16(2, true), index: dv(p).getInt32(4, true), flags: dv(p).getUint32(8, true), change: dv(p).getUint32(12, true) });
+/** ifaddrmsg: family, prefixlen, flags, scope, index. */
+const ifa = (p: Uint8Array) => ({ family: p[0], prefixlen: p[1], flags: p[2], scope: p[3], index: dv(p).getUint32(4, true) });
+/** rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. */
+const rtm = (p: Uint8Array) => ({ family: p[0], dstLen: p[1], srcLen: p[2], tos: p[3], table: p[4], protocol: p[5], scope: p[6], type: p[7], flags: dv(p).getUint32(8, true) });
+
+const MAC1 = '02:00:00:00:00:01';
+const MAC2 = '02:00:00:00:00:02';
+
+// ---------------------------------------------------------------------------------------------
+
+describe('link add … type veth', () => {
+  const line = `link add eth0 address ${MAC1} mtu 1400 type veth peer name veth1234 address ${MAC2} mtu 1400 netns 4242`;
+
+  it('is RTM_NEWLINK with CREATE|EXCL and an empty ifinfomsg', () => {
+    const w = wire(line);
+    expect(w.type).toBe(RTM_NEWLINK);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_EXCL);
+    expect(w.flags).toBe(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+    expect(ifi(w.payload)).toEqual({ family: 0, type: 0, index: 0, flags: 0, change: 0 });
+  });
+
+  it('names the first end with its address and mtu; the netns applies to the peer only', () => {
+    const a = parseAttrs(wire(line).payload, 16);
+    expect(strOf(a.get(IFLA_IFNAME))).toBe('eth0');
+    expect(macOf(a.get(IFLA_ADDRESS))).toBe(MAC1);
+    expect(u32Of(a.get(IFLA_MTU))).toBe(1400);
+    expect(a.has(IFLA_NET_NS_PID)).toBe(false);
+  });
+
+  it("nests IFLA_LINKINFO{KIND 'veth', DATA{VETH_INFO_PEER: ifinfomsg + peer attributes}}", () => {
+    const { payload } = wire(line);
+    expect(rawTypeOf(payload, 16, IFLA_LINKINFO)).toBe(IFLA_LINKINFO | NLA_F_NESTED);
+    const linkinfo = parseAttrs(payload, 16).get(IFLA_LINKINFO)!;
+    const info = parseAttrs(linkinfo);
+    expect(strOf(info.get(IFLA_INFO_KIND))).toBe('veth');
+    expect(rawTypeOf(linkinfo, 0, IFLA_INFO_DATA)).toBe(IFLA_INFO_DATA | NLA_F_NESTED);
+    const peer = parseAttrs(info.get(IFLA_INFO_DATA)!).get(VETH_INFO_PEER)!;
+    expect(peer).toBeDefined();
+    // a whole 16-byte ifinfomsg first (index 0: a new device), then the peer's attributes
+    expect(Array.from(peer.subarray(0, 16))).toEqual(new Array(16).fill(0));
+    const p = parseAttrs(peer, 16);
+    expect([...p.keys()].sort((x, y) => x - y)).toEqual([IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_NET_NS_PID]);
+    expect(strOf(p.get(IFLA_IFNAME))).toBe('veth1234');
+    expect(macOf(p.get(IFLA_ADDRESS))).toBe(MAC2);
+    expect(u32Of(p.get(IFLA_MTU))).toBe(1400);
+    expect(u32Of(p.get(IFLA_NET_NS_PID))).toBe(4242);
+  });
+
+  it('works without addresses, mtu or netns', () => {
+    const info = parseAttrs(parseAttrs(wire('link add eth0 type veth peer name veth1234').payload, 16).get(IFLA_LINKINFO)!);
+    const peer = parseAttrs(info.get(IFLA_INFO_DATA)!).get(VETH_INFO_PEER)!;
+    expect([...parseAttrs(peer, 16).keys()]).toEqual([IFLA_IFNAME]);
+  });
+
+  it('does not look up any device', () => {
+    asked.length = 0;
+    build(line);
+    expect(asked).toEqual([]);
+  });
+
+  it.each([
+    'link add eth0 type veth peer veth1234', // iproute2 allows leaving out "name"; our plans do not
+    'link add eth0 type veth',
+    'link add eth0 type veth peer name veth1234 netns',
+    'link add eth0 type veth peer name veth1234 netns self',
+    'link add eth0 type veth peer name veth1234 mtu 1400 extra',
+    'link add eth0 type veth peer name averyverylongname16',
+  ])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+});
+
+describe('link add … type bridge', () => {
+  it("is RTM_NEWLINK with IFNAME, ADDRESS and LINKINFO{KIND 'bridge'}, no DATA", () => {
+    const w = wire('link add br0 address 02:00:00:00:00:0a type bridge');
+    expect(w.type).toBe(RTM_NEWLINK);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_EXCL);
+    const a = parseAttrs(w.payload, 16);
+    expect(strOf(a.get(IFLA_IFNAME))).toBe('br0');
+    expect(macOf(a.get(IFLA_ADDRESS))).toBe('02:00:00:00:00:0a');
+    expect(rawTypeOf(w.payload, 16, IFLA_LINKINFO)).toBe(IFLA_LINKINFO | NLA_F_NESTED);
+    const info = parseAttrs(a.get(IFLA_LINKINFO)!);
+    expect([...info.keys()]).toEqual([IFLA_INFO_KIND]);
+    expect(strOf(info.get(IFLA_INFO_KIND))).toBe('bridge');
+  });
+
+  it.each([
+    ['1', 1],
+    ['0', 0],
+  ])('sends vlan_filtering %s as a u8 IFLA_BR_VLAN_FILTERING in a nested IFLA_INFO_DATA', (v, n) => {
+    const w = wire(`link add br0 address 02:00:00:00:00:0a mtu 9000 type bridge vlan_filtering ${v}`);
+    const a = parseAttrs(w.payload, 16);
+    expect(u32Of(a.get(IFLA_MTU))).toBe(9000);
+    const linkinfo = a.get(IFLA_LINKINFO)!;
+    const info = parseAttrs(linkinfo);
+    expect(strOf(info.get(IFLA_INFO_KIND))).toBe('bridge');
+    expect(rawTypeOf(linkinfo, 0, IFLA_INFO_DATA)).toBe(IFLA_INFO_DATA | NLA_F_NESTED);
+    expect(byteOf(parseAttrs(info.get(IFLA_INFO_DATA)!).get(IFLA_BR_VLAN_FILTERING))).toBe(n);
+  });
+
+  it.each([
+    'link add br0 type bridge vlan_filtering 2',
+    'link add br0 type bridge vlan_filtering',
+    'link add br0 type bridge stp_state 1',
+    'link add br0 type vxlan',
+    'link add br0 address 02:00:00:00:00 type bridge', // 5 octets
+    'link add br0 address 02:00:00:00:00:zz type bridge',
+    'link add br0 address 02-00-00-00-00-01 type bridge',
+    'link add br0 mtu abc type bridge',
+    'link add br0 mtu 99999999999 type bridge',
+    'link add br0',
+  ])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+});
+
+describe('link set', () => {
+  it('sets the master by the index of the bridge, the port by name', () => {
+    const w = wire('link set veth1234 master br0');
+    expect(w.type).toBe(RTM_NEWLINK);
+    expect(w.req.flags).toBe(0);
+    expect(w.flags).toBe(NLM_F_REQUEST);
+    expect(ifi(w.payload)).toMatchObject({ index: 0, flags: 0, change: 0 });
+    const a = parseAttrs(w.payload, 16);
+    expect(strOf(a.get(IFLA_IFNAME))).toBe('veth1234');
+    expect(u32Of(a.get(IFLA_MASTER))).toBe(INDEX.br0);
+  });
+
+  it('resolves the master only when the request is built, and fails then for a missing one', () => {
+    const op = parseLine('link set veth1234 master nosuchbr');
+    expect(op).toBeDefined();
+    expect(() => op!(ifindex)).toThrow(/nosuchbr/);
+  });
+
+  it('brings a link up with IFF_UP in both ifi_flags and ifi_change, and down with it in ifi_change only', () => {
+    expect(ifi(wire('link set eth0 up').payload)).toMatchObject({ index: 0, flags: IFF_UP, change: IFF_UP });
+    expect(ifi(wire('link set dev eth0 down').payload)).toMatchObject({ index: 0, flags: 0, change: IFF_UP });
+  });
+
+  it('switches promiscuous mode with IFF_PROMISC', () => {
+    expect(ifi(wire('link set br0 promisc on').payload)).toMatchObject({ flags: IFF_PROMISC, change: IFF_PROMISC });
+    expect(ifi(wire('link set br0 promisc off').payload)).toMatchObject({ flags: 0, change: IFF_PROMISC });
+  });
+
+  it('sets the MAC address and the mtu', () => {
+    const a = parseAttrs(wire('link set br0 address 02:42:AC:11:00:0a').payload, 16);
+    expect(strOf(a.get(IFLA_IFNAME))).toBe('br0');
+    expect(macOf(a.get(IFLA_ADDRESS))).toBe('02:42:ac:11:00:0a');
+    expect(u32Of(parseAttrs(wire('link set dev eth0 mtu 1450').payload, 16).get(IFLA_MTU))).toBe(1450);
+  });
+
+  it('combines several changes in one request', () => {
+    const w = wire('link set dev veth1234 mtu 1400 master br0 up');
+    expect(ifi(w.payload)).toMatchObject({ flags: IFF_UP, change: IFF_UP });
+    const a = parseAttrs(w.payload, 16);
+    expect(u32Of(a.get(IFLA_MTU))).toBe(1400);
+    expect(u32Of(a.get(IFLA_MASTER))).toBe(INDEX.br0);
+  });
+
+  it("sets bridge port options in LINKINFO{SLAVE_KIND 'bridge', SLAVE_DATA{MODE, ISOLATED}}", () => {
+    const w = wire('link set dev veth1234 type bridge_slave hairpin on isolated on');
+    expect(w.type).toBe(RTM_NEWLINK);
+    expect(w.req.flags).toBe(0);
+    const a = parseAttrs(w.payload, 16);
+    expect(strOf(a.get(IFLA_IFNAME))).toBe('veth1234');
+    expect(rawTypeOf(w.payload, 16, IFLA_LINKINFO)).toBe(IFLA_LINKINFO | NLA_F_NESTED);
+    const linkinfo = a.get(IFLA_LINKINFO)!;
+    const info = parseAttrs(linkinfo);
+    expect(info.has(IFLA_INFO_KIND)).toBe(false); // the port's own kind (veth) is not changed
+    expect(strOf(info.get(IFLA_INFO_SLAVE_KIND))).toBe('bridge');
+    expect(rawTypeOf(linkinfo, 0, IFLA_INFO_SLAVE_DATA)).toBe(IFLA_INFO_SLAVE_DATA | NLA_F_NESTED);
+    const data = parseAttrs(info.get(IFLA_INFO_SLAVE_DATA)!);
+    expect(byteOf(data.get(IFLA_BRPORT_MODE))).toBe(1);
+    expect(byteOf(data.get(IFLA_BRPORT_ISOLATED))).toBe(1);
+  });
+
+  it('sends off as 0 for bridge port options', () => {
+    const a = parseAttrs(wire('link set dev veth1234 type bridge_slave hairpin off').payload, 16);
+    const data = parseAttrs(parseAttrs(a.get(IFLA_LINKINFO)!).get(IFLA_INFO_SLAVE_DATA)!);
+    expect([...data.keys()]).toEqual([IFLA_BRPORT_MODE]);
+    expect(byteOf(data.get(IFLA_BRPORT_MODE))).toBe(0);
+  });
+
+  it.each([
+    'link set veth1234 netns 5',
+    'link set veth1234 nomaster',
+    'link set veth1234 promisc yes',
+    'link set veth1234 address 02:00:00:00:00',
+    'link set veth1234 address 02:00:00:00:00:0g',
+    'link set veth1234 mtu abc',
+    'link set veth1234 mtu -1',
+    'link set veth1234 master',
+    'link set veth1234 name eth1',
+    'link set dev veth1234 type bridge_slave learning off',
+    'link set dev veth1234 type bridge_slave hairpin 1',
+    'link set dev veth1234 type bridge hairpin on',
+    'link set dev',
+  ])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+});
+
+describe('link del', () => {
+  it.each(['link del veth1234', 'link del dev veth1234', 'link delete veth1234'])('%s is RTM_DELLINK by ifi_index, without attributes', (l) => {
+    const w = wire(l);
+    expect(w.type).toBe(RTM_DELLINK);
+    expect(w.flags).toBe(NLM_F_REQUEST);
+    expect(ifi(w.payload)).toEqual({ family: 0, type: 0, index: INDEX.veth1234, flags: 0, change: 0 });
+    expect(w.payload).toHaveLength(16);
+  });
+
+  it.each(['link del', 'link del veth1234 type veth', 'link del dev'])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+});
+
+describe('addr', () => {
+  it('add with brd + is RTM_NEWADDR, CREATE|EXCL, IFA_LOCAL = IFA_ADDRESS and the computed broadcast', () => {
+    const w = wire('addr add 10.1.2.3/24 brd + dev eth0');
+    expect(w.type).toBe(RTM_NEWADDR);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_EXCL);
+    expect(ifa(w.payload)).toEqual({ family: AF_INET, prefixlen: 24, flags: 0, scope: 0, index: INDEX.eth0 });
+    const a = parseAttrs(w.payload, 8);
+    expect(ipOf(a.get(IFA_LOCAL))).toBe('10.1.2.3');
+    expect(ipOf(a.get(IFA_ADDRESS))).toBe('10.1.2.3');
+    expect(ipOf(a.get(IFA_BROADCAST))).toBe('10.1.2.255');
+  });
+
+  it.each([
+    ['10.1.2.3/20', '10.1.15.255'],
+    ['10.1.2.3/16', '10.1.255.255'],
+    ['172.16.5.4/12', '172.31.255.255'],
+    ['10.1.2.3/30', '10.1.2.3'],
+    ['192.168.7.1/25', '192.168.7.127'],
+  ])('computes the broadcast of %s as %s', (cidr, brd) => {
+    const a = parseAttrs(wire(`addr add ${cidr} broadcast + dev eth0`).payload, 8);
+    expect(ipOf(a.get(IFA_BROADCAST))).toBe(brd);
+  });
+
+  it('sends no broadcast without brd', () => {
+    const a = parseAttrs(wire('address add 10.1.2.3/24 dev eth0').payload, 8);
+    expect(a.has(IFA_BROADCAST)).toBe(false);
+  });
+
+  it('replace with nodad is CREATE|REPLACE with IFA_F_NODAD in ifa_flags (IPv6)', () => {
+    const w = wire('addr replace fd00::1/64 dev eth0 nodad');
+    expect(w.type).toBe(RTM_NEWADDR);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_REPLACE);
+    expect(ifa(w.payload)).toEqual({ family: AF_INET6, prefixlen: 64, flags: IFA_F_NODAD, scope: 0, index: INDEX.eth0 });
+    const a = parseAttrs(w.payload, 8);
+    expect(a.get(IFA_LOCAL)).toHaveLength(16);
+    expect(ipOf(a.get(IFA_LOCAL))).toBe('fd00::1');
+    expect(ipOf(a.get(IFA_ADDRESS))).toBe('fd00::1');
+    expect(a.has(IFA_BROADCAST)).toBe(false);
+  });
+
+  it('del is RTM_DELADDR without create flags', () => {
+    const w = wire('addr del 10.1.2.3/24 dev eth0');
+    expect(w.type).toBe(RTM_DELADDR);
+    expect(w.flags).toBe(NLM_F_REQUEST);
+    expect(ifa(w.payload)).toMatchObject({ family: AF_INET, prefixlen: 24, index: INDEX.eth0 });
+    expect(ipOf(parseAttrs(w.payload, 8).get(IFA_LOCAL))).toBe('10.1.2.3');
+  });
+
+  it('gives 127/8 host scope as iproute2 does, and a bare address its full length', () => {
+    expect(ifa(wire('addr add 127.0.0.2/8 dev eth0').payload)).toMatchObject({ scope: 254, prefixlen: 8 });
+    expect(ifa(wire('addr add 10.1.2.3 dev eth0').payload)).toMatchObject({ scope: 0, prefixlen: 32 });
+    expect(ifa(wire('addr add fd00::1 dev eth0').payload)).toMatchObject({ prefixlen: 128 });
+  });
+
+  it.each([
+    'addr add 10.1.2.3/33 dev eth0',
+    'addr add fd00::1/129 dev eth0',
+    'addr add 10.1.2.3/24/1 dev eth0',
+    'addr add 10.1.2.3/ dev eth0',
+    'addr add 256.1.2.3/24 dev eth0',
+    'addr add 10.1.2/24 dev eth0',
+    'addr add 10.1.2.3/24',
+    'addr add 10.1.2.3/24 dev',
+    'addr add fd00::1/64 brd + dev eth0', // broadcast is IPv4 only
+    'addr add 10.1.2.3/24 brd 10.1.2.255 dev eth0',
+    'addr add 10.1.2.3/24 dev eth0 label eth0:1',
+    'addr add 10.1.2.3/24 dev eth0 valid_lft 60',
+    'addr flush dev eth0',
+    'addr show dev eth0',
+    'addr add foo dev eth0',
+  ])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+
+  // BUG (lib/ip-ops.ts:78 parseIp, with lib/netlink-codec.ts:166-169 addressBytes): malformed IPv6
+  // text is accepted and silently becomes another address (`ip` rejects these lines). The check
+  // `bytes.every((b) => Number.isInteger(b))` cannot catch anything: a Uint8Array stores NaN and
+  // out-of-range words as integers.
+  it.fails("leaves 'addr add 1:2:3/64' (too few groups, no '::') to ip — actual: configures 1:2:3::", () => {
+    expect(parseLine('addr add 1:2:3/64 dev eth0')).toBeUndefined();
+  });
+  it.fails("leaves 'addr add 1::2::3/64' (two '::') to ip — actual: configures 1::2", () => {
+    expect(parseLine('addr add 1::2::3/64 dev eth0')).toBeUndefined();
+  });
+  it.fails("leaves 'addr add 12345::1/64' (group > 0xffff) to ip — actual: configures 2345::1", () => {
+    expect(parseLine('addr add 12345::1/64 dev eth0')).toBeUndefined();
+  });
+  it.fails("leaves 'addr add 1:2:3:4:5:6:7:8:9/64' (nine groups) to ip — actual: configures 1:2:3:4:5:6:7:8", () => {
+    expect(parseLine('addr add 1:2:3:4:5:6:7:8:9/64 dev eth0')).toBeUndefined();
+  });
+
+  // BUG (lib/ip-ops.ts:251 addr, broadcastOf at :99): iproute2 (ipaddr_modify) computes `brd +`
+  // only for prefixes <= 30 and sends no IFA_BROADCAST for /31 and /32; the module sends the
+  // address itself (/32) or its odd neighbour (/31). Our plans only write `brd +` below /31.
+  it.fails('sends no IFA_BROADCAST for brd + on a /32, as iproute2 — actual: IFA_BROADCAST 10.1.2.3', () => {
+    expect(parseAttrs(wire('addr add 10.1.2.3/32 brd + dev eth0').payload, 8).has(IFA_BROADCAST)).toBe(false);
+  });
+  it.fails('sends no IFA_BROADCAST for brd + on a /31, as iproute2 — actual: IFA_BROADCAST 10.1.2.3', () => {
+    expect(parseAttrs(wire('addr add 10.1.2.2/31 brd + dev eth0').payload, 8).has(IFA_BROADCAST)).toBe(false);
+  });
+});
+
+describe('route', () => {
+  it('add via dev is RTM_NEWROUTE, CREATE|EXCL, proto boot, scope universe, unicast, main table, DST/GATEWAY/OIF', () => {
+    const w = wire('route add 10.0.0.0/8 via 10.1.2.1 dev eth0');
+    expect(w.type).toBe(RTM_NEWROUTE);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_EXCL);
+    expect(w.flags).toBe(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+    expect(rtm(w.payload)).toEqual({ family: AF_INET, dstLen: 8, srcLen: 0, tos: 0, table: 254, protocol: 3, scope: 0, type: 1, flags: 0 });
+    const a = parseAttrs(w.payload, 12);
+    expect([...a.keys()].sort((x, y) => x - y)).toEqual([RTA_DST, RTA_OIF, RTA_GATEWAY]);
+    expect(ipOf(a.get(RTA_DST))).toBe('10.0.0.0');
+    expect(ipOf(a.get(RTA_GATEWAY))).toBe('10.1.2.1');
+    expect(u32Of(a.get(RTA_OIF))).toBe(INDEX.eth0);
+  });
+
+  it('decodes back with decodeRoute to what ip -json would show', () => {
+    const w = wire('route add 10.0.0.0/8 via 10.1.2.1 dev eth0');
+    const names = new Map(Object.entries(INDEX).map(([n, i]) => [i, n]));
+    expect(decodeRoute(w.payload, (i) => names.get(i))).toEqual({ dst: '10.0.0.0/8', gateway: '10.1.2.1', dev: 'eth0', protocol: 'boot', flags: [] });
+  });
+
+  it('a host route with scope link and src gets scope 253 and RTA_PREFSRC, no gateway', () => {
+    const w = wire('route add 10.1.2.1/32 dev eth0 scope link src 10.1.2.3');
+    expect(rtm(w.payload)).toMatchObject({ family: AF_INET, dstLen: 32, scope: 253, protocol: 3, type: 1, table: 254 });
+    const a = parseAttrs(w.payload, 12);
+    expect(ipOf(a.get(RTA_DST))).toBe('10.1.2.1');
+    expect(ipOf(a.get(RTA_PREFSRC))).toBe('10.1.2.3');
+    expect(a.has(RTA_GATEWAY)).toBe(false);
+    expect(u32Of(a.get(RTA_OIF))).toBe(INDEX.eth0);
+  });
+
+  it('defaults to scope link without a gateway and universe with one', () => {
+    expect(rtm(wire('route add 10.1.2.0/24 dev eth0').payload).scope).toBe(253);
+    const w = wire('route add 10.0.0.0/8 via 10.1.2.1 dev eth0 src 10.1.2.3');
+    expect(rtm(w.payload).scope).toBe(0);
+    expect(ipOf(parseAttrs(w.payload, 12).get(RTA_PREFSRC))).toBe('10.1.2.3');
+  });
+
+  it.each([
+    ['host', 254],
+    ['link', 253],
+    ['global', 0],
+    ['200', 200],
+  ])('replace with scope %s is CREATE|REPLACE with rtm_scope %i', (scope, n) => {
+    const w = wire(`route replace 10.1.2.3/32 dev vethabc scope ${scope}`);
+    expect(w.type).toBe(RTM_NEWROUTE);
+    expect(w.req.flags).toBe(NLM_F_CREATE | NLM_F_REPLACE);
+    expect(rtm(w.payload).scope).toBe(n);
+    expect(u32Of(parseAttrs(w.payload, 12).get(RTA_OIF))).toBe(INDEX.vethabc);
+  });
+
+  it('sends a default route without RTA_DST and dst_len 0', () => {
+    const w = wire('route add 0.0.0.0/0 via 10.1.2.1 dev eth0');
+    expect(rtm(w.payload)).toMatchObject({ family: AF_INET, dstLen: 0, scope: 0 });
+    const a = parseAttrs(w.payload, 12);
+    expect(a.has(RTA_DST)).toBe(false);
+    expect(ipOf(a.get(RTA_GATEWAY))).toBe('10.1.2.1');
+    const w6 = wire('route add ::/0 via fe80::1 dev eth0');
+    expect(rtm(w6.payload)).toMatchObject({ family: AF_INET6, dstLen: 0 });
+    expect(parseAttrs(w6.payload, 12).has(RTA_DST)).toBe(false);
+  });
+
+  it('metric, a table above 255, mtu and advmss: RTA_PRIORITY, RTA_TABLE with rtm_table 0, RTA_METRICS', () => {
+    const w = wire('route add 10.0.0.0/8 via 10.1.2.1 dev eth0 metric 100 table 1000 mtu 1400 advmss 1360');
+    expect(rtm(w.payload).table).toBe(0);
+    const a = parseAttrs(w.payload, 12);
+    expect(u32Of(a.get(RTA_PRIORITY))).toBe(100);
+    expect(u32Of(a.get(RTA_TABLE))).toBe(1000);
+    // RTA_METRICS: a plain-typed attribute holding RTAX_* u32 attributes, as iproute2 sends it
+    expect(rawTypeOf(w.payload, 12, RTA_METRICS)).toBe(RTA_METRICS);
+    const m = parseAttrs(a.get(RTA_METRICS)!);
+    expect([...m.keys()]).toEqual([RTAX_MTU, RTAX_ADVMSS]);
+    expect(u32Of(m.get(RTAX_MTU))).toBe(1400);
+    expect(u32Of(m.get(RTAX_ADVMSS))).toBe(1360);
+  });
+
+  it('keeps a table up to 255 in rtm_table without RTA_TABLE, and knows "main"', () => {
+    const w = wire('route add 10.0.0.0/8 dev eth0 table 100');
+    expect(rtm(w.payload).table).toBe(100);
+    expect(parseAttrs(w.payload, 12).has(RTA_TABLE)).toBe(false);
+    expect(rtm(wire('route add 10.0.0.0/8 dev eth0 table main').payload).table).toBe(254);
+    expect(rtm(wire('route add 10.0.0.0/8 dev eth0 table 255').payload).table).toBe(255);
+    expect(u32Of(parseAttrs(wire('route add 10.0.0.0/8 dev eth0 table 256').payload, 12).get(RTA_TABLE))).toBe(256);
+  });
+
+  it('del is RTM_DELROUTE with scope nowhere, protocol and type unspecified, main table', () => {
+    const w = wire('route del 10.1.0.0/16 dev eth0');
+    expect(w.type).toBe(RTM_DELROUTE);
+    expect(w.flags).toBe(NLM_F_REQUEST);
+    expect(rtm(w.payload)).toEqual({ family: AF_INET, dstLen: 16, srcLen: 0, tos: 0, table: 254, protocol: 0, scope: 255, type: 0, flags: 0 });
+    const a = parseAttrs(w.payload, 12);
+    expect(ipOf(a.get(RTA_DST))).toBe('10.1.0.0');
+    expect(u32Of(a.get(RTA_OIF))).toBe(INDEX.eth0);
+  });
+
+  it('IPv6 with an IPv6 gateway: 16-byte RTA_DST and RTA_GATEWAY', () => {
+    const w = wire('route add fd00:1::/64 via fd00::1 dev eth0');
+    expect(rtm(w.payload)).toMatchObject({ family: AF_INET6, dstLen: 64, scope: 0, protocol: 3, type: 1, table: 254 });
+    const a = parseAttrs(w.payload, 12);
+    expect(a.get(RTA_DST)).toHaveLength(16);
+    expect(ipOf(a.get(RTA_DST))).toBe('fd00:1::');
+    expect(a.get(RTA_GATEWAY)).toHaveLength(16);
+    expect(ipOf(a.get(RTA_GATEWAY))).toBe('fd00::1');
+  });
+
+  it('without dev sends no RTA_OIF and looks up no device', () => {
+    asked.length = 0;
+    const a = parseAttrs(wire('route add 10.0.0.0/8 via 10.1.2.1').payload, 12);
+    expect(a.has(RTA_OIF)).toBe(false);
+    expect(asked).toEqual([]);
+  });
+
+  it.each([
+    'route add 10.0.0.0/8 via 10.1.2.1 dev eth0 onlink',
+    'route add 10.0.0.0/8 via fd00::1 dev eth0', // gateway of the other family
+    'route add fd00::/64 via 10.1.2.1 dev eth0',
+    'route add 10.0.0.0/8 dev eth0 src fd00::1',
+    'route add 10.0.0.0/33 dev eth0',
+    'route add fd00::/129 dev eth0',
+    'route add default via 10.1.2.1 dev eth0',
+    'route add 10.0.0.0/8 dev eth0 scope 256',
+    'route add 10.0.0.0/8 dev eth0 scope bogus',
+    'route add 10.0.0.0/8 dev eth0 metric abc',
+    'route add 10.0.0.0/8 dev eth0 table local',
+    'route add 10.0.0.0/8 dev eth0 mtu lock 1400',
+    'route add 10.0.0.0/8 dev eth0 proto static',
+    'route add 10.0.0.0/8 via 10.1.2.1 dev',
+    'route get 10.0.0.1',
+    'route flush dev eth0',
+    'route show',
+  ])('leaves %s to ip', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
+
+  // BUG (lib/ip-ops.ts:296 route): `value in SCOPE_NAMES` also matches Object.prototype
+  // keys, so `scope constructor` / `scope toString` are accepted and sent as scope 0 (the function
+  // coerced by Uint8Array.of); `ip` rejects them.
+  it.fails("leaves 'scope constructor' to ip — actual: accepted as scope 0", () => {
+    expect(parseLine('route add 10.0.0.0/8 dev eth0 scope constructor')).toBeUndefined();
+  });
+
+  // BUG: the malformed IPv6 acceptance of parseIp (see addr above), here for a route destination.
+  it.fails("leaves 'route add 1:2:3/64' to ip — actual: installs 1:2:3::/64", () => {
+    expect(parseLine('route add 1:2:3/64 dev eth0')).toBeUndefined();
+  });
+});
+
+describe('unsupported lines', () => {
+  it.each(['', '   ', 'neigh add 10.1.2.1 lladdr 02:00:00:00:00:01 dev eth0', 'rule add from 10.0.0.0/8 table 100', 'link show', 'link', 'addr', 'route', 'netns add x', 'link set veth1234 netns 5'])(
+    'parseLine(%j) is undefined',
+    (l) => {
+      expect(parseLine(l)).toBeUndefined();
+    },
+  );
+
+  it('tolerates surrounding and repeated spaces', () => {
+    const w = wire('  route   add 10.0.0.0/8  via 10.1.2.1 dev eth0  ');
+    expect(w.type).toBe(RTM_NEWROUTE);
+    expect(u32Of(parseAttrs(w.payload, 12).get(RTA_OIF))).toBe(INDEX.eth0);
+  });
+});
