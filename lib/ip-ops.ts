@@ -45,7 +45,14 @@ export type Op = (ifindex: (name: string) => number) => Request;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const NAME_RE = /^[^\s/]{1,15}$/;
 const UINT_RE = /^\d{1,10}$/;
-const SCOPE_NAMES: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+const SCOPE_NAMES = new Map([
+  ['global', 0],
+  ['universe', 0],
+  ['site', 200],
+  ['link', 253],
+  ['host', 254],
+  ['nowhere', 255],
+]);
 
 /** `a b c` → key/value reader over the tokens. */
 class Tokens {
@@ -68,19 +75,12 @@ const uint = (s: string | undefined): number | undefined => (s && UINT_RE.test(s
 
 function parseIp(s: string | undefined): { family: number; bytes: Uint8Array } | undefined {
   if (!s) return undefined;
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) {
-    const parts = s.split('.').map(Number);
-    return parts.every((p) => p <= 255) ? { family: AF.INET, bytes: Uint8Array.from(parts) } : undefined;
+  try {
+    const bytes = addressBytes(s); // strict (lib/ip): anything iproute2 would refuse goes to iproute2
+    return { family: bytes.length === 4 ? AF.INET : AF.INET6, bytes };
+  } catch {
+    return undefined;
   }
-  if (/^[0-9a-fA-F:.]+$/.test(s) && s.includes(':')) {
-    try {
-      const bytes = addressBytes(s);
-      return bytes.length === 16 && bytes.every((b) => Number.isInteger(b)) ? { family: AF.INET6, bytes } : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }
 
 function parseCidr(s: string | undefined): { family: number; bytes: Uint8Array; prefix: number } | undefined {
@@ -248,7 +248,8 @@ function addr(verb: string | undefined, t: Tokens): Op | undefined {
     const key = t.next();
     if (key === 'dev') dev = name(t.next());
     else if (key === 'nodad') ifaFlags |= IFA_F.NODAD;
-    else if ((key === 'brd' || key === 'broadcast') && t.next() === '+' && cidr.family === AF.INET) broadcast = broadcastOf(cidr.bytes, cidr.prefix);
+    // iproute2 computes `brd +` only up to /30 (a /31 or /32 has no broadcast address).
+    else if ((key === 'brd' || key === 'broadcast') && t.next() === '+' && cidr.family === AF.INET) broadcast = cidr.prefix <= 30 ? broadcastOf(cidr.bytes, cidr.prefix) : undefined;
     else return undefined;
   }
   if (!dev) return undefined;
@@ -293,7 +294,7 @@ function route(verb: string | undefined, t: Tokens): Op | undefined {
       if (!src || src.family !== dst.family) return undefined;
       attrs.push([RTA.PREFSRC, src.bytes]);
     } else if (key === 'scope') {
-      scope = value !== undefined && value in SCOPE_NAMES ? SCOPE_NAMES[value] : uint(value);
+      scope = (value !== undefined ? SCOPE_NAMES.get(value) : undefined) ?? uint(value);
       if (scope === undefined || scope > 255) return undefined;
     } else if (key === 'metric') {
       const n = uint(value);

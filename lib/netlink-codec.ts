@@ -2,6 +2,7 @@
 // `ip -json` prints (LinkInfo, RouteInfo), so code written against iproute2's JSON works unchanged
 // on either path (lib/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
+import { parseIP, type IP } from './ip.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 } as const;
@@ -148,6 +149,8 @@ const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16)
 /** An address as iproute2 prints it (IPv6 in RFC 5952 form). */
 export function formatAddress(b: Uint8Array): string {
   if (b.length === 4) return b.join('.');
+  // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail, as RFC 5952 §5 and iproute2 print it.
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `::ffff:${b.subarray(12).join('.')}`;
   const words = Array.from({ length: 8 }, (_, i) => (b[2 * i]! << 8) | b[2 * i + 1]!);
   // The longest run (≥ 2) of zero words becomes "::".
   let best = -1;
@@ -163,23 +166,20 @@ export function formatAddress(b: Uint8Array): string {
   return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
 }
 
+/** The bytes of an address (network order); throws for anything lib/ip's strict parser rejects. */
 export function addressBytes(ip: string): Uint8Array {
-  if (!ip.includes(':')) return Uint8Array.from(ip.split('.').map(Number));
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-  const parse = (s: string | undefined): number[] => (s ? s.split(':').flatMap((part) => (part.includes('.') ? v4Words(part) : [parseInt(part, 16)])) : []);
-  const h = parse(head);
-  const t = parse(tail);
-  const words = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
+  const parsed = parseIP(ip);
+  if (!parsed) throw new Error(`not an IP address: ${ip}`);
+  // lib/ip reads "::ffff:a.b.c.d" as IPv4 (as Go does); written in IPv6 notation, it stays IPv6 here.
+  if (parsed.family === 4 && ip.includes(':')) return ipBytes({ family: 6, value: parsed.value + 0xffff00000000n });
+  return ipBytes(parsed);
 }
-function v4Words(s: string): number[] {
-  const b = s.split('.').map(Number);
-  return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+
+export function ipBytes(ip: IP): Uint8Array {
+  const out = new Uint8Array(ip.family === 4 ? 4 : 16);
+  let v = ip.value;
+  for (let i = out.length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
 }
 
 const FLAG_NAMES: Array<[number, string]> = [

@@ -45,7 +45,10 @@ export async function buildStandalone({ root, bundle, plugins }) {
   await bundle('plugins/multicall.ts', js, `cni-ts multicall: ${plugins.join(' ')}`);
   const tmp = join(outDir, `.${MULTICALL}.tmp`);
   // --bytecode: precompiled bytecode skips parsing at start-up (measured: see README).
-  execFileSync(findBun(root), ['build', '--compile', '--bytecode', '--target=bun-linux-x64', js, '--outfile', tmp], {
+  // No .env / bunfig.toml autoloading: a plugin must not pick up files from whatever directory
+  // the runtime happens to run it in (and the lookups cost start-up time).
+  const flags = ['--compile', '--bytecode', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', '--target=bun-linux-x64'];
+  execFileSync(findBun(root), ['build', ...flags, js, '--outfile', tmp], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
