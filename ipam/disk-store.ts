@@ -25,7 +25,7 @@ import {
   statSync,
   unlinkSync,
   writeSync,
-} from 'node:fs';
+} from '../lib/fs.ts';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from '../lib/errors.ts';
 import { formatIP, parseIP, type IP } from '../lib/ip.ts';

@@ -10,7 +10,7 @@
 // Deliberate differences from the reference: invalid requested addresses are refused up front
 // (7) instead of after burning a round-robin slot; CHECK verifies the prevResult addresses; GC
 // and STATUS exist; DEL needs only `name` and `ipam.dataDir`, so a drifted config cannot leak.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from '../lib/fs.ts';
 import { dirname } from 'node:path';
 import { prevResultOf, validAttachmentsOf } from '../lib/attachments.ts';
 import type { Plugin, Request } from '../lib/dispatch.ts';

@@ -2,7 +2,7 @@
 // overridden, same stdin, its stderr forwarded, its result or error parsed. When the plugin found
 // is our own build of that plugin, it runs in-process instead of paying a second process start;
 // behaviour is identical because it is the same code on the same request.
-import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, realpathSync, statSync } from './fs.ts';
 import { join } from 'node:path';
 import type { Command } from './env.ts';
 import type { Plugin, Request } from './dispatch.ts';

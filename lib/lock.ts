@@ -3,7 +3,7 @@
 // file description it inherits from us: the lock then lives exactly as long as our descriptor
 // stays open, and dies with our process, so a crash can never leave a stale lock behind.
 // The standalone (Bun) build calls flock(2) itself through bun:ffi and saves that process.
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 

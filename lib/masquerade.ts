@@ -3,7 +3,7 @@
 // Kernel state is the reference's, byte for byte, so a DEL by either implementation cleans up
 // what the other made. Teardown and GC always cover both backends: an attachment may have been
 // made by another version or with another `ipMasqBackend`.
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, constants, realpathSync } from './fs.ts';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';

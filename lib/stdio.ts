@@ -1,5 +1,5 @@
 // Blocking stdin read and the process entry shared by every plugin executable.
-import { fstatSync, readSync, writeSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from './fs.ts';
 import { dispatch, type Plugin } from './dispatch.ts';
 
 export function readAllStdin(limit = 65 * 1024 * 1024): Buffer {

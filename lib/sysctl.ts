@@ -2,7 +2,7 @@
 // one `nsenter … sysctl -w` for all keys (a /proc/sys file belongs to the namespace of whoever
 // opens it, so a process inside the pod namespace has to open it) — or, in the standalone build,
 // by this very thread after switching into the pod namespace (lib/netlink.ts), with no process.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { Where } from './iproute.ts';
