@@ -37,9 +37,12 @@ vi.mock('../../lib/netns.ts', async (importOriginal) => {
   return { ...real, inspectNetns: (p: string) => (p.startsWith('/fake-netns/') ? 'ok' : real.inspectNetns(p)) };
 });
 
-vi.mock('node:fs', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:fs')>();
-  const { resolve: resolvePath } = await import('node:path');
+/**
+ * node:fs (or lib/fs.ts, which is node:fs under Node but is loaded without going through the
+ * module system) with its write calls confined to the sandbox while `state.guard` is on.
+ */
+const sandboxed = vi.hoisted(() => (real: Record<string, any>) => {
+  const { resolve: resolvePath } = require('node:path') as typeof import('node:path');
   const inside = (p: unknown) => {
     const s = String(p);
     return s === state.sandbox || s.startsWith(state.sandbox + '/') || resolvePath(s).startsWith(state.sandbox + '/');
@@ -59,30 +62,41 @@ vi.mock('node:fs', async (importOriginal) => {
       }
       return fn(...a);
     };
-  const WRITE_FLAGS = real.constants.O_WRONLY | real.constants.O_RDWR | real.constants.O_CREAT | real.constants.O_TRUNC | real.constants.O_APPEND;
-  const openSync = (p: import('node:fs').PathLike, flags?: import('node:fs').OpenMode, mode?: import('node:fs').Mode) => {
+  const c = real.constants;
+  const WRITE_FLAGS = c.O_WRONLY | c.O_RDWR | c.O_CREAT | c.O_TRUNC | (c.O_APPEND ?? 0);
+  const openSync = (p: string, flags?: number | string, mode?: number) => {
     const writes = typeof flags === 'number' ? (flags & WRITE_FLAGS) !== 0 : flags !== undefined && flags !== 'r';
     if (state.guard && writes) {
       if (!inside(p)) refuse(p);
       state.writesInside += 1;
     }
-    return real.openSync(p, flags as import('node:fs').OpenMode, mode);
+    return real.openSync(p, flags, mode);
   };
-  const mocked = {
-    ...real,
-    openSync,
-    mkdirSync: guarded(real.mkdirSync, 0),
-    writeFileSync: guarded(real.writeFileSync, 0),
-    appendFileSync: guarded(real.appendFileSync, 0),
-    linkSync: guarded(real.linkSync, 0, 1),
-    symlinkSync: guarded(real.symlinkSync, 1),
-    renameSync: guarded(real.renameSync, 0, 1),
-    unlinkSync: guarded(real.unlinkSync, 0),
-    rmSync: guarded(real.rmSync, 0),
-    rmdirSync: guarded(real.rmdirSync, 0),
-    chmodSync: guarded(real.chmodSync, 0),
-  };
+  const mocked: Record<string, any> = { ...real, openSync };
+  const writers: Array<[string, number[]]> = [
+    ['mkdirSync', [0]],
+    ['writeFileSync', [0]],
+    ['appendFileSync', [0]],
+    ['linkSync', [0, 1]],
+    ['symlinkSync', [1]],
+    ['renameSync', [0, 1]],
+    ['unlinkSync', [0]],
+    ['rmSync', [0]],
+    ['rmdirSync', [0]],
+    ['chmodSync', [0]],
+  ];
+  for (const [name, args] of writers) if (typeof real[name] === 'function') mocked[name] = guarded(real[name], ...args);
+  return mocked;
+});
+
+vi.mock('node:fs', async (importOriginal) => {
+  const mocked = sandboxed(await importOriginal<Record<string, any>>());
   return { ...mocked, default: mocked };
+});
+vi.mock('../../lib/fs.ts', async (importOriginal) => {
+  const real = await importOriginal<Record<string, any>>();
+  const mocked = sandboxed({ ...real.fs, constants: real.constants });
+  return { ...mocked, fs: mocked };
 });
 
 import { hostLocal } from '../../ipam/host-local.ts';
@@ -163,6 +177,7 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
     const codes = new Map<number, number>();
     const internal: string[] = [];
     let successes = 0;
+    let guardedWrites = 0;
     for (let i = 0; i < CASES; i++) {
       const target = TARGETS[i % TARGETS.length]!;
       const dataDir = join(state.sandbox, 'data');
@@ -195,6 +210,7 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
       } finally {
         state.guard = false;
       }
+      guardedWrites += state.writesInside + state.writesOutside.length;
 
       // Nothing outside the sandbox, ever, but in the configured data directory (when a mutation
       // moved it out, the guard refused the write) or the default one; relative paths only under a
@@ -239,6 +255,8 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
     recordCounts('fuzz-dispatch', { inputsFuzzed: CASES, successes, internalErrors: internal.length });
     // An internal error (999) means an input nobody anticipated: each one is a bug to name.
     expect(internal, `seed ${seed}`).toEqual([]);
+    // The sandbox saw the plugins' writes (were they to bypass it, they would reach the real disk).
+    expect(guardedWrites).toBeGreaterThan(0);
     // The fuzzer must reach beyond the dispatcher: plugin-level config errors are among the codes.
     expect(codes.get(ErrorCode.InvalidConfig) ?? 0).toBeGreaterThan(0);
     expect(codes.get(ErrorCode.DecodingFailure) ?? 0).toBeGreaterThan(0);
