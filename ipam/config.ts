@@ -24,6 +24,7 @@ import {
 } from '../lib/ip.ts';
 import type { Route } from '../lib/types.ts';
 import { versionAtLeast } from '../lib/version.ts';
+import { warn } from '../lib/output.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 
@@ -216,7 +217,7 @@ export function parseHostLocalConfig(
     sets.push([canonicalizeRange(legacy, 'ipam')]);
   } else if (text(ipam.rangeStart) ?? text(ipam.rangeEnd) ?? text(ipam.gateway)) {
     // The reference silently ignores these without a subnet; keep configs working, but say so.
-    process.stderr.write('host-local: ipam.rangeStart/rangeEnd/gateway ignored: they need ipam.subnet\n');
+    warn('host-local: ipam.rangeStart/rangeEnd/gateway ignored: they need ipam.subnet\n');
   }
   (ipam.ranges ?? []).forEach((s, i) => sets.push(canonicalizeSet(s, `ipam.ranges[${i}]`)));
   if (sets.length === 0) throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "ipam.ranges": no IP ranges specified');

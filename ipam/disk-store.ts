@@ -33,6 +33,7 @@ import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/lock.ts';
 import type { Attachment } from '../lib/types.ts';
 import type { LeaseStore, Owner } from './allocator.ts';
 import { checkNetworkName } from './config.ts';
+import { warn } from '../lib/output.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -267,7 +268,7 @@ export class DiskStore implements LeaseStore {
     } catch (e) {
       // Only round-robin fairness depends on this file; the lease itself is already safe.
       this.removeQuietly(tmp);
-      process.stderr.write(`host-local: cannot record last reserved address: ${(e as Error).message}\n`);
+      warn(`host-local: cannot record last reserved address: ${(e as Error).message}\n`);
     }
   }
 

@@ -21,6 +21,7 @@ import type { DNS, Result } from '../lib/types.ts';
 import { allocateAll, freeCount, toIPConfig, type Owner } from './allocator.ts';
 import { parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString, type HostLocalConfig } from './config.ts';
 import { DiskStore, networkDir } from './disk-store.ts';
+import { warn } from '../lib/output.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
 const STATUS_LOCK_WAIT_SECONDS = 2;
@@ -89,13 +90,13 @@ async function gc(req: Request): Promise<void> {
   const loc = parseStoreLocation(req.config);
   const valid = validAttachmentsOf(req);
   if (valid === undefined) {
-    process.stderr.write(`host-local: GC of network "${loc.network}" without cni.dev/valid-attachments: nothing released\n`);
+    warn(`host-local: GC of network "${loc.network}" without cni.dev/valid-attachments: nothing released\n`);
     return;
   }
   const freed = await DiskStore.withStore(loc.dataDir, loc.network, { create: false }, (store) => store.collectGarbage(valid));
   for (const l of freed ?? []) {
     const who = l.owner ? `${l.owner.containerID}${l.owner.ifname === undefined ? '' : `/${l.owner.ifname}`}` : 'no owner recorded';
-    process.stderr.write(`host-local: GC released ${l.name} of network "${loc.network}" (${who})\n`);
+    warn(`host-local: GC released ${l.name} of network "${loc.network}" (${who})\n`);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { parseResult } from './result-convert.ts';
 import type { Attachment, Result } from './types.ts';
+import { warn } from './output.ts';
 
 /** prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or undefined (DEL). */
 export function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Result | undefined {
@@ -15,7 +16,7 @@ export function prevResultOf(req: Request, opts: { required?: boolean; lenient?:
     return parseResult(raw, req.version);
   } catch (e) {
     if (opts.lenient) {
-      process.stderr.write(`ignoring unparseable prevResult: ${(e as Error).message}\n`);
+      warn(`ignoring unparseable prevResult: ${(e as Error).message}\n`);
       return undefined;
     }
     throw e;

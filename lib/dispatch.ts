@@ -8,6 +8,7 @@ import { inspectNetns, type NetnsState } from './netns.ts';
 import { formatResult } from './result-convert.ts';
 import type { Result } from './types.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, parseSemver, versionAtLeast, type CniVersion } from './version.ts';
+import { warn } from './output.ts';
 
 export interface Request {
   command: Command;
@@ -173,7 +174,7 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
         return { stdout: '', exitCode: 0 };
     }
   } catch (err) {
-    if (!(err instanceof CniError)) process.stderr.write(`${plugin.name}: internal error: ${(err as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(err)}\n`);
+    if (!(err instanceof CniError)) warn(`${plugin.name}: internal error: ${(err as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(err)}\n`);
     return { stdout: JSON.stringify(toErrorJson(err, version)), exitCode: 1 };
   }
 }

@@ -4,6 +4,7 @@
 // ~3 ms of every plugin start there, before a single process is spawned. node:child_process is
 // loaded on first use only (Node, or the rare run that needs extra descriptors or live stderr).
 import type { StdioOptions } from 'node:child_process';
+import { writeAllSync } from './output.ts';
 
 export interface ExecResult {
   code: number;
@@ -68,7 +69,7 @@ function runWithNode(file: string, args: readonly string[], opts: ExecOptions): 
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => {
       err.push(d);
-      if (opts.forwardStderr) process.stderr.write(d);
+      if (opts.forwardStderr) writeAllSync(2, d.toString());
     });
     child.on('error', (e) => {
       err.push(Buffer.from(e.message));

@@ -10,6 +10,7 @@
 // thread's namespace, so they are written the same way.
 import { errnoOf, isDone, message, splitMessages, type Message } from './netlink-codec.ts';
 import type { Request } from './ip-ops.ts';
+import { warn } from './output.ts';
 
 declare const require: (id: string) => any;
 
@@ -128,7 +129,7 @@ export function inNetns<T>(path: string, fn: (c: Libc) => T): T {
     } finally {
       // Must not fail: every later call of this process would act on the pod's namespace.
       if (c.setns(home, CLONE_NEWNET) !== 0) {
-        process.stderr.write(`fatal: cannot return to the host network namespace: ${strerror(c.errno())}\n`);
+        warn(`fatal: cannot return to the host network namespace: ${strerror(c.errno())}\n`);
         process.exit(70);
       }
     }

@@ -1,5 +1,6 @@
 // Rollback as data: every applied step registers its inverse; on failure the inverses run in
 // reverse order, best effort, and the original error is what the caller reports.
+import { warn } from './output.ts';
 
 export class UndoStack {
   private readonly steps: Array<{ what: string; undo: () => Promise<unknown> }> = [];
@@ -15,7 +16,7 @@ export class UndoStack {
       try {
         await step.undo();
       } catch (e) {
-        process.stderr.write(`rollback of "${step.what}" failed: ${(e as Error).message}\n`);
+        warn(`rollback of "${step.what}" failed: ${(e as Error).message}\n`);
       }
     }
   }

@@ -8,6 +8,7 @@ import type { Plugin } from '../lib/dispatch.ts';
 import { registerInProcessPlugin } from '../lib/delegate.ts';
 import { main } from '../lib/stdio.ts';
 import { invokedName, selectPluginName } from './select-plugin.ts';
+import { warn } from '../lib/output.ts';
 
 /** Found by scripts/install-plugins.mjs inside an installed executable to recognise it as ours. */
 export const MULTICALL_MARKER = 'cni-ts multi-call executable';
@@ -21,7 +22,7 @@ const plugins: Record<string, () => Promise<Plugin>> = {
 const names = Object.keys(plugins);
 const name = selectPluginName(invokedName(process), process.argv.slice(2), names);
 if (name === undefined) {
-  process.stderr.write(`${MULTICALL_MARKER}; usage: cni-ts <${names.join('|')}>, or invoke it through a link named after the plugin\n`);
+  warn(`${MULTICALL_MARKER}; usage: cni-ts <${names.join('|')}>, or invoke it through a link named after the plugin\n`);
   process.exitCode = 1;
 } else {
   for (const [n, load] of Object.entries(plugins)) registerInProcessPlugin(n, load);

@@ -33,6 +33,7 @@ import {
   planHostRoutes,
   routesTo,
 } from './plan.ts';
+import { warn } from '../../lib/output.ts';
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
@@ -44,7 +45,7 @@ async function removeStaleHostVeth(name: string): Promise<void> {
   if (link.linkinfo?.info_kind !== 'veth') {
     throw new CniError(ErrorCode.InterfaceConflict, `host interface "${name}" exists and is not a veth`);
   }
-  process.stderr.write(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
+  warn(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
   await ipBatch(HOST, [`link del ${name}`]).catch((e) => {
     if (!(e instanceof BatchError && e.missing)) throw e; // deleted concurrently (its namespace went away): fine
   });
