@@ -26,7 +26,7 @@ import {
   unlinkSync,
   writeSync,
 } from '../lib/fs.ts';
-import { join } from 'node:path';
+import { join } from '../lib/path.ts';
 import { CniError, ErrorCode } from '../lib/errors.ts';
 import { formatIP, parseIP, type IP } from '../lib/ip.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/lock.ts';

@@ -11,7 +11,7 @@
 // (7) instead of after burning a round-robin slot; CHECK verifies the prevResult addresses; GC
 // and STATUS exist; DEL needs only `name` and `ipam.dataDir`, so a drifted config cannot leak.
 import { accessSync, constants, readFileSync, statSync } from '../lib/fs.ts';
-import { dirname } from 'node:path';
+import { dirname } from '../lib/path.ts';
 import { prevResultOf, validAttachmentsOf } from '../lib/attachments.ts';
 import type { Plugin, Request } from '../lib/dispatch.ts';
 import { configError } from '../lib/config.ts';

@@ -3,7 +3,7 @@
 // is our own build of that plugin, it runs in-process instead of paying a second process start;
 // behaviour is identical because it is the same code on the same request.
 import { closeSync, openSync, readSync, realpathSync, statSync } from './fs.ts';
-import { join } from 'node:path';
+import { join } from './path.ts';
 import type { Command } from './env.ts';
 import type { Plugin, Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';

@@ -4,7 +4,7 @@
 // what the other made. Teardown and GC always cover both backends: an attachment may have been
 // made by another version or with another `ipMasqBackend`.
 import { accessSync, constants, realpathSync } from './fs.ts';
-import { join } from 'node:path';
+import { join } from './path.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import { gcIptablesMasq, missingIptablesMasq, setupIptablesMasq, teardownIptablesMasq } from './masquerade-iptables.ts';

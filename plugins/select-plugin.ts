@@ -1,7 +1,7 @@
 // Which plugin a multi-call invocation asks for (pure, unit tested): the name it was invoked by
 // (`/opt/cni/bin/bridge` → `bridge`), or — when invoked by any other name, such as `cni-ts` —
 // its first argument (`cni-ts bridge`).
-import { basename } from 'node:path';
+import { basename } from '../lib/path.ts';
 
 export function selectPluginName(invokedAs: string, args: readonly string[], names: readonly string[]): string | undefined {
   const own = basename(invokedAs);
