@@ -3,8 +3,8 @@
 // callers look at them ("File exists", "Cannot find device", "No such device"), so lib/iproute.ts
 // can use either. Forms we do not understand return undefined and go to `ip`.
 import { parseLine, type Op } from './ip-ops.ts';
-import { AF, IFLA, RTM, assembleLinks, cstring, decodeAddr, decodeLink, decodeRoute, ifinfomsg, type RawLink } from './netlink-codec.ts';
-import { NetlinkError, dump, perform } from './netlink.ts';
+import { AF, IFLA, RTM, RT_TABLE_MAIN, assembleLinks, cstring, decodeAddr, decodeLink, decodeRoute, ifinfomsg, rtmsg, type RawLink } from './netlink-codec.ts';
+import { NetlinkError, dump, ifIndexOf, ifNameOf, perform } from './netlink.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 
 const ENODEV = 19;
@@ -38,9 +38,9 @@ export function runBatch(netns: string, lines: string[]): { failed?: { line: str
     ops.push(op);
   }
   const ifindex = (name: string): number => {
-    const link = linkByName(netns, name);
-    if (!link) throw new NetlinkError(ENODEV, `Cannot find device "${name}"`);
-    return link.ifindex;
+    const index = ifIndexOf(netns, name);
+    if (index === undefined) throw new NetlinkError(ENODEV, `Cannot find device "${name}"`);
+    return index;
   };
   for (let i = 0; i < ops.length; i++) {
     try {
@@ -56,17 +56,32 @@ export function runBatch(netns: string, lines: string[]): { failed?: { line: str
 const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfomsg()).map((m) => decodeLink(m.payload));
 const dumpAddrs = (netns: string) => dump(netns, RTM.GETADDR, Uint8Array.of(AF.UNSPEC, 0, 0, 0, 0, 0, 0, 0)).map((m) => decodeAddr(m.payload));
 
-function dumpRoutes(netns: string, links: RawLink[]): RouteInfo[] {
-  const names = new Map(links.map((l) => [l.ifindex, l.ifname]));
-  return dump(netns, RTM.GETROUTE, new Uint8Array(12)).map((m) => decodeRoute(m.payload, (i) => names.get(i)));
+/** Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`. */
+function dumpRoutes(netns: string, family: number, table: number | undefined): RouteInfo[] {
+  const names = new Map<number, string | undefined>();
+  const nameOf = (i: number): string | undefined => {
+    if (!names.has(i)) names.set(i, ifNameOf(netns, i));
+    return names.get(i);
+  };
+  // The kernel filters by family and (strict checking on) by table; the table check below
+  // covers kernels that ignore the filter.
+  const request = rtmsg({ family, dstLen: 0, table: table ?? 0, protocol: 0, scope: 0, type: 0 });
+  const routes = dump(netns, RTM.GETROUTE, request).map((m) => decodeRoute(m.payload, nameOf));
+  return table === RT_TABLE_MAIN ? routes.filter((r) => r.table === undefined) : routes;
 }
 
-/** One query (`link show`, `addr show`, `route show table all`, optionally `dev NAME` for links). */
-function answer(netns: string, words: string[]): unknown[] | undefined {
-  const [object, verb, ...rest] = words;
+/**
+ * One query: `link show`, `addr show` (optionally `dev NAME`), `route show table all|main`
+ * (optionally after -4 or -6; `ip route show` without a family but with a table shows IPv4 only,
+ * `table all` both).
+ */
+function answer(netns: string, args: string[]): unknown[] | undefined {
+  const family = args[0] === '-4' ? AF.INET : args[0] === '-6' ? AF.INET6 : undefined;
+  const [object, verb, ...rest] = family === undefined ? args : args.slice(1);
   if (verb !== 'show') return undefined;
   const dev = rest.length === 2 && rest[0] === 'dev' ? rest[1] : undefined;
-  if (rest.length && !dev && !(object === 'route' && rest.join(' ') === 'table all')) return undefined;
+  const table = object === 'route' && rest.length === 2 && rest[0] === 'table' ? rest[1] : undefined;
+  if (rest.length && !dev && table !== 'all' && table !== 'main') return undefined;
   if (object === 'link' || object === 'addr' || object === 'address') {
     const withAddrs = object !== 'link';
     if (dev) {
@@ -77,7 +92,8 @@ function answer(netns: string, words: string[]): unknown[] | undefined {
     }
     return assembleLinks(dumpLinks(netns), withAddrs ? dumpAddrs(netns) : undefined);
   }
-  if (object === 'route' && !dev) return dumpRoutes(netns, dumpLinks(netns));
+  if (object === 'route' && table === 'all') return dumpRoutes(netns, family ?? AF.UNSPEC, undefined);
+  if (object === 'route' && table === 'main') return dumpRoutes(netns, family ?? AF.INET, RT_TABLE_MAIN);
   return undefined;
 }
 

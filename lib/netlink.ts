@@ -22,6 +22,9 @@ const O_RDONLY_CLOEXEC = 0o2000000;
 const O_WRONLY_CLOEXEC = 1 | 0o2000000;
 const SOL_NETLINK = 270;
 const NETLINK_EXT_ACK = 11;
+const NETLINK_GET_STRICT_CHK = 12;
+const SIOCGIFNAME = 0x8910;
+const SIOCGIFINDEX = 0x8933;
 
 interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -32,6 +35,7 @@ interface Libc {
   open(path: Uint8Array, flags: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
   close(fd: number): number;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
   errno(): number;
 }
 
@@ -53,6 +57,7 @@ function loadLibc(): Libc | null {
       open: { args: [T.ptr, T.i32], returns: T.i32 },
       write: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
       close: { args: [T.i32], returns: T.i32 },
+      ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 },
       __errno_location: { args: [], returns: T.ptr },
     });
     libc = {
@@ -64,6 +69,7 @@ function loadLibc(): Libc | null {
       open: s.open,
       write: (fd, buf, len) => Number(s.write(fd, buf, len)),
       close: s.close,
+      ioctl: (fd, request, arg) => s.ioctl(fd, request, arg),
       errno: () => read.i32(s.__errno_location(), 0),
     };
   } catch {
@@ -167,6 +173,8 @@ function socketFor(netns: string): number {
     const fd = c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw new NetlinkError(c.errno(), `cannot open netlink socket: ${strerror(c.errno())}`);
     c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, Uint8Array.of(1, 0, 0, 0), 4);
+    // Let the kernel apply a dump request's filters (family, table): less to read and decode.
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, Uint8Array.of(1, 0, 0, 0), 4);
     return fd;
   };
   const fd = netns ? inNetns(netns, make) : make(loadLibc()!);
@@ -227,4 +235,25 @@ export function perform(netns: string, req: Request): Message[] {
 export function dump(netns: string, type: number, fixed: Uint8Array): Message[] {
   const s = ++seq;
   return exchange(socketFor(netns), message(type, 0x300, s, fixed), s);
+}
+
+/**
+ * Interface name ↔ index through the socket's namespace (SIOCGIFNAME / SIOCGIFINDEX on the netlink
+ * socket): one system call, where a GETLINK answer is a kilobyte of attributes to decode.
+ * undefined when there is no such interface.
+ */
+export function ifNameOf(netns: string, index: number): string | undefined {
+  const req = new Uint8Array(40); // struct ifreq: name[16], then the union (ifindex)
+  new DataView(req.buffer).setInt32(16, index, true);
+  if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFNAME, req) !== 0) return undefined;
+  return new TextDecoder().decode(req.subarray(0, req.indexOf(0)));
+}
+
+export function ifIndexOf(netns: string, name: string): number | undefined {
+  const req = new Uint8Array(40);
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length > 15) return undefined;
+  req.set(bytes);
+  if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFINDEX, req) !== 0) return undefined;
+  return new DataView(req.buffer).getInt32(16, true);
 }

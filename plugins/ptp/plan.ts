@@ -217,8 +217,17 @@ export function planHostRoutes(
   });
 }
 
-/** The `ip -json -batch` queries whose answers planHostRoutes needs. */
-export const HOST_ROUTE_QUERIES = ['link show', 'route show table all'];
+/** The `ip -json` route queries planHostRoutes needs: the main table of each family in use. */
+export const hostRouteQueries = (families: Family[]): string[][] => families.map((f) => [`-${f}`, 'route', 'show', 'table', 'main']);
+
+/**
+ * Interfaces of routes already leading to our destinations through another device: only their
+ * state (up, carrier) matters to planHostRoutes, so only they are looked up.
+ */
+export function devicesInTheWay(hostVeth: string, addressing: Pick<PtpAddressing, 'hostRouteDsts'>, routes: RouteInfo[]): string[] {
+  const devs = addressing.hostRouteDsts.flatMap((dst) => routesTo(routes, dst).map((r) => r.dev));
+  return unique(devs.filter((d): d is string => d !== undefined && d !== hostVeth));
+}
 
 export function buildPtpResult(args: {
   cfg: PtpConfig;

@@ -18,7 +18,6 @@ import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
 import { loadPtpConfig, routedHostVethName, type PtpConfig } from './config.ts';
 import {
-  HOST_ROUTE_QUERIES,
   ROUTED_HOST_MAC,
   buildPtpResult,
   expectedHostState,
@@ -31,6 +30,8 @@ import {
   planAddressing,
   planHostLink,
   planHostRoutes,
+  devicesInTheWay,
+  hostRouteQueries,
   routesTo,
 } from './plan.ts';
 import { warn } from '../../lib/output.ts';
@@ -75,7 +76,9 @@ async function add(req: Request): Promise<Result> {
     const hostSide = async () => {
       const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
       await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-      const [links, routes] = (await ipJsonBatch(HOST, HOST_ROUTE_QUERIES)) as [LinkInfo[], RouteInfo[]];
+      const routes = (await Promise.all(hostRouteQueries(families).map((q) => ipJson<RouteInfo>(HOST, q)))).flat();
+      const devs = devicesInTheWay(veth.hostName, addressing, routes);
+      const links = (await Promise.all(devs.map((d) => ipJson<LinkInfo>(HOST, ['link', 'show', 'dev', d])))).flat();
       await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
     };
     await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);

@@ -16,6 +16,8 @@ import {
   planAddressing,
   planHostLink,
   planHostRoutes,
+  devicesInTheWay,
+  hostRouteQueries,
   routesTo,
 } from '../../plugins/ptp/plan.ts';
 
@@ -154,6 +156,17 @@ describe('host route conflicts', () => {
     expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
     expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
     expect(planHostRoutes('ptpabc', a, existing, [])).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+  });
+  it('only the devices of routes already leading to our destinations are looked up', () => {
+    expect(devicesInTheWay('ptpabc', a, existing)).toEqual(['other']);
+    expect(devicesInTheWay('other', a, existing)).toEqual([]); // our own veth is never in the way
+    expect(devicesInTheWay('ptpabc', a, [])).toEqual([]);
+  });
+  it('queries the main table of each family in use', () => {
+    expect(hostRouteQueries([4, 6])).toEqual([
+      ['-4', 'route', 'show', 'table', 'main'],
+      ['-6', 'route', 'show', 'table', 'main'],
+    ]);
   });
   it('a blackhole route is a conflict', () => {
     const bh = [{ dst: '10.1.0.5', type: 'blackhole' } as RouteInfo];
