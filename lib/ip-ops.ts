@@ -235,10 +235,18 @@ function linkDel(t: Tokens): Op | undefined {
 // ---------------------------------------------------------------------------------------------
 // addr
 
+/** `add` must create (EEXIST otherwise), `replace` creates or replaces, `del` deletes. */
+function requestFor(verb: string | undefined, newType: number, delType: number): { type: number; flags: number } | undefined {
+  if (verb === 'add') return { type: newType, flags: NLM_F.CREATE | NLM_F.EXCL };
+  if (verb === 'replace') return { type: newType, flags: NLM_F.CREATE | NLM_F.REPLACE };
+  if (verb === 'del') return { type: delType, flags: 0 };
+  return undefined;
+}
+
 function addr(verb: string | undefined, t: Tokens): Op | undefined {
-  const type = verb === 'del' ? RTM.DELADDR : RTM.NEWADDR;
-  const flags = verb === 'add' ? NLM_F.CREATE | NLM_F.EXCL : verb === 'replace' ? NLM_F.CREATE | NLM_F.REPLACE : verb === 'del' ? 0 : -1;
-  if (flags < 0) return undefined;
+  const request = requestFor(verb, RTM.NEWADDR, RTM.DELADDR);
+  if (!request) return undefined;
+  const { type, flags } = request;
   const cidr = parseCidr(t.next());
   if (!cidr) return undefined;
   let dev: string | undefined;
@@ -268,9 +276,9 @@ function addr(verb: string | undefined, t: Tokens): Op | undefined {
 // route
 
 function route(verb: string | undefined, t: Tokens): Op | undefined {
-  const type = verb === 'del' ? RTM.DELROUTE : RTM.NEWROUTE;
-  const flags = verb === 'add' ? NLM_F.CREATE | NLM_F.EXCL : verb === 'replace' ? NLM_F.CREATE | NLM_F.REPLACE : verb === 'del' ? 0 : -1;
-  if (flags < 0) return undefined;
+  const request = requestFor(verb, RTM.NEWROUTE, RTM.DELROUTE);
+  if (!request) return undefined;
+  const { type, flags } = request;
   const dst = parseCidr(t.next());
   if (!dst) return undefined;
   let gateway: Uint8Array | undefined;
