@@ -4,6 +4,7 @@
 // of every plugin start, a tenth of a whole ADD, for a dozen thin system call wrappers. (Linux
 // x86-64 glibc layouts; anything unavailable falls back to node:fs.)
 import type * as NodeFs from 'node:fs';
+import { errnoCode, libc, uvText } from './libc.ts';
 
 declare const require: (id: string) => any;
 
@@ -42,35 +43,9 @@ export interface Fs {
 
 export const constants = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_EXCL: 0o200, O_TRUNC: 0o1000, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
 
-// errno → [code, text], for messages in node:fs's form ("ENOENT: no such file or directory, open '/x'").
-const ERRNOS: Record<number, [string, string]> = {
-  1: ['EPERM', 'operation not permitted'],
-  2: ['ENOENT', 'no such file or directory'],
-  4: ['EINTR', 'interrupted system call'],
-  5: ['EIO', 'i/o error'],
-  9: ['EBADF', 'bad file descriptor'],
-  11: ['EAGAIN', 'resource temporarily unavailable'],
-  12: ['ENOMEM', 'not enough memory'],
-  13: ['EACCES', 'permission denied'],
-  16: ['EBUSY', 'resource busy or locked'],
-  17: ['EEXIST', 'file already exists'],
-  18: ['EXDEV', 'cross-device link not permitted'],
-  20: ['ENOTDIR', 'not a directory'],
-  21: ['EISDIR', 'illegal operation on a directory'],
-  22: ['EINVAL', 'invalid argument'],
-  24: ['EMFILE', 'too many open files'],
-  27: ['EFBIG', 'file too large'],
-  28: ['ENOSPC', 'no space left on device'],
-  30: ['EROFS', 'read-only file system'],
-  36: ['ENAMETOOLONG', 'name too long'],
-  39: ['ENOTEMPTY', 'directory not empty'],
-  40: ['ELOOP', 'too many symbolic links encountered'],
-  122: ['EDQUOT', 'disk quota exceeded'],
-};
-
 function errnoError(errno: number, syscall: string, path?: string): NodeJS.ErrnoException {
-  const [code, text] = ERRNOS[errno] ?? [`E${errno}`, `errno ${errno}`];
-  const e = new Error(`${code}: ${text}, ${syscall}${path === undefined ? '' : ` '${path}'`}`) as NodeJS.ErrnoException;
+  const code = errnoCode(errno);
+  const e = new Error(`${code}: ${uvText(errno)}, ${syscall}${path === undefined ? '' : ` '${path}'`}`) as NodeJS.ErrnoException;
   e.code = code;
   e.errno = -errno;
   e.syscall = syscall;
@@ -95,128 +70,101 @@ function statFrom(b: DataView): Stat {
 }
 
 function libcFs(): Fs | undefined {
-  try {
-    const { dlopen, FFIType: T, read, CString } = require('bun:ffi');
-    const { symbols: c } = dlopen('libc.so.6', {
-      open: { args: [T.ptr, T.i32, T.u32], returns: T.i32 },
-      close: { args: [T.i32], returns: T.i32 },
-      read: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
-      pread: { args: [T.i32, T.ptr, T.u64, T.i64], returns: T.i64 },
-      write: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
-      fdatasync: { args: [T.i32], returns: T.i32 },
-      fstat: { args: [T.i32, T.ptr], returns: T.i32 },
-      stat: { args: [T.ptr, T.ptr], returns: T.i32 },
-      lstat: { args: [T.ptr, T.ptr], returns: T.i32 },
-      statfs: { args: [T.ptr, T.ptr], returns: T.i32 },
-      readlink: { args: [T.ptr, T.ptr, T.u64], returns: T.i64 },
-      realpath: { args: [T.ptr, T.ptr], returns: T.ptr },
-      access: { args: [T.ptr, T.i32], returns: T.i32 },
-      mkdir: { args: [T.ptr, T.u32], returns: T.i32 },
-      opendir: { args: [T.ptr], returns: T.ptr },
-      readdir: { args: [T.ptr], returns: T.ptr },
-      closedir: { args: [T.ptr], returns: T.i32 },
-      link: { args: [T.ptr, T.ptr], returns: T.i32 },
-      unlink: { args: [T.ptr], returns: T.i32 },
-      rename: { args: [T.ptr, T.ptr], returns: T.i32 },
-      __errno_location: { args: [], returns: T.ptr },
-    });
-    const errnoPtr = c.__errno_location();
-    const errno = (): number => read.i32(errnoPtr, 0);
-    const encoder = new TextEncoder();
-    const decoder = new TextDecoder();
-    const z = (s: string): Uint8Array => encoder.encode(s + '\0');
-    const check = (r: number | bigint, syscall: string, path?: string): number => {
-      const n = Number(r);
-      if (n < 0) throw errnoError(errno(), syscall, path);
-      return n;
-    };
-    const statBuf = new Uint8Array(144);
-    const statView = new DataView(statBuf.buffer);
-    const pathBuf = new Uint8Array(4097);
+  const c = libc();
+  if (!c) return undefined;
+  const errno = c.errno;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const z = (s: string): Uint8Array => encoder.encode(s + '\0');
+  const check = (r: number | bigint, syscall: string, path?: string): number => {
+    const n = Number(r);
+    if (n < 0) throw errnoError(errno(), syscall, path);
+    return n;
+  };
+  const statBuf = new Uint8Array(144);
+  const statView = new DataView(statBuf.buffer);
+  const pathBuf = new Uint8Array(4097);
 
-    const fs: Fs = {
-      readSync: (fd, buf, offset, length, position) => {
-        const target = buf.subarray(offset, offset + length);
-        return check(position === null ? c.read(fd, target, length) : c.pread(fd, target, length, position), 'read');
-      },
-      writeSync: (fd, data) => {
-        const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-        return check(c.write(fd, bytes, bytes.length), 'write');
-      },
-      openSync: (path, flags, mode = 0o666) => check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
-      closeSync: (fd) => void check(c.close(fd), 'close'),
-      fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
-      fstatSync: (fd) => (check(c.fstat(fd, statBuf), 'fstat'), statFrom(statView)),
-      statSync: (path) => (check(c.stat(z(path), statBuf), 'stat', path), statFrom(statView)),
-      lstatSync: (path) => (check(c.lstat(z(path), statBuf), 'lstat', path), statFrom(statView)),
-      statfsSync: (path) => {
-        const b = new BigInt64Array(15);
-        check(c.statfs(z(path), b), 'statfs', path);
-        return { type: Number(b[0]) };
-      },
-      readlinkSync: (path) => {
-        const n = check(c.readlink(z(path), pathBuf, 4096), 'readlink', path);
-        return decoder.decode(pathBuf.subarray(0, n));
-      },
-      realpathSync: (path) => {
-        const p = c.realpath(z(path), pathBuf);
-        if (!p) throw errnoError(errno(), 'realpath', path);
-        return decoder.decode(pathBuf.subarray(0, pathBuf.indexOf(0)));
-      },
-      accessSync: (path, mode) => void check(c.access(z(path), mode), 'access', path),
-      mkdirSync: (path, opts) => {
-        // mkdir -p: create missing parents first; an existing directory is fine.
-        const parts = path.split('/');
-        for (let i = path.startsWith('/') ? 2 : 1; i <= parts.length; i++) {
-          const prefix = parts.slice(0, i).join('/');
-          if (!prefix) continue;
-          if (c.mkdir(z(prefix), opts.mode) === 0) continue;
-          const e = errno();
-          if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', prefix);
-          if (i === parts.length && !fs.statSync(prefix).isDirectory()) throw errnoError(17, 'mkdir', prefix);
+  const fs: Fs = {
+    readSync: (fd, buf, offset, length, position) => {
+      const target = buf.subarray(offset, offset + length);
+      return check(position === null ? c.read(fd, target, length) : c.pread(fd, target, length, position), 'read');
+    },
+    writeSync: (fd, data) => {
+      const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+      return check(c.write(fd, bytes, bytes.length), 'write');
+    },
+    openSync: (path, flags, mode = 0o666) => check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
+    closeSync: (fd) => void check(c.close(fd), 'close'),
+    fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
+    fstatSync: (fd) => (check(c.fstat(fd, statBuf), 'fstat'), statFrom(statView)),
+    statSync: (path) => (check(c.stat(z(path), statBuf), 'stat', path), statFrom(statView)),
+    lstatSync: (path) => (check(c.lstat(z(path), statBuf), 'lstat', path), statFrom(statView)),
+    statfsSync: (path) => {
+      const b = new BigInt64Array(15);
+      check(c.statfs(z(path), b), 'statfs', path);
+      return { type: Number(b[0]) };
+    },
+    readlinkSync: (path) => {
+      const n = check(c.readlink(z(path), pathBuf, 4096), 'readlink', path);
+      return decoder.decode(pathBuf.subarray(0, n));
+    },
+    realpathSync: (path) => {
+      const p = c.realpath(z(path), pathBuf);
+      if (!p) throw errnoError(errno(), 'realpath', path);
+      return decoder.decode(pathBuf.subarray(0, pathBuf.indexOf(0)));
+    },
+    accessSync: (path, mode) => void check(c.access(z(path), mode), 'access', path),
+    mkdirSync: (path, opts) => {
+      // mkdir -p: create missing parents first; an existing directory is fine.
+      const parts = path.split('/');
+      for (let i = path.startsWith('/') ? 2 : 1; i <= parts.length; i++) {
+        const prefix = parts.slice(0, i).join('/');
+        if (!prefix) continue;
+        if (c.mkdir(z(prefix), opts.mode) === 0) continue;
+        const e = errno();
+        if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', prefix);
+        if (i === parts.length && !fs.statSync(prefix).isDirectory()) throw errnoError(17, 'mkdir', prefix);
+      }
+    },
+    readdirSync: (path) => {
+      const dir = c.opendir(z(path));
+      if (!dir) throw errnoError(errno(), 'opendir', path);
+      const names: string[] = [];
+      try {
+        for (let ent = c.readdir(dir); ent; ent = c.readdir(dir)) {
+          const name = c.cstring(ent, 19); // struct dirent64: d_name at offset 19
+          if (name !== '.' && name !== '..') names.push(name);
         }
-      },
-      readdirSync: (path) => {
-        const dir = c.opendir(z(path));
-        if (!dir) throw errnoError(errno(), 'opendir', path);
-        const names: string[] = [];
-        try {
-          for (let ent = c.readdir(dir); ent; ent = c.readdir(dir)) {
-            const name = new CString(ent, 19).toString(); // struct dirent64: d_name at offset 19
-            if (name !== '.' && name !== '..') names.push(name);
-          }
-        } finally {
-          c.closedir(dir);
-        }
-        return names;
-      },
-      readFileSync: (path) => {
-        const fd = fs.openSync(path, 0);
-        try {
-          const chunks: Uint8Array[] = [];
-          const buf = new Uint8Array(65536);
-          for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(buf.slice(0, n));
-          return decoder.decode(Buffer.concat(chunks));
-        } finally {
-          c.close(fd);
-        }
-      },
-      writeFileSync: (path, data) => {
-        const fd = fs.openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
-        try {
-          fs.writeSync(fd, data);
-        } finally {
-          c.close(fd);
-        }
-      },
-      linkSync: (existing, path) => void check(c.link(z(existing), z(path)), 'link', path),
-      unlinkSync: (path) => void check(c.unlink(z(path)), 'unlink', path),
-      renameSync: (from, to) => void check(c.rename(z(from), z(to)), 'rename', to),
-    };
-    return fs;
-  } catch {
-    return undefined;
-  }
+      } finally {
+        c.closedir(dir);
+      }
+      return names;
+    },
+    readFileSync: (path) => {
+      const fd = fs.openSync(path, 0);
+      try {
+        const chunks: Uint8Array[] = [];
+        const buf = new Uint8Array(65536);
+        for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(buf.slice(0, n));
+        return decoder.decode(Buffer.concat(chunks));
+      } finally {
+        c.close(fd);
+      }
+    },
+    writeFileSync: (path, data) => {
+      const fd = fs.openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+      try {
+        fs.writeSync(fd, data);
+      } finally {
+        c.close(fd);
+      }
+    },
+    linkSync: (existing, path) => void check(c.link(z(existing), z(path)), 'link', path),
+    unlinkSync: (path) => void check(c.unlink(z(path)), 'unlink', path),
+    renameSync: (from, to) => void check(c.rename(z(from), z(to)), 'rename', to),
+  };
+  return fs;
 }
 
 function nodeFs(): Fs {

@@ -6,24 +6,19 @@
 import { closeSync, constants, openSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
+import { libc } from './libc.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-declare const require: (id: string) => any;
 // Not node:timers/promises: loading it costs ~2 ms of the standalone build's start-up.
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** flock(2) from libc when running under Bun (the standalone build); undefined under Node. */
 function nativeFlock(): ((fd: number, op: number) => number) | undefined {
-  if (!('Bun' in globalThis)) return undefined;
-  try {
-    const { dlopen, FFIType } = require('bun:ffi');
-    return dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols.flock;
-  } catch {
-    return undefined; // not glibc: fall back to flock(1)
-  }
+  const c = libc();
+  return c ? (fd, op) => c.flock(fd, op) : undefined; // not glibc or Node: flock(1)
 }
 
 /** Non-blocking attempts until the deadline (a blocking flock would stall the event loop for good). */

@@ -10,9 +10,8 @@
 // thread's namespace, so they are written the same way.
 import { errnoOf, isDone, message, splitMessages, type Message } from './netlink-codec.ts';
 import type { Request } from './ip-ops.ts';
+import { cpath, libc, strerror, type Libc } from './libc.ts';
 import { warn } from './output.ts';
-
-declare const require: (id: string) => any;
 
 const AF_NETLINK = 16;
 const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
@@ -26,80 +25,12 @@ const NETLINK_GET_STRICT_CHK = 12;
 const SIOCGIFNAME = 0x8910;
 const SIOCGIFINDEX = 0x8933;
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
-  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
-  setns(fd: number, nstype: number): number;
-  open(path: Uint8Array, flags: number): number;
-  write(fd: number, buf: Uint8Array, len: number): number;
-  close(fd: number): number;
-  ioctl(fd: number, request: number, arg: Uint8Array): number;
-  errno(): number;
-}
-
-let libc: Libc | null | undefined;
-
-/** libc through bun:ffi; null when not running under Bun, not on glibc, or switched off. */
+/** libc, unless switched off (CNI_TS_NETLINK=0: use `ip`/`nsenter`/`sysctl` processes). */
 function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (!('Bun' in globalThis) || process.env.CNI_TS_NETLINK === '0') return libc;
-  try {
-    const { dlopen, FFIType: T, read } = require('bun:ffi');
-    const { symbols: s } = dlopen('libc.so.6', {
-      socket: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
-      send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
-      recv: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
-      setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
-      setns: { args: [T.i32, T.i32], returns: T.i32 },
-      open: { args: [T.ptr, T.i32], returns: T.i32 },
-      write: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
-      close: { args: [T.i32], returns: T.i32 },
-      ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 },
-      __errno_location: { args: [], returns: T.ptr },
-    });
-    libc = {
-      socket: s.socket,
-      send: (fd, buf, len, flags) => Number(s.send(fd, buf, len, flags)),
-      recv: (fd, buf, len, flags) => Number(s.recv(fd, buf, len, flags)),
-      setsockopt: s.setsockopt,
-      setns: s.setns,
-      open: s.open,
-      write: (fd, buf, len) => Number(s.write(fd, buf, len)),
-      close: s.close,
-      ioctl: (fd, request, arg) => s.ioctl(fd, request, arg),
-      errno: () => read.i32(s.__errno_location(), 0),
-    };
-  } catch {
-    libc = null;
-  }
-  return libc;
+  return process.env.CNI_TS_NETLINK === '0' ? null : libc();
 }
 
 export const available = (): boolean => loadLibc() !== null;
-
-const cpath = (p: string): Uint8Array => new TextEncoder().encode(p + '\0');
-
-const ERRNO_TEXT: Record<number, string> = {
-  1: 'Operation not permitted',
-  2: 'No such file or directory',
-  3: 'No such process',
-  13: 'Permission denied',
-  16: 'Device or resource busy',
-  17: 'File exists',
-  19: 'No such device',
-  22: 'Invalid argument',
-  28: 'No space left on device',
-  34: 'Numerical result out of range',
-  93: 'Protocol not supported',
-  95: 'Operation not supported',
-  99: 'Cannot assign requested address',
-  101: 'Network is unreachable',
-  105: 'No buffer space available',
-};
-export const strerror = (errno: number): string => ERRNO_TEXT[errno] ?? `errno ${errno}`;
 
 /** A failed system call or netlink request: `text` reads like iproute2's stderr. */
 export class NetlinkError extends Error {
@@ -114,10 +45,10 @@ export class NetlinkError extends Error {
 /** Runs `fn` with this thread in the network namespace at `path`; always switches back. */
 export function inNetns<T>(path: string, fn: (c: Libc) => T): T {
   const c = loadLibc()!;
-  const home = c.open(cpath('/proc/thread-self/ns/net'), O_RDONLY_CLOEXEC);
+  const home = c.open(cpath('/proc/thread-self/ns/net'), O_RDONLY_CLOEXEC, 0);
   if (home < 0) throw new NetlinkError(c.errno(), `cannot open own network namespace: ${strerror(c.errno())}`);
   try {
-    const target = c.open(cpath(path), O_RDONLY_CLOEXEC);
+    const target = c.open(cpath(path), O_RDONLY_CLOEXEC, 0);
     if (target < 0) {
       const e = c.errno();
       throw new NetlinkError(e, `Cannot open network namespace "${path}": ${strerror(e)}`);
@@ -149,7 +80,7 @@ export function writeSysctlsIn(path: string, values: Record<string, string>): Ar
   return inNetns(path, (c) => {
     const failed: Array<{ key: string; errno: number }> = [];
     for (const [key, value] of Object.entries(values)) {
-      const fd = c.open(cpath(`/proc/sys/${key}`), O_WRONLY_CLOEXEC);
+      const fd = c.open(cpath(`/proc/sys/${key}`), O_WRONLY_CLOEXEC, 0);
       if (fd < 0) {
         failed.push({ key, errno: c.errno() });
         continue;

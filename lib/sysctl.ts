@@ -6,7 +6,8 @@ import { readFileSync, writeFileSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { Where } from './iproute.ts';
-import { NetlinkError, available as inProcessNamespaces, strerror, writeSysctlsIn } from './netlink.ts';
+import { strerror } from './libc.ts';
+import { NetlinkError, available as inProcessNamespaces, writeSysctlsIn } from './netlink.ts';
 
 const ENOENT = 2;
 

@@ -1,0 +1,138 @@
+// glibc through bun:ffi, for the standalone (Bun) build: the one place that binds C functions.
+// lib/fs.ts (file calls), lib/netlink.ts (sockets, namespaces) and lib/lock.ts (flock) use it.
+// Under Node, or when it cannot be bound (not glibc), `libc()` is null and callers use node:fs,
+// `ip`/`nsenter` processes and flock(1) instead. Layouts are Linux x86-64.
+
+declare const require: (id: string) => any;
+
+/** Raw calls: a negative (or null pointer) result means failure, the reason is `errno()`. */
+export interface Libc {
+  open(path: Uint8Array, flags: number, mode: number): number;
+  close(fd: number): number;
+  read(fd: number, buf: Uint8Array, len: number): number;
+  pread(fd: number, buf: Uint8Array, len: number, offset: number): number;
+  write(fd: number, buf: Uint8Array, len: number): number;
+  fdatasync(fd: number): number;
+  fstat(fd: number, buf: Uint8Array): number;
+  stat(path: Uint8Array, buf: Uint8Array): number;
+  lstat(path: Uint8Array, buf: Uint8Array): number;
+  statfs(path: Uint8Array, buf: BigInt64Array): number;
+  readlink(path: Uint8Array, buf: Uint8Array, len: number): number;
+  realpath(path: Uint8Array, buf: Uint8Array): number | null;
+  access(path: Uint8Array, mode: number): number;
+  mkdir(path: Uint8Array, mode: number): number;
+  opendir(path: Uint8Array): number | null;
+  readdir(dir: number): number | null;
+  closedir(dir: number): number;
+  link(existing: Uint8Array, path: Uint8Array): number;
+  unlink(path: Uint8Array): number;
+  rename(from: Uint8Array, to: Uint8Array): number;
+  flock(fd: number, op: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
+  setns(fd: number, nstype: number): number;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  errno(): number;
+  /** The NUL-terminated string at a pointer (plus byte offset), e.g. a dirent's name. */
+  cstring(ptr: number, offset: number): string;
+}
+
+let bound: Libc | null | undefined;
+
+export function libc(): Libc | null {
+  if (bound !== undefined) return bound;
+  bound = null;
+  if (!('Bun' in globalThis)) return bound;
+  try {
+    const { dlopen, FFIType: T, read, CString } = require('bun:ffi');
+    const { symbols: s } = dlopen('libc.so.6', {
+      open: { args: [T.ptr, T.i32, T.u32], returns: T.i32 },
+      close: { args: [T.i32], returns: T.i32 },
+      read: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
+      pread: { args: [T.i32, T.ptr, T.u64, T.i64], returns: T.i64 },
+      write: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
+      fdatasync: { args: [T.i32], returns: T.i32 },
+      fstat: { args: [T.i32, T.ptr], returns: T.i32 },
+      stat: { args: [T.ptr, T.ptr], returns: T.i32 },
+      lstat: { args: [T.ptr, T.ptr], returns: T.i32 },
+      statfs: { args: [T.ptr, T.ptr], returns: T.i32 },
+      readlink: { args: [T.ptr, T.ptr, T.u64], returns: T.i64 },
+      realpath: { args: [T.ptr, T.ptr], returns: T.ptr },
+      access: { args: [T.ptr, T.i32], returns: T.i32 },
+      mkdir: { args: [T.ptr, T.u32], returns: T.i32 },
+      opendir: { args: [T.ptr], returns: T.ptr },
+      readdir: { args: [T.ptr], returns: T.ptr },
+      closedir: { args: [T.ptr], returns: T.i32 },
+      link: { args: [T.ptr, T.ptr], returns: T.i32 },
+      unlink: { args: [T.ptr], returns: T.i32 },
+      rename: { args: [T.ptr, T.ptr], returns: T.i32 },
+      flock: { args: [T.i32, T.i32], returns: T.i32 },
+      socket: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
+      send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
+      recv: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
+      setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
+      setns: { args: [T.i32, T.i32], returns: T.i32 },
+      ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 },
+      __errno_location: { args: [], returns: T.ptr },
+    });
+    const errnoPtr = s.__errno_location();
+    const n = (x: number | bigint): number => Number(x);
+    bound = {
+      ...s,
+      read: (fd, buf, len) => n(s.read(fd, buf, len)),
+      pread: (fd, buf, len, offset) => n(s.pread(fd, buf, len, offset)),
+      write: (fd, buf, len) => n(s.write(fd, buf, len)),
+      readlink: (path, buf, len) => n(s.readlink(path, buf, len)),
+      send: (fd, buf, len, flags) => n(s.send(fd, buf, len, flags)),
+      recv: (fd, buf, len, flags) => n(s.recv(fd, buf, len, flags)),
+      errno: () => read.i32(errnoPtr, 0),
+      cstring: (ptr, offset) => new CString(ptr, offset).toString(),
+    } as Libc;
+  } catch {
+    bound = null; // not glibc, or FFI unavailable
+  }
+  return bound;
+}
+
+/** A path or name as a NUL-terminated C string. */
+export const cpath = (p: string): Uint8Array => new TextEncoder().encode(p + '\0');
+
+// errno → [code, strerror(3) text (iproute2's messages), libuv text (node:fs's messages)].
+const ERRNOS: Record<number, [string, string, string]> = {
+  1: ['EPERM', 'Operation not permitted', 'operation not permitted'],
+  2: ['ENOENT', 'No such file or directory', 'no such file or directory'],
+  3: ['ESRCH', 'No such process', 'no such process'],
+  4: ['EINTR', 'Interrupted system call', 'interrupted system call'],
+  5: ['EIO', 'Input/output error', 'i/o error'],
+  9: ['EBADF', 'Bad file descriptor', 'bad file descriptor'],
+  11: ['EAGAIN', 'Resource temporarily unavailable', 'resource temporarily unavailable'],
+  12: ['ENOMEM', 'Cannot allocate memory', 'not enough memory'],
+  13: ['EACCES', 'Permission denied', 'permission denied'],
+  16: ['EBUSY', 'Device or resource busy', 'resource busy or locked'],
+  17: ['EEXIST', 'File exists', 'file already exists'],
+  18: ['EXDEV', 'Invalid cross-device link', 'cross-device link not permitted'],
+  19: ['ENODEV', 'No such device', 'no such device'],
+  20: ['ENOTDIR', 'Not a directory', 'not a directory'],
+  21: ['EISDIR', 'Is a directory', 'illegal operation on a directory'],
+  22: ['EINVAL', 'Invalid argument', 'invalid argument'],
+  24: ['EMFILE', 'Too many open files', 'too many open files'],
+  27: ['EFBIG', 'File too large', 'file too large'],
+  28: ['ENOSPC', 'No space left on device', 'no space left on device'],
+  30: ['EROFS', 'Read-only file system', 'read-only file system'],
+  34: ['ERANGE', 'Numerical result out of range', 'result too large'],
+  36: ['ENAMETOOLONG', 'File name too long', 'name too long'],
+  39: ['ENOTEMPTY', 'Directory not empty', 'directory not empty'],
+  40: ['ELOOP', 'Too many levels of symbolic links', 'too many symbolic links encountered'],
+  93: ['EPROTONOSUPPORT', 'Protocol not supported', 'protocol not supported'],
+  95: ['EOPNOTSUPP', 'Operation not supported', 'operation not supported on socket'],
+  99: ['EADDRNOTAVAIL', 'Cannot assign requested address', 'address not available'],
+  101: ['ENETUNREACH', 'Network is unreachable', 'network is unreachable'],
+  105: ['ENOBUFS', 'No buffer space available', 'no buffer space available'],
+  122: ['EDQUOT', 'Disk quota exceeded', 'disk quota exceeded'],
+};
+
+export const errnoCode = (e: number): string => ERRNOS[e]?.[0] ?? `E${e}`;
+export const strerror = (e: number): string => ERRNOS[e]?.[1] ?? `errno ${e}`;
+export const uvText = (e: number): string => ERRNOS[e]?.[2] ?? `errno ${e}`;
