@@ -2,7 +2,7 @@
 // `ip -json` prints (LinkInfo, RouteInfo), so code written against iproute2's JSON works unchanged
 // on either path (lib/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
-import { parseIP, type IP } from './ip.ts';
+import { formatIP, parseIP, type IP } from './ip.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 } as const;
@@ -146,24 +146,14 @@ const readI32 = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 
 const readString = (b: Uint8Array): string => new TextDecoder().decode(b.subarray(0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length));
 const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
-/** An address as iproute2 prints it (IPv6 in RFC 5952 form). */
+/** An address as iproute2 prints it (IPv6 in RFC 5952 form, lib/ip's formatter). */
 export function formatAddress(b: Uint8Array): string {
   if (b.length === 4) return b.join('.');
-  // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail, as RFC 5952 §5 and iproute2 print it.
+  // IPv4-mapped (::ffff:a.b.c.d) keeps its IPv6 prefix here (lib/ip prints it as IPv4, as Go does).
   if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `::ffff:${b.subarray(12).join('.')}`;
-  const words = Array.from({ length: 8 }, (_, i) => (b[2 * i]! << 8) | b[2 * i + 1]!);
-  // The longest run (≥ 2) of zero words becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
-  if (best < 0) return hex(words);
-  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+  let value = 0n;
+  for (const x of b) value = (value << 8n) | BigInt(x);
+  return formatIP({ family: 6, value });
 }
 
 /** The bytes of an address (network order); throws for anything lib/ip's strict parser rejects. */
