@@ -16,7 +16,7 @@ import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
 import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
-import { loadPtpConfig, routedHostVethName, type PtpConfig } from './config.ts';
+import { loadPtpConfig, routedHostVethName } from './config.ts';
 import {
   ROUTED_HOST_MAC,
   buildPtpResult,
