@@ -88,6 +88,9 @@ export async function ipBatch(where: Where, lines: string[]): Promise<void> {
   throw new BatchError(failed, r.stderr);
 }
 
+/** What iproute2 (and lib/netlink-ip.ts, in its words) says when the object is not there. */
+const NOT_FOUND = /does not exist|Cannot find device|No such/i;
+
 /** `ip -json <args>`; returns [] when the object does not exist. */
 export async function ipJson<T = Record<string, unknown>>(where: Where, args: string[]): Promise<T[]> {
   if (netlinkAvailable()) {
@@ -96,13 +99,13 @@ export async function ipJson<T = Record<string, unknown>>(where: Where, args: st
       if (answer) return answer as T[];
     } catch (e) {
       if (!(e instanceof NetlinkError)) throw e;
-      if (/does not exist|Cannot find device|No such/i.test(e.text)) return [];
+      if (NOT_FOUND.test(e.text)) return [];
       throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${e.text}`);
     }
   }
   const r = await runIp(where, ['-json', ...args]);
   if (r.code !== 0) {
-    if (/does not exist|Cannot find device|No such/i.test(r.stderr)) return [];
+    if (NOT_FOUND.test(r.stderr)) return [];
     throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${firstError(r.stderr)}`);
   }
   const text = r.stdout.trim();

@@ -3,25 +3,17 @@
 // callers look at them ("File exists", "Cannot find device", "No such device"), so lib/iproute.ts
 // can use either. Forms we do not understand return undefined and go to `ip`.
 import { parseLine, type Op } from './ip-ops.ts';
-import { AF, IFLA, RTM, RT_TABLE_MAIN, assembleLinks, cstring, decodeAddr, decodeLink, decodeRoute, ifinfomsg, rtmsg, type RawLink } from './netlink-codec.ts';
+import { AF, IFLA, RTM, RT_TABLE_MAIN, assembleLinks, cstring, decodeAddr, decodeLink, decodeRoute, ifaddrmsg, ifinfomsg, rtmsg, type Attr, type RawLink } from './netlink-codec.ts';
 import { NetlinkError, dump, ifIndexOf, ifNameOf, perform } from './netlink.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 
 const ENODEV = 19;
 
-function linkByName(netns: string, name: string): RawLink | undefined {
+/** One link, by index or by name; undefined when there is none. */
+function getLink(netns: string, by: { index: number } | { name: string }): RawLink | undefined {
+  const attrs: Attr[] = 'name' in by ? [[IFLA.IFNAME, cstring(by.name)]] : [];
   try {
-    const [m] = perform(netns, { type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(), attrs: [[IFLA.IFNAME, cstring(name)]] });
-    return m ? decodeLink(m.payload) : undefined;
-  } catch (e) {
-    if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
-    throw e;
-  }
-}
-
-function linkByIndex(netns: string, index: number): RawLink | undefined {
-  try {
-    const [m] = perform(netns, { type: RTM.GETLINK, flags: 0, fixed: ifinfomsg(index), attrs: [] });
+    const [m] = perform(netns, { type: RTM.GETLINK, flags: 0, fixed: ifinfomsg('index' in by ? by.index : 0), attrs });
     return m ? decodeLink(m.payload) : undefined;
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
@@ -54,7 +46,8 @@ export function runBatch(netns: string, lines: string[]): { failed?: { line: str
 }
 
 const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfomsg()).map((m) => decodeLink(m.payload));
-const dumpAddrs = (netns: string) => dump(netns, RTM.GETADDR, Uint8Array.of(AF.UNSPEC, 0, 0, 0, 0, 0, 0, 0)).map((m) => decodeAddr(m.payload));
+/** Addresses of every link, or (kernel-side filter, strict checking) of one. */
+const dumpAddrs = (netns: string, index = 0) => dump(netns, RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, index)).map((m) => decodeAddr(m.payload));
 
 /** Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`. */
 function dumpRoutes(netns: string, family: number, table: number | undefined): RouteInfo[] {
@@ -85,10 +78,10 @@ function answer(netns: string, args: string[]): unknown[] | undefined {
   if (object === 'link' || object === 'addr' || object === 'address') {
     const withAddrs = object !== 'link';
     if (dev) {
-      const link = linkByName(netns, dev);
+      const link = getLink(netns, { name: dev });
       if (!link) return [];
-      const master = link.masterIndex !== undefined ? linkByIndex(netns, link.masterIndex) : undefined;
-      return assembleLinks(master ? [link, master] : [link], withAddrs ? dumpAddrs(netns) : undefined).slice(0, 1);
+      const master = link.masterIndex !== undefined ? getLink(netns, { index: link.masterIndex }) : undefined;
+      return assembleLinks(master ? [link, master] : [link], withAddrs ? dumpAddrs(netns, link.ifindex) : undefined).slice(0, 1);
     }
     return assembleLinks(dumpLinks(netns), withAddrs ? dumpAddrs(netns) : undefined);
   }
