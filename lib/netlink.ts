@@ -7,7 +7,7 @@
 // made by switching this thread into the pod's namespace (setns), calling socket(), and switching
 // back, all synchronously: nothing else (no spawned process, no other await) can run while the
 // thread is away from the host namespace. Sysctls under /proc/sys/net resolve against the opening
-// thread's namespace, so they are written the same way.
+// thread's namespace, so lib/sysctl.ts writes a pod's inside inNetns().
 import { errnoOf, isDone, message, splitMessages, type Message } from './netlink-codec.ts';
 import type { Request } from './ip-ops.ts';
 import { cpath, libc, strerror, type Libc } from './libc.ts';
@@ -18,7 +18,6 @@ const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
 const NETLINK_ROUTE = 0;
 const CLONE_NEWNET = 0x40000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
-const O_WRONLY_CLOEXEC = 1 | 0o2000000;
 const SOL_NETLINK = 270;
 const NETLINK_EXT_ACK = 11;
 const NETLINK_GET_STRICT_CHK = 12;
@@ -73,24 +72,6 @@ export function inNetns<T>(path: string, fn: (c: Libc) => T): T {
   } finally {
     c.close(home);
   }
-}
-
-/** Write sysctls (slash-separated keys under /proc/sys) inside the namespace at `path`; returns the keys that failed and why. */
-export function writeSysctlsIn(path: string, values: Record<string, string>): Array<{ key: string; errno: number }> {
-  return inNetns(path, (c) => {
-    const failed: Array<{ key: string; errno: number }> = [];
-    for (const [key, value] of Object.entries(values)) {
-      const fd = c.open(cpath(`/proc/sys/${key}`), O_WRONLY_CLOEXEC, 0);
-      if (fd < 0) {
-        failed.push({ key, errno: c.errno() });
-        continue;
-      }
-      const data = new TextEncoder().encode(value);
-      if (c.write(fd, data, data.length) < 0) failed.push({ key, errno: c.errno() });
-      c.close(fd);
-    }
-    return failed;
-  });
 }
 
 const sockets = new Map<string, number>();

@@ -2,14 +2,12 @@
 // one `nsenter … sysctl -w` for all keys (a /proc/sys file belongs to the namespace of whoever
 // opens it, so a process inside the pod namespace has to open it) — or, in the standalone build,
 // by this very thread after switching into the pod namespace (lib/netlink.ts), with no process.
-import { readFileSync, writeFileSync } from './fs.ts';
+import { closeSync, constants, openSync, readFileSync, writeSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { Where } from './iproute.ts';
-import { strerror } from './libc.ts';
-import { NetlinkError, available as inProcessNamespaces, writeSysctlsIn } from './netlink.ts';
+import { NetlinkError, available as inProcessNamespaces, inNetns } from './netlink.ts';
 
-const ENOENT = 2;
 
 /** e.g. "net/ipv4/conf/eth0/arp_notify" → value; keys are built from validated names. */
 export type Sysctls = Record<string, string>;
@@ -25,16 +23,25 @@ export function readHostSysctl(key: string): string | null {
   }
 }
 
+/** Write one sysctl file (never created: a key the kernel lacks fails with ENOENT). */
+function writeSysctl(key: string, value: string): void {
+  const fd = openSync(sysctlPath(key), constants.O_WRONLY);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEffort?: string[] } = {}): Promise<void> {
   const keys = Object.keys(values);
   if (keys.length === 0) return;
   const optional = new Set(opts.bestEffort ?? []);
   if (!where.netns) {
     for (const k of keys) {
-      const path = sysctlPath(k);
       try {
         if (readHostSysctl(k) === values[k]) continue; // avoid needless writes (and their side effects)
-        writeFileSync(path, values[k]!);
+        writeSysctl(k, values[k]!);
       } catch (e) {
         if (!optional.has(k)) throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
       }
@@ -42,17 +49,26 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
     return;
   }
   if (inProcessNamespaces()) {
-    let failed;
+    // This thread inside the pod namespace, where /proc/sys/net is the pod's (synchronous: see lib/netlink.ts).
+    const failed: Array<{ key: string; error: NodeJS.ErrnoException }> = [];
     try {
-      failed = writeSysctlsIn(where.netns, values);
+      inNetns(where.netns, () => {
+        for (const k of keys) {
+          try {
+            writeSysctl(k, values[k]!);
+          } catch (e) {
+            failed.push({ key: k, error: e as NodeJS.ErrnoException });
+          }
+        }
+      });
     } catch (e) {
       if (!(e instanceof NetlinkError)) throw e;
       throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${keys.join(', ')} in ${where.netns}`, e.text);
     }
     // As `sysctl -e`: a key the kernel does not have (no IPv6) is skipped.
-    const fatal = failed.filter((f) => f.errno !== ENOENT && !optional.has(f.key));
+    const fatal = failed.filter((f) => f.error.code !== 'ENOENT' && !optional.has(f.key));
     if (fatal.length) {
-      const why = fatal.map((f) => `${f.key}: ${strerror(f.errno)}`).join('; ');
+      const why = fatal.map((f) => `${f.key}: ${f.error.message}`).join('; ');
       throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${fatal.map((f) => f.key).join(', ')} in ${where.netns}`, why);
     }
     return;
