@@ -35,7 +35,6 @@ export interface Fs {
   mkdirSync(path: string, opts: { recursive: true; mode: number }): void;
   readdirSync(path: string): string[];
   readFileSync(path: string, encoding: 'utf8'): string;
-  writeFileSync(path: string, data: string): void;
   linkSync(existing: string, path: string): void;
   unlinkSync(path: string): void;
   renameSync(from: string, to: string): void;
@@ -152,14 +151,6 @@ function libcFs(): Fs | undefined {
         c.close(fd);
       }
     },
-    writeFileSync: (path, data) => {
-      const fd = fs.openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
-      try {
-        fs.writeSync(fd, data);
-      } finally {
-        c.close(fd);
-      }
-    },
     linkSync: (existing, path) => void check(c.link(z(existing), z(path)), 'link', path),
     unlinkSync: (path) => void check(c.unlink(z(path)), 'unlink', path),
     renameSync: (from, to) => void check(c.rename(z(from), z(to)), 'rename', to),
@@ -190,7 +181,6 @@ export const {
   mkdirSync,
   readdirSync,
   readFileSync,
-  writeFileSync,
   linkSync,
   unlinkSync,
   renameSync,
