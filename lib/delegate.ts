@@ -49,9 +49,9 @@ function isOurBuild(path: string, type: string): boolean {
     }
     const fd = openSync(real, 'r');
     try {
-      const head = Buffer.alloc(160);
+      const head = new Uint8Array(160);
       const n = readSync(fd, head, 0, head.length, 0);
-      return head.subarray(0, n).toString('latin1').includes(`${BUNDLE_MARKER}${type}\n`);
+      return String.fromCharCode(...head.subarray(0, n)).includes(`${BUNDLE_MARKER}${type}\n`);
     } finally {
       closeSync(fd);
     }

@@ -18,7 +18,7 @@ export interface Request {
   /** The decoded network config object, as received. */
   config: Record<string, unknown>;
   /** The raw stdin bytes, passed unchanged to delegated plugins. */
-  stdin: Buffer;
+  stdin: Uint8Array;
   cniArgs: Map<string, string>;
   netnsState: NetnsState;
   /** The process environment, passed on to delegates. */
@@ -47,7 +47,7 @@ export interface Outcome {
 const MAX_STDIN = 64 * 1024 * 1024;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function decodeConfig(stdin: Buffer): Record<string, unknown> {
+function decodeConfig(stdin: Uint8Array): Record<string, unknown> {
   if (stdin.length > MAX_STDIN) throw new CniError(ErrorCode.IoFailure, `network config larger than ${MAX_STDIN} bytes`);
   let text: string;
   try {
@@ -101,7 +101,7 @@ function refuseNetns(command: Command, env: CniEnv): NetnsState {
 }
 
 /** Run one CNI invocation. Pure with respect to I/O: the caller writes stdout and exits. */
-export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, readStdin: () => Buffer): Promise<Outcome> {
+export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, readStdin: () => Uint8Array): Promise<Outcome> {
   let version: string = CURRENT_VERSION;
   try {
     const command = processEnv.CNI_COMMAND;
@@ -124,7 +124,7 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
       return { stdout: JSON.stringify({ cniVersion, supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
     }
     const env = readEnv(processEnv, command);
-    let stdin: Buffer;
+    let stdin: Uint8Array;
     try {
       stdin = readStdin();
     } catch (e) {

@@ -42,7 +42,7 @@ export function validateIfname(name: string, what = 'CNI_IFNAME'): void {
     throw new CniError(ErrorCode.InvalidEnvironment, `invalid ${what} "${name}": ${why}`);
   };
   if (name === '') fail('empty');
-  if (Buffer.byteLength(name) > 15) fail('longer than 15 bytes');
+  if (new TextEncoder().encode(name).length > 15) fail('longer than 15 bytes');
   if (name === '.' || name === '..') fail('"." and ".." are not interface names');
   if (/[\s/:]/u.test(name)) fail('contains "/", ":" or whitespace');
   if (/["'\\#\p{Cc}]/u.test(name)) fail('contains a quote, backslash, "#" or control character');

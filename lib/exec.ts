@@ -5,6 +5,7 @@
 // loaded on first use only (Node, or the rare run that needs extra descriptors or live stderr).
 import type { StdioOptions } from 'node:child_process';
 import { writeAllSync } from './output.ts';
+import type { HostSpawn } from './qjs/prelude.ts';
 
 export interface ExecResult {
   code: number;
@@ -13,7 +14,7 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  input?: string | Buffer;
+  input?: string | Uint8Array;
   env?: NodeJS.ProcessEnv;
   /** Extra stdio entries (index 3 onwards), e.g. a file descriptor to inherit. */
   extraFds?: number[];
@@ -32,9 +33,22 @@ interface BunSpawned {
 type BunSpawn = (cmd: string[], opts: Record<string, unknown>) => BunSpawned;
 const bunSpawn = (globalThis as { Bun?: { spawn: BunSpawn } }).Bun?.spawn;
 
+const hostSpawn = (globalThis as { __cniHost?: { spawn?: HostSpawn } }).__cniHost?.spawn;
+
 export function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  if (hostSpawn) return runWithHost(hostSpawn, file, args, opts);
   if (bunSpawn && !opts.extraFds?.length && !opts.forwardStderr) return runWithBun(bunSpawn, file, args, opts);
   return runWithNode(file, args, opts);
+}
+
+/** The standalone executable (lib/qjs/prelude.ts). It has no extra descriptors to pass: flock is native there. */
+function runWithHost(spawn: HostSpawn, file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+  if (opts.extraFds?.length) throw new Error('extra descriptors are not supported by the standalone runtime');
+  return spawn(file, args, {
+    input: typeof opts.input === 'string' ? new TextEncoder().encode(opts.input) : opts.input,
+    env: opts.env ?? process.env,
+    onStderr: opts.forwardStderr ? (text) => writeAllSync(2, text) : undefined,
+  });
 }
 
 async function runWithBun(spawn: BunSpawn, file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {

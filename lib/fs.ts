@@ -52,6 +52,17 @@ function errnoError(errno: number, syscall: string, path?: string): NodeJS.Errno
   return e;
 }
 
+/** The chunks as one array (Buffer.concat without Buffer, which the standalone runtime lacks). */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return all;
+}
+
 const S_IFMT = 0o170000;
 function statFrom(b: DataView): Stat {
   const mode = b.getUint32(24, true);
@@ -146,7 +157,7 @@ function libcFs(): Fs | undefined {
         const chunks: Uint8Array[] = [];
         const buf = new Uint8Array(65536);
         for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(buf.slice(0, n));
-        return decoder.decode(Buffer.concat(chunks));
+        return decoder.decode(concatBytes(chunks));
       } finally {
         c.close(fd);
       }
@@ -163,7 +174,8 @@ function nodeFs(): Fs {
   return fs as unknown as Fs;
 }
 
-const useLibc = 'Bun' in globalThis && process.env.CNI_TS_NODE_FS !== '1';
+// CNI_TS_NODE_FS=1 makes Bun use node:fs (the standalone executable has no node:fs to use).
+const useLibc = process.env.CNI_TS_NODE_FS !== '1' || '__cniHost' in globalThis;
 export const fs: Fs = (useLibc && libcFs()) || nodeFs();
 export const {
   readSync,

@@ -9,19 +9,22 @@ let nodeCrypto: NodeCrypto | undefined;
 
 type Hasher = new (algorithm: string) => { update(data: string): { digest(encoding: 'hex'): string } };
 const bunHasher = (globalThis as { Bun?: { CryptoHasher?: Hasher } }).Bun?.CryptoHasher;
+const host = (globalThis as { __cniHost?: { hexDigest(algorithm: string, text: string): string } }).__cniHost;
 
 /**
  * Hex digest: Bun's native hasher in the standalone build; node:crypto (loaded on first use:
  * importing it costs ~4 ms of a Bun start) under Node.
  */
 export function hexDigest(algorithm: 'sha1' | 'sha512', input: string): string {
+  if (host) return host.hexDigest(algorithm, input); // the standalone executable (lib/qjs/host.c)
   if (bunHasher) return new bunHasher(algorithm).update(input).digest('hex');
   nodeCrypto ??= (process.getBuiltinModule?.('node:crypto') ?? require('node:crypto')) as NodeCrypto;
   return nodeCrypto.createHash(algorithm).update(input, 'utf8').digest('hex');
 }
 
 /** Random bytes from the global Web Crypto (no module to load). */
-export const randomBytesHex = (n: number): string => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n))).toString('hex');
+export const randomBytesHex = (n: number): string =>
+  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
 
 const MAX_HASH_LEN = 128; // sha512 in hex
 

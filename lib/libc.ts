@@ -1,7 +1,8 @@
-// glibc through bun:ffi, for the standalone (Bun) build: the one place that binds C functions.
-// lib/fs.ts (file calls), lib/netlink.ts (sockets, namespaces) and lib/lock.ts (flock) use it.
-// Under Node, or when it cannot be bound (not glibc), `libc()` is null and callers use node:fs,
-// `ip`/`nsenter` processes and flock(1) instead. Layouts are Linux x86-64.
+// The C functions the plugins call directly: lib/fs.ts (file calls), lib/netlink.ts (sockets,
+// namespaces) and lib/lock.ts (flock). In the standalone executable they are lib/qjs/host.c's
+// wrappers (`globalThis.__cniHost`); under Bun, glibc bound through bun:ffi. Under Node, or when
+// they cannot be bound (not glibc), `libc()` is null and callers use node:fs, `ip`/`nsenter`
+// processes and flock(1) instead. Layouts are Linux x86-64.
 
 declare const require: (id: string) => any;
 
@@ -43,8 +44,8 @@ let bound: Libc | null | undefined;
 
 export function libc(): Libc | null {
   if (bound !== undefined) return bound;
-  bound = null;
-  if (!('Bun' in globalThis)) return bound;
+  bound = (globalThis as { __cniHost?: Libc }).__cniHost ?? null; // the standalone executable
+  if (bound || !('Bun' in globalThis)) return bound;
   try {
     const { dlopen, FFIType: T, read, CString } = require('bun:ffi');
     const { symbols: s } = dlopen('libc.so.6', {

@@ -31,8 +31,8 @@ export const hashForInstance = (network: string, ifname: string, containerID: st
 export function commentForInstance(network: string, ifname: string, containerID: string): string {
   const strip = (s: string) => s.replaceAll('"', '');
   const full = `${hashForInstance(network, ifname, containerID)}, net: ${strip(network)}, if: ${strip(ifname)}, id: ${strip(containerID)}`;
-  const bytes = Buffer.from(full, 'utf8');
-  return bytes.length > COMMENT_MAX ? bytes.subarray(0, COMMENT_MAX).toString('utf8') : full;
+  const bytes = new TextEncoder().encode(full);
+  return bytes.length > COMMENT_MAX ? new TextDecoder().decode(bytes.subarray(0, COMMENT_MAX)) : full;
 }
 
 // ---------------------------------------------------------------- scripts (pure)

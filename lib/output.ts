@@ -5,7 +5,7 @@ import { writeSync } from './fs.ts';
 
 /** Write all of `text` to a file descriptor. */
 export function writeAllSync(fd: number, text: string): void {
-  let buf = Buffer.from(text);
+  let buf = new TextEncoder().encode(text);
   while (buf.length) {
     try {
       buf = buf.subarray(writeSync(fd, buf));
