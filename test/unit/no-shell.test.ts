@@ -9,12 +9,14 @@ import { ROOT } from '../helpers/kernel.ts';
 
 const SOURCE_DIRS = ['lib', 'plugins', 'ipam'];
 const SPAWNER = 'lib/exec.ts';
+const QJS_SPAWNER = 'lib/qjs/prelude.ts'; // QuickJS's os.exec, called by lib/exec.ts in the standalone build
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return /\.(ts|mts|js|mjs|cjs)$/.test(name) ? [path] : [];
+    // Declaration files hold types only (lib/qjs/os.d.ts declares QuickJS's os.exec): no code runs.
+    return /\.(ts|mts|js|mjs|cjs)$/.test(name) && !name.endsWith('.d.ts') ? [path] : [];
   });
 }
 
@@ -58,5 +60,12 @@ describe('no user string reaches a shell', () => {
     const code = stripComments(readFileSync(join(ROOT, SPAWNER), 'utf8'));
     expect(code).toMatch(/spawn\(file, args, \{/);
     expect(code).not.toMatch(/shell/);
+  });
+
+  it(`the standalone runtime's spawner (${QJS_SPAWNER}) execs an argument array, never a shell`, () => {
+    const code = stripComments(readFileSync(join(ROOT, QJS_SPAWNER), 'utf8'));
+    const calls = [...code.matchAll(/os\.exec\((\[[^\]]*\])/g)].map((m) => m[1]);
+    expect(calls).toEqual(['[file, ...args]']);
+    expect(code).not.toMatch(/['"](?:\/bin\/)?(?:ba|da|z)?sh['"]/);
   });
 });
