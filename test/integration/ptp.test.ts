@@ -1,6 +1,7 @@
 // The ptp plugin against the real kernel, in both modes: every run inside a throwaway node
 // namespace, pods in further namespaces, host-local with a per-test data dir (ours by default;
 // PTP_TEST_REFERENCE_IPAM=1 uses Debian's through a CNI_PATH of symlinks).
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -303,6 +304,37 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     // A different pod gets a different name.
     const other = await attach(n, c);
     expect(hostVethOf(other)).not.toBe(hv);
+  });
+
+  it('routed mode: the host veth is named prefix + sha1 of "<namespace>.<pod>" (of the container ID without both), cut to 15 bytes', async () => {
+    const n = net();
+    // Computed here, independently of plugins/ptp/config.ts (prefixes are ASCII: chars = bytes).
+    const expectedName = (prefix: string, identity: string) => `${prefix}${createHash('sha1').update(identity).digest('hex')}`.slice(0, 15);
+    const pod = uniqueName('pod');
+    const cases: { what: string; prefix?: string; args: (id: string) => string; identity: (id: string) => string }[] = [
+      { what: 'pod identity, default prefix', args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=${pod}`, identity: () => `kube-system.${pod}` },
+      { what: 'container ID, default prefix', args: () => 'IgnoreUnknown=1', identity: (id) => id },
+      { what: 'pod identity, 11-character prefix', prefix: 'cali-test_x', args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=${pod}`, identity: () => `prod.${pod}` },
+      { what: 'namespace without pod name: container ID', prefix: 'cali', args: () => 'IgnoreUnknown=1;K8S_POD_NAMESPACE=prod', identity: (id) => id },
+    ];
+    for (const k of cases) {
+      const c = conf(n, 'routed', { extra: k.prefix === undefined ? {} : { hostVethPrefix: k.prefix } });
+      const id = containerId();
+      const hv = expectedName(k.prefix ?? 'ptp', k.identity(id));
+      expect([k.what, hv.length]).toEqual([k.what, 15]);
+      const a = await attach(n, c, { id, args: k.args(id) });
+      // The result's host interface (no sandbox) carries that name, and the node has exactly that veth.
+      expect([k.what, a.result.interfaces[0]]).toEqual([k.what, expect.objectContaining({ name: hv })]);
+      expect(a.result.interfaces[0].sandbox).toBeUndefined();
+      expect([k.what, n.node.link(hv)?.linkinfo?.info_kind]).toEqual([k.what, 'veth']);
+      expect(n.node.links().map((l) => l.ifname).sort()).toEqual([hv, 'lo', 'up0'].sort());
+      expect(a.pod.ping('192.168.250.1')).toBe(true);
+
+      await callOk(n, 'DEL', withPrev(c, a.result), a);
+      expect([k.what, n.node.link(hv)]).toEqual([k.what, undefined]);
+      expect(n.node.links().map((l) => l.ifname).sort()).toEqual(['lo', 'up0']);
+      expect(leases(n)).toEqual([]);
+    }
   });
 
   it.each(MODES)('%s mode: a host route for the pod IP via another live interface fails ADD, naming it, leaving nothing', async (mode) => {
