@@ -1,8 +1,7 @@
 // Spawning helper processes: argument arrays only (no shell, so no user string is ever
 // interpreted), stdin fed from memory, stdout/stderr collected.
-// Under Bun (the standalone build) plain runs use Bun.spawn: loading node:child_process costs
-// ~3 ms of every plugin start there, before a single process is spawned. node:child_process is
-// loaded on first use only (Node, or the rare run that needs extra descriptors or live stderr).
+// In the standalone executable the QuickJS runner of lib/qjs/prelude.ts spawns; under Node,
+// node:child_process, loaded on first use only (most calls spawn nothing).
 import type { StdioOptions } from 'node:child_process';
 import { writeAllSync } from './output.ts';
 import type { HostSpawn } from './qjs/prelude.ts';
@@ -24,20 +23,10 @@ export interface ExecOptions {
 
 declare const require: (id: string) => any;
 
-interface BunSpawned {
-  stdout: ReadableStream<Uint8Array>;
-  stderr: ReadableStream<Uint8Array>;
-  exited: Promise<number>;
-  signalCode: string | null;
-}
-type BunSpawn = (cmd: string[], opts: Record<string, unknown>) => BunSpawned;
-const bunSpawn = (globalThis as { Bun?: { spawn: BunSpawn } }).Bun?.spawn;
-
 const hostSpawn = (globalThis as { __cniHost?: { spawn?: HostSpawn } }).__cniHost?.spawn;
 
 export function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   if (hostSpawn) return runWithHost(hostSpawn, file, args, opts);
-  if (bunSpawn && !opts.extraFds?.length && !opts.forwardStderr) return runWithBun(bunSpawn, file, args, opts);
   return runWithNode(file, args, opts);
 }
 
@@ -49,22 +38,6 @@ function runWithHost(spawn: HostSpawn, file: string, args: readonly string[], op
     env: opts.env ?? process.env,
     onStderr: opts.forwardStderr ? (text) => writeAllSync(2, text) : undefined,
   });
-}
-
-async function runWithBun(spawn: BunSpawn, file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
-  let child: BunSpawned;
-  try {
-    child = spawn([file, ...args], {
-      stdin: opts.input === undefined ? 'ignore' : Buffer.from(opts.input),
-      stdout: 'pipe',
-      stderr: 'pipe',
-      env: opts.env ?? process.env,
-    });
-  } catch (e) {
-    return { code: 127, stdout: '', stderr: (e as Error).message };
-  }
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { code: child.signalCode ? 128 : code, stdout, stderr };
 }
 
 function runWithNode(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {

@@ -1,8 +1,7 @@
 // The synchronous file system calls the plugins make, with node:fs's names and behaviour (errors
-// carry `.code` such as 'ENOENT'). Under Node this is node:fs itself. Under Bun (the standalone
-// build) the calls go straight to libc through bun:ffi: loading Bun's node:fs module costs ~2 ms
-// of every plugin start, a tenth of a whole ADD, for a dozen thin system call wrappers. (Linux
-// x86-64 glibc layouts; anything unavailable falls back to node:fs.)
+// carry `.code` such as 'ENOENT'). Under Node this is node:fs itself. In the standalone executable
+// (QuickJS, which has no node:fs) the same calls are built on lib/qjs/host.c's system call
+// wrappers (lib/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
 import type * as NodeFs from 'node:fs';
 import { errnoCode, libc, uvText } from './libc.ts';
 
@@ -174,9 +173,7 @@ function nodeFs(): Fs {
   return fs as unknown as Fs;
 }
 
-// CNI_TS_NODE_FS=1 makes Bun use node:fs (the standalone executable has no node:fs to use).
-const useLibc = process.env.CNI_TS_NODE_FS !== '1' || '__cniHost' in globalThis;
-export const fs: Fs = (useLibc && libcFs()) || nodeFs();
+export const fs: Fs = libcFs() ?? nodeFs();
 export const {
   readSync,
   writeSync,

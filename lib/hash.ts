@@ -7,17 +7,11 @@ declare const require: (id: string) => unknown;
 type NodeCrypto = typeof import('node:crypto');
 let nodeCrypto: NodeCrypto | undefined;
 
-type Hasher = new (algorithm: string) => { update(data: string): { digest(encoding: 'hex'): string } };
-const bunHasher = (globalThis as { Bun?: { CryptoHasher?: Hasher } }).Bun?.CryptoHasher;
 const host = (globalThis as { __cniHost?: { hexDigest(algorithm: string, text: string): string } }).__cniHost;
 
-/**
- * Hex digest: Bun's native hasher in the standalone build; node:crypto (loaded on first use:
- * importing it costs ~4 ms of a Bun start) under Node.
- */
+/** Hex digest: lib/qjs/host.c's in the standalone executable, node:crypto (loaded on first use) under Node. */
 export function hexDigest(algorithm: 'sha1' | 'sha512', input: string): string {
   if (host) return host.hexDigest(algorithm, input); // the standalone executable (lib/qjs/host.c)
-  if (bunHasher) return new bunHasher(algorithm).update(input).digest('hex');
   nodeCrypto ??= (process.getBuiltinModule?.('node:crypto') ?? require('node:crypto')) as NodeCrypto;
   return nodeCrypto.createHash(algorithm).update(input, 'utf8').digest('hex');
 }

@@ -1,10 +1,7 @@
 // The C functions the plugins call directly: lib/fs.ts (file calls), lib/netlink.ts (sockets,
 // namespaces) and lib/lock.ts (flock). In the standalone executable they are lib/qjs/host.c's
-// wrappers (`globalThis.__cniHost`); under Bun, glibc bound through bun:ffi. Under Node, or when
-// they cannot be bound (not glibc), `libc()` is null and callers use node:fs, `ip`/`nsenter`
-// processes and flock(1) instead. Layouts are Linux x86-64.
-
-declare const require: (id: string) => any;
+// thin wrappers (`globalThis.__cniHost`). Under Node `libc()` is null and callers use node:fs,
+// `ip`/`nsenter` processes and flock(1) instead. Layouts are Linux x86-64 glibc.
 
 /** Raw calls: a negative (or null pointer) result means failure, the reason is `errno()`. */
 export interface Libc {
@@ -40,61 +37,9 @@ export interface Libc {
   cstring(ptr: number, offset: number): string;
 }
 
-let bound: Libc | null | undefined;
-
+/** lib/qjs/host.c's wrappers in the standalone executable; null under Node. */
 export function libc(): Libc | null {
-  if (bound !== undefined) return bound;
-  bound = (globalThis as { __cniHost?: Libc }).__cniHost ?? null; // the standalone executable
-  if (bound || !('Bun' in globalThis)) return bound;
-  try {
-    const { dlopen, FFIType: T, read, CString } = require('bun:ffi');
-    const { symbols: s } = dlopen('libc.so.6', {
-      open: { args: [T.ptr, T.i32, T.u32], returns: T.i32 },
-      close: { args: [T.i32], returns: T.i32 },
-      read: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
-      pread: { args: [T.i32, T.ptr, T.u64, T.i64], returns: T.i64 },
-      write: { args: [T.i32, T.ptr, T.u64], returns: T.i64 },
-      fdatasync: { args: [T.i32], returns: T.i32 },
-      fstat: { args: [T.i32, T.ptr], returns: T.i32 },
-      stat: { args: [T.ptr, T.ptr], returns: T.i32 },
-      lstat: { args: [T.ptr, T.ptr], returns: T.i32 },
-      statfs: { args: [T.ptr, T.ptr], returns: T.i32 },
-      readlink: { args: [T.ptr, T.ptr, T.u64], returns: T.i64 },
-      realpath: { args: [T.ptr, T.ptr], returns: T.ptr },
-      access: { args: [T.ptr, T.i32], returns: T.i32 },
-      mkdir: { args: [T.ptr, T.u32], returns: T.i32 },
-      opendir: { args: [T.ptr], returns: T.ptr },
-      readdir: { args: [T.ptr], returns: T.ptr },
-      closedir: { args: [T.ptr], returns: T.i32 },
-      link: { args: [T.ptr, T.ptr], returns: T.i32 },
-      unlink: { args: [T.ptr], returns: T.i32 },
-      rename: { args: [T.ptr, T.ptr], returns: T.i32 },
-      flock: { args: [T.i32, T.i32], returns: T.i32 },
-      socket: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
-      send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
-      recv: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
-      setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
-      setns: { args: [T.i32, T.i32], returns: T.i32 },
-      ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 },
-      __errno_location: { args: [], returns: T.ptr },
-    });
-    const errnoPtr = s.__errno_location();
-    const n = (x: number | bigint): number => Number(x);
-    bound = {
-      ...s,
-      read: (fd, buf, len) => n(s.read(fd, buf, len)),
-      pread: (fd, buf, len, offset) => n(s.pread(fd, buf, len, offset)),
-      write: (fd, buf, len) => n(s.write(fd, buf, len)),
-      readlink: (path, buf, len) => n(s.readlink(path, buf, len)),
-      send: (fd, buf, len, flags) => n(s.send(fd, buf, len, flags)),
-      recv: (fd, buf, len, flags) => n(s.recv(fd, buf, len, flags)),
-      errno: () => read.i32(errnoPtr, 0),
-      cstring: (ptr, offset) => new CString(ptr, offset).toString(),
-    } as Libc;
-  } catch {
-    bound = null; // not glibc, or FFI unavailable
-  }
-  return bound;
+  return (globalThis as { __cniHost?: Libc }).__cniHost ?? null;
 }
 
 /** A path or name as a NUL-terminated C string. */

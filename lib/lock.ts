@@ -2,7 +2,7 @@
 // <dataDir>/<network>/lock). Node has no flock, so a short-lived `flock -x 3` child locks the open
 // file description it inherits from us: the lock then lives exactly as long as our descriptor
 // stays open, and dies with our process, so a crash can never leave a stale lock behind.
-// The standalone (Bun) build calls flock(2) itself through bun:ffi and saves that process.
+// The standalone executable calls flock(2) itself (lib/qjs/host.c) and saves that process.
 import { closeSync, constants, openSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
@@ -15,7 +15,7 @@ const LOCK_NB = 4;
 // Not node:timers/promises: loading it costs ~2 ms of the standalone build's start-up.
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** flock(2) from libc when running under Bun (the standalone build); undefined under Node. */
+/** flock(2) in the standalone executable; undefined under Node. */
 function nativeFlock(): ((fd: number, op: number) => number) | undefined {
   const c = libc();
   return c ? (fd, op) => c.flock(fd, op) : undefined; // not glibc or Node: flock(1)

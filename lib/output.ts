@@ -1,5 +1,5 @@
-// Synchronous output. Not process.stdout/stderr: creating those streams costs ~12 ms at start-up in
-// the standalone (Bun) build, and main() exits as soon as the result is written, which must not
+// Synchronous output. Not process.stdout/stderr: the standalone runtime has no such streams, Node
+// creates them lazily at a cost, and main() exits as soon as the result is written, which must not
 // cut off a message still queued in a stream.
 import { writeSync } from './fs.ts';
 

@@ -1,5 +1,5 @@
 // POSIX path joining and splitting, as node:path.posix does it (Go's filepath.Join cleans the same
-// way). Our own because loading node:path costs ~0.7 ms of every standalone (Bun) start.
+// way). Our own because the standalone runtime (QuickJS) has no node:path.
 
 /** Resolve "." and ".." segments and repeated slashes; "" becomes ".". */
 export function normalize(path: string): string {

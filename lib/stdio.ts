@@ -26,8 +26,8 @@ export function readAllStdin(limit = 65 * 1024 * 1024): Uint8Array {
 }
 
 /**
- * Nothing to read from a terminal (an interactive VERSION) or any other character device (node:tty
- * would tell a terminal apart, but loading it costs ~7 ms of Bun start-up: it pulls in streams).
+ * Nothing to read from a terminal (an interactive VERSION) or any other character device (one
+ * fstat: no node:tty, which the standalone runtime lacks and Node loads with its streams).
  */
 function stdinIsCharacterDevice(): boolean {
   try {
@@ -41,7 +41,6 @@ function stdinIsCharacterDevice(): boolean {
 export async function main(plugin: Plugin): Promise<void> {
   const outcome = await dispatch(plugin, process.env, () => (stdinIsCharacterDevice() ? new Uint8Array(0) : readAllStdin()));
   if (outcome.stdout) writeAllSync(1, outcome.stdout);
-  // Everything is written (synchronously): leave now. Letting the runtime wind down by itself
-  // costs Bun ~1.5 ms of event-loop turn and teardown on every call.
+  // Everything is written (synchronously): leave now, without winding the runtime down.
   process.exit(outcome.exitCode);
 }

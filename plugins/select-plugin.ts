@@ -11,10 +11,9 @@ export function selectPluginName(invokedAs: string, args: readonly string[], nam
 }
 
 /**
- * The path the process was exec'd by. A Bun-compiled executable reports "bun" in argv[0] and the
- * embedded script in argv[1], but keeps the exec'd name in process.argv0; under Node the
- * script path (argv[1]) is the name.
+ * The path the process was exec'd by: argv[1], the script path under Node; the standalone
+ * executable lays out argv the same way (lib/qjs/prelude.ts), with the exec'd name there.
  */
-export function invokedName(proc: { argv0: string; argv: readonly string[]; versions: Record<string, string | undefined> }): string {
-  return proc.versions.bun !== undefined ? proc.argv0 : (proc.argv[1] ?? proc.argv0);
+export function invokedName(proc: { argv0: string; argv: readonly string[] }): string {
+  return proc.argv[1] ?? proc.argv0;
 }

@@ -91,7 +91,7 @@ export async function buildStandalone({ root, plugins }) {
     format: 'esm',
     minify: true,
     legalComments: 'none',
-    external: ['bun:ffi', 'node:*'], // only reached under Bun or Node (fallback paths)
+    external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
     plugins: [quickjsModules],
     logLevel: 'warning',
   });

@@ -36,7 +36,6 @@ async function bundle(entry, outfile, marker) {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    external: ['bun:ffi'], // only required at run time under Bun (lib/lock.ts)
     banner: { js: `#!/usr/bin/env node\n// ${marker}\n` },
     logLevel: 'warning',
   });

@@ -14,8 +14,8 @@ describe('multi-call plugin selection', () => {
     expect(selectPluginName('cni-ts', ['portmap'], names)).toBeUndefined();
     expect(selectPluginName('cni-ts', ['../bridge'], names)).toBeUndefined();
   });
-  it('reads the exec name from argv0 under Bun and from the script path under Node', () => {
-    expect(invokedName({ argv0: './bridge', argv: ['bun', '/$bunfs/root/cni-ts'], versions: { bun: '1.4.5' } })).toBe('./bridge');
-    expect(invokedName({ argv0: 'node', argv: ['/usr/bin/node', '/opt/cni/bin/ptp'], versions: { node: '20' } })).toBe('/opt/cni/bin/ptp');
+  it('reads the exec name from argv[1]: the script path under Node, the exec\'d name in the standalone executable', () => {
+    expect(invokedName({ argv0: './bridge', argv: ['/opt/cni/bin/cni-ts', './bridge'] })).toBe('./bridge');
+    expect(invokedName({ argv0: 'node', argv: ['/usr/bin/node', '/opt/cni/bin/ptp'] })).toBe('/opt/cni/bin/ptp');
   });
 });
