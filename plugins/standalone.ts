@@ -1,5 +1,25 @@
-// Entry of the standalone executable (scripts/build-standalone.mjs): first the runtime surface
-// QuickJS lacks (lib/qjs/prelude.ts), then the multi-call plugin entry. ES module evaluation
-// follows import order, so no plugin module runs before the prelude.
+// Entry of the standalone executable (scripts/build-standalone.mjs). It is bundled and compiled to
+// bytecode once per plugin, with CNI_TS_PLUGIN defined as that plugin's name, so each bytecode
+// holds only the code its plugin runs: lib/qjs/host.c picks one by the name the executable was
+// invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
+// First the runtime surface QuickJS lacks (lib/qjs/prelude.ts; ES module evaluation follows
+// import order, so no plugin module runs before it), then the plugin.
 import '../lib/qjs/prelude.ts';
-import './multicall.ts';
+import type { Plugin } from '../lib/dispatch.ts';
+import { registerInProcessPlugin } from '../lib/delegate.ts';
+import { main } from '../lib/stdio.ts';
+
+declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp';
+
+const hostLocal = (): Promise<Plugin> => import('../ipam/host-local.ts').then((m) => m.hostLocal);
+// bridge and ptp delegate IPAM; when CNI_PATH's host-local is this executable, it runs in-process.
+registerInProcessPlugin('host-local', hostLocal);
+
+// Conditions on the build-time constant: the bundler drops the imports of the other plugins.
+const load: () => Promise<Plugin> =
+  CNI_TS_PLUGIN === 'bridge'
+    ? () => import('./bridge/plugin.ts').then((m) => m.bridge)
+    : CNI_TS_PLUGIN === 'ptp'
+      ? () => import('./ptp/plugin.ts').then((m) => m.ptp)
+      : hostLocal;
+void load().then(main);

@@ -1,6 +1,6 @@
 // Standalone build: one self-contained executable, dist/bin/cni-ts, that needs no Node.js on the
 // host, plus dist/bin/{bridge,host-local,ptp} as symlinks to it (it dispatches on the name it was
-// invoked by — plugins/multicall.ts).
+// invoked by — lib/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
 //
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
@@ -80,31 +80,35 @@ export async function buildStandalone({ root, plugins }) {
   const work = join(root, 'dist', '.standalone');
   mkdirSync(outDir, { recursive: true });
   mkdirSync(work, { recursive: true });
-  const js = join(work, `${MULTICALL}.mjs`);
-  await build({
-    entryPoints: [join(root, 'plugins', 'standalone.ts')],
-    outfile: js,
-    bundle: true,
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    target: 'es2022',
-    format: 'esm',
-    minify: true,
-    legalComments: 'none',
-    external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
-    plugins: [quickjsModules],
-    logLevel: 'warning',
-  });
-  // Bytecode as a C array named qjsc_cni (lib/qjs/host.c evaluates it), without debug info:
-  // smaller and faster to load; errors still carry their messages.
-  const bytecode = join(work, 'bytecode.c');
-  execFileSync(join(qjs, 'qjsc'), ['-c', '-m', '-s', '-N', 'qjsc_cni', '-o', bytecode, js], { stdio: 'inherit' });
+  // One bundle and one bytecode module per plugin (see plugins/standalone.ts), named qjsc_<plugin>
+  // for lib/qjs/host.c. qjsc -s: no debug info (smaller, faster to load; errors keep their messages).
+  const sources = [join(root, 'lib', 'qjs', 'host.c')];
+  for (const plugin of plugins) {
+    const js = join(work, `${plugin}.mjs`);
+    await build({
+      entryPoints: [join(root, 'plugins', 'standalone.ts')],
+      outfile: js,
+      define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
+      bundle: true,
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      target: 'es2022',
+      format: 'esm',
+      minify: true,
+      legalComments: 'none',
+      external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
+      plugins: [quickjsModules],
+      logLevel: 'warning',
+    });
+    const bytecode = join(work, `${plugin}.c`);
+    execFileSync(join(qjs, 'qjsc'), ['-c', '-m', '-s', '-N', `qjsc_${plugin.replaceAll('-', '_')}`, '-o', bytecode, js], { stdio: 'inherit' });
+    sources.push(bytecode);
+  }
+  // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
   const tmp = join(outDir, `.${MULTICALL}.tmp`);
-  execFileSync(
-    'cc',
-    ['-O2', '-o', tmp, join(root, 'lib', 'qjs', 'host.c'), bytecode, `-I${qjs}`, join(qjs, 'libquickjs.a'), '-lm', '-ldl', '-lpthread'],
-    { stdio: 'inherit' },
-  );
+  execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
+    stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
+  });
   rmSync(work, { recursive: true, force: true });
   // Rename into place so a test or runtime exec'ing the old binary never sees a half-written one.
   renameSync(tmp, join(outDir, MULTICALL));

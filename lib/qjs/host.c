@@ -32,8 +32,23 @@
 
 #include "quickjs-libc.h"
 
-extern const uint8_t qjsc_cni[];
-extern const uint32_t qjsc_cni_size;
+/* One bytecode module per plugin (plugins/standalone.ts, compiled by qjsc in the build). */
+extern const uint8_t qjsc_bridge[], qjsc_host_local[], qjsc_ptp[];
+extern const uint32_t qjsc_bridge_size, qjsc_host_local_size, qjsc_ptp_size;
+static const struct {
+    const char *name;
+    const uint8_t *code;
+    const uint32_t *size;
+} plugins[] = {
+    {"bridge", qjsc_bridge, &qjsc_bridge_size},
+    {"host-local", qjsc_host_local, &qjsc_host_local_size},
+    {"ptp", qjsc_ptp, &qjsc_ptp_size},
+};
+#define N_PLUGINS (sizeof plugins / sizeof plugins[0])
+
+/* Found by scripts/install-plugins.mjs inside an installed executable to recognise it as ours. */
+#define MULTICALL_MARKER "cni-ts multi-call executable"
+
 extern char **environ;
 
 /* errno of the last failed call, saved at once: the engine may call malloc & co. before
@@ -335,9 +350,31 @@ static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("hexDigest", 2, h_hexDigest), JS_CFUNC_DEF("environ", 0, h_environ), JS_CFUNC_DEF("exit", 1, h_exit),
 };
 
+/* The plugin to run: the name this executable was invoked by (a link such as /opt/cni/bin/bridge),
+ * else its first argument (`cni-ts bridge`); -1 when neither names one. */
+static int select_plugin(int argc, char **argv) {
+    const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    const char *own = argc > 0 ? (slash ? slash + 1 : argv[0]) : "";
+    for (size_t i = 0; i < N_PLUGINS; i++)
+        if (strcmp(own, plugins[i].name) == 0) return (int)i;
+    for (size_t i = 0; argc > 1 && i < N_PLUGINS; i++)
+        if (strcmp(argv[1], plugins[i].name) == 0) return (int)i;
+    return -1;
+}
+
 int main(int argc, char **argv) {
+    int plugin = select_plugin(argc, argv);
+    if (plugin < 0) {
+        fprintf(stderr, MULTICALL_MARKER "; usage: cni-ts <");
+        for (size_t i = 0; i < N_PLUGINS; i++) fprintf(stderr, "%s%s", i ? "|" : "", plugins[i].name);
+        fprintf(stderr, ">, or invoke it through a link named after the plugin\n");
+        return 1;
+    }
     JSRuntime *rt = JS_NewRuntime();
     if (!rt) return 70;
+    /* A plugin lives for milliseconds and allocates a few MiB: reference counting frees almost
+     * everything, and a cycle collection during start-up only costs time (~10% of a VERSION). */
+    JS_SetGCThreshold(rt, 64 << 20);
     js_std_init_handlers(rt);
     JSContext *ctx = JS_NewContext(rt);
     if (!ctx) return 70;
@@ -355,7 +392,8 @@ int main(int argc, char **argv) {
     JS_SetPropertyStr(ctx, global, "__cniHost", host);
     JS_FreeValue(ctx, global);
 
-    js_std_eval_binary(ctx, qjsc_cni, qjsc_cni_size, 0); /* exits 1 with the error on stderr if it throws */
+    /* Exits 1 with the error on stderr if it throws. */
+    js_std_eval_binary(ctx, plugins[plugin].code, *plugins[plugin].size, 0);
     js_std_loop(ctx); /* promises and timers until nothing is pending */
 
     /* The script ended without process.exit(): its process.exitCode decides. */

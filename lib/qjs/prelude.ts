@@ -66,8 +66,7 @@ interface ProcessShim {
   exit(code?: number): never;
 }
 
-// argv as Node lays it out ([runtime, invoked path, ...arguments]): plugins/select-plugin.ts picks
-// the plugin from argv[1]'s basename.
+// argv as Node lays it out ([runtime, invoked path, ...arguments]; lib/delegate.ts compares argv[1]).
 const proc: ProcessShim = {
   env: host.environ(),
   argv: [host.execPath, ...scriptArgs],
