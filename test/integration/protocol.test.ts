@@ -5,11 +5,14 @@
 // - the plugin's own namespace refused before anything happens; DEL with a missing netns succeeds;
 // - differential: the same env + stdin given to Debian's reference plugins (/usr/lib/cni, v1.1.1,
 //   CNI ≤ 1.0.0) gives the same exit class and, where the reference follows the spec, the same code.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
 import {
+  BUILD,
+  PLUGIN_DIR,
   REFERENCE_DIR,
   World,
   containerId,
@@ -404,5 +407,42 @@ describe.skipIf(!isRoot || !haveBuild)('host-local and CNI_NETNS', () => {
       expect(del.code, del.stdout).toBe(0);
     }
     expectNothingChanged(t);
+  });
+});
+
+// The standalone executable is one file serving every plugin (lib/qjs/host.c picks the bytecode
+// by the name it was invoked by, else by its first argument).
+describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call executable', () => {
+  const exe = join(PLUGIN_DIR, 'cni-ts');
+  const version = (args: string[], argv0?: string) =>
+    spawnSync(exe, args, { argv0, input: '{"cniVersion":"1.0.0"}', env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' });
+
+  it('runs the plugin named by its first argument when invoked as cni-ts', () => {
+    for (const plugin of PLUGINS) {
+      const r = version([plugin]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ cniVersion: '1.0.0', supportedVersions: [...SUPPORTED_VERSIONS] });
+    }
+  });
+
+  it('prints its usage on stderr and exits 1 when no plugin is named (nothing on stdout)', () => {
+    for (const [args, argv0] of [[[]], [['portmap']], [['../bridge']], [['portmap'], '/opt/cni/bin/portmap'], [[], '/x/bridge.old']] as Array<[string[], string?]>) {
+      const r = version(args, argv0);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('cni-ts multi-call executable; usage: cni-ts <bridge|host-local|ptp>, or invoke it through a link named after the plugin\n');
+    }
+  });
+
+  it('takes the invoked name over the first argument', () => {
+    // STATUS tells them apart: host-local answers it itself, ptp asks its IPAM (absent from CNI_PATH).
+    const config = JSON.stringify({ cniVersion: '1.1.0', name: 'sel', type: 'ptp', ipam: { type: 'host-local', subnet: '10.9.0.0/24', dataDir: '/nonexistent/cni-ts' } });
+    const status = (args: string[], argv0: string) =>
+      spawnSync(exe, args, { argv0, input: config, env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/nonexistent' }, encoding: 'utf8' });
+    const hostLocal = status(['ptp'], '/opt/cni/bin/host-local');
+    expect(hostLocal.status, hostLocal.stdout).toBe(0);
+    const ptp = status(['host-local'], '/opt/cni/bin/ptp');
+    expect(ptp.status).toBe(1);
+    expect(JSON.parse(ptp.stdout)).toMatchObject({ code: 120, msg: 'failed to find plugin "host-local" in path [/nonexistent]' });
   });
 });
