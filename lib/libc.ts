@@ -25,7 +25,8 @@ export interface Libc {
   link(existing: Uint8Array, path: Uint8Array): number;
   unlink(path: Uint8Array): number;
   rename(from: Uint8Array, to: Uint8Array): number;
-  flock(fd: number, op: number): number;
+  /** flock(2); a blocking request gives up after `timeoutMs` (> 0), failing with EINTR. */
+  flock(fd: number, op: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;

@@ -6,35 +6,23 @@
 import { closeSync, constants, openSync } from './fs.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { run } from './exec.ts';
-import { libc } from './libc.ts';
+import { libc, strerror } from './libc.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
 
 const LOCK_EX = 2;
-const LOCK_NB = 4;
-// Not node:timers/promises: loading it costs ~2 ms of the standalone build's start-up.
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** flock(2) in the standalone executable; undefined under Node. */
-function nativeFlock(): ((fd: number, op: number) => number) | undefined {
-  const c = libc();
-  return c ? (fd, op) => c.flock(fd, op) : undefined; // not glibc or Node: flock(1)
-}
-
-/** Non-blocking attempts until the deadline (a blocking flock would stall the event loop for good). */
-async function flockNative(flock: (fd: number, op: number) => number, fd: number, waitSeconds: number): Promise<boolean> {
-  const deadline = Date.now() + waitSeconds * 1000;
-  // Short pauses: under contention the lock changes hands every few ms (20 concurrent ADDs).
-  for (let pause = 1; ; pause = Math.min(pause * 2, 4)) {
-    if (flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(pause);
-  }
-}
+const EINTR = 4;
 
 async function lockFd(fd: number, waitSeconds: number): Promise<{ ok: boolean; why: string }> {
-  const flock = nativeFlock();
-  if (flock) return { ok: await flockNative(flock, fd, waitSeconds), why: '' };
+  const c = libc();
+  if (c) {
+    // The standalone executable: a blocking flock(2) bounded by a timer. Nothing else runs in a
+    // plugin process while it waits for the lock, so blocking its event loop costs nothing.
+    const ms = Math.max(1, Math.round(waitSeconds * 1000)); // never 0: that would wait forever
+    if (c.flock(fd, LOCK_EX, ms) === 0) return { ok: true, why: '' };
+    const e = c.errno();
+    return { ok: false, why: e === EINTR ? '' : `flock: ${strerror(e)}` };
+  }
   const r = await run('flock', ['-x', '-w', String(waitSeconds), '3'], { extraFds: [fd] });
   return { ok: r.code === 0, why: r.stderr.trim().slice(0, 200) };
 }
