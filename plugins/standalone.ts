@@ -2,9 +2,7 @@
 // bytecode once per plugin, with CNI_TS_PLUGIN defined as that plugin's name, so each bytecode
 // holds only the code its plugin runs: lib/qjs/host.c picks one by the name the executable was
 // invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
-// First the runtime surface QuickJS lacks (lib/qjs/prelude.ts; ES module evaluation follows
-// import order, so no plugin module runs before it), then the plugin.
-import '../lib/qjs/prelude.ts';
+// The runtime surface QuickJS lacks (lib/qjs/prelude.ts) is evaluated by host.c before this.
 import type { Plugin } from '../lib/dispatch.ts';
 import { registerInProcessPlugin } from '../lib/delegate.ts';
 import { main } from '../lib/stdio.ts';
@@ -22,4 +20,21 @@ const load: () => Promise<Plugin> =
     : CNI_TS_PLUGIN === 'ptp'
       ? () => import('./ptp/plugin.ts').then((m) => m.ptp)
       : hostLocal;
-void load().then(main);
+
+/**
+ * The plugin, loaded when a command first needs it: VERSION (libcni asks it before every ADD on
+ * CNI 1.1) and input errors are answered without reading or running the plugin's code.
+ */
+function lazy(name: string, entersNetns: boolean): Plugin {
+  return {
+    name,
+    entersNetns,
+    add: async (req) => (await load()).add(req),
+    del: async (req) => (await load()).del(req),
+    check: async (req) => (await load()).check(req),
+    gc: async (req) => (await load()).gc(req),
+    status: async (req) => (await load()).status(req),
+  };
+}
+
+void main(lazy(CNI_TS_PLUGIN, CNI_TS_PLUGIN !== 'host-local'));

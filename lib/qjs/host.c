@@ -34,19 +34,39 @@
 
 #include "quickjs-libc.h"
 
-/* One bytecode module per plugin (plugins/standalone.ts, compiled by qjsc in the build). */
-extern const uint8_t qjsc_bridge[], qjsc_host_local[], qjsc_ptp[];
-extern const uint32_t qjsc_bridge_size, qjsc_host_local_size, qjsc_ptp_size;
-static const struct {
-    const char *name;
-    const uint8_t *code;
-    const uint32_t *size;
-} plugins[] = {
-    {"bridge", qjsc_bridge, &qjsc_bridge_size},
-    {"host-local", qjsc_host_local, &qjsc_host_local_size},
-    {"ptp", qjsc_ptp, &qjsc_ptp_size},
-};
-#define N_PLUGINS (sizeof plugins / sizeof plugins[0])
+#include "modules.h"
+
+/* Each plugin's code is its own set of bytecode modules (plugins/standalone.ts, bundled per plugin
+ * with the code split at its lazy imports); its entry module is "<plugin>/standalone.mjs". */
+static const char *const plugin_names[] = {"bridge", "host-local", "ptp"};
+#define N_PLUGINS (sizeof plugin_names / sizeof plugin_names[0])
+
+static const struct cni_module *find_module(const char *name) {
+    for (size_t i = 0; i < cni_modules_count; i++)
+        if (strcmp(cni_modules[i].name, name) == 0) return &cni_modules[i];
+    return NULL;
+}
+
+/* Module loader: bytecode is read when a module is first imported, so a call reads only the
+ * code it runs (reading bytecode is the largest part of a start-up). */
+static JSModuleDef *load_module(JSContext *ctx, const char *name, void *opaque) {
+    (void)opaque;
+    const struct cni_module *m = find_module(name);
+    if (!m) {
+        JS_ThrowReferenceError(ctx, "could not load module '%s'", name);
+        return NULL;
+    }
+    JSValue obj = JS_ReadObject(ctx, m->code, *m->size, JS_READ_OBJ_BYTECODE);
+    if (JS_IsException(obj)) return NULL;
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_MODULE) {
+        JS_FreeValue(ctx, obj);
+        JS_ThrowTypeError(ctx, "'%s' is not a module", name);
+        return NULL;
+    }
+    JSModuleDef *def = JS_VALUE_GET_PTR(obj);
+    JS_FreeValue(ctx, obj); /* the context keeps its loaded modules */
+    return def;
+}
 
 /* Found by scripts/install-plugins.mjs inside an installed executable to recognise it as ours. */
 #define MULTICALL_MARKER "cni-ts multi-call executable"
@@ -378,9 +398,9 @@ static int select_plugin(int argc, char **argv) {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     const char *own = argc > 0 ? (slash ? slash + 1 : argv[0]) : "";
     for (size_t i = 0; i < N_PLUGINS; i++)
-        if (strcmp(own, plugins[i].name) == 0) return (int)i;
+        if (strcmp(own, plugin_names[i]) == 0) return (int)i;
     for (size_t i = 0; argc > 1 && i < N_PLUGINS; i++)
-        if (strcmp(argv[1], plugins[i].name) == 0) return (int)i;
+        if (strcmp(argv[1], plugin_names[i]) == 0) return (int)i;
     return -1;
 }
 
@@ -388,7 +408,7 @@ int main(int argc, char **argv) {
     int plugin = select_plugin(argc, argv);
     if (plugin < 0) {
         fprintf(stderr, MULTICALL_MARKER "; usage: cni-ts <");
-        for (size_t i = 0; i < N_PLUGINS; i++) fprintf(stderr, "%s%s", i ? "|" : "", plugins[i].name);
+        for (size_t i = 0; i < N_PLUGINS; i++) fprintf(stderr, "%s%s", i ? "|" : "", plugin_names[i]);
         fprintf(stderr, ">, or invoke it through a link named after the plugin\n");
         return 1;
     }
@@ -400,7 +420,7 @@ int main(int argc, char **argv) {
     js_std_init_handlers(rt);
     JSContext *ctx = JS_NewContext(rt);
     if (!ctx) return 70;
-    JS_SetModuleLoaderFunc(rt, NULL, js_module_loader, NULL);
+    JS_SetModuleLoaderFunc(rt, NULL, load_module, NULL);
     js_init_module_os(ctx, "os"); /* timers, pipes and child processes for lib/qjs/prelude.ts */
     js_std_add_helpers(ctx, argc, argv); /* scriptArgs */
 
@@ -414,8 +434,14 @@ int main(int argc, char **argv) {
     JS_SetPropertyStr(ctx, global, "__cniHost", host);
     JS_FreeValue(ctx, global);
 
-    /* Exits 1 with the error on stderr if it throws. */
-    js_std_eval_binary(ctx, plugins[plugin].code, *plugins[plugin].size, 0);
+    /* First the runtime surface (lib/qjs/prelude.ts), then the plugin's entry module. Each exits 1
+     * with the error on stderr if it throws. */
+    char entry[64];
+    snprintf(entry, sizeof entry, "%s/standalone.mjs", plugin_names[plugin]);
+    const struct cni_module *prelude = find_module("prelude.mjs"), *m = find_module(entry);
+    if (!prelude || !m) return 70;
+    js_std_eval_binary(ctx, prelude->code, *prelude->size, 0);
+    js_std_eval_binary(ctx, m->code, *m->size, 0);
     js_std_loop(ctx); /* promises and timers until nothing is pending */
 
     /* The script ended without process.exit(): its process.exitCode decides. */

@@ -1,7 +1,7 @@
 // The runtime surface the plugins use, built for the standalone executable (QuickJS +
 // lib/qjs/host.c) before any plugin module runs: `process`, TextEncoder/TextDecoder,
 // crypto.getRandomValues, setTimeout, and a child-process runner for lib/exec.ts. Only what our
-// code calls, with Node's semantics for those calls. Imported first by plugins/standalone.ts.
+// code calls, with Node's semantics for those calls. lib/qjs/host.c evaluates it before any plugin module.
 import * as os from 'qjs:os';
 import type { Libc } from '../libc.ts';
 
