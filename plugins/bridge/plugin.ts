@@ -9,9 +9,7 @@ import { run } from '../../lib/exec.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
 import { randomMac } from '../../lib/mac.ts';
-import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade, masqTarget } from '../../lib/masquerade.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
-import { checkSpoofCheck, gcSpoofCheck, setupSpoofCheck, teardownSpoofCheck } from '../../lib/spoofcheck.ts';
 import { writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
 import { UndoStack, allSteps } from '../../lib/undo.ts';
@@ -27,6 +25,11 @@ import {
   planPortVlans,
   type ExistingAddress,
 } from './plan.ts';
+
+// Loaded only by the calls that use them: most attachments have no masquerade or spoof check, and
+// the standalone build then never reads their code (plugins/standalone.ts).
+const masquerade = () => import('../../lib/masquerade.ts');
+const spoofcheck = () => import('../../lib/spoofcheck.ts');
 
 interface BridgeState {
   mac: string;
@@ -114,17 +117,19 @@ async function add(req: Request): Promise<Result> {
       if (podPlan) await ipBatch({ netns }, podPlan.lines);
       else if (!cfg.disableContainerInterface) await ipBatch({ netns }, [`link set ${ifname} up`]);
     };
-    const masquerade = async () => {
+    const masq = async () => {
+      const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
       const target = masqTarget(req, cfg.network, addressing!.ips.map((i) => i.address));
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
     const spoofCheck = async () => {
+      const { setupSpoofCheck, teardownSpoofCheck } = await spoofcheck();
       undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
       await setupSpoofCheck(req.env.containerID, ifname, veth.hostName, veth.containerMac);
     };
-    await allSteps([podSide(), cfg.ipMasq && addressing && masquerade(), cfg.macspoofchk && spoofCheck()]);
+    await allSteps([podSide(), cfg.ipMasq && addressing && masq(), cfg.macspoofchk && spoofCheck()]);
     return buildBridgeResult({
       cfg,
       bridgeMac: bridge.mac,
@@ -159,8 +164,12 @@ async function del(req: Request): Promise<void> {
     // The address is released only once its interface is gone (whatever that step's outcome).
     ['IPAM', async () => cfg.ipamType && (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
-    ['spoof check', async () => cfg.macspoofchk && teardownSpoofCheck(containerID, ifname)],
+    ['masquerade', async () => {
+      if (!cfg.ipMasq) return;
+      const { masqTarget, teardownMasquerade } = await masquerade();
+      await teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)));
+    }],
+    ['spoof check', async () => cfg.macspoofchk && (await spoofcheck()).teardownSpoofCheck(containerID, ifname)],
   ]);
 }
 
@@ -193,8 +202,11 @@ async function check(req: Request): Promise<void> {
   const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
   expectAddresses(pod, podIps);
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
-  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, podIps.map((i) => i.address)));
-  if (cfg.macspoofchk) await checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
+  if (cfg.ipMasq) {
+    const { checkMasquerade, chooseBackend, masqTarget } = await masquerade();
+    await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, podIps.map((i) => i.address)));
+  }
+  if (cfg.macspoofchk) await (await spoofcheck()).checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
 }
 
 async function gc(req: Request): Promise<void> {
@@ -202,8 +214,8 @@ async function gc(req: Request): Promise<void> {
   const valid = validAttachmentsOf(req);
   await runAll([
     ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],
-    ['masquerade', async () => valid && gcMasquerade(cfg.network, valid)],
-    ['spoof check', async () => valid && cfg.macspoofchk && gcSpoofCheck(valid)],
+    ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
+    ['spoof check', async () => valid && cfg.macspoofchk && (await spoofcheck()).gcSpoofCheck(valid)],
   ]);
 }
 

@@ -10,7 +10,6 @@ import type { Plugin, Request } from '../../lib/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/errors.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
-import { checkMasquerade, chooseBackend, gcMasquerade, setupMasquerade, teardownMasquerade, masqTarget } from '../../lib/masquerade.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
 import type { Result } from '../../lib/types.ts';
@@ -35,6 +34,10 @@ import {
   routesTo,
 } from './plan.ts';
 import { warn } from '../../lib/output.ts';
+
+// Loaded only by the calls that use it: most attachments have no masquerade, and
+// the standalone build then never reads its code (plugins/standalone.ts).
+const masquerade = () => import('../../lib/masquerade.ts');
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
@@ -83,13 +86,14 @@ async function add(req: Request): Promise<Result> {
     };
     await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
-    const masquerade = async () => {
+    const masq = async () => {
+      const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
       const target = masqTarget(req, cfg.network, addressing.masqAddresses);
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
-    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masquerade()]);
+    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
@@ -134,7 +138,11 @@ async function del(req: Request): Promise<void> {
     // address never finds the old host route in its way.
     ['IPAM', async () => (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => cfg.ipMasq && teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)))],
+    ['masquerade', async () => {
+      if (!cfg.ipMasq) return;
+      const { masqTarget, teardownMasquerade } = await masquerade();
+      await teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)));
+    }],
   ]);
 }
 
@@ -178,7 +186,10 @@ async function check(req: Request): Promise<void> {
     const have = readHostSysctl(key);
     if (have !== value) throw checkFailed(`sysctl ${key.replace(/\//g, '.')} is ${have ?? 'missing'}, expected ${value}`);
   }
-  if (cfg.ipMasq) await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
+  if (cfg.ipMasq) {
+    const { checkMasquerade, chooseBackend, masqTarget } = await masquerade();
+    await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
+  }
 }
 
 async function gc(req: Request): Promise<void> {
@@ -186,7 +197,7 @@ async function gc(req: Request): Promise<void> {
   const valid = validAttachmentsOf(req);
   await runAll([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
-    ['masquerade', async () => valid && gcMasquerade(cfg.network, valid)],
+    ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);
 }
 
