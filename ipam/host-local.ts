@@ -20,7 +20,7 @@ import { formatIP, parseIPOrCidr } from '../lib/ip.ts';
 import type { DNS, Result } from '../lib/types.ts';
 import { allocateAll, freeCount, toIPConfig, type Owner } from './allocator.ts';
 import { parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString, type HostLocalConfig } from './config.ts';
-import { DiskStore, networkDir } from './disk-store.ts';
+import { DiskStore, leaseContent, networkDir } from './disk-store.ts';
 import { warn } from '../lib/output.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
@@ -42,7 +42,10 @@ function readDns(cfg: HostLocalConfig): DNS | undefined {
 async function add(req: Request): Promise<Result> {
   const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version);
   const dns = readDns(cfg);
-  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true }, (store) => allocateAll(cfg, store, ownerOf(req)));
+  const owner = ownerOf(req);
+  // One lease per range set, its content known now: written and synced before the lock (disk-store.ts).
+  const prepare = { content: leaseContent(owner), count: cfg.rangeSets.length };
+  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true, prepare }, (store) => allocateAll(cfg, store, owner));
   const result: Result = { cniVersion: '1.1.0', ips: allocations!.map(toIPConfig) };
   if (cfg.routes.length) result.routes = cfg.routes;
   if (dns) result.dns = dns;

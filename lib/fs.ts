@@ -12,6 +12,7 @@ export interface Stat {
   ino: number;
   mode: number;
   size: number;
+  mtimeMs: number;
   isFile(): boolean;
   isDirectory(): boolean;
   isCharacterDevice(): boolean;
@@ -24,6 +25,7 @@ export interface Fs {
   openSync(path: string, flags: number | 'r', mode?: number): number;
   closeSync(fd: number): void;
   fdatasyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
   fstatSync(fd: number): Stat;
   statSync(path: string): Stat;
   lstatSync(path: string): Stat;
@@ -71,6 +73,7 @@ function statFrom(b: DataView): Stat {
     ino: Number(b.getBigUint64(8, true)),
     mode,
     size: Number(b.getBigInt64(48, true)),
+    mtimeMs: Number(b.getBigInt64(88, true)) * 1000 + Number(b.getBigInt64(96, true)) / 1e6,
     isFile: () => type === 0o100000,
     isDirectory: () => type === 0o040000,
     isCharacterDevice: () => type === 0o020000,
@@ -106,6 +109,7 @@ function libcFs(): Fs | undefined {
     openSync: (path, flags, mode = 0o666) => check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
     closeSync: (fd) => void check(c.close(fd), 'close'),
     fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
+    ftruncateSync: (fd, length) => void check(c.ftruncate(fd, length), 'ftruncate'),
     fstatSync: (fd) => (check(c.fstat(fd, statBuf), 'fstat'), statFrom(statView)),
     statSync: (path) => (check(c.stat(z(path), statBuf), 'stat', path), statFrom(statView)),
     lstatSync: (path) => (check(c.lstat(z(path), statBuf), 'lstat', path), statFrom(statView)),
@@ -180,6 +184,7 @@ export const {
   openSync,
   closeSync,
   fdatasyncSync,
+  ftruncateSync,
   fstatSync,
   statSync,
   lstatSync,

@@ -11,6 +11,7 @@ export interface Libc {
   pread(fd: number, buf: Uint8Array, len: number, offset: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
   fdatasync(fd: number): number;
+  ftruncate(fd: number, length: number): number;
   fstat(fd: number, buf: Uint8Array): number;
   stat(path: Uint8Array, buf: Uint8Array): number;
   lstat(path: Uint8Array, buf: Uint8Array): number;

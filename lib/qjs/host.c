@@ -119,6 +119,7 @@ FN(read) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(read((int)f
 FN(pread) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); RET(pread((int)fd, buf, (size_t)len, (off_t)off)); }
 FN(write) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(write((int)fd, buf, (size_t)len)); }
 FN(fdatasync) { INT(0, fd); RET(fdatasync((int)fd)); }
+FN(ftruncate) { INT(0, fd); INT(1, len); RET(ftruncate((int)fd, (off_t)len)); }
 FN(fstat) { INT(0, fd); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(fstat((int)fd, (struct stat *)buf)); }
 FN(stat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(stat(path, (struct stat *)buf)); }
 FN(lstat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(lstat(path, (struct stat *)buf)); }
@@ -379,7 +380,7 @@ FN(exit) {
 
 static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("open", 3, h_open), JS_CFUNC_DEF("close", 1, h_close), JS_CFUNC_DEF("read", 3, h_read),
-    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync),
+    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("opendir", 1, h_opendir),

@@ -313,9 +313,11 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     const dir = join(dataDir, 'hlnet');
     await ok({ command: 'ADD', config, containerID: 'warm' }); // directory, lock and last_reserved_ip exist
     // strace delivers SIGKILL on entry to the n-th call of a syscall: sweep every file-changing
-    // step (each write(2), the fdatasync, link, unlink, rename), so every instant between them
+    // step (each write(2), the fdatasync, link, unlink, ftruncate), so every instant between them
     // is a crash point at least once; a plain O_EXCL-create-then-write store fails this.
-    const points = [...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`), 'fdatasync:when=1', 'link:when=1', 'unlink:when=1', 'unlink:when=2', 'rename:when=1'];
+    // last_reserved_ip is rewritten in place: after any kill it still holds an address (only a
+    // search hint), never nothing.
+    const points = [...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`), 'fdatasync:when=1', 'link:when=1', 'unlink:when=1', 'unlink:when=2', 'ftruncate:when=1'];
     let killed = 0;
     for (const [i, point] of points.entries()) {
       const [syscall, when] = point.split(':');

@@ -1,6 +1,6 @@
 // The disk store on a temporary directory (no root needed): the exact file format, what counts
 // as a lease, owner matching with the legacy fallback, GC selection, crash leftovers.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -106,5 +106,54 @@ describe('withStore', () => {
     expect(err).toBeInstanceOf(CniError);
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(existsSync(join(dataDir, '..', 'x'))).toBe(false);
+  });
+});
+
+describe('pending leases (written and synced before the lock, linked under it)', () => {
+  const owner = { containerID: 'abc', ifname: 'eth0' };
+  const prepared = <T>(count: number, fn: (s: DiskStore) => T) =>
+    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count } }, fn);
+  const dotFiles = () => readdirSync(dir()).filter((n) => n.startsWith('.'));
+
+  it('each reserve links one pending file; a taken address keeps it for the next; unused ones are removed', async () => {
+    mkdirSync(dir());
+    writeFileSync(join(dir(), '10.0.0.2'), 'someone\r\neth0');
+    const seen = await prepared(3, (s) => {
+      const before = dotFiles();
+      const results = [s.reserve(ip('10.0.0.2'), owner, 0), s.reserve(ip('10.0.0.3'), owner, 0), s.reserve(ip('fd00::3'), owner, 1)];
+      return { before, results, after: dotFiles() };
+    });
+    expect(seen!.before).toHaveLength(3);
+    expect(seen!.before.every((n) => n.startsWith(`.cni-ts-pending.${process.pid}.`))).toBe(true);
+    expect(seen!.results).toEqual([false, true, true]);
+    expect(seen!.after).toHaveLength(1); // two linked and removed, one never needed
+    expect(readFileSync(join(dir(), '10.0.0.2'), 'latin1')).toBe('someone\r\neth0');
+    expect(readFileSync(join(dir(), '10.0.0.3'), 'latin1')).toBe('abc\r\neth0');
+    expect(readFileSync(join(dir(), 'fd00::3'), 'latin1')).toBe('abc\r\neth0');
+    expect(statSync(join(dir(), '10.0.0.3')).nlink).toBe(1);
+    expect(dotFiles()).toEqual([]);
+  });
+
+  it('a pending file swept by another process before the link: the lease is written under the lock instead', async () => {
+    const ok = await prepared(1, (s) => {
+      for (const n of dotFiles()) rmSync(join(dir(), n));
+      return s.reserve(ip('10.0.0.9'), owner, 0);
+    });
+    expect(ok).toBe(true);
+    expect(readFileSync(join(dir(), '10.0.0.9'), 'latin1')).toBe('abc\r\neth0');
+    expect(dotFiles()).toEqual([]);
+  });
+
+  it("another writer's pending file is swept when its PID is gone or it is older than any lock wait, kept otherwise", async () => {
+    mkdirSync(dir());
+    const dead = '.cni-ts-pending.2147483646.deadbeef.0'; // no such PID
+    const live = `.cni-ts-pending.${process.pid}.cafe0000.0`;
+    const liveButOld = `.cni-ts-pending.${process.pid}.cafe0001.0`;
+    const inLock = `.cni-ts-tmp.${process.pid}.10.0.0.5`; // only ever exists while its writer holds the lock
+    for (const n of [dead, live, liveButOld, inLock]) writeFileSync(join(dir(), n), 'x\r\neth0');
+    const old = new Date(Date.now() - 3 * 60 * 1000);
+    utimesSync(join(dir(), liveButOld), old, old);
+    await use(() => undefined);
+    expect(dotFiles()).toEqual([live]);
   });
 });
