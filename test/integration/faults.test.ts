@@ -256,7 +256,8 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
         expect(leaseLikeFiles(n.dataDir)).toHaveLength(1);
         world.removeNetns(pod);
         await runOk({ ...base, command: 'DEL', config: { ...n.config, prevResult: result }, netns: netnsForDel === 'empty' ? '' : pod.path });
-        expect(leftovers(n, firewall0), netnsForDel).toEqual([]);
+        // The namespace was deleted just before: the kernel may still be tearing down its veth.
+        expect(await settledLeftovers(n, firewall0), netnsForDel).toEqual([]);
       }
       await provesNetworkWorks(n);
     });
