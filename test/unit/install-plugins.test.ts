@@ -15,7 +15,7 @@ function fakeBuild(version: string): void {
   for (const p of ['bridge', 'host-local', 'ptp']) {
     writeFileSync(join(root, 'dist', p), `#!/usr/bin/env node\n// cni-ts plugin: ${p}\nconsole.log(${JSON.stringify(version)})\n`, { mode: 0o644 });
   }
-  // Stand-in for the Bun executable: ELF magic, padding past the scanner's 1 MiB chunk, marker.
+  // Stand-in for the standalone executable: ELF magic, padding past the scanner's 1 MiB chunk, marker.
   const elf = Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc((1 << 20) - 10), Buffer.from(`cni-ts multi-call executable ${version}`)]);
   writeFileSync(join(root, 'dist', 'bin', 'cni-ts'), elf, { mode: 0o644 });
 }
