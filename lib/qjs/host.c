@@ -106,6 +106,7 @@ static uint8_t *bytes_of(JSContext *ctx, JSValueConst v, size_t *len) {
 /* A C string argument: a NUL-terminated Uint8Array (lib/libc.ts cpath). */
 #define CSTR(i, name) BUF(i, name##_b); \
     if (name##_b_len == 0 || name##_b[name##_b_len - 1] != 0) return JS_ThrowTypeError(ctx, "expected a NUL-terminated path"); \
+    if (memchr(name##_b, 0, name##_b_len - 1)) return JS_ThrowTypeError(ctx, "path contains a NUL byte"); /* as node:fs refuses it */ \
     const char *name = (const char *)name##_b
 /* A length argument must fit the buffer it describes: JavaScript must never write past it. */
 #define FITS(len, buf) if ((len) < 0 || (size_t)(len) > buf##_len) return JS_ThrowRangeError(ctx, "length exceeds buffer")

@@ -107,4 +107,25 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
     }
     expect(runs).toBe(payloads.length * 3 * 3 * 2);
   });
+
+  it('a NUL byte in a path is refused (error 5; STATUS 50) and never cuts the path short', async () => {
+    // C file calls end a path at its first NUL: "<tree>/cut\0x" would become "<tree>/cut".
+    world = new World();
+    const node = world.node();
+    const tree = world.tmpdir('cnits-nul-');
+    const before = treeSnapshot(tree);
+    for (const plugin of ['bridge', 'ptp', 'host-local']) {
+      for (const command of ['ADD', 'DEL', 'STATUS']) {
+        const config = { cniVersion: '1.1.0', name: 'nulnet', type: plugin, bridge: 'cnibrnul', ipam: { type: 'host-local', dataDir: `${tree}/cut\u0000x`, ranges: [[{ subnet: '10.58.0.0/24' }]] } };
+        const env = { CNI_COMMAND: command, CNI_CONTAINERID: 'nul', CNI_IFNAME: 'eth0', CNI_NETNS: world.pod().path, CNI_PATH: PLUGIN_DIR };
+        const out = await runRaw(node, join(PLUGIN_DIR, plugin), env, Buffer.from(JSON.stringify(config)), tree);
+        if (command !== 'DEL') {
+          expect(out.code, `${plugin} ${command}: ${out.stdout}`).not.toBe(0);
+          // STATUS reports any failure to use the store as "not available" (50), the spec's STATUS code.
+          expect(JSON.parse(out.stdout).code, `${plugin} ${command}`).toBe(command === 'STATUS' ? 50 : 5);
+        }
+        expect(treeDiff(before, treeSnapshot(tree)), `${plugin} ${command}`).toBe('');
+      }
+    }
+  });
 });
