@@ -3,6 +3,7 @@
 // (QuickJS, which has no node:fs) the same calls are built on lib/qjs/host.c's system call
 // wrappers (lib/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
 import type * as NodeFs from 'node:fs';
+import { concatBytes } from './bytes.ts';
 import { errnoCode, libc, uvText } from './libc.ts';
 
 declare const require: (id: string) => any;
@@ -51,17 +52,6 @@ function errnoError(errno: number, syscall: string, path?: string): NodeJS.Errno
   e.syscall = syscall;
   if (path !== undefined) e.path = path;
   return e;
-}
-
-/** The chunks as one array (Buffer.concat without Buffer, which the standalone runtime lacks). */
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return all;
 }
 
 const S_IFMT = 0o170000;

@@ -4,6 +4,7 @@
 // spawning `ip` (lib/netlink.ts). Only the forms the plans use are understood, with iproute2's
 // defaults (route protocol "boot", scope "link" without a gateway, main table); anything else
 // returns undefined and the whole batch goes to `ip`.
+import { concatBytes } from './bytes.ts';
 import {
   AF,
   IFA,
@@ -20,7 +21,6 @@ import {
   RT_TABLE_MAIN,
   VETH_INFO_PEER,
   addressBytes,
-  concat,
   cstring,
   ifaddrmsg,
   ifinfomsg,
@@ -156,7 +156,7 @@ function linkAdd(t: Tokens): Op | undefined {
     }
     if (!t.done) return undefined;
     // VETH_INFO_PEER carries a whole ifinfomsg followed by the peer's attributes.
-    const peerInfo = concat([ifinfomsg(), attrBytes(peer.attrs)]);
+    const peerInfo = concatBytes([ifinfomsg(), attrBytes(peer.attrs)]);
     const info: Attr[] = [
       [IFLA_INFO.KIND, cstring('veth')],
       [IFLA_INFO.DATA, [[VETH_INFO_PEER, peerInfo]]],

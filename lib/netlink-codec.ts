@@ -4,6 +4,7 @@
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
 import { formatIP, parseIP, type IP } from './ip.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
+import { concatBytes } from './bytes.ts';
 
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 } as const;
 export const NLM_F = { REQUEST: 1, MULTI: 2, ACK: 4, DUMP: 0x300, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
@@ -41,17 +42,7 @@ export function attrBytes(attrs: Attr[]): Uint8Array {
     out.set(payload, 4);
     return out;
   });
-  return concat(parts);
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 export const u8 = (n: number): Uint8Array => Uint8Array.of(n);
@@ -60,7 +51,7 @@ export function u32(n: number): Uint8Array {
   new DataView(b.buffer).setUint32(0, n >>> 0, true);
   return b;
 }
-export const cstring = (s: string): Uint8Array => concat([new TextEncoder().encode(s), Uint8Array.of(0)]);
+export const cstring = (s: string): Uint8Array => concatBytes([new TextEncoder().encode(s), Uint8Array.of(0)]);
 export const macBytes = (mac: string): Uint8Array => Uint8Array.from(mac.split(':').map((h) => parseInt(h, 16)));
 
 /** ifinfomsg: family, type, index, flags, change. */
@@ -85,7 +76,7 @@ export function rtmsg(r: { family: number; dstLen: number; table: number; protoc
 
 /** A complete netlink message (header + fixed part + attributes). */
 export function message(type: number, flags: number, seq: number, fixed: Uint8Array, attrs: Attr[] = []): Uint8Array {
-  const body = concat([fixed, attrBytes(attrs)]);
+  const body = concatBytes([fixed, attrBytes(attrs)]);
   const out = new Uint8Array(16 + body.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, out.length, true);

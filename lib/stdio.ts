@@ -1,5 +1,6 @@
 // Blocking stdin read and the process entry shared by every plugin executable.
-import { concatBytes, fstatSync, readSync } from './fs.ts';
+import { concatBytes } from './bytes.ts';
+import { fstatSync, readSync } from './fs.ts';
 import { writeAllSync } from './output.ts';
 import { dispatch, type Plugin } from './dispatch.ts';
 

@@ -259,16 +259,25 @@ FN(utf8Decode) {
 #define ROL32(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
 #define ROR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
 
+/* Merkle–Damgård padding shared by both: the message, 0x80, zeros, then its bit length big-endian
+ * in the last `length_bytes` of the last block (the top 8 are enough for any length we hash). */
+static size_t padded_length(size_t len, size_t block, size_t length_bytes) { return ((len + length_bytes) / block + 1) * block; }
+
+static void padded_block(const uint8_t *msg, size_t len, size_t off, size_t total, uint8_t *blk, size_t block) {
+    for (size_t i = 0; i < block; i++) {
+        size_t k = off + i;
+        blk[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
+    }
+    if (off + block == total)
+        for (int i = 0; i < 8; i++) blk[block - 1 - i] = (uint8_t)(((uint64_t)len * 8) >> (8 * i));
+}
+
 static void sha1(const uint8_t *msg, size_t len, uint8_t out[20]) {
     uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-    size_t total = ((len + 8) / 64 + 1) * 64;
+    size_t total = padded_length(len, 64, 8);
     for (size_t off = 0; off < total; off += 64) {
         uint8_t blk[64];
-        for (size_t i = 0; i < 64; i++) {
-            size_t k = off + i;
-            blk[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
-        }
-        if (off + 64 == total) for (int i = 0; i < 8; i++) blk[63 - i] = (uint8_t)(((uint64_t)len * 8) >> (8 * i));
+        padded_block(msg, len, off, total, blk, 64);
         uint32_t w[80];
         for (int i = 0; i < 16; i++) w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 | (uint32_t)blk[4 * i + 2] << 8 | blk[4 * i + 3];
         for (int i = 16; i < 80; i++) w[i] = ROL32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
@@ -309,14 +318,10 @@ static const uint64_t K512[80] = {
 static void sha512(const uint8_t *msg, size_t len, uint8_t out[64]) {
     uint64_t h[8] = {0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
                      0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL};
-    size_t total = ((len + 16) / 128 + 1) * 128;
+    size_t total = padded_length(len, 128, 16);
     for (size_t off = 0; off < total; off += 128) {
         uint8_t blk[128];
-        for (size_t i = 0; i < 128; i++) {
-            size_t k = off + i;
-            blk[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
-        }
-        if (off + 128 == total) for (int i = 0; i < 8; i++) blk[127 - i] = (uint8_t)(((uint64_t)len * 8) >> (8 * i));
+        padded_block(msg, len, off, total, blk, 128);
         uint64_t w[80];
         for (int i = 0; i < 16; i++) {
             w[i] = 0;

@@ -3,6 +3,7 @@
 // crypto.getRandomValues, setTimeout, and a child-process runner for lib/exec.ts. Only what our
 // code calls, with Node's semantics for those calls. lib/qjs/host.c evaluates it before any plugin module.
 import * as os from 'qjs:os';
+import { concatBytes } from '../bytes.ts';
 import type { Libc } from '../libc.ts';
 
 /** lib/qjs/host.c's native object: the `Libc` calls plus the few runtime services below. */
@@ -116,10 +117,7 @@ function drain(fd: number, onChunk?: (text: string) => void): Promise<string> {
       if (n === -EAGAIN) return;
       os.setReadHandler(fd, null);
       os.close(fd);
-      const all = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-      let off = 0;
-      for (const c of chunks) all.set(c, (off += c.length) - c.length);
-      resolve(host.utf8Decode(all, false));
+      resolve(host.utf8Decode(concatBytes(chunks), false));
     });
   });
 }
