@@ -21,6 +21,14 @@ const load: () => Promise<Plugin> =
       ? () => import('./ptp/plugin.ts').then((m) => m.ptp)
       : hostLocal;
 
+// STATUS, which a runtime polls every few seconds, has a module of its own.
+const loadStatus: () => Promise<Plugin['status']> =
+  CNI_TS_PLUGIN === 'bridge'
+    ? () => import('./bridge/status.ts').then((m) => m.status)
+    : CNI_TS_PLUGIN === 'ptp'
+      ? () => import('./ptp/status.ts').then((m) => m.status)
+      : () => hostLocal().then((p) => p.status);
+
 /**
  * The plugin, loaded when a command first needs it: VERSION (libcni asks it before every ADD on
  * CNI 1.1) and input errors are answered without reading or running the plugin's code.
@@ -33,7 +41,7 @@ function lazy(name: string, entersNetns: boolean): Plugin {
     del: async (req) => (await load()).del(req),
     check: async (req) => (await load()).check(req),
     gc: async (req) => (await load()).gc(req),
-    status: async (req) => (await load()).status(req),
+    status: async (req) => (await loadStatus())(req),
   };
 }
 

@@ -15,6 +15,7 @@ import type { Result } from '../../lib/types.ts';
 import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
+import { status } from './status.ts';
 import {
   buildBridgeResult,
   forwardingSysctls,
@@ -217,15 +218,6 @@ async function gc(req: Request): Promise<void> {
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
     ['spoof check', async () => valid && cfg.macspoofchk && (await spoofcheck()).gcSpoofCheck(valid)],
   ]);
-}
-
-async function status(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', cfg.bridge]);
-  if (link && link.linkinfo?.info_kind !== 'bridge') {
-    throw new CniError(ErrorCode.NotAvailable, `"${cfg.bridge}" exists but is not a bridge`);
-  }
-  if (cfg.ipamType) await delegate('STATUS', cfg.ipamType, req);
 }
 
 export const bridge: Plugin = { name: 'bridge', add, del, check, gc, status };

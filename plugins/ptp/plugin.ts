@@ -16,6 +16,7 @@ import type { Result } from '../../lib/types.ts';
 import { UndoStack, allSteps } from '../../lib/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
+import { status } from './status.ts';
 import {
   ROUTED_HOST_MAC,
   buildPtpResult,
@@ -199,11 +200,6 @@ async function gc(req: Request): Promise<void> {
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);
-}
-
-async function status(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
-  await delegate('STATUS', cfg.ipamType, req);
 }
 
 export const ptp: Plugin = { name: 'ptp', add, del, check, gc, status };

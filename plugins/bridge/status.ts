@@ -1,0 +1,17 @@
+// bridge STATUS (CNI 1.1): its own module so the standalone build answers a STATUS poll without
+// reading the rest of the plugin (plugins/standalone.ts).
+import { delegate } from '../../lib/delegate.ts';
+import type { Request } from '../../lib/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { HOST, ipJson, type LinkInfo } from '../../lib/iproute.ts';
+import { loadBridgeConfig } from './config.ts';
+
+/** Not available when the bridge name is taken by something that is not a bridge, or when the IPAM says so. */
+export async function status(req: Request): Promise<void> {
+  const cfg = loadBridgeConfig(req);
+  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', cfg.bridge]);
+  if (link && link.linkinfo?.info_kind !== 'bridge') {
+    throw new CniError(ErrorCode.NotAvailable, `"${cfg.bridge}" exists but is not a bridge`);
+  }
+  if (cfg.ipamType) await delegate('STATUS', cfg.ipamType, req);
+}
