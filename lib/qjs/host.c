@@ -214,12 +214,36 @@ FN(getrandom) {
 
 /* --- UTF-8 (TextEncoder / TextDecoder) --- */
 
+/* QuickJS writes a lone UTF-16 surrogate as its 3-byte form (ED A0..BF xx); TextEncoder and
+ * node:crypto write U+FFFD (EF BF BD), also 3 bytes: replaced in place, so both builds derive the
+ * same bytes (file names, hashes) from the same string. A valid pair is one 4-byte sequence. */
+static void replace_lone_surrogates(uint8_t *p, size_t n) {
+    for (size_t i = 0; i + 2 < n; i++)
+        if (p[i] == 0xed && p[i + 1] >= 0xa0 && p[i + 1] <= 0xbf) {
+            p[i] = 0xef, p[i + 1] = 0xbf, p[i + 2] = 0xbd;
+            i += 2;
+        }
+}
+
+/* The UTF-8 bytes of a JS string in a buffer the caller frees (NULL + exception on failure). */
+static uint8_t *utf8_of(JSContext *ctx, JSValueConst v, size_t *len) {
+    const char *s = JS_ToCStringLen(ctx, len, v);
+    if (!s) return NULL;
+    uint8_t *copy = js_malloc(ctx, *len + 1);
+    if (copy) {
+        memcpy(copy, s, *len + 1);
+        replace_lone_surrogates(copy, *len);
+    }
+    JS_FreeCString(ctx, s);
+    return copy;
+}
+
 FN(utf8Encode) {
     size_t len;
-    const char *s = JS_ToCStringLen(ctx, &len, argv[0]);
+    uint8_t *s = utf8_of(ctx, argv[0], &len);
     if (!s) return JS_EXCEPTION;
-    JSValue ab = JS_NewArrayBufferCopy(ctx, (const uint8_t *)s, len);
-    JS_FreeCString(ctx, s);
+    JSValue ab = JS_NewArrayBufferCopy(ctx, s, len);
+    js_free(ctx, s);
     return ab;
 }
 
@@ -351,12 +375,12 @@ FN(hexDigest) {
     JS_FreeCString(ctx, alg);
     if (!is512 && !is1) return JS_ThrowTypeError(ctx, "unsupported digest");
     size_t len;
-    const char *s = JS_ToCStringLen(ctx, &len, argv[1]);
+    uint8_t *s = utf8_of(ctx, argv[1], &len);
     if (!s) return JS_EXCEPTION;
     uint8_t d[64];
     size_t n = is512 ? 64 : 20;
-    if (is512) sha512((const uint8_t *)s, len, d); else sha1((const uint8_t *)s, len, d);
-    JS_FreeCString(ctx, s);
+    if (is512) sha512(s, len, d); else sha1(s, len, d);
+    js_free(ctx, s);
     char hex[129];
     for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
     return JS_NewStringLen(ctx, hex, 2 * n);

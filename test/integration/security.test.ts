@@ -4,7 +4,7 @@
 //  - a full ADD/CHECK/GC/STATUS/DEL life cycle writes nothing outside the configured data
 //    directory (a whole temp tree, the plugin's working directory included, is snapshotted);
 //  - shell metacharacters in every user-controlled string are never interpreted.
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runOk, uniqueName } from '../helpers/kernel.ts';
@@ -106,6 +106,18 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
       }
     }
     expect(runs).toBe(payloads.length * 3 * 3 * 2);
+  });
+
+  it('a lone UTF-16 surrogate in a path becomes U+FFFD, as node:fs writes it (both builds name files alike)', async () => {
+    world = new World();
+    const node = world.node();
+    const tree = world.tmpdir('cnits-utf-');
+    const dataDir = `${tree}/a\ud800b\u{1f600}c`;
+    const config = { cniVersion: '1.0.0', name: 'utfnet', type: 'host-local', ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.59.0.0/24' }]] } };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'utf', CNI_IFNAME: 'eth0', CNI_NETNS: world.pod().path, CNI_PATH: PLUGIN_DIR };
+    const out = await runRaw(node, join(PLUGIN_DIR, 'host-local'), env, Buffer.from(JSON.stringify(config)), tree);
+    expect(out.code, out.stdout).toBe(0);
+    expect(readdirSync(tree, { encoding: 'buffer' }).map((n) => n.toString('hex'))).toEqual([Buffer.from('a\ufffdb\u{1f600}c').toString('hex')]);
   });
 
   it('a NUL byte in a path is refused (error 5; STATUS 50) and never cuts the path short', async () => {
