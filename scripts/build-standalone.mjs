@@ -13,7 +13,7 @@
 // QUICKJS_TARBALL=/path/to/quickjs_2025.04.26.orig.tar.xz builds from a local copy (offline).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -77,77 +77,81 @@ const quickjsModules = {
 export async function buildStandalone({ root, plugins }) {
   const qjs = await quickjs(root);
   const outDir = join(root, 'dist', 'bin');
-  const work = join(root, 'dist', '.standalone');
   mkdirSync(outDir, { recursive: true });
-  mkdirSync(work, { recursive: true });
-  // Per plugin (see plugins/standalone.ts): one esbuild bundle split at its lazy imports, each
-  // piece compiled by qjsc to a bytecode module of its own, so lib/qjs/host.c reads a module only
-  // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
-  // also how the entry's relative imports resolve at run time. -M marks the other pieces as
-  // external, so each C file holds exactly one module. -s: no debug info (smaller, faster to load;
-  // errors keep their messages) where no import() needs the module's name.
-  const sources = [join(root, 'lib', 'qjs', 'host.c')];
-  const modules = [];
-  const esbuildOptions = {
-    bundle: true,
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    target: 'es2022',
-    format: 'esm',
-    minify: true,
-    legalComments: 'none',
-    external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
-    plugins: [quickjsModules],
-    logLevel: 'warning',
-  };
-  // The runtime surface (lib/qjs/prelude.ts) is a module of its own that host.c evaluates before
-  // the plugin's: split chunks evaluate before the entry's own body, so it cannot live in there.
-  await build({ ...esbuildOptions, entryPoints: [join(root, 'lib', 'qjs', 'prelude.ts')], outfile: join(work, 'prelude.mjs') });
-  const bytecode = (name, external) => {
-    const cname = `qjsc_module_${modules.length}`;
-    const others = external.filter((n) => n !== name).flatMap((n) => ['-M', n]);
-    // QuickJS resolves a dynamic import() against the calling function's file name, which -s strips.
-    const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
-    execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], { cwd: work, stdio: 'inherit' });
-    sources.push(join(work, `${cname}.c`));
-    modules.push({ name, cname });
-  };
-  bytecode('prelude.mjs', []);
-  for (const plugin of plugins) {
-    const dir = join(work, plugin);
-    rmSync(dir, { recursive: true, force: true });
-    await build({
-      entryPoints: { standalone: join(root, 'plugins', 'standalone.ts') },
-      outdir: dir,
-      splitting: true,
-      chunkNames: 'chunk-[hash]',
-      outExtension: { '.js': '.mjs' },
-      define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
-      ...esbuildOptions,
+  const work = mkdtempSync(join(root, 'dist', '.standalone-')); // concurrent builds must not share it
+  const tmp = join(outDir, `.${MULTICALL}.tmp-${process.pid}`);
+  try {
+    // Per plugin (see plugins/standalone.ts): one esbuild bundle split at its lazy imports, each
+    // piece compiled by qjsc to a bytecode module of its own, so lib/qjs/host.c reads a module only
+    // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
+    // also how the entry's relative imports resolve at run time. -M marks the other pieces as
+    // external, so each C file holds exactly one module. -s: no debug info (smaller, faster to load;
+    // errors keep their messages) where no import() needs the module's name.
+    const sources = [join(root, 'lib', 'qjs', 'host.c')];
+    const modules = [];
+    const esbuildOptions = {
+      bundle: true,
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      target: 'es2022',
+      format: 'esm',
+      minify: true,
+      legalComments: 'none',
+      external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
+      plugins: [quickjsModules],
+      logLevel: 'warning',
+    };
+    // The runtime surface (lib/qjs/prelude.ts) is a module of its own that host.c evaluates before
+    // the plugin's: split chunks evaluate before the entry's own body, so it cannot live in there.
+    await build({ ...esbuildOptions, entryPoints: [join(root, 'lib', 'qjs', 'prelude.ts')], outfile: join(work, 'prelude.mjs') });
+    const bytecode = (name, pieces) => {
+      const cname = `qjsc_module_${modules.length}`;
+      const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
+      // QuickJS resolves a dynamic import() against the calling function's file name, which -s strips.
+      const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
+      execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], { cwd: work, stdio: 'inherit' });
+      sources.push(join(work, `${cname}.c`));
+      modules.push({ name, cname });
+    };
+    bytecode('prelude.mjs', []);
+    for (const plugin of plugins) {
+      const dir = join(work, plugin);
+      rmSync(dir, { recursive: true, force: true });
+      await build({
+        entryPoints: { standalone: join(root, 'plugins', 'standalone.ts') },
+        outdir: dir,
+        splitting: true,
+        chunkNames: 'chunk-[hash]',
+        outExtension: { '.js': '.mjs' },
+        define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
+        ...esbuildOptions,
+      });
+      const names = readdirSync(dir).map((f) => `${plugin}/${f}`);
+      for (const name of names) bytecode(name, names);
+    }
+    const table = join(work, 'modules.c');
+    writeFileSync(
+      table,
+      [
+        '#include "modules.h"',
+        `const char *const cni_plugins[] = {${plugins.map((p) => JSON.stringify(p)).join(', ')}};`,
+        `const size_t cni_plugins_count = ${plugins.length};`,
+        ...modules.map((m) => `extern const uint8_t ${m.cname}[];\nextern const uint32_t ${m.cname}_size;`),
+        'const struct cni_module cni_modules[] = {',
+        ...modules.map((m) => `    {${JSON.stringify(m.name)}, ${m.cname}, &${m.cname}_size},`),
+        '};',
+        `const size_t cni_modules_count = ${modules.length};`,
+        '',
+      ].join('\n'),
+    );
+    sources.push(table);
+    // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
+    execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, `-I${join(root, 'lib', 'qjs')}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
+      stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
     });
-    const names = readdirSync(dir).map((f) => `${plugin}/${f}`);
-    for (const name of names) bytecode(name, names);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  const table = join(work, 'modules.c');
-  writeFileSync(
-    table,
-    [
-      '#include "modules.h"',
-      ...modules.map((m) => `extern const uint8_t ${m.cname}[];\nextern const uint32_t ${m.cname}_size;`),
-      'const struct cni_module cni_modules[] = {',
-      ...modules.map((m) => `    {${JSON.stringify(m.name)}, ${m.cname}, &${m.cname}_size},`),
-      '};',
-      `const size_t cni_modules_count = ${modules.length};`,
-      '',
-    ].join('\n'),
-  );
-  sources.push(table);
-  // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
-  const tmp = join(outDir, `.${MULTICALL}.tmp`);
-  execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, `-I${join(root, 'lib', 'qjs')}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
-    stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
-  });
-  rmSync(work, { recursive: true, force: true });
   // Rename into place so a test or runtime exec'ing the old binary never sees a half-written one.
   renameSync(tmp, join(outDir, MULTICALL));
   for (const p of plugins) replaceWithSymlink(MULTICALL, join(outDir, p));

@@ -38,9 +38,6 @@
 
 /* Each plugin's code is its own set of bytecode modules (plugins/standalone.ts, bundled per plugin
  * with the code split at its lazy imports); its entry module is "<plugin>/standalone.mjs". */
-static const char *const plugin_names[] = {"bridge", "host-local", "ptp"};
-#define N_PLUGINS (sizeof plugin_names / sizeof plugin_names[0])
-
 static const struct cni_module *find_module(const char *name) {
     for (size_t i = 0; i < cni_modules_count; i++)
         if (strcmp(cni_modules[i].name, name) == 0) return &cni_modules[i];
@@ -428,10 +425,10 @@ static const JSCFunctionListEntry host_funcs[] = {
 static int select_plugin(int argc, char **argv) {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     const char *own = argc > 0 ? (slash ? slash + 1 : argv[0]) : "";
-    for (size_t i = 0; i < N_PLUGINS; i++)
-        if (strcmp(own, plugin_names[i]) == 0) return (int)i;
-    for (size_t i = 0; argc > 1 && i < N_PLUGINS; i++)
-        if (strcmp(argv[1], plugin_names[i]) == 0) return (int)i;
+    for (size_t i = 0; i < cni_plugins_count; i++)
+        if (strcmp(own, cni_plugins[i]) == 0) return (int)i;
+    for (size_t i = 0; argc > 1 && i < cni_plugins_count; i++)
+        if (strcmp(argv[1], cni_plugins[i]) == 0) return (int)i;
     return -1;
 }
 
@@ -439,7 +436,7 @@ int main(int argc, char **argv) {
     int plugin = select_plugin(argc, argv);
     if (plugin < 0) {
         fprintf(stderr, MULTICALL_MARKER "; usage: cni-ts <");
-        for (size_t i = 0; i < N_PLUGINS; i++) fprintf(stderr, "%s%s", i ? "|" : "", plugin_names[i]);
+        for (size_t i = 0; i < cni_plugins_count; i++) fprintf(stderr, "%s%s", i ? "|" : "", cni_plugins[i]);
         fprintf(stderr, ">, or invoke it through a link named after the plugin\n");
         return 1;
     }
@@ -468,7 +465,7 @@ int main(int argc, char **argv) {
     /* First the runtime surface (lib/qjs/prelude.ts), then the plugin's entry module. Each exits 1
      * with the error on stderr if it throws. */
     char entry[64];
-    snprintf(entry, sizeof entry, "%s/standalone.mjs", plugin_names[plugin]);
+    snprintf(entry, sizeof entry, "%s/standalone.mjs", cni_plugins[plugin]);
     const struct cni_module *prelude = find_module("prelude.mjs"), *m = find_module(entry);
     if (!prelude || !m) return 70;
     js_std_eval_binary(ctx, prelude->code, *prelude->size, 0);

@@ -11,3 +11,7 @@ struct cni_module {
 
 extern const struct cni_module cni_modules[];
 extern const size_t cni_modules_count;
+
+/* The plugins this executable serves (scripts/build.mjs's list); each has "<plugin>/standalone.mjs". */
+extern const char *const cni_plugins[];
+extern const size_t cni_plugins_count;
