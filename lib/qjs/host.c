@@ -392,7 +392,8 @@ FN(environ) {
         if (!eq) continue;
         char *key = strndup(*e, (size_t)(eq - *e));
         if (!key) continue;
-        JS_SetPropertyStr(ctx, obj, key, JS_NewString(ctx, eq + 1));
+        /* defined, not assigned: a variable named __proto__ stays a variable */
+        JS_DefinePropertyValueStr(ctx, obj, key, JS_NewString(ctx, eq + 1), JS_PROP_C_W_E);
         free(key);
     }
     return obj;
