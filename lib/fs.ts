@@ -39,7 +39,6 @@ export interface Fs {
   readFileSync(path: string, encoding: 'utf8'): string;
   linkSync(existing: string, path: string): void;
   unlinkSync(path: string): void;
-  renameSync(from: string, to: string): void;
 }
 
 export const constants = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_EXCL: 0o200, O_TRUNC: 0o1000, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
@@ -157,7 +156,6 @@ function libcFs(): Fs | undefined {
     },
     linkSync: (existing, path) => void check(c.link(z(existing), z(path)), 'link', path),
     unlinkSync: (path) => void check(c.unlink(z(path)), 'unlink', path),
-    renameSync: (from, to) => void check(c.rename(z(from), z(to)), 'rename', to),
   };
   return fs;
 }
@@ -187,5 +185,4 @@ export const {
   readFileSync,
   linkSync,
   unlinkSync,
-  renameSync,
 } = fs;

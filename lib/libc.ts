@@ -25,7 +25,6 @@ export interface Libc {
   closedir(dir: number): number;
   link(existing: Uint8Array, path: Uint8Array): number;
   unlink(path: Uint8Array): number;
-  rename(from: Uint8Array, to: Uint8Array): number;
   /** flock(2); a blocking request gives up after `timeoutMs` (> 0), failing with EINTR. */
   flock(fd: number, op: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
