@@ -4,7 +4,7 @@
 // wrappers (lib/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
 import type * as NodeFs from 'node:fs';
 import { concatBytes } from './bytes.ts';
-import { errnoCode, libc, uvText } from './libc.ts';
+import { cpath as z, errnoCode, libc, uvText } from './libc.ts';
 
 declare const require: (id: string) => any;
 
@@ -76,11 +76,9 @@ function libcFs(): Fs | undefined {
   const errno = c.errno;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
-  const z = (s: string): Uint8Array => encoder.encode(s + '\0');
-  const check = (r: number | bigint, syscall: string, path?: string): number => {
-    const n = Number(r);
-    if (n < 0) throw errnoError(errno(), syscall, path);
-    return n;
+  const check = (r: number, syscall: string, path?: string): number => {
+    if (r < 0) throw errnoError(errno(), syscall, path);
+    return r;
   };
   const statBuf = new Uint8Array(144);
   const statView = new DataView(statBuf.buffer);
@@ -112,8 +110,7 @@ function libcFs(): Fs | undefined {
       return decoder.decode(pathBuf.subarray(0, n));
     },
     realpathSync: (path) => {
-      const p = c.realpath(z(path), pathBuf);
-      if (!p) throw errnoError(errno(), 'realpath', path);
+      check(c.realpath(z(path), pathBuf), 'realpath', path);
       return decoder.decode(pathBuf.subarray(0, pathBuf.indexOf(0)));
     },
     accessSync: (path, mode) => void check(c.access(z(path), mode), 'access', path),
@@ -130,17 +127,8 @@ function libcFs(): Fs | undefined {
       }
     },
     readdirSync: (path) => {
-      const dir = c.opendir(z(path));
-      if (!dir) throw errnoError(errno(), 'opendir', path);
-      const names: string[] = [];
-      try {
-        for (let ent = c.readdir(dir); ent; ent = c.readdir(dir)) {
-          const name = c.cstring(ent, 19); // struct dirent64: d_name at offset 19
-          if (name !== '.' && name !== '..') names.push(name);
-        }
-      } finally {
-        c.closedir(dir);
-      }
+      const names = c.readdir(z(path));
+      if (!names) throw errnoError(errno(), 'scandir', path); // node:fs's syscall name
       return names;
     },
     readFileSync: (path) => {

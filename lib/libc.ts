@@ -3,7 +3,7 @@
 // thin wrappers (`globalThis.__cniHost`). Under Node `libc()` is null and callers use node:fs,
 // `ip`/`nsenter` processes and flock(1) instead. Layouts are Linux x86-64 glibc.
 
-/** Raw calls: a negative (or null pointer) result means failure, the reason is `errno()`. */
+/** Raw calls: a negative (or null) result means failure, the reason is `errno()`. */
 export interface Libc {
   open(path: Uint8Array, flags: number, mode: number): number;
   close(fd: number): number;
@@ -17,12 +17,12 @@ export interface Libc {
   lstat(path: Uint8Array, buf: Uint8Array): number;
   statfs(path: Uint8Array, buf: BigInt64Array): number;
   readlink(path: Uint8Array, buf: Uint8Array, len: number): number;
-  realpath(path: Uint8Array, buf: Uint8Array): number | null;
+  /** 0 with the resolved path NUL-terminated in `buf` (4097 bytes), or -1. */
+  realpath(path: Uint8Array, buf: Uint8Array): number;
   access(path: Uint8Array, mode: number): number;
   mkdir(path: Uint8Array, mode: number): number;
-  opendir(path: Uint8Array): number | null;
-  readdir(dir: number): number | null;
-  closedir(dir: number): number;
+  /** The names in a directory without "." and "..", or null. */
+  readdir(path: Uint8Array): string[] | null;
   link(existing: Uint8Array, path: Uint8Array): number;
   unlink(path: Uint8Array): number;
   /** flock(2); a blocking request gives up after `timeoutMs` (> 0), failing with EINTR. */
@@ -34,8 +34,6 @@ export interface Libc {
   setns(fd: number, nstype: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   errno(): number;
-  /** The NUL-terminated string at a pointer (plus byte offset), e.g. a dirent's name. */
-  cstring(ptr: number, offset: number): string;
 }
 
 /** lib/qjs/host.c's wrappers in the standalone executable; null under Node. */

@@ -109,7 +109,6 @@ static uint8_t *bytes_of(JSContext *ctx, JSValueConst v, size_t *len) {
 #define FITS(len, buf) if ((len) < 0 || (size_t)(len) > buf##_len) return JS_ThrowRangeError(ctx, "length exceeds buffer")
 #define FN(name) static JSValue h_##name(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 #define RET(r) return JS_NewInt64(ctx, saved(r))
-#define PTR(p) do { void *_p = (p); if (!_p) { last_errno = errno; return JS_NULL; } return JS_NewFloat64(ctx, (double)(uintptr_t)_p); } while (0)
 
 FN(open) { CSTR(0, path); INT(1, flags); INT(2, mode); RET(open(path, (int)flags, (mode_t)mode)); }
 FN(close) { INT(0, fd); RET(close((int)fd)); }
@@ -123,35 +122,31 @@ FN(stat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return
 FN(lstat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(lstat(path, (struct stat *)buf)); }
 FN(statfs) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct statfs)) return JS_ThrowRangeError(ctx, "statfs buffer"); RET(statfs(path, (struct statfs *)buf)); }
 FN(readlink) { CSTR(0, path); BUF(1, buf); INT(2, len); FITS(len, buf); RET(readlink(path, (char *)buf, (size_t)len)); }
+/* realpath(path, buf): 0 with the resolved path NUL-terminated in buf (PATH_MAX + 1 bytes), or -1. */
 FN(realpath) {
     CSTR(0, path); BUF(1, buf);
     if (buf_len < PATH_MAX + 1) return JS_ThrowRangeError(ctx, "realpath buffer");
-    PTR(realpath(path, (char *)buf));
+    if (!realpath(path, (char *)buf)) { last_errno = errno; return JS_NewInt32(ctx, -1); }
+    return JS_NewInt32(ctx, 0);
 }
 FN(access) { CSTR(0, path); INT(1, mode); RET(access(path, (int)mode)); }
 FN(mkdir) { CSTR(0, path); INT(1, mode); RET(mkdir(path, (mode_t)mode)); }
-FN(opendir) { CSTR(0, path); PTR(opendir(path)); }
-static DIR *dir_of(JSContext *ctx, JSValueConst v) {
-    double d;
-    if (JS_ToFloat64(ctx, &d, v)) return NULL;
-    return (DIR *)(uintptr_t)d;
-}
+/* readdir(path): the entry names without "." and "..", or null (reason in errno()). */
 FN(readdir) {
-    DIR *d = dir_of(ctx, argv[0]);
-    if (!d) return JS_ThrowTypeError(ctx, "not a directory handle");
-    errno = 0;
-    struct dirent64 *e = readdir64(d);
-    if (!e) { last_errno = errno; return JS_NULL; }
-    return JS_NewFloat64(ctx, (double)(uintptr_t)e);
-}
-FN(closedir) { DIR *d = dir_of(ctx, argv[0]); if (!d) return JS_ThrowTypeError(ctx, "not a directory handle"); RET(closedir(d)); }
-/* The NUL-terminated string at a pointer this host returned (a dirent's name). */
-FN(cstring) {
-    double p; INT(1, off);
-    if (JS_ToFloat64(ctx, &p, argv[0])) return JS_EXCEPTION;
-    if (p == 0) return JS_ThrowTypeError(ctx, "null pointer");
-    const char *s = (const char *)(uintptr_t)p + off;
-    return JS_NewString(ctx, s);
+    CSTR(0, path);
+    DIR *d = opendir(path);
+    if (!d) { last_errno = errno; return JS_NULL; }
+    JSValue names = JS_NewArray(ctx);
+    uint32_t n = 0;
+    struct dirent64 *e;
+    while ((errno = 0, e = readdir64(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        JS_SetPropertyUint32(ctx, names, n++, JS_NewString(ctx, e->d_name));
+    }
+    int err = errno;
+    closedir(d);
+    if (err) { last_errno = err; JS_FreeValue(ctx, names); return JS_NULL; }
+    return names;
 }
 FN(link) { CSTR(0, from); CSTR(1, to); RET(link(from, to)); }
 FN(unlink) { CSTR(0, path); RET(unlink(path)); }
@@ -410,8 +405,7 @@ static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
-    JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("opendir", 1, h_opendir),
-    JS_CFUNC_DEF("readdir", 1, h_readdir), JS_CFUNC_DEF("closedir", 1, h_closedir), JS_CFUNC_DEF("cstring", 2, h_cstring),
+    JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),
     JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink),
     JS_CFUNC_DEF("flock", 3, h_flock), JS_CFUNC_DEF("socket", 3, h_socket), JS_CFUNC_DEF("send", 4, h_send),
     JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt), JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
