@@ -440,7 +440,6 @@ int main(int argc, char **argv) {
      * everything, and a cycle collection during start-up only costs time (~10% of a VERSION). */
     JS_SetGCThreshold(rt, 64 << 20);
     js_std_init_handlers(rt);
-    JS_SetHostPromiseRejectionTracker(rt, js_std_promise_rejection_tracker, NULL); /* says why on stderr */
     JSContext *ctx = JS_NewContext(rt);
     if (!ctx) return 70;
     JS_SetModuleLoaderFunc(rt, NULL, load_module, NULL);
