@@ -7,9 +7,9 @@
 // the gateway, for at most one lap. The order is exactly the reference's, so both plugins hand
 // out the same addresses for the same history (the differential tests rely on it). One deliberate
 // difference: an explicit range covering the network or IPv4 broadcast address skips those too.
-import { CniError, ErrorCode } from '../lib/errors.ts';
-import { addToIP, formatIP, ipEqual, lastOf, networkOf, type IP } from '../lib/ip.ts';
-import type { IPConfig } from '../lib/types.ts';
+import { CniError, ErrorCode } from '../lib/cni/errors.ts';
+import { addToIP, formatIP, ipEqual, lastOf, networkOf, type IP } from '../lib/net/address.ts';
+import type { IPConfig } from '../lib/cni/types.ts';
 import { rangeContains, rangeFor, rangeSetToString, type HostLocalConfig, type Range, type RangeSet, type RequestedIP } from './config.ts';
 
 export interface Owner {

@@ -2,9 +2,9 @@
 // config, the `ipRanges`/`ips` capabilities, `args.cni.ips` and CNI_ARGS `IP=`. Everything is
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
-import * as z from '../lib/schema.ts';
-import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/config.ts';
-import { CniError, ErrorCode } from '../lib/errors.ts';
+import * as z from '../lib/cni/schema.ts';
+import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/cni/config.ts';
+import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import {
   addToIP,
   bitsOf,
@@ -21,10 +21,10 @@ import {
   parseIPOrCidr,
   type Cidr,
   type IP,
-} from '../lib/ip.ts';
-import type { Route } from '../lib/types.ts';
-import { versionAtLeast } from '../lib/version.ts';
-import { warn } from '../lib/output.ts';
+} from '../lib/net/address.ts';
+import type { Route } from '../lib/cni/types.ts';
+import { versionAtLeast } from '../lib/cni/version.ts';
+import { warn } from '../lib/platform/output.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 

@@ -31,16 +31,16 @@ import {
   statSync,
   unlinkSync,
   writeSync,
-} from '../lib/fs.ts';
-import { join } from '../lib/path.ts';
-import { CniError, ErrorCode } from '../lib/errors.ts';
-import { formatIP, parseIP, type IP } from '../lib/ip.ts';
-import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/lock.ts';
-import type { Attachment } from '../lib/types.ts';
+} from '../lib/platform/fs.ts';
+import { join } from '../lib/platform/path.ts';
+import { CniError, ErrorCode } from '../lib/cni/errors.ts';
+import { formatIP, parseIP, type IP } from '../lib/net/address.ts';
+import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
+import type { Attachment } from '../lib/cni/types.ts';
 import type { LeaseStore, Owner } from './allocator.ts';
 import { checkNetworkName } from './config.ts';
-import { warn } from '../lib/output.ts';
-import { randomBytesHex } from '../lib/hash.ts';
+import { warn } from '../lib/platform/output.ts';
+import { randomBytesHex } from '../lib/platform/hash.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';

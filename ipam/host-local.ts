@@ -10,18 +10,18 @@
 // Deliberate differences from the reference: invalid requested addresses are refused up front
 // (7) instead of after burning a round-robin slot; CHECK verifies the prevResult addresses; GC
 // and STATUS exist; DEL needs only `name` and `ipam.dataDir`, so a drifted config cannot leak.
-import { accessSync, constants, readFileSync, statSync } from '../lib/fs.ts';
-import { dirname } from '../lib/path.ts';
-import { prevResultOf, validAttachmentsOf } from '../lib/attachments.ts';
-import type { Plugin, Request } from '../lib/dispatch.ts';
-import { configError } from '../lib/config.ts';
-import { CniError, ErrorCode } from '../lib/errors.ts';
-import { formatIP, parseIPOrCidr } from '../lib/ip.ts';
-import type { DNS, Result } from '../lib/types.ts';
+import { accessSync, constants, readFileSync, statSync } from '../lib/platform/fs.ts';
+import { dirname } from '../lib/platform/path.ts';
+import { prevResultOf, validAttachmentsOf } from '../lib/cni/attachments.ts';
+import type { Plugin, Request } from '../lib/cni/dispatch.ts';
+import { configError } from '../lib/cni/config.ts';
+import { CniError, ErrorCode } from '../lib/cni/errors.ts';
+import { formatIP, parseIPOrCidr } from '../lib/net/address.ts';
+import type { DNS, Result } from '../lib/cni/types.ts';
 import { allocateAll, freeCount, toIPConfig, type Owner } from './allocator.ts';
 import { parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString, type HostLocalConfig } from './config.ts';
 import { DiskStore, leaseContent, networkDir } from './disk-store.ts';
-import { warn } from '../lib/output.ts';
+import { warn } from '../lib/platform/output.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
 const STATUS_LOCK_WAIT_SECONDS = 2;

@@ -1,11 +1,11 @@
 // Entry of the standalone executable (scripts/build-standalone.mjs). It is bundled and compiled to
 // bytecode once per plugin, with CNI_TS_PLUGIN defined as that plugin's name, so each bytecode
-// holds only the code its plugin runs: lib/qjs/host.c picks one by the name the executable was
+// holds only the code its plugin runs: lib/platform/qjs/host.c picks one by the name the executable was
 // invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
-// The runtime surface QuickJS lacks (lib/qjs/prelude.ts) is evaluated by host.c before this.
-import type { Plugin } from '../lib/dispatch.ts';
-import { registerInProcessPlugin } from '../lib/delegate.ts';
-import { main } from '../lib/stdio.ts';
+// The runtime surface QuickJS lacks (lib/platform/qjs/prelude.ts) is evaluated by host.c before this.
+import type { Plugin } from '../lib/cni/dispatch.ts';
+import { registerInProcessPlugin } from '../lib/cni/delegate.ts';
+import { main } from '../lib/cni/stdio.ts';
 
 declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp';
 

@@ -1,10 +1,10 @@
 // Standalone build: one self-contained executable, dist/bin/cni-ts, that needs no Node.js on the
 // host, plus dist/bin/{bridge,host-local,ptp} as symlinks to it (it dispatches on the name it was
-// invoked by — lib/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
+// invoked by — lib/platform/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
 //
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
-// bytecode by qjsc and linked with QuickJS and lib/qjs/host.c into a ~1.5 MB executable that
+// bytecode by qjsc and linked with QuickJS and lib/platform/qjs/host.c into a ~1.5 MB executable that
 // starts in ~1.5 ms here — less than a Go binary (~3 ms); Bun's runtime took ~6 ms, Node 60–70 ms
 // (issue 7, README "Performance").
 //
@@ -66,7 +66,7 @@ async function quickjs(root) {
   return src;
 }
 
-/** 'qjs:os' in lib/qjs/prelude.ts is QuickJS's built-in 'os' module. */
+/** 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. */
 const quickjsModules = {
   name: 'quickjs-modules',
   setup(b) {
@@ -82,12 +82,12 @@ export async function buildStandalone({ root, plugins }) {
   const tmp = join(outDir, `.${MULTICALL}.tmp-${process.pid}`);
   try {
     // Per plugin (see plugins/standalone.ts): one esbuild bundle split at its lazy imports, each
-    // piece compiled by qjsc to a bytecode module of its own, so lib/qjs/host.c reads a module only
+    // piece compiled by qjsc to a bytecode module of its own, so lib/platform/qjs/host.c reads a module only
     // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
     // also how the entry's relative imports resolve at run time. -M marks the other pieces as
     // external, so each C file holds exactly one module. -s: no debug info (smaller, faster to load;
     // errors keep their messages) where no import() needs the module's name.
-    const sources = [join(root, 'lib', 'qjs', 'host.c')];
+    const sources = [join(root, 'lib', 'platform', 'qjs', 'host.c')];
     const modules = [];
     const esbuildOptions = {
       bundle: true,
@@ -97,13 +97,13 @@ export async function buildStandalone({ root, plugins }) {
       format: 'esm',
       minify: true,
       legalComments: 'none',
-      external: ['node:*'], // Node-only fallbacks (lib/fs.ts, lib/exec.ts, lib/hash.ts), never reached here
+      external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/exec.ts, lib/platform/hash.ts), never reached here
       plugins: [quickjsModules],
       logLevel: 'warning',
     };
-    // The runtime surface (lib/qjs/prelude.ts) is a module of its own that host.c evaluates before
+    // The runtime surface (lib/platform/qjs/prelude.ts) is a module of its own that host.c evaluates before
     // the plugin's: split chunks evaluate before the entry's own body, so it cannot live in there.
-    await build({ ...esbuildOptions, entryPoints: [join(root, 'lib', 'qjs', 'prelude.ts')], outfile: join(work, 'prelude.mjs') });
+    await build({ ...esbuildOptions, entryPoints: [join(root, 'lib', 'platform', 'qjs', 'prelude.ts')], outfile: join(work, 'prelude.mjs') });
     const bytecode = (name, pieces) => {
       const cname = `qjsc_module_${modules.length}`;
       const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
@@ -146,7 +146,7 @@ export async function buildStandalone({ root, plugins }) {
     );
     sources.push(table);
     // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
-    execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, `-I${join(root, 'lib', 'qjs')}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
+    execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, `-I${join(root, 'lib', 'platform', 'qjs')}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
       stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
     });
   } finally {

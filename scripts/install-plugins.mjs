@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 export const PLUGINS = ['bridge', 'host-local', 'ptp'];
 export const MULTICALL = 'cni-ts';
 const BUNDLE_MARKER = 'cni-ts plugin: ';
-const MULTICALL_MARKER = 'cni-ts multi-call executable'; // lib/qjs/host.c prints it in its usage line
+const MULTICALL_MARKER = 'cni-ts multi-call executable'; // lib/platform/qjs/host.c prints it in its usage line
 
 export function parseArgs(argv) {
   const opts = { dir: '/opt/cni/bin', standalone: false, force: false, dryRun: false, help: false };

@@ -1,10 +1,10 @@
 // bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
-import * as z from '../../lib/schema.ts';
-import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
-import { validateIfname } from '../../lib/env.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { isMac, normalizeMac } from '../../lib/mac.ts';
-import type { Request } from '../../lib/dispatch.ts';
+import * as z from '../../lib/cni/schema.ts';
+import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+import { validateIfname } from '../../lib/cni/env.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { isMac, normalizeMac } from '../../lib/net/mac.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
 
 const vlanId = z.optional(z.int());
 const trunkSchema = z.looseObject({ id: vlanId, minID: vlanId, maxID: vlanId });

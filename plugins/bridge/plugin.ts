@@ -1,19 +1,19 @@
 // The bridge plugin: a Linux bridge on the host, a veth pair per attachment, addresses from IPAM.
 // Order of ADD: IPAM → bridge → veth → host port → pod addressing → masquerade → spoof check;
 // each step registers its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/attachments.ts';
-import { delegate } from '../../lib/delegate.ts';
-import type { Plugin, Request } from '../../lib/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { run } from '../../lib/exec.ts';
-import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
-import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
-import { randomMac } from '../../lib/mac.ts';
-import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
-import { writeSysctls } from '../../lib/sysctl.ts';
-import type { Result } from '../../lib/types.ts';
-import { UndoStack, allSteps } from '../../lib/undo.ts';
-import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
+import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { delegate } from '../../lib/cni/delegate.ts';
+import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { run } from '../../lib/platform/exec.ts';
+import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
+import { randomMac } from '../../lib/net/mac.ts';
+import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import { writeSysctls } from '../../lib/kernel/sysctl.ts';
+import type { Result } from '../../lib/cni/types.ts';
+import { UndoStack, allSteps } from '../../lib/platform/undo.ts';
+import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import { status } from './status.ts';
 import {
@@ -29,8 +29,8 @@ import {
 
 // Loaded only by the calls that use them: most attachments have no masquerade or spoof check, and
 // the standalone build then never reads their code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/masquerade.ts');
-const spoofcheck = () => import('../../lib/spoofcheck.ts');
+const masquerade = () => import('../../lib/firewall/masquerade.ts');
+const spoofcheck = () => import('../../lib/firewall/spoofcheck.ts');
 
 interface BridgeState {
   mac: string;

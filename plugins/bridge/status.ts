@@ -1,9 +1,9 @@
 // bridge STATUS (CNI 1.1): its own module so the standalone build answers a STATUS poll without
 // reading the rest of the plugin (plugins/standalone.ts).
-import { delegate } from '../../lib/delegate.ts';
-import type { Request } from '../../lib/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { HOST, ipJson, type LinkInfo } from '../../lib/iproute.ts';
+import { delegate } from '../../lib/cni/delegate.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { HOST, ipJson, type LinkInfo } from '../../lib/kernel/iproute.ts';
 import { loadBridgeConfig } from './config.ts';
 
 /** Not available when the bridge name is taken by something that is not a bridge, or when the IPAM says so. */

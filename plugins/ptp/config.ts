@@ -1,10 +1,10 @@
 // ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
 // (Calico-style, proxy ARP) mode's keys (features.md §4).
-import * as z from '../../lib/schema.ts';
-import { baseConfigShape, configError, parseConfig } from '../../lib/config.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { hexDigest } from '../../lib/hash.ts';
-import type { Request } from '../../lib/dispatch.ts';
+import * as z from '../../lib/cni/schema.ts';
+import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { hexDigest } from '../../lib/platform/hash.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
 
 /** Default prefix of routed-mode host veths; not Calico's `cali`, so both can share a node. */
 export const DEFAULT_HOST_VETH_PREFIX = 'ptp';

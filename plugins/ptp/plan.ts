@@ -1,14 +1,14 @@
 // Pure planning for ptp: the addressing of each mode, the `ip -batch` lines for both ends of the
 // veth, the sysctls, the host routes (with stale/conflict resolution) and the result; plus what
 // CHECK expects to find. No I/O here.
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { addToIP, bitsOf, contains, formatCidr, formatIP, ipEqual, networkOf, parseCidr, type Family } from '../../lib/ip.ts';
-import { routeDst } from '../../lib/kernel-check.ts';
-import type { LinkInfo, RouteInfo } from '../../lib/iproute.ts';
-import { familyOfAddress } from '../../lib/pod-interface.ts';
-import type { Sysctls } from '../../lib/sysctl.ts';
-import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/types.ts';
-import { chooseDns } from '../../lib/result-convert.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { addToIP, bitsOf, contains, formatCidr, formatIP, ipEqual, networkOf, parseCidr, type Family } from '../../lib/net/address.ts';
+import { routeDst } from '../../lib/kernel/kernel-check.ts';
+import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
+import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
+import type { Sysctls } from '../../lib/kernel/sysctl.ts';
+import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/cni/types.ts';
+import { chooseDns } from '../../lib/cni/result-convert.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
 
 /** Index of the container interface in the result (host veth is 0). */

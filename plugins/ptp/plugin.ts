@@ -4,17 +4,17 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/attachments.ts';
-import { delegate } from '../../lib/delegate.ts';
-import type { Plugin, Request } from '../../lib/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/iproute.ts';
-import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel-check.ts';
-import { defaultGateways, planPodAddressing } from '../../lib/pod-interface.ts';
-import { readHostSysctl, writeSysctls } from '../../lib/sysctl.ts';
-import type { Result } from '../../lib/types.ts';
-import { UndoStack, allSteps } from '../../lib/undo.ts';
-import { createVeth, deleteContainerVeth } from '../../lib/veth.ts';
+import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { delegate } from '../../lib/cni/delegate.ts';
+import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
+import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
+import type { Result } from '../../lib/cni/types.ts';
+import { UndoStack, allSteps } from '../../lib/platform/undo.ts';
+import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import { status } from './status.ts';
 import {
@@ -34,11 +34,11 @@ import {
   hostRouteQueries,
   routesTo,
 } from './plan.ts';
-import { warn } from '../../lib/output.ts';
+import { warn } from '../../lib/platform/output.ts';
 
 // Loaded only by the calls that use it: most attachments have no masquerade, and
 // the standalone build then never reads its code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/masquerade.ts');
+const masquerade = () => import('../../lib/firewall/masquerade.ts');
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of

@@ -1,7 +1,7 @@
 // ptp STATUS (CNI 1.1): its own module so the standalone build answers a STATUS poll without
 // reading the rest of the plugin (plugins/standalone.ts).
-import { delegate } from '../../lib/delegate.ts';
-import type { Request } from '../../lib/dispatch.ts';
+import { delegate } from '../../lib/cni/delegate.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
 import { loadPtpConfig } from './config.ts';
 
 /** ptp keeps no shared state of its own: it is available when its IPAM is. */

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode } from '../../lib/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { trySh, type Netns } from './kernel.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 // spoof check modules and prints its outcome as JSON. Tests bundle it with esbuild and run it
 // with `ip netns exec <node> node <bundle>`, so the module's iptables/nft calls land in the
 // throwaway node namespace (Node cannot switch namespaces itself).
-import * as masquerade from '../../lib/masquerade.ts';
-import * as spoofcheck from '../../lib/spoofcheck.ts';
+import * as masquerade from '../../lib/firewall/masquerade.ts';
+import * as spoofcheck from '../../lib/firewall/spoofcheck.ts';
 
 const fns: Record<string, (...args: any[]) => Promise<unknown>> = { ...masquerade, ...spoofcheck } as any;
 

@@ -6,7 +6,7 @@
 // proves the examples are drop-in compatible (and the harness itself sound).
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseCidr, contains, parseIP } from '../../lib/ip.ts';
+import { parseCidr, contains, parseIP } from '../../lib/net/address.ts';
 import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, usesOursOnly, withDataDir } from '../helpers/examples.ts';
 import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, type Netns } from '../helpers/kernel.ts';
 import { addNetworkList, checkNetworkList, delNetworkList, loadConfList, type Attachment, type Runtime } from '../helpers/libcni.ts';

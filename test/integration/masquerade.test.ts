@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chainName } from '../../lib/masquerade-iptables.ts';
-import { commentForInstance } from '../../lib/masquerade-nft.ts';
+import { chainName } from '../../lib/firewall/masquerade-iptables.ts';
+import { commentForInstance } from '../../lib/firewall/masquerade-nft.ts';
 import { containerId, haveReference, isRoot, Netns, REFERENCE_DIR, ROOT, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 let runnerDir = '';
@@ -22,7 +22,7 @@ interface Outcome {
   msg?: string;
 }
 
-/** Call an exported function of lib/masquerade.ts or lib/spoofcheck.ts inside `node`. */
+/** Call an exported function of lib/firewall/masquerade.ts or lib/firewall/spoofcheck.ts inside `node`. */
 function call(node: Netns, fn: string, ...args: unknown[]): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', node.name, process.execPath, runner], { stdio: ['pipe', 'pipe', 'pipe'] });

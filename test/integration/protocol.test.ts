@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
+import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import {
   BUILD,
   PLUGIN_DIR,
@@ -410,7 +410,7 @@ describe.skipIf(!isRoot || !haveBuild)('host-local and CNI_NETNS', () => {
   });
 });
 
-// The standalone executable is one file serving every plugin (lib/qjs/host.c picks the bytecode
+// The standalone executable is one file serving every plugin (lib/platform/qjs/host.c picks the bytecode
 // by the name it was invoked by, else by its first argument).
 describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call executable', () => {
   const exe = join(PLUGIN_DIR, 'cni-ts');

@@ -1,7 +1,7 @@
 // Pure parts of the bridge plugin: config validation, gateway/route planning, host-side batch lines.
 import { describe, expect, it } from 'vitest';
-import type { Request } from '../../lib/dispatch.ts';
-import { CniError } from '../../lib/errors.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
+import { CniError } from '../../lib/cni/errors.ts';
 import { loadBridgeConfig } from '../../plugins/bridge/config.ts';
 import { buildBridgeResult, planAddressing, planBridgeAddresses, planCreateBridge, planHostPort, planPortVlans } from '../../plugins/bridge/plan.ts';
 

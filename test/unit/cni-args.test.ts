@@ -1,7 +1,7 @@
-// lib/cni-args.ts: CNI_ARGS with Go's LoadArgs semantics (spec §9.3).
+// lib/cni/cni-args.ts: CNI_ARGS with Go's LoadArgs semantics (spec §9.3).
 import { describe, expect, it } from 'vitest';
-import { KNOWN_CNI_ARGS, parseCniArgs } from '../../lib/cni-args.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
+import { KNOWN_CNI_ARGS, parseCniArgs } from '../../lib/cni/cni-args.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 
 function errorOf(raw: string): CniError {
   try {

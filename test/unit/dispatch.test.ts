@@ -1,16 +1,16 @@
-// lib/dispatch.ts driven with a fake plugin and a fake environment: every protocol check the
+// lib/cni/dispatch.ts driven with a fake plugin and a fake environment: every protocol check the
 // core makes before a plugin runs, the version gates, VERSION, and the one-document output rule.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { dispatch, type Outcome, type Plugin, type Request } from '../../lib/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { formatResult } from '../../lib/result-convert.ts';
-import type { Result } from '../../lib/types.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
+import { dispatch, type Outcome, type Plugin, type Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { formatResult } from '../../lib/cni/result-convert.ts';
+import type { Result } from '../../lib/cni/types.ts';
+import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 
 // A network namespace the unprivileged test process can "open": paths under /fake-netns/ are
 // reported as a foreign namespace; everything else goes to the real inspection.
-vi.mock('../../lib/netns.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lib/netns.ts')>();
+vi.mock('../../lib/kernel/netns.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../lib/kernel/netns.ts')>();
   return { ...real, inspectNetns: (path: string) => (path.startsWith('/fake-netns/') ? 'ok' : real.inspectNetns(path)) };
 });
 const NETNS_OK = '/fake-netns/pod1';
@@ -84,10 +84,10 @@ async function expectError(o: Promise<Outcome>, code: number, msgPart?: string |
   return json;
 }
 
-// Diagnostics go through lib/output.ts's warn (synchronous writes to fd 2).
+// Diagnostics go through lib/platform/output.ts's warn (synchronous writes to fd 2).
 const stderr = vi.hoisted(() => ({ mock: { calls: [] as unknown[][] } }));
-vi.mock('../../lib/output.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lib/output.ts')>();
+vi.mock('../../lib/platform/output.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../lib/platform/output.ts')>();
   return { ...real, warn: (...args: unknown[]) => void stderr.mock.calls.push(args) };
 });
 beforeEach(() => {

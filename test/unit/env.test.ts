@@ -1,7 +1,7 @@
-// lib/env.ts: required variables per command (spec §3.1 table) and the identifier rules.
+// lib/cni/env.ts: required variables per command (spec §3.1 table) and the identifier rules.
 import { describe, expect, it } from 'vitest';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { COMMANDS, isCommand, readEnv, validateContainerID, validateIfname, type Command } from '../../lib/env.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { COMMANDS, isCommand, readEnv, validateContainerID, validateIfname, type Command } from '../../lib/cni/env.ts';
 
 const FULL = {
   CNI_COMMAND: 'ADD',

@@ -1,5 +1,5 @@
 // In-process mutation fuzzing of the real plugin objects (bridge, ptp in both modes, host-local)
-// through lib/dispatch.ts: thousands of hostile configs and environments per run, no root and no
+// through lib/cni/dispatch.ts: thousands of hostile configs and environments per run, no root and no
 // kernel. Process spawning is replaced by a recorder that refuses (so nothing can reach the
 // kernel even when a mutated input is valid), and every file-system write is confined to a
 // sandbox directory while a case runs (so nothing can reach the disk outside it either).
@@ -24,7 +24,7 @@ const state = vi.hoisted(() => ({
   writesInside: 0,
 }));
 
-vi.mock('../../lib/exec.ts', () => ({
+vi.mock('../../lib/platform/exec.ts', () => ({
   run: async (file: string, args: readonly string[]) => {
     state.spawned.push([file, ...args]);
     return { code: 1, stdout: '', stderr: 'fuzz: spawning is disabled in this test' };
@@ -32,13 +32,13 @@ vi.mock('../../lib/exec.ts', () => ({
 }));
 
 // Paths under /fake-netns/ stand for a foreign network namespace (no root needed to "open" it).
-vi.mock('../../lib/netns.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lib/netns.ts')>();
+vi.mock('../../lib/kernel/netns.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../lib/kernel/netns.ts')>();
   return { ...real, inspectNetns: (p: string) => (p.startsWith('/fake-netns/') ? 'ok' : real.inspectNetns(p)) };
 });
 
 /**
- * node:fs (or lib/fs.ts, which is node:fs under Node but is loaded without going through the
+ * node:fs (or lib/platform/fs.ts, which is node:fs under Node but is loaded without going through the
  * module system) with its write calls confined to the sandbox while `state.guard` is on.
  */
 const sandboxed = vi.hoisted(() => (real: Record<string, any>) => {
@@ -93,17 +93,17 @@ vi.mock('node:fs', async (importOriginal) => {
   const mocked = sandboxed(await importOriginal<Record<string, any>>());
   return { ...mocked, default: mocked };
 });
-vi.mock('../../lib/fs.ts', async (importOriginal) => {
+vi.mock('../../lib/platform/fs.ts', async (importOriginal) => {
   const real = await importOriginal<Record<string, any>>();
   const mocked = sandboxed({ ...real.fs, constants: real.constants });
   return { ...mocked, fs: mocked };
 });
 
 import { hostLocal } from '../../ipam/host-local.ts';
-import { registerInProcessPlugin } from '../../lib/delegate.ts';
-import { dispatch, type Plugin } from '../../lib/dispatch.ts';
-import { ErrorCode } from '../../lib/errors.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
+import { registerInProcessPlugin } from '../../lib/cni/delegate.ts';
+import { dispatch, type Plugin } from '../../lib/cni/dispatch.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
+import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { bridge } from '../../plugins/bridge/plugin.ts';
 import { ptp } from '../../plugins/ptp/plugin.ts';
 import { countFromEnv, errorDocumentProblems, fuzzCase, Rand, recordCounts, seedFromEnv, treeDiff, treeSnapshot, type FuzzContext } from '../helpers/fuzz.ts';

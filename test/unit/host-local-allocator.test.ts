@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { allocateAll, candidates, capacityOf, freeCount, toIPConfig, type LeaseStore, type Owner } from '../../ipam/allocator.ts';
 import { parseHostLocalConfig, type HostLocalConfig } from '../../ipam/config.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { formatIP, parseIP, type IP } from '../../lib/ip.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { formatIP, parseIP, type IP } from '../../lib/net/address.ts';
 
 /** The reference's fake store, in memory: lease name → "<id>\r\n<ifname>". */
 class MemoryStore implements LeaseStore {

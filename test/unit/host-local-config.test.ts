@@ -2,8 +2,8 @@
 // sources and precedence, routes, resolv.conf; every error is code 7 and names its key.
 import { describe, expect, it } from 'vitest';
 import { parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeSetToString, type HostLocalConfig } from '../../ipam/config.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { formatIP, formatCidr } from '../../lib/ip.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { formatIP, formatCidr } from '../../lib/net/address.ts';
 
 const parse = (ipam: object, extra: object = {}, args: Record<string, string> = {}, version = '1.0.0'): HostLocalConfig =>
   parseHostLocalConfig({ cniVersion: version, name: 'net', ipam: { type: 'host-local', ...ipam }, ...extra }, new Map(Object.entries(args)), version);

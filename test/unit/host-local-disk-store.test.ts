@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { formatIP, parseIP } from '../../lib/ip.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { formatIP, parseIP } from '../../lib/net/address.ts';
 
 let dataDir: string;
 beforeEach(() => {

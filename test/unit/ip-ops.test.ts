@@ -1,9 +1,9 @@
-// lib/ip-ops.ts: each `ip -batch` line form our plans emit becomes the rtnetlink request iproute2
+// lib/kernel/ip-ops.ts: each `ip -batch` line form our plans emit becomes the rtnetlink request iproute2
 // itself would send. Every request is encoded with message(), split back off the wire and read
 // with the codec's parsers, so the checks are on the bytes the kernel would get.
 import { describe, expect, it } from 'vitest';
-import { parseLine, type Request } from '../../lib/ip-ops.ts';
-import { decodeRoute, formatAddress, message, parseAttrs, splitMessages } from '../../lib/netlink-codec.ts';
+import { parseLine, type Request } from '../../lib/kernel/ip-ops.ts';
+import { decodeRoute, formatAddress, message, parseAttrs, splitMessages } from '../../lib/kernel/netlink-codec.ts';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -412,7 +412,7 @@ describe('addr', () => {
     expect(parseLine(l)).toBeUndefined();
   });
 
-  // Regression (was a bug in lib/ip-ops.ts:78 parseIp, with lib/netlink-codec.ts:166-169 addressBytes): malformed IPv6
+  // Regression (was a bug in lib/kernel/ip-ops.ts:78 parseIp, with lib/kernel/netlink-codec.ts:166-169 addressBytes): malformed IPv6
   // text is accepted and silently becomes another address (`ip` rejects these lines). The check
   // `bytes.every((b) => Number.isInteger(b))` cannot catch anything: a Uint8Array stores NaN and
   // out-of-range words as integers.
@@ -429,7 +429,7 @@ describe('addr', () => {
     expect(parseLine('addr add 1:2:3:4:5:6:7:8:9/64 dev eth0')).toBeUndefined();
   });
 
-  // Regression (was a bug in lib/ip-ops.ts:251 addr, broadcastOf at :99): iproute2 (ipaddr_modify) computes `brd +`
+  // Regression (was a bug in lib/kernel/ip-ops.ts:251 addr, broadcastOf at :99): iproute2 (ipaddr_modify) computes `brd +`
   // only for prefixes <= 30 and sends no IFA_BROADCAST for /31 and /32; the module sends the
   // address itself (/32) or its odd neighbour (/31). Our plans only write `brd +` below /31.
   it('sends no IFA_BROADCAST for brd + on a /32, as iproute2', () => {
@@ -573,7 +573,7 @@ describe('route', () => {
     expect(parseLine(l)).toBeUndefined();
   });
 
-  // Regression (was a bug in lib/ip-ops.ts:296 route): `value in SCOPE_NAMES` also matches Object.prototype
+  // Regression (was a bug in lib/kernel/ip-ops.ts:296 route): `value in SCOPE_NAMES` also matches Object.prototype
   // keys, so `scope constructor` / `scope toString` are accepted and sent as scope 0 (the function
   // coerced by Uint8Array.of); `ip` rejects them.
   it("leaves 'scope constructor' to ip", () => {

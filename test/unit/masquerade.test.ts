@@ -1,7 +1,7 @@
 // Pure parts of the masquerade backends: names and hashes (checked against values the reference
 // produces), iptables-save parsing, iptables-restore plans, nft scripts, backend choice.
 import { describe, expect, it } from 'vitest';
-import { decideBackend } from '../../lib/masquerade.ts';
+import { decideBackend } from '../../lib/firewall/masquerade.ts';
 import {
   chainName,
   missingRules,
@@ -14,7 +14,7 @@ import {
   restoreInput,
   ruleComment,
   splitArgs,
-} from '../../lib/masquerade-iptables.ts';
+} from '../../lib/firewall/masquerade-iptables.ts';
 import {
   commentForInstance,
   deleteScript,
@@ -24,8 +24,8 @@ import {
   missingNftRules,
   setupScript,
   teardownHandles,
-} from '../../lib/masquerade-nft.ts';
-import type { NftObject } from '../../lib/nft.ts';
+} from '../../lib/firewall/masquerade-nft.ts';
+import type { NftObject } from '../../lib/firewall/nft.ts';
 
 // What /usr/lib/cni/bridge (1.1.1) left after ADD {name: mynet, ipMasq: true}, container abc123,
 // pod addresses 10.9.0.2/24 and fd00:9::2/64 (captured with iptables-save -t nat in its node netns).

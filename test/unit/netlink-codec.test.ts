@@ -1,4 +1,4 @@
-// lib/netlink-codec.ts: rtnetlink encoding and decoding checked against the kernel's layouts
+// lib/kernel/netlink-codec.ts: rtnetlink encoding and decoding checked against the kernel's layouts
 // (linux/netlink.h, rtnetlink.h, if_link.h, if_addr.h; little-endian), with every byte the
 // decoders read built by hand here rather than with the module's own encoders.
 import { describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import {
   splitMessages,
   type RawAddr,
   type RawLink,
-} from '../../lib/netlink-codec.ts';
+} from '../../lib/kernel/netlink-codec.ts';
 
 // ---------------------------------------------------------------------------------------------
 // helpers: an independent little-endian byte builder
@@ -281,7 +281,7 @@ describe('formatAddress', () => {
     expect(formatAddress(ipv6(...words))).toBe(text);
   });
 
-  // Regression (was a bug in lib/netlink-codec.ts:149 formatAddress): IPv4-mapped addresses should be printed in
+  // Regression (was a bug in lib/kernel/netlink-codec.ts:149 formatAddress): IPv4-mapped addresses should be printed in
   // mixed notation as RFC 5952 section 5 recommends and as iproute2 (inet_ntop) prints them:
   // '::ffff:1.2.3.4', not '::ffff:102:304'.
   it('prints an IPv4-mapped address in mixed notation, as iproute2 does', () => {

@@ -1,5 +1,5 @@
 // No user-controlled string may ever reach a shell: the plugins spawn processes only through
-// lib/exec.ts, which passes argument arrays to child_process.spawn without a shell. This test
+// lib/platform/exec.ts, which passes argument arrays to child_process.spawn without a shell. This test
 // reads every source file of the plugins and fails on anything that could start a shell or run a
 // command line given as one string.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -8,14 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/kernel.ts';
 
 const SOURCE_DIRS = ['lib', 'plugins', 'ipam'];
-const SPAWNER = 'lib/exec.ts';
-const QJS_SPAWNER = 'lib/qjs/prelude.ts'; // QuickJS's os.exec, called by lib/exec.ts in the standalone build
+const SPAWNER = 'lib/platform/exec.ts';
+const QJS_SPAWNER = 'lib/platform/qjs/prelude.ts'; // QuickJS's os.exec, called by lib/platform/exec.ts in the standalone build
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    // Declaration files hold types only (lib/qjs/os.d.ts declares QuickJS's os.exec): no code runs.
+    // Declaration files hold types only (lib/platform/qjs/os.d.ts declares QuickJS's os.exec): no code runs.
     return /\.(ts|mts|js|mjs|cjs)$/.test(name) && !name.endsWith('.d.ts') ? [path] : [];
   });
 }

@@ -1,7 +1,7 @@
-// lib/path.ts against node:path.posix itself (the behaviour it replaces), on awkward inputs.
+// lib/platform/path.ts against node:path.posix itself (the behaviour it replaces), on awkward inputs.
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { basename, dirname, join, normalize } from '../../lib/path.ts';
+import { basename, dirname, join, normalize } from '../../lib/platform/path.ts';
 
 const PATHS = ['', '.', '..', '/', '//', '///a', 'a', 'a/', 'a//b', '/a/b/', '/a/./b', '/a/../b', '/../a', '../a', 'a/../..', 'a/b/../../..', '/var/lib/cni/', './x/./y/', '/a/b/c/..', 'x/..', '; rm -rf /', 'a b/c'];
 

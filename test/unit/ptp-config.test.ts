@@ -1,8 +1,8 @@
 // ptp config validation and the routed mode's deterministic host veth names.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { Request } from '../../lib/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import { loadPtpConfig, routedHostVethName } from '../../plugins/ptp/config.ts';
 
 const req = (config: Record<string, unknown>) =>

@@ -1,10 +1,10 @@
 // Pure parts of the ptp plugin: addressing per mode, pod/host batch lines, sysctls, host-route
 // conflicts, the result, and CHECK's expectations.
 import { describe, expect, it } from 'vitest';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import type { LinkInfo, RouteInfo } from '../../lib/iproute.ts';
-import { planPodAddressing } from '../../lib/pod-interface.ts';
-import type { Result } from '../../lib/types.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
+import { planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import type { Result } from '../../lib/cni/types.ts';
 import type { PtpConfig } from '../../plugins/ptp/config.ts';
 import {
   buildPtpResult,

@@ -1,14 +1,14 @@
-// lib/result-convert.ts: every pair of versions (spec §6.4), table-driven.
+// lib/cni/result-convert.ts: every pair of versions (spec §6.4), table-driven.
 //
 // Model: each version carries a level of information — legacy (0.1/0.2: first IPv4 and IPv6 with
 // their routes), current (0.3.x/0.4: interfaces name/mac/sandbox, every ip, routes dst/gw),
 // 1.0 (same information, no `version`) and 1.1 (everything). Converting a result from version A
 // to version B keeps the information both levels can carry, printed in B's shape.
 import { describe, expect, it } from 'vitest';
-import { CniError, ErrorCode } from '../../lib/errors.ts';
-import { compactDns, formatResult, parseResult } from '../../lib/result-convert.ts';
-import type { Result } from '../../lib/types.ts';
-import { SUPPORTED_VERSIONS } from '../../lib/version.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { compactDns, formatResult, parseResult } from '../../lib/cni/result-convert.ts';
+import type { Result } from '../../lib/cni/types.ts';
+import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 
 const SANDBOX = '/var/run/netns/cni-1234';
 

@@ -1,6 +1,6 @@
-// lib/schema.ts: the config validator that replaced zod/mini (same API subset, same first issue).
+// lib/cni/schema.ts: the config validator that replaced zod/mini (same API subset, same first issue).
 import { describe, expect, it } from 'vitest';
-import * as z from '../../lib/schema.ts';
+import * as z from '../../lib/cni/schema.ts';
 
 const firstIssue = (s: z.Schema, v: unknown) => {
   const r = s.safeParse(v);

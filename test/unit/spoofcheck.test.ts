@@ -1,6 +1,6 @@
 // Pure parts of the MAC spoof check: names, the JSON transactions, teardown/GC selection, CHECK.
 import { describe, expect, it } from 'vitest';
-import type { NftObject } from '../../lib/nft.ts';
+import type { NftObject } from '../../lib/firewall/nft.ts';
 import {
   freshSetupScript,
   ifaceChainName,
@@ -11,7 +11,7 @@ import {
   ruleComment,
   staleRefs,
   teardownScript,
-} from '../../lib/spoofcheck.ts';
+} from '../../lib/firewall/spoofcheck.ts';
 
 const at = { family: 'bridge', table: 'nat' };
 

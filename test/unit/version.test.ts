@@ -1,4 +1,4 @@
-// lib/version.ts: the supported list, semver parsing, ordering and the result shape per version.
+// lib/cni/version.ts: the supported list, semver parsing, ordering and the result shape per version.
 import { describe, expect, it } from 'vitest';
 import {
   CURRENT_VERSION,
@@ -8,7 +8,7 @@ import {
   parseSemver,
   resultShapeOf,
   versionAtLeast,
-} from '../../lib/version.ts';
+} from '../../lib/cni/version.ts';
 
 describe('versions', () => {
   it('supports exactly the spec versions, newest last', () => {

@@ -1,0 +1,56 @@
+// Shared request helpers for interface plugins: prevResult and the GC attachment list.
+import type { Request } from './dispatch.ts';
+import { CniError, ErrorCode } from './errors.ts';
+import { parseResult } from './result-convert.ts';
+import type { Attachment, Result } from './types.ts';
+import { warn } from '../platform/output.ts';
+
+/** prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or undefined (DEL). */
+export function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Result | undefined {
+  const raw = req.config.prevResult;
+  if (raw === undefined || raw === null) {
+    if (opts.required) throw new CniError(ErrorCode.InvalidConfig, 'Required prevResult missing');
+    return undefined;
+  }
+  try {
+    return parseResult(raw, req.version);
+  } catch (e) {
+    if (opts.lenient) {
+      warn(`ignoring unparseable prevResult: ${(e as Error).message}\n`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/**
+ * The attachments GC must keep: `cni.dev/valid-attachments`, falling back to the older
+ * `cni.dev/attachments`. undefined when the runtime sent neither key: callers then remove
+ * nothing, since "no list" (e.g. cnitool) cannot be told apart from a runtime bug.
+ */
+export function validAttachmentsOf(req: Request): Attachment[] | undefined {
+  const raw = req.config['cni.dev/valid-attachments'] ?? req.config['cni.dev/attachments'];
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "cni.dev/valid-attachments": must be a list');
+  return raw.map((a, i) => {
+    if (typeof a !== 'object' || a === null || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
+      throw new CniError(ErrorCode.InvalidConfig, `invalid config key "cni.dev/valid-attachments[${i}]": needs string containerID and ifname`);
+    }
+    return { containerID: a.containerID, ifname: a.ifname };
+  });
+}
+
+/** Run every cleanup, keep going past failures, then report the first failure (GC/DEL semantics). */
+export async function runAll(steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
+  // Concurrently: the steps are independent cleanups (a step that must follow another awaits it).
+  const outcomes = await Promise.allSettled(steps.map(([, step]) => step()));
+  const failures: string[] = [];
+  let first: unknown;
+  outcomes.forEach((o, i) => {
+    if (o.status === 'fulfilled') return;
+    first ??= o.reason;
+    failures.push(`${steps[i]![0]}: ${(o.reason as Error)?.message}`);
+  });
+  if (failures.length === 1 && first instanceof CniError) throw first;
+  if (failures.length) throw new CniError(first instanceof CniError ? first.code : ErrorCode.Internal, failures.join('; '));
+}

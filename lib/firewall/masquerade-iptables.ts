@@ -1,0 +1,267 @@
+// Masquerade with iptables, in the reference layout (containernetworking/plugins
+// pkg/ip/ipmasq_iptables_linux.go) so either implementation can remove what the other made:
+//   nat chain  CNI-<first 24 hex of sha512(network + containerID)>   (ifname is ignored, as there)
+//     -A <chain> -d <pod network> -m comment --comment "name: \"<net>\" id: \"<id>\"" -j ACCEPT
+//     -A <chain> ! -d 224.0.0.0/4 (v6 ff00::/8) -m comment --comment … -j MASQUERADE
+//   -A POSTROUTING -s <pod ip>/32 (v6 /128) -m comment --comment … -j <chain>
+// Each change is one `iptables-restore -w --noflush` per family, planned from one
+// `iptables-save -t nat` read, so a re-ADD adds nothing twice and DEL needs no pod addresses.
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import { run } from '../platform/exec.ts';
+import { formatHashWithPrefix } from '../platform/hash.ts';
+import { formatCidr, formatIP, networkOf, parseIPOrCidr, bitsOf, type Cidr, type Family } from '../net/address.ts';
+
+export const FAMILIES: readonly Family[] = [4, 6];
+
+const TOOLS: Record<Family, { save: string; restore: string; multicast: string }> = {
+  4: { save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4' },
+  6: { save: 'ip6tables-save', restore: 'ip6tables-restore', multicast: 'ff00::/8' },
+};
+
+// ---------------------------------------------------------------- names (pure)
+
+/** `CNI-` + 24 hex chars: the per-attachment nat chain (28 chars, under iptables' 29 limit). */
+export const chainName = (network: string, containerID: string): string => formatHashWithPrefix(28, 'CNI-', network + containerID);
+
+/** Go's %q for the printable ASCII our validated names consist of. */
+const goQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+/** The comment on every rule: `name: "<net>" id: "<id>"` (Go `fmt.Sprintf("name: %q id: %q")`). */
+export const ruleComment = (network: string, containerID: string): string => `name: ${goQuote(network)} id: ${goQuote(containerID)}`;
+
+/** Parse a comment written by `ruleComment` back into its parts; undefined for other comments. */
+export function parseRuleComment(comment: string): { network: string; containerID: string } | undefined {
+  const m = /^name: "((?:[^"\\]|\\.)*)" id: "((?:[^"\\]|\\.)*)"$/.exec(comment);
+  if (!m) return undefined;
+  const unq = (s: string) => s.replace(/\\(.)/g, '$1');
+  return { network: unq(m[1]!), containerID: unq(m[2]!) };
+}
+
+/** An argument as iptables-save prints it (and iptables-restore reads it). */
+const saveQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+// ---------------------------------------------------------------- iptables-save parsing (pure)
+
+export interface SavedRule {
+  chain: string;
+  /** The rule exactly as iptables-save printed it, starting with `-A `. */
+  line: string;
+  target?: string;
+  comment?: string;
+}
+
+export interface NatState {
+  chains: Set<string>;
+  rules: SavedRule[];
+}
+
+/** Split a save line into arguments: double quotes group, backslash escapes the next character. */
+export function splitArgs(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (c === '"') {
+      quoted = !quoted;
+      inWord = true;
+    } else if (!quoted && (c === ' ' || c === '\t')) {
+      if (inWord) out.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) out.push(cur);
+  return out;
+}
+
+/** The `*nat` section of `iptables-save` output. */
+export function parseNatSave(text: string): NatState {
+  const state: NatState = { chains: new Set(), rules: [] };
+  let inNat = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) inNat = line === '*nat';
+    else if (!inNat || line === 'COMMIT' || line.startsWith('#')) continue;
+    else if (line.startsWith(':')) state.chains.add(line.slice(1).split(' ')[0]!);
+    else if (line.startsWith('-A ')) {
+      const args = splitArgs(line);
+      const rule: SavedRule = { chain: args[1]!, line };
+      for (let i = 2; i < args.length - 1; i++) {
+        if (args[i] === '-j') rule.target = args[i + 1];
+        if (args[i] === '--comment') rule.comment = args[i + 1];
+      }
+      state.rules.push(rule);
+    }
+  }
+  return state;
+}
+
+// ---------------------------------------------------------------- plans (pure)
+// A plan is the list of iptables-restore lines between `*nat` and `COMMIT`; empty = nothing to do.
+
+export const restoreInput = (lines: string[]): string => `*nat\n${lines.join('\n')}\nCOMMIT\n`;
+
+function cidrOf(s: string): Cidr {
+  const p = parseIPOrCidr(s);
+  if (!p) throw new CniError(ErrorCode.InvalidConfig, `masquerade: invalid address "${s}"`);
+  return { ip: p.ip, prefix: p.prefix ?? bitsOf(p.ip.family) };
+}
+
+/** Pod addresses ("10.1.2.3/24"; a bare IP counts as a host prefix), in the order given. */
+export const parseAddresses = (ips: string[]): Cidr[] => ips.map(cidrOf);
+
+/** Pod addresses grouped by family, in the order given. */
+export function addressesByFamily(ips: string[]): Record<Family, Cidr[]> {
+  const out: Record<Family, Cidr[]> = { 4: [], 6: [] };
+  for (const c of parseAddresses(ips)) out[c.ip.family].push(c);
+  return out;
+}
+
+/** The rules the reference would have in the chain and in POSTROUTING for these addresses, in its order. */
+export function wantedRules(network: string, containerID: string, family: Family, ips: Cidr[]): { chain: string[]; postrouting: string[] } {
+  const chain = chainName(network, containerID);
+  const comment = `-m comment --comment ${saveQuote(ruleComment(network, containerID))}`;
+  const chainRules: string[] = [];
+  const jumps: string[] = [];
+  const unique = (list: string[], line: string) => {
+    if (!list.includes(line)) list.push(line);
+  };
+  for (const ip of ips) {
+    const net = formatCidr({ ip: networkOf(ip), prefix: ip.prefix });
+    unique(chainRules, `-A ${chain} -d ${net} ${comment} -j ACCEPT`);
+    unique(chainRules, `-A ${chain} ! -d ${TOOLS[family].multicast} ${comment} -j MASQUERADE`);
+    unique(jumps, `-A POSTROUTING -s ${formatIP(ip.ip)}/${bitsOf(family)} ${comment} -j ${chain}`);
+  }
+  return { chain: chainRules, postrouting: jumps };
+}
+
+/**
+ * Lines that bring `state` to contain the chain and jumps for these addresses. Like the
+ * reference's AppendUnique: rules already present are kept, missing ones appended.
+ */
+export function planSetup(network: string, containerID: string, family: Family, ips: Cidr[], state: NatState): string[] {
+  if (!ips.length) return [];
+  const chain = chainName(network, containerID);
+  const present = new Set(state.rules.map((r) => r.line));
+  const wanted = wantedRules(network, containerID, family, ips);
+  const lines: string[] = [];
+  // Declaring a chain in --noflush mode creates it, but would also flush an existing one.
+  if (!state.chains.has(chain)) lines.push(`:${chain} - [0:0]`);
+  for (const line of [...wanted.chain, ...wanted.postrouting]) if (!present.has(line)) lines.push(line);
+  return lines;
+}
+
+/** Lines removing every rule that jumps to `chain`, then the chain itself (if present). */
+export function planRemoveChain(chain: string, state: NatState): string[] {
+  const lines = state.rules.filter((r) => r.target === chain && r.chain !== chain).map((r) => `-D ${r.line.slice(3)}`);
+  if (state.chains.has(chain)) lines.push(`-F ${chain}`, `-X ${chain}`);
+  return lines;
+}
+
+export const planTeardown = (network: string, containerID: string, state: NatState): string[] => planRemoveChain(chainName(network, containerID), state);
+
+/**
+ * GC: chains of `network` (recognised by a rule comment naming the network and a container ID
+ * whose hash is the chain's name) whose container ID is not among `validIDs`.
+ */
+export function planGc(network: string, validIDs: Set<string>, state: NatState): string[] {
+  const stale = new Set<string>();
+  for (const r of state.rules) {
+    const owner = r.comment ? parseRuleComment(r.comment) : undefined;
+    if (!owner || owner.network !== network || validIDs.has(owner.containerID)) continue;
+    const chain = chainName(network, owner.containerID);
+    if (r.chain === chain || r.target === chain) stale.add(chain);
+  }
+  return [...stale].sort().flatMap((chain) => planRemoveChain(chain, state));
+}
+
+/** What CHECK misses for this family (empty = all present). */
+export function missingRules(network: string, containerID: string, family: Family, ips: Cidr[], state: NatState): string[] {
+  if (!ips.length) return [];
+  const chain = chainName(network, containerID);
+  if (!state.chains.has(chain)) return [`iptables nat chain ${chain}`];
+  const present = new Set(state.rules.map((r) => r.line));
+  const wanted = wantedRules(network, containerID, family, ips);
+  return [...wanted.chain, ...wanted.postrouting].filter((l) => !present.has(l)).map((l) => `iptables rule "${l.replace(/ -m comment --comment .*? -j/, ' -j')}"`);
+}
+
+// ---------------------------------------------------------------- kernel (thin shell)
+
+/** iptables is absent or cannot reach the kernel: nothing of ours can exist there. */
+const UNUSABLE = /ENOENT|No such file or directory|can't initialize|Table does not exist|Could not fetch rule set|Permission denied|not found/i;
+
+/** `iptables-save -t nat` parsed; undefined when that family's iptables is unusable. */
+export async function readNat(family: Family): Promise<NatState | undefined> {
+  const r = await run(TOOLS[family].save, ['-t', 'nat']);
+  if (r.code !== 0) {
+    if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
+    throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].save}: ${r.stderr.trim().slice(0, 300)}`);
+  }
+  return parseNatSave(r.stdout);
+}
+
+async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
+  if (!lines.length) return;
+  // -w: wait for the xtables lock instead of failing when kube-proxy & co. hold it.
+  const r = await run(TOOLS[family].restore, ['-w', '--noflush'], { input: restoreInput(lines) });
+  if (r.code !== 0) {
+    throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].restore}: ${r.stderr.trim().split('\n')[0]?.slice(0, 300)}`);
+  }
+}
+
+/**
+ * Read, plan, apply; once more if the write failed because another process changed the table
+ * between our read and our write (e.g. a concurrent DEL of the same attachment).
+ */
+async function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const state = await readNat(family);
+    if (!state) {
+      if (!required) return;
+      throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].save} is not usable on this host`);
+    }
+    try {
+      await applyNat(family, plan(state), what);
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+export async function setupIptablesMasq(network: string, containerID: string, ips: string[]): Promise<void> {
+  const byFamily = addressesByFamily(ips);
+  await Promise.all(
+    FAMILIES.filter((f) => byFamily[f].length).map((f) =>
+      reconcile(f, 'masquerade setup', (s) => planSetup(network, containerID, f, byFamily[f], s), true),
+    ),
+  );
+}
+
+/** Both families: the addresses (and so the families) may be unknown at DEL time. */
+export async function teardownIptablesMasq(network: string, containerID: string): Promise<void> {
+  await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade teardown', (s) => planTeardown(network, containerID, s), false)));
+}
+
+export async function gcIptablesMasq(network: string, validIDs: Set<string>): Promise<void> {
+  await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
+}
+
+export async function missingIptablesMasq(network: string, containerID: string, ips: string[]): Promise<string[]> {
+  const byFamily = addressesByFamily(ips);
+  const out: string[] = [];
+  for (const f of FAMILIES) {
+    if (!byFamily[f].length) continue;
+    const state = await readNat(f);
+    out.push(...(state ? missingRules(network, containerID, f, byFamily[f], state) : [`${TOOLS[f].save} not usable`]));
+  }
+  return out;
+}

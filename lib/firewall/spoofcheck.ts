@@ -1,0 +1,187 @@
+// MAC spoof check (bridge `macspoofchk`), in the reference layout (containernetworking/plugins
+// pkg/link/spoofcheck.go) so either implementation can remove what the other made:
+//   table bridge nat
+//     chain PREROUTING  (filter, hook prerouting, priority -300, policy accept)
+//         iifname "<host veth>" jump cni-br-iface-<id>-<ifname>
+//     chain cni-br-iface-<id>-<ifname>        jump cni-br-iface-<id>-<ifname>-mac
+//     chain cni-br-iface-<id>-<ifname>-mac    ether saddr == <mac> return ; drop
+//   every rule commented "macspoofchk-<id>-<ifname>".
+// Scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
+// container ID never meets the text parser. One `nft -j -f -` transaction per change.
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import { HOST, ipJson, type LinkInfo } from '../kernel/iproute.ts';
+import { chainsOf, nftApply, nftList, NftError, rulesOf, type NftObject, type NftRule } from './nft.ts';
+
+const FAMILY = 'bridge';
+const TABLE = 'nat';
+const BASE_CHAIN = 'PREROUTING';
+const IFACE_PREFIX = 'cni-br-iface-';
+const COMMENT_PREFIX = 'macspoofchk-';
+
+// ---------------------------------------------------------------- names (pure)
+
+export const refID = (containerID: string, ifname: string): string => `${containerID}-${ifname}`;
+export const ifaceChainName = (ref: string): string => `${IFACE_PREFIX}${ref}`;
+export const macChainName = (ref: string): string => `${IFACE_PREFIX}${ref}-mac`;
+export const ruleComment = (ref: string): string => `${COMMENT_PREFIX}${ref}`;
+
+// ---------------------------------------------------------------- scripts (pure)
+
+type Cmd = Record<string, Record<string, unknown>>;
+const at = { family: FAMILY, table: TABLE };
+const chain = (name: string) => ({ chain: { ...at, name } });
+const rule = (chainName: string, ref: string, expr: unknown[]) => ({ rule: { ...at, chain: chainName, comment: ruleComment(ref), expr } });
+
+export const jsonScript = (cmds: Cmd[]): string => JSON.stringify({ nftables: cmds });
+
+function attachmentRules(ref: string, hostVeth: string, mac: string): Cmd[] {
+  const iface = ifaceChainName(ref);
+  const macChain = macChainName(ref);
+  return [
+    { add: rule(BASE_CHAIN, ref, [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: hostVeth } }, { jump: { target: iface } }]) },
+    { add: rule(iface, ref, [{ jump: { target: macChain } }]) },
+    { add: rule(macChain, ref, [{ match: { op: '==', left: { payload: { protocol: 'ether', field: 'saddr' } }, right: mac.toLowerCase() } }, { return: null }]) },
+    { add: rule(macChain, ref, [{ drop: null }]) },
+  ];
+}
+
+const tableAndBase = (): Cmd[] => [
+  { add: { table: { ...at, name: TABLE } } },
+  { add: { chain: { ...at, name: BASE_CHAIN, type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' } } },
+];
+
+/**
+ * The common case in one transaction: `create` fails with "File exists" when the attachment's
+ * chains are already there, leaving the ruleset untouched, and the caller then repairs instead.
+ */
+export function freshSetupScript(containerID: string, ifname: string, hostVeth: string, mac: string): string {
+  const ref = refID(containerID, ifname);
+  return jsonScript([
+    ...tableAndBase(),
+    { create: chain(ifaceChainName(ref)) },
+    { create: chain(macChainName(ref)) },
+    ...attachmentRules(ref, hostVeth, mac),
+  ]);
+}
+
+/** Re-ADD: drop this attachment's jump rules (by handle), refill its chains. */
+export function repairSetupScript(containerID: string, ifname: string, hostVeth: string, mac: string, table: NftObject[]): string {
+  const ref = refID(containerID, ifname);
+  return jsonScript([
+    ...tableAndBase(),
+    { add: chain(ifaceChainName(ref)) },
+    { add: chain(macChainName(ref)) },
+    ...baseRuleHandles(rulesOf(table), ref).map((handle) => ({ delete: { rule: { ...at, chain: BASE_CHAIN, handle } } })),
+    { flush: chain(ifaceChainName(ref)) },
+    { flush: chain(macChainName(ref)) },
+    ...attachmentRules(ref, hostVeth, mac),
+  ]);
+}
+
+/** PREROUTING rules carrying this attachment's comment (the reference deletes them all). */
+const baseRuleHandles = (rules: NftRule[], ref: string): number[] =>
+  rules.filter((r) => r.chain === BASE_CHAIN && r.comment === ruleComment(ref)).map((r) => r.handle);
+
+/** Remove these attachments' rules and chains; null when none of it exists. */
+export function teardownScript(table: NftObject[], refs: string[]): string | null {
+  const rules = rulesOf(table);
+  const chains = new Set(chainsOf(table).map((c) => c.name));
+  const cmds: Cmd[] = [];
+  for (const ref of refs) {
+    for (const handle of baseRuleHandles(rules, ref)) cmds.push({ delete: { rule: { ...at, chain: BASE_CHAIN, handle } } });
+  }
+  for (const ref of refs) {
+    // The iface chain's rule references the mac chain: flush both, then delete iface first.
+    const present = [ifaceChainName(ref), macChainName(ref)].filter((c) => chains.has(c));
+    for (const c of present) cmds.push({ flush: chain(c) });
+    for (const c of present) cmds.push({ delete: chain(c) });
+  }
+  return cmds.length ? jsonScript(cmds) : null;
+}
+
+/**
+ * GC: attachments (identified by rule comments) not in `valid` whose host veth is gone.
+ * The table is shared by every network using macspoofchk and its names carry no network, so
+ * an attachment is only removed when its PREROUTING rule is missing or names an interface that
+ * no longer exists: a live attachment of another network is never touched.
+ */
+export function staleRefs(table: NftObject[], valid: { containerID: string; ifname: string }[], hostLinks: Set<string>): string[] {
+  const keep = new Set(valid.map((a) => refID(a.containerID, a.ifname)));
+  const refs = new Map<string, string | undefined>(); // ref → iifname of its PREROUTING rule
+  for (const r of rulesOf(table)) {
+    if (!r.comment?.startsWith(COMMENT_PREFIX)) continue;
+    const ref = r.comment.slice(COMMENT_PREFIX.length);
+    if (!refs.has(ref)) refs.set(ref, undefined);
+    if (r.chain === BASE_CHAIN) refs.set(ref, iifnameOf(r));
+  }
+  return [...refs]
+    .filter(([ref, iif]) => !keep.has(ref) && (iif === undefined || !hostLinks.has(iif)))
+    .map(([ref]) => ref)
+    .sort();
+}
+
+const iifnameOf = (r: NftRule): string | undefined =>
+  (r.expr ?? []).find((e) => e?.match?.left?.meta?.key === 'iifname')?.match?.right as string | undefined;
+
+/** What CHECK misses (empty = all there). */
+export function missingSpoofRules(table: NftObject[] | null, containerID: string, ifname: string, hostVeth: string, mac: string): string[] {
+  if (!table) return [`nftables table ${FAMILY} ${TABLE}`];
+  const ref = refID(containerID, ifname);
+  const rules = rulesOf(table).filter((r) => r.comment === ruleComment(ref));
+  const jumpsTo = (r: NftRule, target: string) => (r.expr ?? []).some((e) => e?.jump?.target === target);
+  const missing: string[] = [];
+  if (!rules.some((r) => r.chain === BASE_CHAIN && iifnameOf(r) === hostVeth && jumpsTo(r, ifaceChainName(ref)))) {
+    missing.push(`rule 'iifname "${hostVeth}" jump ${ifaceChainName(ref)}' in ${BASE_CHAIN}`);
+  }
+  if (!rules.some((r) => r.chain === ifaceChainName(ref) && jumpsTo(r, macChainName(ref)))) missing.push(`chain ${ifaceChainName(ref)}`);
+  const macRules = rules.filter((r) => r.chain === macChainName(ref));
+  const allows = macRules.some((r) =>
+    (r.expr ?? []).some((e) => e?.match?.left?.payload?.field === 'saddr' && String(e.match.right).toLowerCase() === mac.toLowerCase()),
+  );
+  if (!allows) missing.push(`rule 'ether saddr ${mac.toLowerCase()} return' in ${macChainName(ref)}`);
+  if (!macRules.some((r) => (r.expr ?? []).some((e) => e && 'drop' in e))) missing.push(`drop rule in ${macChainName(ref)}`);
+  return missing;
+}
+
+// ---------------------------------------------------------------- kernel (thin shell)
+
+const readTable = (): Promise<NftObject[] | null> => nftList(['table', FAMILY, TABLE]);
+
+export async function setupSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
+  try {
+    await nftApply('spoof check setup', freshSetupScript(containerID, ifname, hostVeth, mac), { json: true });
+  } catch (e) {
+    if (!(e instanceof NftError && e.exists)) throw e;
+    const table = (await readTable()) ?? [];
+    await nftApply('spoof check setup', repairSetupScript(containerID, ifname, hostVeth, mac, table), { json: true });
+  }
+}
+
+/** Absent rules, chains or table are not an error. */
+export async function teardownSpoofCheck(containerID: string, ifname: string): Promise<void> {
+  await removeRefs(() => [refID(containerID, ifname)], 'spoof check teardown');
+}
+
+export async function checkSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
+  const missing = missingSpoofRules(await readTable(), containerID, ifname, hostVeth, mac);
+  if (missing.length) throw new CniError(ErrorCode.CheckFailed, `MAC spoof check for ${containerID}/${ifname} incomplete: missing ${missing.join(', ')}`);
+}
+
+export async function gcSpoofCheck(valid: { containerID: string; ifname: string }[]): Promise<void> {
+  const links = new Set((await ipJson<LinkInfo>(HOST, ['link', 'show'])).map((l) => l.ifname));
+  await removeRefs((table) => staleRefs(table, valid, links), 'spoof check GC');
+}
+
+/** Read, plan, write; retried when a concurrent change invalidated a handle. */
+async function removeRefs(pick: (table: NftObject[]) => string[], what: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const table = await readTable();
+    const script = table ? teardownScript(table, pick(table)) : null;
+    if (!script) return;
+    try {
+      return await nftApply(what, script, { json: true });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}

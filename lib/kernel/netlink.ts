@@ -1,0 +1,171 @@
+// The standalone build's own rtnetlink client: batches and queries without spawning `ip`, and
+// sysctls inside a pod namespace without spawning `nsenter sysctl`. A CNI ADD would otherwise pay
+// for four to six process starts; here each becomes a few system calls. Node cannot make these
+// calls (no FFI), so under Node `available()` is false and lib/kernel/iproute.ts spawns `ip` as before.
+//
+// Namespaces: a netlink socket stays in the namespace it was created in, so a socket for a pod is
+// made by switching this thread into the pod's namespace (setns), calling socket(), and switching
+// back, all synchronously: nothing else (no spawned process, no other await) can run while the
+// thread is away from the host namespace. Sysctls under /proc/sys/net resolve against the opening
+// thread's namespace, so lib/kernel/sysctl.ts writes a pod's inside inNetns().
+import { errnoOf, isDone, message, splitMessages, type Message } from './netlink-codec.ts';
+import type { Request } from './ip-ops.ts';
+import { cpath, libc, strerror, type Libc } from '../platform/libc.ts';
+import { warn } from '../platform/output.ts';
+
+const AF_NETLINK = 16;
+const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
+const NETLINK_ROUTE = 0;
+const CLONE_NEWNET = 0x40000000;
+const O_RDONLY_CLOEXEC = 0o2000000;
+const SOL_NETLINK = 270;
+const NETLINK_EXT_ACK = 11;
+const NETLINK_GET_STRICT_CHK = 12;
+const SIOCGIFNAME = 0x8910;
+const SIOCGIFINDEX = 0x8933;
+
+/** libc, unless switched off (CNI_TS_NETLINK=0: use `ip`/`nsenter`/`sysctl` processes). */
+function loadLibc(): Libc | null {
+  return process.env.CNI_TS_NETLINK === '0' ? null : libc();
+}
+
+export const available = (): boolean => loadLibc() !== null;
+
+/** A failed system call or netlink request: `text` reads like iproute2's stderr. */
+export class NetlinkError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly text: string,
+  ) {
+    super(text);
+  }
+}
+
+/** Runs `fn` with this thread in the network namespace at `path`; always switches back. */
+export function inNetns<T>(path: string, fn: (c: Libc) => T): T {
+  const c = loadLibc()!;
+  const home = c.open(cpath('/proc/thread-self/ns/net'), O_RDONLY_CLOEXEC, 0);
+  if (home < 0) throw new NetlinkError(c.errno(), `cannot open own network namespace: ${strerror(c.errno())}`);
+  try {
+    const target = c.open(cpath(path), O_RDONLY_CLOEXEC, 0);
+    if (target < 0) {
+      const e = c.errno();
+      throw new NetlinkError(e, `Cannot open network namespace "${path}": ${strerror(e)}`);
+    }
+    try {
+      if (c.setns(target, CLONE_NEWNET) !== 0) {
+        const e = c.errno();
+        throw new NetlinkError(e, `setting the network namespace "${path}" failed: ${strerror(e)}`);
+      }
+    } finally {
+      c.close(target);
+    }
+    try {
+      return fn(c);
+    } finally {
+      // Must not fail: every later call of this process would act on the pod's namespace.
+      if (c.setns(home, CLONE_NEWNET) !== 0) {
+        warn(`fatal: cannot return to the host network namespace: ${strerror(c.errno())}\n`);
+        process.exit(70);
+      }
+    }
+  } finally {
+    c.close(home);
+  }
+}
+
+const sockets = new Map<string, number>();
+let seq = Math.floor(Date.now() / 1000) & 0xffff;
+
+/** The route socket of a namespace ('' = ours), made once per process. */
+function socketFor(netns: string): number {
+  const known = sockets.get(netns);
+  if (known !== undefined) return known;
+  const make = (c: Libc): number => {
+    const fd = c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw new NetlinkError(c.errno(), `cannot open netlink socket: ${strerror(c.errno())}`);
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, Uint8Array.of(1, 0, 0, 0), 4);
+    // Let the kernel apply a dump request's filters (family, table): less to read and decode.
+    c.setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, Uint8Array.of(1, 0, 0, 0), 4);
+    return fd;
+  };
+  const fd = netns ? inNetns(netns, make) : make(loadLibc()!);
+  sockets.set(netns, fd);
+  return fd;
+}
+
+const recvBuffer = new Uint8Array(1 << 16);
+
+/** Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump). */
+function exchange(fd: number, bytes: Uint8Array, mySeq: number): Message[] {
+  const c = loadLibc()!;
+  if (c.send(fd, bytes, bytes.length, 0) < 0) throw new NetlinkError(c.errno(), `netlink send: ${strerror(c.errno())}`);
+  const out: Message[] = [];
+  for (;;) {
+    const n = c.recv(fd, recvBuffer, recvBuffer.length, 0);
+    if (n < 0) {
+      const e = c.errno();
+      if (e === 4) continue; // EINTR
+      throw new NetlinkError(e, `netlink receive: ${strerror(e)}`);
+    }
+    for (const m of splitMessages(recvBuffer.slice(0, n))) {
+      if (m.seq !== mySeq) continue; // a stale answer of an earlier request
+      const errno = errnoOf(m);
+      if (errno !== undefined) {
+        if (errno === 0) return out;
+        throw new NetlinkError(errno, `RTNETLINK answers: ${strerror(errno)}${extAckText(m)}`);
+      }
+      if (isDone(m)) return out;
+      out.push(m);
+    }
+  }
+}
+
+/** The kernel's own explanation (NLMSGERR_ATTR_MSG), as iproute2 prints it. */
+function extAckText(m: Message): string {
+  // nlmsgerr = errno (4) + the request's header (16) [+ payload unless capped]; then TLVs.
+  if (!(m.flags & 0x100)) return ''; // NLM_F_CAPPED: we asked for ext ack, the kernel caps
+  const v = new DataView(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength);
+  let off = 20;
+  while (off + 4 <= m.payload.length) {
+    const len = v.getUint16(off, true);
+    const type = v.getUint16(off + 2, true);
+    if (len < 4) break;
+    if (type === 1) return ` (${new TextDecoder().decode(m.payload.subarray(off + 4, off + len)).replace(/\0+$/, '')})`;
+    off += (len + 3) & ~3;
+  }
+  return '';
+}
+
+/** Perform one request in a namespace ('' = ours), waiting for the kernel's ACK. */
+export function perform(netns: string, req: Request): Message[] {
+  const s = ++seq;
+  return exchange(socketFor(netns), message(req.type, req.flags | 0x4 /* ACK */, s, req.fixed, req.attrs), s);
+}
+
+/** A dump request (flags DUMP). */
+export function dump(netns: string, type: number, fixed: Uint8Array): Message[] {
+  const s = ++seq;
+  return exchange(socketFor(netns), message(type, 0x300, s, fixed), s);
+}
+
+/**
+ * Interface name ↔ index through the socket's namespace (SIOCGIFNAME / SIOCGIFINDEX on the netlink
+ * socket): one system call, where a GETLINK answer is a kilobyte of attributes to decode.
+ * undefined when there is no such interface.
+ */
+export function ifNameOf(netns: string, index: number): string | undefined {
+  const req = new Uint8Array(40); // struct ifreq: name[16], then the union (ifindex)
+  new DataView(req.buffer).setInt32(16, index, true);
+  if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFNAME, req) !== 0) return undefined;
+  return new TextDecoder().decode(req.subarray(0, req.indexOf(0)));
+}
+
+export function ifIndexOf(netns: string, name: string): number | undefined {
+  const req = new Uint8Array(40);
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length > 15) return undefined;
+  req.set(bytes);
+  if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFINDEX, req) !== 0) return undefined;
+  return new DataView(req.buffer).getInt32(16, true);
+}
