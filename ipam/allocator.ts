@@ -8,9 +8,9 @@
 // out the same addresses for the same history (the differential tests rely on it). One deliberate
 // difference: an explicit range covering the network or IPv4 broadcast address skips those too.
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
-import { addToIP, formatIP, ipEqual, lastOf, networkOf, type IP } from '../lib/net/address.ts';
 import type { IPConfig } from '../lib/cni/types.ts';
-import { rangeContains, rangeFor, rangeSetToString, type HostLocalConfig, type Range, type RangeSet, type RequestedIP } from './config.ts';
+import { addToIP, formatIP, type IP, ipEqual, lastOf, networkOf } from '../lib/net/address.ts';
+import { type HostLocalConfig, type Range, type RangeSet, type RequestedIP, rangeContains, rangeFor, rangeSetToString } from './config.ts';
 
 export interface Owner {
   containerID: string;
@@ -94,19 +94,40 @@ export function allocateFromSet(set: RangeSet, setIndex: number, store: LeaseSto
   // (and the spec); the runtime must DEL first. Checked for requested addresses too.
   const held = store.leasesOf(owner).find((ip) => rangeFor(set, ip) !== undefined);
   if (held) {
-    throw failure(ErrorCode.DuplicateAllocation, setIndex, `${formatIP(held)} has been allocated to ${owner.containerID}, duplicate allocation is not allowed`);
+    throw failure(
+      ErrorCode.DuplicateAllocation,
+      setIndex,
+      `${formatIP(held)} has been allocated to ${owner.containerID}, duplicate allocation is not allowed`,
+    );
   }
   if (requested) {
     const range = rangeFor(set, requested.ip);
-    if (!range) throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP ${formatIP(requested.ip)} (${requested.key}) is not in range set ${rangeSetToString(set)}`);
+    if (!range)
+      throw failure(
+        ErrorCode.AddressUnavailable,
+        setIndex,
+        `requested IP ${formatIP(requested.ip)} (${requested.key}) is not in range set ${rangeSetToString(set)}`,
+      );
     if (ipEqual(requested.ip, range.gateway)) {
-      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested ip ${formatIP(requested.ip)} (${requested.key}) is subnet's gateway`);
+      throw failure(
+        ErrorCode.AddressUnavailable,
+        setIndex,
+        `requested ip ${formatIP(requested.ip)} (${requested.key}) is subnet's gateway`,
+      );
     }
     if (isUnallocatable(range, requested.ip)) {
-      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested ip ${formatIP(requested.ip)} (${requested.key}) is the network or broadcast address of ${formatIP(range.subnet.ip)}/${range.subnet.prefix}`);
+      throw failure(
+        ErrorCode.AddressUnavailable,
+        setIndex,
+        `requested ip ${formatIP(requested.ip)} (${requested.key}) is the network or broadcast address of ${formatIP(range.subnet.ip)}/${range.subnet.prefix}`,
+      );
     }
     if (!store.reserve(requested.ip, owner, setIndex)) {
-      throw failure(ErrorCode.AddressUnavailable, setIndex, `requested IP address ${formatIP(requested.ip)} (${requested.key}) is not available in range set ${rangeSetToString(set)}`);
+      throw failure(
+        ErrorCode.AddressUnavailable,
+        setIndex,
+        `requested IP address ${formatIP(requested.ip)} (${requested.key}) is not available in range set ${rangeSetToString(set)}`,
+      );
     }
     return { setIndex, ip: requested.ip, range };
   }
@@ -124,7 +145,9 @@ export function allocateFromSet(set: RangeSet, setIndex: number, store: LeaseSto
 export function allocateAll(cfg: Pick<HostLocalConfig, 'rangeSets' | 'requested'>, store: LeaseStore, owner: Owner): Allocation[] {
   const done: Allocation[] = [];
   try {
-    cfg.rangeSets.forEach((set, i) => done.push(allocateFromSet(set, i, store, owner, cfg.requested[i])));
+    cfg.rangeSets.forEach((set, i) => {
+      done.push(allocateFromSet(set, i, store, owner, cfg.requested[i]));
+    });
     return done;
   } catch (e) {
     for (const a of done.reverse()) store.release(a.ip);

@@ -2,28 +2,29 @@
 // config, the `ipRanges`/`ips` capabilities, `args.cni.ips` and CNI_ARGS `IP=`. Everything is
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
-import * as z from '../lib/cni/schema.ts';
+
 import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/cni/config.ts';
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
+import * as z from '../lib/cni/schema.ts';
+import type { Route } from '../lib/cni/types.ts';
+import { versionAtLeast } from '../lib/cni/version.ts';
 import {
   addToIP,
   bitsOf,
+  type Cidr,
   compareIP,
   contains,
   formatCidr,
   formatIP,
   hasHostBits,
+  type IP,
   ipEqual,
   lastOf,
   networkOf,
   parseCidr,
   parseIP,
   parseIPOrCidr,
-  type Cidr,
-  type IP,
 } from '../lib/net/address.ts';
-import type { Route } from '../lib/cni/types.ts';
-import { versionAtLeast } from '../lib/cni/version.ts';
 import { warn } from '../lib/platform/output.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -105,13 +106,19 @@ export function canonicalizeRange(raw: RawRange, key: string): Range {
   const subnet = parseCidr(subnetText);
   if (!subnet) throw configError(`${key}.subnet`, subnetText, 'not a CIDR (e.g. "10.1.0.0/24")');
   if (hasHostBits(subnet)) {
-    throw configError(`${key}.subnet`, subnetText, `network has host bits set; for a prefix of length ${subnet.prefix} the network address is ${formatIP(networkOf(subnet))}`);
+    throw configError(
+      `${key}.subnet`,
+      subnetText,
+      `network has host bits set; for a prefix of length ${subnet.prefix} the network address is ${formatIP(networkOf(subnet))}`,
+    );
   }
   const bits = bitsOf(subnet.ip.family);
-  if (subnet.prefix > bits - 2) throw configError(`${key}.subnet`, subnetText, 'network too small to allocate from (needs at least 2 host bits)');
+  if (subnet.prefix > bits - 2)
+    throw configError(`${key}.subnet`, subnetText, 'network too small to allocate from (needs at least 2 host bits)');
 
   const inSubnet = (field: string, ip: IP): IP => {
-    if (ip.family !== subnet.ip.family) throw configError(`${key}.${field}`, formatIP(ip), `not the same address family as subnet ${subnetText}`);
+    if (ip.family !== subnet.ip.family)
+      throw configError(`${key}.${field}`, formatIP(ip), `not the same address family as subnet ${subnetText}`);
     if (!contains(subnet, ip)) throw configError(`${key}.${field}`, formatIP(ip), `not inside subnet ${subnetText}`);
     return ip;
   };
@@ -135,12 +142,17 @@ function canonicalizeSet(raw: RawRange[], key: string): RangeSet {
   const set = raw.map((r, j) => canonicalizeRange(r, `${key}[${j}]`));
   const family = set[0]!.subnet.ip.family;
   set.forEach((r, j) => {
-    if (r.subnet.ip.family !== family) throw configError(`${key}[${j}].subnet`, formatCidr(r.subnet), 'mixed address families in one range set');
+    if (r.subnet.ip.family !== family)
+      throw configError(`${key}[${j}].subnet`, formatCidr(r.subnet), 'mixed address families in one range set');
   });
   for (let a = 0; a < set.length; a++) {
     for (let b = a + 1; b < set.length; b++) {
       if (rangesOverlap(set[a]!, set[b]!)) {
-        throw configError(`${key}[${b}]`, raw[b], `range ${rangeToString(set[b]!)} overlaps range ${rangeToString(set[a]!)} of the same set`);
+        throw configError(
+          `${key}[${b}]`,
+          raw[b],
+          `range ${rangeToString(set[b]!)} overlaps range ${rangeToString(set[a]!)} of the same set`,
+        );
       }
     }
   }
@@ -210,22 +222,34 @@ export function parseHostLocalConfig(
   const ipam = raw.ipam;
 
   const sets: RangeSet[] = [];
-  (raw.runtimeConfig?.ipRanges ?? []).forEach((s, i) => sets.push(canonicalizeSet(s, `runtimeConfig.ipRanges[${i}]`)));
+  (raw.runtimeConfig?.ipRanges ?? []).forEach((s, i) => {
+    sets.push(canonicalizeSet(s, `runtimeConfig.ipRanges[${i}]`));
+  });
   if (text(ipam.subnet) !== undefined) {
     // The deprecated single-range form: its keys sit directly in `ipam`.
-    const legacy = { subnet: ipam.subnet!, rangeStart: ipam.rangeStart ?? undefined, rangeEnd: ipam.rangeEnd ?? undefined, gateway: ipam.gateway ?? undefined };
+    const legacy = {
+      subnet: ipam.subnet!,
+      rangeStart: ipam.rangeStart ?? undefined,
+      rangeEnd: ipam.rangeEnd ?? undefined,
+      gateway: ipam.gateway ?? undefined,
+    };
     sets.push([canonicalizeRange(legacy, 'ipam')]);
   } else if (text(ipam.rangeStart) ?? text(ipam.rangeEnd) ?? text(ipam.gateway)) {
     // The reference silently ignores these without a subnet; keep configs working, but say so.
     warn('host-local: ipam.rangeStart/rangeEnd/gateway ignored: they need ipam.subnet\n');
   }
-  (ipam.ranges ?? []).forEach((s, i) => sets.push(canonicalizeSet(s, `ipam.ranges[${i}]`)));
+  (ipam.ranges ?? []).forEach((s, i) => {
+    sets.push(canonicalizeSet(s, `ipam.ranges[${i}]`));
+  });
   if (sets.length === 0) throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "ipam.ranges": no IP ranges specified');
 
   for (let a = 0; a < sets.length; a++) {
     for (let b = a + 1; b < sets.length; b++) {
       if (setsOverlap(sets[a]!, sets[b]!)) {
-        throw new CniError(ErrorCode.InvalidConfig, `invalid config: range set ${a} (${rangeSetToString(sets[a]!)}) overlaps with range set ${b} (${rangeSetToString(sets[b]!)})`);
+        throw new CniError(
+          ErrorCode.InvalidConfig,
+          `invalid config: range set ${a} (${rangeSetToString(sets[a]!)}) overlaps with range set ${b} (${rangeSetToString(sets[b]!)})`,
+        );
       }
     }
   }
@@ -239,7 +263,12 @@ export function parseHostLocalConfig(
     const i = sets.findIndex((s) => rangeFor(s, req.ip) !== undefined);
     if (i < 0) throw configError(req.key, formatIP(req.ip), `not inside any range (${sets.map(rangeSetToString).join('; ')})`);
     const other = requested[i];
-    if (other) throw configError(req.key, formatIP(req.ip), `range set ${i} already gets ${formatIP(other.ip)} from ${other.key}; one address per range set`);
+    if (other)
+      throw configError(
+        req.key,
+        formatIP(req.ip),
+        `range set ${i} already gets ${formatIP(other.ip)} from ${other.key}; one address per range set`,
+      );
     requested[i] = req;
   }
 
@@ -264,7 +293,8 @@ export function parseStoreLocation(config: Record<string, unknown>): { network: 
   const ipam = config.ipam;
   if (typeof ipam !== 'object' || ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
   const dataDir = (ipam as Record<string, unknown>).dataDir;
-  if (dataDir !== undefined && dataDir !== null && typeof dataDir !== 'string') throw configError('ipam.dataDir', dataDir, 'must be a string');
+  if (dataDir !== undefined && dataDir !== null && typeof dataDir !== 'string')
+    throw configError('ipam.dataDir', dataDir, 'must be a string');
   return { network: name, dataDir: dataDir || DEFAULT_DATA_DIR };
 }
 

@@ -18,6 +18,10 @@
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
+
+import { CniError, ErrorCode } from '../lib/cni/errors.ts';
+import type { Attachment } from '../lib/cni/types.ts';
+import { formatIP, type IP, parseIP } from '../lib/net/address.ts';
 import {
   closeSync,
   constants,
@@ -32,15 +36,12 @@ import {
   unlinkSync,
   writeSync,
 } from '../lib/platform/fs.ts';
-import { join } from '../lib/platform/path.ts';
-import { CniError, ErrorCode } from '../lib/cni/errors.ts';
-import { formatIP, parseIP, type IP } from '../lib/net/address.ts';
+import { randomBytesHex } from '../lib/platform/hash.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
-import type { Attachment } from '../lib/cni/types.ts';
+import { warn } from '../lib/platform/output.ts';
+import { join } from '../lib/platform/path.ts';
 import type { LeaseStore, Owner } from './allocator.ts';
 import { checkNetworkName } from './config.ts';
-import { warn } from '../lib/platform/output.ts';
-import { randomBytesHex } from '../lib/platform/hash.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -109,7 +110,8 @@ export class DiskStore implements LeaseStore {
       throw ioError(`cannot read data directory ${dir}`, e);
     }
     for (const name of names) {
-      if (name.startsWith(TMP_PREFIX)) this.removeQuietly(name); // a crashed writer's leftover
+      if (name.startsWith(TMP_PREFIX))
+        this.removeQuietly(name); // a crashed writer's leftover
       else if (name.startsWith(PENDING_PREFIX) && !pending.includes(name) && this.isLeftoverPending(name)) this.removeQuietly(name);
       else if (leaseNameToIP(name)) this.leased.add(name);
     }
@@ -142,7 +144,12 @@ export class DiskStore implements LeaseStore {
     }
     const pending = opts.prepare ? writePending(dir, opts.prepare.content, opts.prepare.count) : [];
     try {
-      return await withFileLock(join(dir, LOCK_FILE), () => fn(new DiskStore(dir, pending)), opts.waitSeconds ?? LOCK_WAIT_SECONDS, LOCK_MODE);
+      return await withFileLock(
+        join(dir, LOCK_FILE),
+        () => fn(new DiskStore(dir, pending)),
+        opts.waitSeconds ?? LOCK_WAIT_SECONDS,
+        LOCK_MODE,
+      );
     } finally {
       for (const name of pending) removeQuietly(dir, name); // the ones not linked (or already removed)
     }

@@ -10,18 +10,19 @@
 // Deliberate differences from the reference: invalid requested addresses are refused up front
 // (7) instead of after burning a round-robin slot; CHECK verifies the prevResult addresses; GC
 // and STATUS exist; DEL needs only `name` and `ipam.dataDir`, so a drifted config cannot leak.
-import { accessSync, constants, readFileSync, statSync } from '../lib/platform/fs.ts';
-import { dirname } from '../lib/platform/path.ts';
+
 import { prevResultOf, validAttachmentsOf } from '../lib/cni/attachments.ts';
-import type { Plugin, Request } from '../lib/cni/dispatch.ts';
 import { configError } from '../lib/cni/config.ts';
+import type { Plugin, Request } from '../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
-import { formatIP, parseIPOrCidr } from '../lib/net/address.ts';
 import type { DNS, Result } from '../lib/cni/types.ts';
-import { allocateAll, freeCount, toIPConfig, type Owner } from './allocator.ts';
-import { parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString, type HostLocalConfig } from './config.ts';
-import { DiskStore, leaseContent, networkDir } from './disk-store.ts';
+import { formatIP, parseIPOrCidr } from '../lib/net/address.ts';
+import { accessSync, constants, readFileSync, statSync } from '../lib/platform/fs.ts';
 import { warn } from '../lib/platform/output.ts';
+import { dirname } from '../lib/platform/path.ts';
+import { allocateAll, freeCount, type Owner, toIPConfig } from './allocator.ts';
+import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString } from './config.ts';
+import { DiskStore, leaseContent, networkDir } from './disk-store.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
 const STATUS_LOCK_WAIT_SECONDS = 2;
@@ -45,7 +46,9 @@ async function add(req: Request): Promise<Result> {
   const owner = ownerOf(req);
   // One lease per range set, its content known now: written and synced before the lock (disk-store.ts).
   const prepare = { content: leaseContent(owner), count: cfg.rangeSets.length };
-  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true, prepare }, (store) => allocateAll(cfg, store, owner));
+  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true, prepare }, (store) =>
+    allocateAll(cfg, store, owner),
+  );
   const result: Result = { cniVersion: '1.1.0', ips: allocations!.map(toIPConfig) };
   if (cfg.routes.length) result.routes = cfg.routes;
   if (dns) result.dns = dns;
@@ -67,9 +70,13 @@ async function check(req: Request): Promise<void> {
   const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   const owner = ownerOf(req);
   const prev = prevResultOf(req);
-  const mine = (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false }, (store) => store.leasesOf(owner).map(formatIP))) ?? [];
+  const mine =
+    (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false }, (store) => store.leasesOf(owner).map(formatIP))) ?? [];
   if (mine.length === 0) {
-    throw new CniError(ErrorCode.CheckFailed, `host-local: Failed to find address added by container ${owner.containerID} (${owner.ifname})`);
+    throw new CniError(
+      ErrorCode.CheckFailed,
+      `host-local: Failed to find address added by container ${owner.containerID} (${owner.ifname})`,
+    );
   }
   for (const ipc of prev?.ips ?? []) {
     const ip = parseIPOrCidr(ipc.address)?.ip;
@@ -115,7 +122,8 @@ function checkWritable(dir: string): void {
     } catch (e) {
       if (e instanceof CniError) throw e;
       const parent = dirname(probe);
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || parent === probe) throw notAvailable(`cannot access ${probe}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || parent === probe)
+        throw notAvailable(`cannot access ${probe}: ${(e as Error).message}`);
       probe = parent;
     }
   }
@@ -132,9 +140,13 @@ async function status(req: Request): Promise<void> {
   checkWritable(networkDir(cfg.dataDir, cfg.network));
   let leased;
   try {
-    leased = (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false, waitSeconds: STATUS_LOCK_WAIT_SECONDS }, (s) => s.leasedAddresses())) ?? [];
+    leased =
+      (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false, waitSeconds: STATUS_LOCK_WAIT_SECONDS }, (s) =>
+        s.leasedAddresses(),
+      )) ?? [];
   } catch (e) {
-    if (e instanceof CniError && e.code === ErrorCode.TryAgainLater) throw notAvailable(`lock of network "${cfg.network}" is held by another process: ${e.message}`);
+    if (e instanceof CniError && e.code === ErrorCode.TryAgainLater)
+      throw notAvailable(`lock of network "${cfg.network}" is held by another process: ${e.message}`);
     throw e instanceof CniError ? notAvailable(e.message) : e;
   }
   cfg.rangeSets.forEach((set, i) => {

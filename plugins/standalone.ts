@@ -3,8 +3,9 @@
 // holds only the code its plugin runs: lib/platform/qjs/host.c picks one by the name the executable was
 // invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
 // The runtime surface QuickJS lacks (lib/platform/qjs/prelude.ts) is evaluated by host.c before this.
-import type { Plugin } from '../lib/cni/dispatch.ts';
+
 import { registerInProcessPlugin } from '../lib/cni/delegate.ts';
+import type { Plugin } from '../lib/cni/dispatch.ts';
 import { main } from '../lib/cni/stdio.ts';
 
 declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp';

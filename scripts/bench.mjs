@@ -82,8 +82,10 @@ async function outer() {
   let child;
   const cleanup = () => {
     // Pod namespaces are named after the node; delete whatever the inner driver left.
-    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
-      if (ns && ns.startsWith(`cnitsp${tag}`)) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of sh('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0])) {
+      if (ns?.startsWith(`cnitsp${tag}`)) spawnSync('ip', ['netns', 'del', ns]);
     }
     spawnSync('ip', ['netns', 'del', node]);
     rmSync(work, { recursive: true, force: true });
@@ -171,7 +173,14 @@ export function scenarios(dataRoot) {
       label: 'bridge + host-local',
       plugin: 'bridge',
       builds: ['reference', 'bundle', 'standalone'],
-      config: (slot) => ({ cniVersion: '1.0.0', name: `bench-bridge-${slot}`, type: 'bridge', bridge: `cnibr${slot}`, isGateway: true, ipam: ipam(slot, 1) }),
+      config: (slot) => ({
+        cniVersion: '1.0.0',
+        name: `bench-bridge-${slot}`,
+        type: 'bridge',
+        bridge: `cnibr${slot}`,
+        isGateway: true,
+        ipam: ipam(slot, 1),
+      }),
     },
     {
       id: 'ptp',
@@ -186,7 +195,13 @@ export function scenarios(dataRoot) {
       plugin: 'ptp',
       // The reference has no routed mode: its plain ptp is the closest comparison.
       builds: ['reference', 'bundle', 'standalone'],
-      config: (slot, build) => ({ cniVersion: '1.0.0', name: `bench-routed-${slot}`, type: 'ptp', ...(build === 'reference' ? {} : { proxyArp: true }), ipam: ipam(slot, 3) }),
+      config: (slot, build) => ({
+        cniVersion: '1.0.0',
+        name: `bench-routed-${slot}`,
+        type: 'ptp',
+        ...(build === 'reference' ? {} : { proxyArp: true }),
+        ipam: ipam(slot, 3),
+      }),
     },
     {
       id: 'host-local',
@@ -229,10 +244,14 @@ async function concurrent(sc, results) {
       const ids = pods.map((_, k) => `bench-c-${sc.id}-${build}-${round}-${k}`);
       try {
         let t0 = process.hrtime.bigint();
-        await Promise.all(pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, ids[k]), `${build} ${sc.id} concurrent ADD`)));
+        await Promise.all(
+          pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, ids[k]), `${build} ${sc.id} concurrent ADD`)),
+        );
         (results[build].cadd ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
         t0 = process.hrtime.bigint();
-        await Promise.all(pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, ids[k]), `${build} ${sc.id} concurrent DEL`)));
+        await Promise.all(
+          pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, ids[k]), `${build} ${sc.id} concurrent DEL`)),
+        );
         (results[build].cdel ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
       } finally {
         pods.forEach(delPod);
@@ -270,7 +289,13 @@ async function startup(results, dataRoot) {
       const v = await must(invoke(BUILDS[build], 'bridge', 'VERSION', { cniVersion: '1.0.0' }, '', 'v'), `${build} VERSION`);
       (samples[`VERSION ${build}`] ??= []).push(v.ms);
       const slot = slotOf(build);
-      const statusCfg = { cniVersion: '1.1.0', name: `bench-status-${slot}`, type: 'bridge', bridge: `cnibr${slot}`, ipam: { type: 'host-local', dataDir: join(dataRoot, `status-${slot}`), ranges: [[{ subnet: `10.${200 + slot}.0.0/16` }]] } };
+      const statusCfg = {
+        cniVersion: '1.1.0',
+        name: `bench-status-${slot}`,
+        type: 'bridge',
+        bridge: `cnibr${slot}`,
+        ipam: { type: 'host-local', dataDir: join(dataRoot, `status-${slot}`), ranges: [[{ subnet: `10.${200 + slot}.0.0/16` }]] },
+      };
       if (build !== 'reference') {
         const s = await must(invoke(BUILDS[build], 'bridge', 'STATUS', statusCfg, '', 'status'), `${build} STATUS`);
         (samples[`STATUS ${build}`] ??= []).push(s.ms);
@@ -302,7 +327,10 @@ const ratio = (ours, ref) => (Number.isFinite(ours) && Number.isFinite(ref) && r
 export function renderMarkdown(report) {
   const lines = [];
   const m = report.machine;
-  lines.push(`Benchmark ${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores · ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · N=${report.params.iterations}, ${report.params.concurrency} concurrent × ${report.params.rounds} rounds`);
+  lines.push(
+    `Benchmark ${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores · ${m.cpu} · Linux ${m.kernel} · Node ${m.node} · ` +
+      `N=${report.params.iterations}, ${report.params.concurrency} concurrent × ${report.params.rounds} rounds`,
+  );
   lines.push('');
   lines.push('| scenario | figure | reference | bundle | ratio | standalone | ratio |');
   lines.push('|---|---|---:|---:|---:|---:|---:|');
@@ -325,10 +353,19 @@ export function renderMarkdown(report) {
   const st = report.startup;
   const d = (k) => (st[k] ? `${f1(st[k].median)} / ${f1(st[k].p90)}` : '–');
   const r = (k, ref) => ratio(st[k]?.median, st[ref]?.median);
-  lines.push(`| (all) | STATUS ms (median / p90; reference: VERSION, it has no STATUS) | ${d('VERSION reference')} | ${d('STATUS bundle')} | ${r('STATUS bundle', 'VERSION reference')} | ${d('STATUS standalone')} | ${r('STATUS standalone', 'VERSION reference')} |`);
-  lines.push(`| (all) | VERSION ms (median / p90) = process start-up | ${d('VERSION reference')} | ${d('VERSION bundle')} | ${r('VERSION bundle', 'VERSION reference')} | ${d('VERSION standalone')} | ${r('VERSION standalone', 'VERSION reference')} |`);
+  lines.push(
+    `| (all) | STATUS ms (median / p90; reference: VERSION, it has no STATUS) | ${d('VERSION reference')} | ${d('STATUS bundle')} | ` +
+      `${r('STATUS bundle', 'VERSION reference')} | ${d('STATUS standalone')} | ${r('STATUS standalone', 'VERSION reference')} |`,
+  );
+  lines.push(
+    `| (all) | VERSION ms (median / p90) = process start-up | ${d('VERSION reference')} | ${d('VERSION bundle')} | ` +
+      `${r('VERSION bundle', 'VERSION reference')} | ${d('VERSION standalone')} | ${r('VERSION standalone', 'VERSION reference')} |`,
+  );
   lines.push('');
-  lines.push(`Context: \`node -e 0\` ${d('node -e 0')} ms, \`/bin/true\` ${d('/bin/true')} ms (median / p90). Bundle bridge ADD / \`node -e 0\`: ${ratio(report.scenarios[0]?.results.bundle?.add?.median, st['node -e 0']?.median)}.`);
+  lines.push(
+    `Context: \`node -e 0\` ${d('node -e 0')} ms, \`/bin/true\` ${d('/bin/true')} ms (median / p90). Bundle bridge ADD / \`node -e 0\`: ` +
+      `${ratio(report.scenarios[0]?.results.bundle?.add?.median, st['node -e 0']?.median)}.`,
+  );
   return lines.join('\n');
 }
 
@@ -357,8 +394,8 @@ async function inner() {
   console.log(md);
   const out = join(ROOT, '.bench');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(out, 'latest.md'), md + '\n');
+  writeFileSync(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(out, 'latest.md'), `${md}\n`);
   process.stderr.write(`bench: wrote .bench/latest.json and .bench/latest.md\n`);
 }
 

@@ -13,7 +13,19 @@
 // QUICKJS_TARBALL=/path/to/quickjs_2025.04.26.orig.tar.xz builds from a local copy (offline).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -103,13 +115,20 @@ export async function buildStandalone({ root, plugins }) {
     };
     // The runtime surface (lib/platform/qjs/prelude.ts) is a module of its own that host.c evaluates before
     // the plugin's: split chunks evaluate before the entry's own body, so it cannot live in there.
-    await build({ ...esbuildOptions, entryPoints: [join(root, 'lib', 'platform', 'qjs', 'prelude.ts')], outfile: join(work, 'prelude.mjs') });
+    await build({
+      ...esbuildOptions,
+      entryPoints: [join(root, 'lib', 'platform', 'qjs', 'prelude.ts')],
+      outfile: join(work, 'prelude.mjs'),
+    });
     const bytecode = (name, pieces) => {
       const cname = `qjsc_module_${modules.length}`;
       const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
       // QuickJS resolves a dynamic import() against the calling function's file name, which -s strips.
       const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
-      execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], { cwd: work, stdio: 'inherit' });
+      execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], {
+        cwd: work,
+        stdio: 'inherit',
+      });
       sources.push(join(work, `${cname}.c`));
       modules.push({ name, cname });
     };
@@ -146,9 +165,24 @@ export async function buildStandalone({ root, plugins }) {
     );
     sources.push(table);
     // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
-    execFileSync('cc', ['-O2', '-static', '-o', tmp, ...sources, `-I${qjs}`, `-I${join(root, 'lib', 'platform', 'qjs')}`, join(qjs, 'libquickjs.a'), '-lm', '-lpthread'], {
-      stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
-    });
+    execFileSync(
+      'cc',
+      [
+        '-O2',
+        '-static',
+        '-o',
+        tmp,
+        ...sources,
+        `-I${qjs}`,
+        `-I${join(root, 'lib', 'platform', 'qjs')}`,
+        join(qjs, 'libquickjs.a'),
+        '-lm',
+        '-lpthread',
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'pipe'], // glibc's notes about dlopen in static programs: QuickJS's .so loader, unused
+      },
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -58,7 +58,8 @@ echo "== ping from ${pods[0]} to ${pods[1]} ($peer)"
 ip netns exec "${pods[0]}" ping -c 3 -W 2 "$peer"
 
 echo "== CHECK ${pods[0]}"
-with_prev=$(node -e 'const c=JSON.parse(process.argv[1]); c.prevResult=JSON.parse(process.argv[2]); console.log(JSON.stringify(c))' "$config" "${result[${pods[0]}]}")
+with_prev=$(node -e 'const c = JSON.parse(process.argv[1]); c.prevResult = JSON.parse(process.argv[2]); console.log(JSON.stringify(c))' \
+  "$config" "${result[${pods[0]}]}")
 plugin CHECK "${pods[0]}" "$with_prev" && echo "CHECK ok"
 
 for pod in "${pods[@]}"; do

@@ -12,4 +12,8 @@ export const MULTICALL: string;
 export function parseArgs(argv: string[]): InstallOptions;
 export function classify(path: string): 'absent' | 'ours' | 'foreign';
 export function planInstall(root: string, standalone: boolean): InstallItem[];
-export function install(root: string, opts: InstallOptions, log?: (msg: string) => void): { installed: string[]; replacedForeign: string[] };
+export function install(
+  root: string,
+  opts: InstallOptions,
+  log?: (msg: string) => void,
+): { installed: string[]; replacedForeign: string[] };

@@ -22,7 +22,23 @@
 // inside), or a link to it. Anything else (another vendor's plugin with the same name) makes the
 // installer stop before changing anything, listing the conflicts; --force replaces them.
 // Plugins of other names in the directory are never touched.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync, chmodSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -203,16 +219,24 @@ if (isMain) {
     const opts = parseArgs(process.argv.slice(2));
     if (opts.help) {
       const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
-      console.log(text.slice(1, text.findIndex((l) => l.startsWith('import'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(
+        text
+          .slice(
+            1,
+            text.findIndex((l) => l.startsWith('import')),
+          )
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n'),
+      );
     } else {
       if (!statSync(root).isDirectory()) throw new Error('cannot find the project root');
       const r = install(root, opts, (m) => console.log(m));
       if (r.replacedForeign.length) console.log(`replaced (--force): ${r.replacedForeign.join(', ')}`);
-      if (!opts.standalone && !opts.dryRun) console.log('note: the Node bundles need Node.js >= 20 on this host (`node` in PATH); use --standalone otherwise');
+      if (!opts.standalone && !opts.dryRun)
+        console.log('note: the Node bundles need Node.js >= 20 on this host (`node` in PATH); use --standalone otherwise');
     }
   } catch (e) {
     console.error(`install-plugins: ${e.message}`);
     process.exitCode = 1;
   }
 }
-

@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c.
-PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace gcc make libc6-dev xz-utils)
+PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace
+  gcc make libc6-dev xz-utils)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
@@ -35,8 +36,5 @@ fi
 # npm records what it installed in node_modules/.package-lock.json: reinstall when the lock file is newer.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: npm ci" >&2
-  # npm 11 writes locks that list only this platform's optional rollup binaries, and then its own
-  # `npm ci` refuses them as out of sync: fall back to an install that follows the lock but
-  # leaves it untouched.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-save --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
 fi

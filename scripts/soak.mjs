@@ -41,11 +41,19 @@ env.CNI_TS_RELIABILITY_SUMMARY = join(work, 'counts.jsonl');
 
 console.log(`reliability ${ci ? 'CI run' : 'soak'}: seed ${env.CNI_TS_FUZZ_SEED} (replay with CNI_TS_FUZZ_SEED=${env.CNI_TS_FUZZ_SEED})`);
 const started = Date.now();
-const vitest = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES], { cwd: root, env, stdio: 'inherit' });
+const vitest = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+});
 
 let records = [];
 try {
-  records = readFileSync(env.CNI_TS_RELIABILITY_SUMMARY, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  records = readFileSync(env.CNI_TS_RELIABILITY_SUMMARY, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 } catch {
   /* no suite recorded anything (e.g. not root) */
 }
@@ -72,7 +80,8 @@ console.log(
   `reliability summary (${minutes} min, seed ${env.CNI_TS_FUZZ_SEED}, vitest ${vitest.status === 0 ? 'passed' : 'FAILED'}): ` +
     `${summary.inputsFuzzedInProcess} inputs fuzzed in-process, ${summary.processRunsFuzzed} plugin runs fuzzed ` +
     `(${summary.validMutationsUndone} valid ADDs undone by DEL), ${summary.faultsInjected} kill -9 faults injected in ${summary.faultIterations} iterations ` +
-    `(${summary.delWithoutNetns} DELs without netns), ${summary.stressCycles} concurrent ADD/DEL cycles (${summary.stressCyclesViaReference} via the reference host-local, ` +
+    `(${summary.delWithoutNetns} DELs without netns), ${summary.stressCycles} concurrent ADD/DEL cycles (${summary.stressCyclesViaReference} ` +
+    `via the reference host-local, ` +
     `${summary.leaseScans} lease scans); leaks found: ${summary.leaks}, double allocations: ${summary.doubleAllocations}, ` +
     `partial leases: ${summary.partialLeases}, internal errors: ${summary.internalErrors}`,
 );

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root on a Debian machine: installs what is missing, then runs
+#   0. the static checks (npm run lint, npm run typecheck),
 #   1. every test (unit + kernel integration) against the Node bundles in dist/, and
 #   2. the integration tests again against the standalone executable in dist/bin/,
 # prints vitest's own output, and ends with exactly one line "N passed, M failed" (both runs
@@ -13,6 +14,13 @@ work=$(mktemp -d /tmp/cni-ts-test-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 status=0
+# Static checks first, each counted as one test in the final line: formatting and lint rules
+# (npm run lint: Biome + line length) and the type checker.
+checks_passed=0
+checks_failed=0
+for check in lint typecheck; do
+  if npm run --silent "$check"; then checks_passed=$((checks_passed + 1)); else checks_failed=$((checks_failed + 1)); echo "npm run $check failed" >&2; fi
+done
 npx vitest run --reporter=default --reporter=json --outputFile.json="$work/bundle.json" || status=1
 CNI_TS_BUILD=standalone npx vitest run test/integration --reporter=default --reporter=json --outputFile.json="$work/standalone.json" || status=1
 
@@ -36,6 +44,8 @@ read -r passed failed < <(node -e '
   console.log(`${passed} ${failed}`);
 ' "$work/bundle.json" "$work/standalone.json")
 
+passed=$((passed + checks_passed))
+failed=$((failed + checks_failed))
 echo "$passed passed, $failed failed"
 if ((failed > 0 || status != 0)); then exit 1; fi
 exit 0

@@ -1,9 +1,10 @@
 // Shared request helpers for interface plugins: prevResult and the GC attachment list.
+
+import { warn } from '../platform/output.ts';
 import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { parseResult } from './result-convert.ts';
 import type { Attachment, Result } from './types.ts';
-import { warn } from '../platform/output.ts';
 
 /** prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or undefined (DEL). */
 export function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Result | undefined {
@@ -34,7 +35,10 @@ export function validAttachmentsOf(req: Request): Attachment[] | undefined {
   if (!Array.isArray(raw)) throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "cni.dev/valid-attachments": must be a list');
   return raw.map((a, i) => {
     if (typeof a !== 'object' || a === null || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
-      throw new CniError(ErrorCode.InvalidConfig, `invalid config key "cni.dev/valid-attachments[${i}]": needs string containerID and ifname`);
+      throw new CniError(
+        ErrorCode.InvalidConfig,
+        `invalid config key "cni.dev/valid-attachments[${i}]": needs string containerID and ifname`,
+      );
     }
     return { containerID: a.containerID, ifname: a.ifname };
   });

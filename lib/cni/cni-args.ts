@@ -31,7 +31,11 @@ export function parseCniArgs(raw: string): Map<string, string> {
   if (ignore !== '1' && ignore !== 'true') {
     const unknown = [...out.keys()].filter((k) => !KNOWN_CNI_ARGS.has(k));
     if (unknown.length) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_ARGS key(s) ${unknown.join(',')}`, 'set IgnoreUnknown=1 to ignore them');
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
+        `unknown CNI_ARGS key(s) ${unknown.join(',')}`,
+        'set IgnoreUnknown=1 to ignore them',
+      );
     }
   }
   return out;

@@ -1,8 +1,9 @@
 // Network configuration validation. Every plugin extends `baseConfigShape` with its own typed
 // keys; any violation becomes a CNI error that names the key (code 7, or 2 for a value the plugin
 // does not support). The schemas are lib/cni/schema.ts (zod/mini's API, a fraction of its start-up).
-import * as z from './schema.ts';
+
 import { CniError, ErrorCode, preview } from './errors.ts';
+import * as z from './schema.ts';
 
 const opt = <T>(schema: z.Schema<T>) => z.optional(schema);
 const strings = () => opt(z.array(z.string()));
@@ -91,7 +92,9 @@ export function configError(key: string, value: unknown, why: string, code: numb
 export function describeIssue(issue: z.Issue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? `required ${issue.expected}` : `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}`;
+      return issue.input === undefined
+        ? `required ${issue.expected}`
+        : `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}`;
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':

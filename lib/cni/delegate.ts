@@ -2,12 +2,13 @@
 // overridden, same stdin, its stderr forwarded, its result or error parsed. When the plugin found
 // is our own build of that plugin, it runs in-process instead of paying a second process start;
 // behaviour is identical because it is the same code on the same request.
+
+import { run } from '../platform/exec.ts';
 import { closeSync, openSync, readSync, realpathSync, statSync } from '../platform/fs.ts';
 import { join } from '../platform/path.ts';
-import type { Command } from './env.ts';
 import type { Plugin, Request } from './dispatch.ts';
+import type { Command } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { run } from '../platform/exec.ts';
 import { parseResult } from './result-convert.ts';
 import type { Result } from './types.ts';
 
@@ -26,7 +27,8 @@ export function findInPath(type: string, paths: string[]): string {
   if (type === '' || type.includes('/') || type === '.' || type === '..') {
     throw new CniError(ErrorCode.InvalidConfig, `invalid plugin type "${type}"`);
   }
-  if (paths.length === 0) throw new CniError(ErrorCode.InvalidEnvironment, `required env variables [CNI_PATH] missing (needed to find "${type}")`);
+  if (paths.length === 0)
+    throw new CniError(ErrorCode.InvalidEnvironment, `required env variables [CNI_PATH] missing (needed to find "${type}")`);
   for (const dir of paths) {
     const candidate = join(dir, type);
     try {

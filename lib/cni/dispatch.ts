@@ -1,14 +1,15 @@
 // The protocol core every plugin runs through (the equivalent of Go's skel): command and
 // environment validation, stdin decoding, version gates, the netns safety check, then the
 // plugin's handler, and finally exactly one JSON document (result or error) on stdout.
-import { parseCniArgs } from './cni-args.ts';
-import { CniError, ErrorCode, preview, toErrorJson } from './errors.ts';
-import { isCommand, readEnv, type CniEnv, type Command } from './env.ts';
+
 import { inspectNetns, type NetnsState } from '../kernel/netns.ts';
+import { warn } from '../platform/output.ts';
+import { parseCniArgs } from './cni-args.ts';
+import { type CniEnv, type Command, isCommand, readEnv } from './env.ts';
+import { CniError, ErrorCode, preview, toErrorJson } from './errors.ts';
 import { formatResult } from './result-convert.ts';
 import type { Result } from './types.ts';
-import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, parseSemver, versionAtLeast, type CniVersion } from './version.ts';
-import { warn } from '../platform/output.ts';
+import { type CniVersion, CURRENT_VERSION, isSupportedVersion, parseSemver, SUPPORTED_VERSIONS, versionAtLeast } from './version.ts';
 
 export interface Request {
   command: Command;
@@ -75,7 +76,11 @@ function configVersion(config: Record<string, unknown>): CniVersion {
     throw new CniError(ErrorCode.DecodingFailure, `invalid cniVersion ${preview(v, 50)}`);
   }
   if (!isSupportedVersion(v)) {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI versions', `config is "${v}", plugin supports [${SUPPORTED_VERSIONS.join(' ')}]`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI versions',
+      `config is "${v}", plugin supports [${SUPPORTED_VERSIONS.join(' ')}]`,
+    );
   }
   return v;
 }
@@ -85,7 +90,11 @@ const MIN_VERSION: Partial<Record<Command, string>> = { CHECK: '0.4.0', GC: '1.1
 function refuseNetns(command: Command, env: CniEnv): NetnsState {
   const state = inspectNetns(env.netns);
   if (state === 'own') {
-    throw new CniError(ErrorCode.InvalidEnvironment, 'CNI_NETNS is the plugin\'s own network namespace', `refusing ${command} on ${env.netns}`);
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      "CNI_NETNS is the plugin's own network namespace",
+      `refusing ${command} on ${env.netns}`,
+    );
   }
   if (state === 'not-netns') {
     // DEL may find the runtime's netns file already unmounted (the empty file a crash between
@@ -140,7 +149,11 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
     }
     const min = MIN_VERSION[command];
     if (min && !versionAtLeast(cfgVersion, min)) {
-      throw new CniError(ErrorCode.IncompatibleVersion, `config version "${cfgVersion}" does not allow ${command}`, `${command} needs ${min} or later`);
+      throw new CniError(
+        ErrorCode.IncompatibleVersion,
+        `config version "${cfgVersion}" does not allow ${command}`,
+        `${command} needs ${min} or later`,
+      );
     }
     const cniArgs = parseCniArgs(env.args);
     const inspectsNetns = plugin.entersNetns !== false && (command === 'ADD' || command === 'CHECK' || command === 'DEL');
@@ -174,7 +187,8 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
         return { stdout: '', exitCode: 0 };
     }
   } catch (err) {
-    if (!(err instanceof CniError)) warn(`${plugin.name}: internal error: ${(err as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(err)}\n`);
+    if (!(err instanceof CniError))
+      warn(`${plugin.name}: internal error: ${(err as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(err)}\n`);
     return { stdout: JSON.stringify(toErrorJson(err, version)), exitCode: 1 };
   }
 }

@@ -1,8 +1,9 @@
 // Lossless-where-possible conversion between the internal 1.1.0 result model and every spec
 // version's JSON shape (spec.md §6.4, following the Go library's algorithm).
+
+import { familyOfCidrString, parseCidr, parseIP, parseIPOrCidr } from '../net/address.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { parseIPOrCidr, parseIP, parseCidr, familyOfCidrString } from '../net/address.ts';
-import type { DNS, IPConfig, Interface, Result, Route } from './types.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from './types.ts';
 import { compareVersions, isSupportedVersion, resultShapeOf } from './version.ts';
 
 type Json = Record<string, unknown>;

@@ -46,7 +46,8 @@ function schema<T>(run: (input: unknown, path: PropertyKey[]) => T): Schema<T> {
   };
 }
 
-const invalidType = (expected: string, input: unknown, path: PropertyKey[]): Invalid => new Invalid({ code: 'invalid_type', path, expected, input });
+const invalidType = (expected: string, input: unknown, path: PropertyKey[]): Invalid =>
+  new Invalid({ code: 'invalid_type', path, expected, input });
 
 function primitive<T>(expected: string, accepts: (v: unknown) => boolean): () => Schema<T> {
   const s = schema<T>((v, path) => {
@@ -68,8 +69,10 @@ export interface IntSchema extends Schema<number> {
 export function int(): IntSchema {
   const base = (v: unknown, path: PropertyKey[]): number => {
     if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidType('int', v, path);
-    if (v > Number.MAX_SAFE_INTEGER) throw new Invalid({ code: 'too_big', path, maximum: Number.MAX_SAFE_INTEGER, inclusive: true, input: v });
-    if (v < Number.MIN_SAFE_INTEGER) throw new Invalid({ code: 'too_small', path, minimum: Number.MIN_SAFE_INTEGER, inclusive: true, input: v });
+    if (v > Number.MAX_SAFE_INTEGER)
+      throw new Invalid({ code: 'too_big', path, maximum: Number.MAX_SAFE_INTEGER, inclusive: true, input: v });
+    if (v < Number.MIN_SAFE_INTEGER)
+      throw new Invalid({ code: 'too_small', path, minimum: Number.MIN_SAFE_INTEGER, inclusive: true, input: v });
     return v;
   };
   return {
@@ -97,6 +100,7 @@ function enumOf<const V extends readonly string[]>(values: V): Schema<V[number]>
     return v as V[number];
   });
 }
+
 export { enumOf as enum };
 
 export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
@@ -129,7 +133,9 @@ export function record<V>(_key: Schema<string>, value: Schema<V>): Schema<Record
 type Shape = Record<string, Schema<unknown>>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 type OptionalKeys<S extends Shape> = { [K in keyof S]: undefined extends Output<S[K]> ? K : never }[keyof S];
-type Infer<S extends Shape> = Simplify<{ [K in Exclude<keyof S, OptionalKeys<S>>]: Output<S[K]> } & { [K in OptionalKeys<S>]?: Output<S[K]> }>;
+type Infer<S extends Shape> = Simplify<
+  { [K in Exclude<keyof S, OptionalKeys<S>>]: Output<S[K]> } & { [K in OptionalKeys<S>]?: Output<S[K]> }
+>;
 
 function objectOf<S extends Shape, T>(shape: S, keepUnknownKeys: boolean): Schema<T> {
   const keys = Object.keys(shape);

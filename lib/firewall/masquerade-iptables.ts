@@ -7,9 +7,9 @@
 // Each change is one `iptables-restore -w --noflush` per family, planned from one
 // `iptables-save -t nat` read, so a re-ADD adds nothing twice and DEL needs no pod addresses.
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { bitsOf, type Cidr, type Family, formatCidr, formatIP, networkOf, parseIPOrCidr } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
-import { formatCidr, formatIP, networkOf, parseIPOrCidr, bitsOf, type Cidr, type Family } from '../net/address.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
 
@@ -166,7 +166,8 @@ export function planRemoveChain(chain: string, state: NatState): string[] {
   return lines;
 }
 
-export const planTeardown = (network: string, containerID: string, state: NatState): string[] => planRemoveChain(chainName(network, containerID), state);
+export const planTeardown = (network: string, containerID: string, state: NatState): string[] =>
+  planRemoveChain(chainName(network, containerID), state);
 
 /**
  * GC: chains of `network` (recognised by a rule comment naming the network and a container ID
@@ -190,13 +191,16 @@ export function missingRules(network: string, containerID: string, family: Famil
   if (!state.chains.has(chain)) return [`iptables nat chain ${chain}`];
   const present = new Set(state.rules.map((r) => r.line));
   const wanted = wantedRules(network, containerID, family, ips);
-  return [...wanted.chain, ...wanted.postrouting].filter((l) => !present.has(l)).map((l) => `iptables rule "${l.replace(/ -m comment --comment .*? -j/, ' -j')}"`);
+  return [...wanted.chain, ...wanted.postrouting]
+    .filter((l) => !present.has(l))
+    .map((l) => `iptables rule "${l.replace(/ -m comment --comment .*? -j/, ' -j')}"`);
 }
 
 // ---------------------------------------------------------------- kernel (thin shell)
 
 /** iptables is absent or cannot reach the kernel: nothing of ours can exist there. */
-const UNUSABLE = /ENOENT|No such file or directory|can't initialize|Table does not exist|Could not fetch rule set|Permission denied|not found/i;
+const UNUSABLE =
+  /ENOENT|No such file or directory|can't initialize|Table does not exist|Could not fetch rule set|Permission denied|not found/i;
 
 /** `iptables-save -t nat` parsed; undefined when that family's iptables is unusable. */
 export async function readNat(family: Family): Promise<NatState | undefined> {

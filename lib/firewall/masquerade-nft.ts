@@ -8,10 +8,11 @@
 //         multicast destinations return, everything else goto masq_checks
 // Rules are found by their comment's hash prefix, so DEL and GC need no pod addresses.
 // Each operation is one `nft -j list table …` read and at most one `nft -f -` transaction.
+
+import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
-import { bitsOf, formatIP, ipEqual, networkOf, parseIP, type Cidr } from '../net/address.ts';
 import { parseAddresses } from './masquerade-iptables.ts';
-import { chainsOf, nftApply, nftList, nftQuoted, rulesOf, type NftObject, type NftRule } from './nft.ts';
+import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
 
 export const TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -66,7 +67,7 @@ export function setupScript(network: string, ifname: string, containerID: string
     const net = `${formatIP(networkOf(c))}/${c.prefix}`;
     lines.push(`add rule ${T} ${MASQ_CHAIN} ${proto} saddr ${formatIP(c.ip)} ${proto} daddr != ${net} masquerade comment ${comment}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Rule handles to delete on teardown (empty = nothing there). */
@@ -76,10 +77,12 @@ export const teardownHandles = (rules: NftRule[], network: string, ifname: strin
 /** Rules of `network` whose comment is not that of a valid attachment. */
 export function gcHandles(rules: NftRule[], network: string, valid: { containerID: string; ifname: string }[]): number[] {
   const keep = new Set(valid.map((a) => commentForInstance(network, a.ifname, a.containerID)));
-  return rules.filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(hashForNetwork(network)) && !keep.has(r.comment)).map((r) => r.handle);
+  return rules
+    .filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(hashForNetwork(network)) && !keep.has(r.comment))
+    .map((r) => r.handle);
 }
 
-export const deleteScript = (handles: number[]): string => deleteLines(handles).join('\n') + '\n';
+export const deleteScript = (handles: number[]): string => `${deleteLines(handles).join('\n')}\n`;
 
 /** The source address and excluded destination network a masq_checks rule matches on. */
 export function ruleAddresses(rule: NftRule): { saddr?: string; notDaddr?: string } {

@@ -3,10 +3,11 @@
 // Kernel state is the reference's, byte for byte, so a DEL by either implementation cleans up
 // what the other made. Teardown and GC always cover both backends: an attachment may have been
 // made by another version or with another `ipMasqBackend`.
-import { accessSync, constants, realpathSync } from '../platform/fs.ts';
-import { join } from '../platform/path.ts';
+
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { run } from '../platform/exec.ts';
+import { accessSync, constants, realpathSync } from '../platform/fs.ts';
+import { join } from '../platform/path.ts';
 import { gcIptablesMasq, missingIptablesMasq, setupIptablesMasq, teardownIptablesMasq } from './masquerade-iptables.ts';
 import { gcNftMasq, missingNftMasq, setupNftMasq, teardownNftMasq } from './masquerade-nft.ts';
 
@@ -102,7 +103,10 @@ export async function setupMasquerade(backend: MasqBackend, t: MasqTarget): Prom
 
 /** Both backends, in parallel; absent rules (or an absent backend) are not an error. */
 export async function teardownMasquerade(t: MasqTarget): Promise<void> {
-  await settleAll('masquerade teardown', [teardownIptablesMasq(t.network, t.containerID), teardownNftMasq(t.network, t.ifname, t.containerID)]);
+  await settleAll('masquerade teardown', [
+    teardownIptablesMasq(t.network, t.containerID),
+    teardownNftMasq(t.network, t.ifname, t.containerID),
+  ]);
 }
 
 export async function checkMasquerade(backend: MasqBackend, t: MasqTarget): Promise<void> {
@@ -111,7 +115,8 @@ export async function checkMasquerade(backend: MasqBackend, t: MasqTarget): Prom
   if (backend === 'iptables') missing = await missingIptablesMasq(t.network, t.containerID, t.ips);
   else if (backend === 'nftables') missing = await missingNftMasq(t.network, t.ifname, t.containerID, t.ips);
   else unknownBackend(backend);
-  if (missing.length) throw new CniError(ErrorCode.CheckFailed, `masquerade for ${t.containerID}/${t.ifname} incomplete: missing ${missing.join(', ')}`);
+  if (missing.length)
+    throw new CniError(ErrorCode.CheckFailed, `masquerade for ${t.containerID}/${t.ifname} incomplete: missing ${missing.join(', ')}`);
 }
 
 /** Remove every masquerade rule of `network` whose attachment is not in `valid`, in both backends. */

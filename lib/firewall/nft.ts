@@ -33,6 +33,7 @@ export async function nftApply(what: string, script: string, opts: { json?: bool
 }
 
 /** One object of `nft -j list` output, e.g. `{rule: {...}}` or `{chain: {...}}`. */
+// biome-ignore lint/suspicious/noExplicitAny: nft's JSON objects are read field by field where used
 export type NftObject = Record<string, Record<string, any>>;
 
 export interface NftRule {
@@ -41,6 +42,7 @@ export interface NftRule {
   chain: string;
   handle: number;
   comment?: string;
+  // biome-ignore lint/suspicious/noExplicitAny: nft's expression JSON is matched structurally by the callers
   expr?: any[];
 }
 

@@ -10,7 +10,7 @@
 // container ID never meets the text parser. One `nft -j -f -` transaction per change.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { HOST, ipJson, type LinkInfo } from '../kernel/iproute.ts';
-import { chainsOf, nftApply, nftList, NftError, rulesOf, type NftObject, type NftRule } from './nft.ts';
+import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, rulesOf } from './nft.ts';
 
 const FAMILY = 'bridge';
 const TABLE = 'nat';
@@ -38,9 +38,19 @@ function attachmentRules(ref: string, hostVeth: string, mac: string): Cmd[] {
   const iface = ifaceChainName(ref);
   const macChain = macChainName(ref);
   return [
-    { add: rule(BASE_CHAIN, ref, [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: hostVeth } }, { jump: { target: iface } }]) },
+    {
+      add: rule(BASE_CHAIN, ref, [
+        { match: { op: '==', left: { meta: { key: 'iifname' } }, right: hostVeth } },
+        { jump: { target: iface } },
+      ]),
+    },
     { add: rule(iface, ref, [{ jump: { target: macChain } }]) },
-    { add: rule(macChain, ref, [{ match: { op: '==', left: { payload: { protocol: 'ether', field: 'saddr' } }, right: mac.toLowerCase() } }, { return: null }]) },
+    {
+      add: rule(macChain, ref, [
+        { match: { op: '==', left: { payload: { protocol: 'ether', field: 'saddr' } }, right: mac.toLowerCase() } },
+        { return: null },
+      ]),
+    },
     { add: rule(macChain, ref, [{ drop: null }]) },
   ];
 }
@@ -164,7 +174,8 @@ export async function teardownSpoofCheck(containerID: string, ifname: string): P
 
 export async function checkSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
   const missing = missingSpoofRules(await readTable(), containerID, ifname, hostVeth, mac);
-  if (missing.length) throw new CniError(ErrorCode.CheckFailed, `MAC spoof check for ${containerID}/${ifname} incomplete: missing ${missing.join(', ')}`);
+  if (missing.length)
+    throw new CniError(ErrorCode.CheckFailed, `MAC spoof check for ${containerID}/${ifname} incomplete: missing ${missing.join(', ')}`);
 }
 
 export async function gcSpoofCheck(valid: { containerID: string; ifname: string }[]): Promise<void> {

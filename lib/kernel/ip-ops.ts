@@ -7,29 +7,29 @@
 import { concatBytes } from '../platform/bytes.ts';
 import {
   AF,
+  type Attr,
+  addressBytes,
+  attrBytes,
+  cstring,
   IFA,
   IFA_F,
   IFF,
   IFLA,
-  IFLA_BRPORT,
   IFLA_BR_VLAN_FILTERING,
+  IFLA_BRPORT,
   IFLA_INFO,
-  NLM_F,
-  RTA,
-  RTAX,
-  RTM,
-  RT_TABLE_MAIN,
-  VETH_INFO_PEER,
-  addressBytes,
-  cstring,
   ifaddrmsg,
   ifinfomsg,
   macBytes,
+  NLM_F,
+  RT_TABLE_MAIN,
+  RTA,
+  RTAX,
+  RTM,
   rtmsg,
-  u32,
   u8,
-  attrBytes,
-  type Attr,
+  u32,
+  VETH_INFO_PEER,
 } from './netlink-codec.ts';
 
 export interface Request {
@@ -85,9 +85,9 @@ function parseIp(s: string | undefined): { family: number; bytes: Uint8Array } |
 
 function parseCidr(s: string | undefined): { family: number; bytes: Uint8Array; prefix: number } | undefined {
   if (!s) return undefined;
-  const [addr, len, extra] = s.split('/');
+  const [text, len, extra] = s.split('/');
   if (extra !== undefined) return undefined;
-  const ip = parseIp(addr);
+  const ip = parseIp(text);
   if (!ip) return undefined;
   const max = ip.family === AF.INET ? 32 : 128;
   const prefix = len === undefined ? max : uint(len);
@@ -142,7 +142,12 @@ function linkAdd(t: Tokens): Op | undefined {
     if (!t.done) return undefined;
     const info: Attr[] = [[IFLA_INFO.KIND, cstring('bridge')]];
     if (data.length) info.push([IFLA_INFO.DATA, data]);
-    return () => ({ type: RTM.NEWLINK, flags: NLM_F.CREATE | NLM_F.EXCL, fixed: ifinfomsg(), attrs: [...head.attrs, [IFLA.LINKINFO, info]] });
+    return () => ({
+      type: RTM.NEWLINK,
+      flags: NLM_F.CREATE | NLM_F.EXCL,
+      fixed: ifinfomsg(),
+      attrs: [...head.attrs, [IFLA.LINKINFO, info]],
+    });
   }
   if (kind === 'veth') {
     if (t.next() !== 'peer' || t.next() !== 'name') return undefined;
@@ -161,7 +166,12 @@ function linkAdd(t: Tokens): Op | undefined {
       [IFLA_INFO.KIND, cstring('veth')],
       [IFLA_INFO.DATA, [[VETH_INFO_PEER, peerInfo]]],
     ];
-    return () => ({ type: RTM.NEWLINK, flags: NLM_F.CREATE | NLM_F.EXCL, fixed: ifinfomsg(), attrs: [...head.attrs, [IFLA.LINKINFO, info]] });
+    return () => ({
+      type: RTM.NEWLINK,
+      flags: NLM_F.CREATE | NLM_F.EXCL,
+      fixed: ifinfomsg(),
+      attrs: [...head.attrs, [IFLA.LINKINFO, info]],
+    });
   }
   return undefined;
 }
@@ -257,7 +267,8 @@ function addr(verb: string | undefined, t: Tokens): Op | undefined {
     if (key === 'dev') dev = name(t.next());
     else if (key === 'nodad') ifaFlags |= IFA_F.NODAD;
     // iproute2 computes `brd +` only up to /30 (a /31 or /32 has no broadcast address).
-    else if ((key === 'brd' || key === 'broadcast') && t.next() === '+' && cidr.family === AF.INET) broadcast = cidr.prefix <= 30 ? broadcastOf(cidr.bytes, cidr.prefix) : undefined;
+    else if ((key === 'brd' || key === 'broadcast') && t.next() === '+' && cidr.family === AF.INET)
+      broadcast = cidr.prefix <= 30 ? broadcastOf(cidr.bytes, cidr.prefix) : undefined;
     else return undefined;
   }
   if (!dev) return undefined;
@@ -331,7 +342,14 @@ function route(verb: string | undefined, t: Tokens): Op | undefined {
   return (ifindex) => ({
     type,
     flags,
-    fixed: rtmsg({ family: dst.family, dstLen: dst.prefix, table: table > 255 ? 0 : table, protocol: isDel ? 0 : 3, scope: routeScope, type: isDel ? 0 : 1 }),
+    fixed: rtmsg({
+      family: dst.family,
+      dstLen: dst.prefix,
+      table: table > 255 ? 0 : table,
+      protocol: isDel ? 0 : 3,
+      scope: routeScope,
+      type: isDel ? 0 : 1,
+    }),
     attrs: device === undefined ? attrs : [...attrs, [RTA.OIF, u32(ifindex(device))]],
   });
 }

@@ -4,9 +4,9 @@
 // The standalone build answers the same batches and queries over its own netlink socket
 // (lib/kernel/netlink-ip.ts) instead of spawning `ip`; whatever it does not understand still goes to `ip`.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { run, type ExecResult } from '../platform/exec.ts';
-import * as netlinkIp from './netlink-ip.ts';
+import { type ExecResult, run } from '../platform/exec.ts';
 import { NetlinkError, available as netlinkAvailable } from './netlink.ts';
+import * as netlinkIp from './netlink-ip.ts';
 
 /** Where to run: the plugin's own (host) namespace, or a netns path. */
 export type Where = { netns?: string };
@@ -25,7 +25,8 @@ function command(where: Where, args: string[]): [string, string[]] {
 }
 
 /** stderr of a failure to enter the namespace at all (it vanished, or is not a namespace). */
-export const cannotEnterNetns = (stderr: string): boolean => /Cannot open network namespace|setting the network namespace|nsenter/.test(stderr);
+export const cannotEnterNetns = (stderr: string): boolean =>
+  /Cannot open network namespace|setting the network namespace|nsenter/.test(stderr);
 
 export async function runIp(where: Where, args: string[], input?: string): Promise<ExecResult> {
   const [file, argv] = command(where, args);
@@ -78,10 +79,10 @@ export async function ipBatch(where: Where, lines: string[]): Promise<void> {
     if (done?.failed) throw new BatchError(done.failed.line, done.failed.text);
     if (done) return;
   }
-  const r = await runIp(where, ['-batch', '-'], lines.join('\n') + '\n');
+  const r = await runIp(where, ['-batch', '-'], `${lines.join('\n')}\n`);
   if (r.code === 0) return;
   const m = /Command failed -:(\d+)/.exec(r.stderr);
-  const failed = m ? lines[Number(m[1]) - 1] ?? '' : lines.join('; ');
+  const failed = m ? (lines[Number(m[1]) - 1] ?? '') : lines.join('; ');
   if (where.netns && cannotEnterNetns(r.stderr) && !m) {
     throw new NetnsUnreachable(where.netns, r.stderr);
   }
@@ -129,7 +130,12 @@ export interface LinkInfo {
   link_index?: number;
   link_netnsid?: number;
   promiscuity?: number;
-  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
+  linkinfo?: {
+    info_kind?: string;
+    info_slave_kind?: string;
+    info_data?: Record<string, unknown>;
+    info_slave_data?: Record<string, unknown>;
+  };
   addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string; dadfailed?: boolean; tentative?: boolean }>;
 }
 
@@ -159,7 +165,7 @@ export async function ipJsonBatch(where: Where, commands: string[], details = fa
       throw new CniError(ErrorCode.KernelCommandFailed, `ip ${commands.join('; ')}: ${e.text}`);
     }
   }
-  const r = await runIp(where, ['-json', ...(details ? ['-details'] : []), '-batch', '-'], commands.join('\n') + '\n');
+  const r = await runIp(where, ['-json', ...(details ? ['-details'] : []), '-batch', '-'], `${commands.join('\n')}\n`);
   if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `ip ${commands.join('; ')}: ${firstError(r.stderr)}`);
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
   try {

@@ -1,9 +1,9 @@
 // CHECK support shared by interface plugins: compare what prevResult promises with the kernel's
 // `ip -json` view of the pod namespace. Pure functions over parsed JSON.
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { IPConfig, Route } from '../cni/types.ts';
 import { ipEqual, parseCidr, parseIP } from '../net/address.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
-import type { IPConfig, Route } from '../cni/types.ts';
 
 export const checkFailed = (msg: string): CniError => new CniError(ErrorCode.CheckFailed, msg);
 

@@ -2,16 +2,37 @@
 // `ip -json` prints (LinkInfo, RouteInfo), so code written against iproute2's JSON works unchanged
 // on either path (lib/kernel/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
-import { formatIP, parseIP, type IP } from '../net/address.ts';
-import type { LinkInfo, RouteInfo } from './iproute.ts';
+import { formatIP, type IP, parseIP } from '../net/address.ts';
 import { concatBytes } from '../platform/bytes.ts';
+import type { LinkInfo, RouteInfo } from './iproute.ts';
 
-export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 } as const;
+export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
+} as const;
 export const NLM_F = { REQUEST: 1, MULTI: 2, ACK: 4, DUMP: 0x300, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
 
-export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, NET_NS_PID: 19, PROMISCUITY: 30, LINK_NETNSID: 37 } as const;
+export const IFLA = {
+  ADDRESS: 1,
+  IFNAME: 3,
+  MTU: 4,
+  LINK: 5,
+  MASTER: 10,
+  OPERSTATE: 16,
+  LINKINFO: 18,
+  NET_NS_PID: 19,
+  PROMISCUITY: 30,
+  LINK_NETNSID: 37,
+} as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 export const IFLA_BRPORT = { MODE: 4, ISOLATED: 33 } as const;
 export const IFLA_BR_VLAN_FILTERING = 7;
@@ -105,7 +126,12 @@ export function splitMessages(buf: Uint8Array): Message[] {
   while (off + 16 <= buf.length) {
     const len = v.getUint32(off, true);
     if (len < 16 || off + len > buf.length) break;
-    out.push({ type: v.getUint16(off + 4, true), flags: v.getUint16(off + 6, true), seq: v.getUint32(off + 8, true), payload: buf.subarray(off + 16, off + len) });
+    out.push({
+      type: v.getUint16(off + 4, true),
+      flags: v.getUint16(off + 6, true),
+      seq: v.getUint32(off + 8, true),
+      payload: buf.subarray(off + 16, off + len),
+    });
     off += align4(len);
   }
   return out;
@@ -243,8 +269,30 @@ export function assembleLinks(raw: RawLink[], addrs?: RawAddr[]): LinkInfo[] {
   });
 }
 
-const ROUTE_TYPES = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
-const PROTOCOLS: Record<number, string> = { 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 16: 'dhcp', 186: 'bgp', 188: 'ospf', 189: 'rip' };
+const ROUTE_TYPES = [
+  'unspec',
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+  'xresolve',
+];
+const PROTOCOLS: Record<number, string> = {
+  1: 'redirect',
+  2: 'kernel',
+  3: 'boot',
+  4: 'static',
+  16: 'dhcp',
+  186: 'bgp',
+  188: 'ospf',
+  189: 'rip',
+};
 const TABLES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
 
 /** A route as `ip -json route show table all` prints it (dev resolved by `linkName`). */

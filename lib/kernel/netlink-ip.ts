@@ -2,10 +2,25 @@
 // (standalone build). Same inputs, same outputs and the same error texts as iproute2 where our
 // callers look at them ("File exists", "Cannot find device", "No such device"), so lib/kernel/iproute.ts
 // can use either. Forms we do not understand return undefined and go to `ip`.
-import { parseLine, type Op } from './ip-ops.ts';
-import { AF, IFLA, RTM, RT_TABLE_MAIN, assembleLinks, cstring, decodeAddr, decodeLink, decodeRoute, ifaddrmsg, ifinfomsg, rtmsg, type Attr, type RawLink } from './netlink-codec.ts';
-import { NetlinkError, dump, ifIndexOf, ifNameOf, perform } from './netlink.ts';
+import { type Op, parseLine } from './ip-ops.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
+import { dump, ifIndexOf, ifNameOf, NetlinkError, perform } from './netlink.ts';
+import {
+  AF,
+  type Attr,
+  assembleLinks,
+  cstring,
+  decodeAddr,
+  decodeLink,
+  decodeRoute,
+  IFLA,
+  ifaddrmsg,
+  ifinfomsg,
+  type RawLink,
+  RT_TABLE_MAIN,
+  RTM,
+  rtmsg,
+} from './netlink-codec.ts';
 
 const ENODEV = 19;
 
@@ -47,7 +62,8 @@ export function runBatch(netns: string, lines: string[]): { failed?: { line: str
 
 const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfomsg()).map((m) => decodeLink(m.payload));
 /** Addresses of every link, or (kernel-side filter, strict checking) of one. */
-const dumpAddrs = (netns: string, index = 0) => dump(netns, RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, index)).map((m) => decodeAddr(m.payload));
+const dumpAddrs = (netns: string, index = 0) =>
+  dump(netns, RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, index)).map((m) => decodeAddr(m.payload));
 
 /** Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`. */
 function dumpRoutes(netns: string, family: number, table: number | undefined): RouteInfo[] {

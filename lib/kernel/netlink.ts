@@ -8,10 +8,11 @@
 // back, all synchronously: nothing else (no spawned process, no other await) can run while the
 // thread is away from the host namespace. Sysctls under /proc/sys/net resolve against the opening
 // thread's namespace, so lib/kernel/sysctl.ts writes a pod's inside inNetns().
-import { errnoOf, isDone, message, splitMessages, type Message } from './netlink-codec.ts';
-import type { Request } from './ip-ops.ts';
-import { cpath, libc, strerror, type Libc } from '../platform/libc.ts';
+
+import { cpath, type Libc, libc, strerror } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
+import type { Request } from './ip-ops.ts';
+import { errnoOf, isDone, type Message, message, splitMessages } from './netlink-codec.ts';
 
 const AF_NETLINK = 16;
 const SOCK_RAW_CLOEXEC = 3 | 0o2000000;

@@ -1,5 +1,5 @@
 // Network namespace paths: is it a namespace at all, and is it our own (the host's) namespace?
-import { lstatSync, readlinkSync, statSync, statfsSync } from '../platform/fs.ts';
+import { lstatSync, readlinkSync, statfsSync, statSync } from '../platform/fs.ts';
 
 const NSFS_MAGIC = 0x6e736673;
 

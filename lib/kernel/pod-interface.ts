@@ -1,7 +1,8 @@
 // Pure planning of the container side of an attachment: sysctls, addresses, link up, routes
 // (what the reference's ipam.ConfigureIface does), shared by bridge and ptp.
-import { parseCidr, parseIP, type Family } from '../net/address.ts';
+
 import type { IPConfig, Route } from '../cni/types.ts';
+import { type Family, parseCidr, parseIP } from '../net/address.ts';
 import type { Sysctls } from './sysctl.ts';
 
 const SCOPE_LINK = 253;

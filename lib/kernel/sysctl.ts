@@ -2,12 +2,12 @@
 // one `nsenter … sysctl -w` for all keys (a /proc/sys file belongs to the namespace of whoever
 // opens it, so a process inside the pod namespace has to open it) — or, in the standalone build,
 // by this very thread after switching into the pod namespace (lib/kernel/netlink.ts), with no process.
-import { closeSync, constants, openSync, readFileSync, writeSync } from '../platform/fs.ts';
+
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { run } from '../platform/exec.ts';
+import { closeSync, constants, openSync, readFileSync, writeSync } from '../platform/fs.ts';
 import type { Where } from './iproute.ts';
-import { NetlinkError, available as inProcessNamespaces, inNetns } from './netlink.ts';
-
+import { inNetns, available as inProcessNamespaces, NetlinkError } from './netlink.ts';
 
 /** e.g. "net/ipv4/conf/eth0/arp_notify" → value; keys are built from validated names. */
 export type Sysctls = Record<string, string>;
@@ -43,7 +43,8 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
         if (readHostSysctl(k) === values[k]) continue; // avoid needless writes (and their side effects)
         writeSysctl(k, values[k]!);
       } catch (e) {
-        if (!optional.has(k)) throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
+        if (!optional.has(k))
+          throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl ${k}=${values[k]}`, (e as Error).message);
       }
     }
     return;
@@ -69,7 +70,11 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
     const fatal = failed.filter((f) => f.error.code !== 'ENOENT' && !optional.has(f.key));
     if (fatal.length) {
       const why = fatal.map((f) => `${f.key}: ${f.error.message}`).join('; ');
-      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${fatal.map((f) => f.key).join(', ')} in ${where.netns}`, why);
+      throw new CniError(
+        ErrorCode.KernelCommandFailed,
+        `failed to set sysctl(s) ${fatal.map((f) => f.key).join(', ')} in ${where.netns}`,
+        why,
+      );
     }
     return;
   }
@@ -78,12 +83,17 @@ export async function writeSysctls(where: Where, values: Sysctls, opts: { bestEf
   // "=" in it (legal in an interface name) would be split by sysctl: those go through tee.
   const [plain, withEquals] = [keys.filter((k) => !k.includes('=')), keys.filter((k) => k.includes('='))];
   const steps: Array<[string[], string | undefined, string[]]> = [];
-  if (plain.length) steps.push([['sysctl', '-q', '-e', '-w', ...plain.map((k) => `${k}=${values[k]}`)], undefined, plain.filter((k) => !optional.has(k))]);
+  if (plain.length)
+    steps.push([['sysctl', '-q', '-e', '-w', ...plain.map((k) => `${k}=${values[k]}`)], undefined, plain.filter((k) => !optional.has(k))]);
   for (const k of withEquals) steps.push([['tee', sysctlPath(k)], values[k], optional.has(k) ? [] : [k]]);
   for (const [argv, input, mustSucceed] of steps) {
     const r = await run('nsenter', [`--net=${where.netns}`, '--', ...argv], input === undefined ? {} : { input });
     if (r.code !== 0 && mustSucceed.length) {
-      throw new CniError(ErrorCode.KernelCommandFailed, `failed to set sysctl(s) ${mustSucceed.join(', ')} in ${where.netns}`, r.stderr.trim().slice(0, 300));
+      throw new CniError(
+        ErrorCode.KernelCommandFailed,
+        `failed to set sysctl(s) ${mustSucceed.join(', ')} in ${where.netns}`,
+        r.stderr.trim().slice(0, 300),
+      );
     }
   }
 }

@@ -2,9 +2,9 @@
 // the peer placed directly into our (host) namespace in the same netlink request, as the
 // reference does: a failure can never leave one end behind in the wrong namespace.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { randomBytesHex } from '../platform/hash.ts';
-import { BatchError, NetnsUnreachable, ipBatch, ipJson } from './iproute.ts';
 import { randomMac } from '../net/mac.ts';
+import { randomBytesHex } from '../platform/hash.ts';
+import { BatchError, ipBatch, ipJson, NetnsUnreachable } from './iproute.ts';
 
 export interface VethRequest {
   netns: string;
@@ -38,7 +38,9 @@ export async function createVeth(req: VethRequest): Promise<Veth> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const hostName = req.hostName ?? randomVethName();
     try {
-      await ipBatch({ netns: req.netns }, [planCreateVeth({ ifname: req.ifname, hostName, hostMac, containerMac, mtu: req.mtu }, process.pid)]);
+      await ipBatch({ netns: req.netns }, [
+        planCreateVeth({ ifname: req.ifname, hostName, hostMac, containerMac, mtu: req.mtu }, process.pid),
+      ]);
       return { hostName, hostMac, containerMac };
     } catch (e) {
       if (!(e instanceof BatchError) || !e.exists) throw e;

@@ -51,7 +51,7 @@ function parseIPv6(s: string): bigint | null {
   // An embedded IPv4 address may only be the last element of the text ("1.2.3.4::" is invalid).
   const last = all[all.length - 1];
   let v4: bigint | null = null;
-  if (last !== undefined && last.includes('.')) {
+  if (last?.includes('.')) {
     if (!s.endsWith(last)) return null;
     v4 = parseIPv4(last);
     if (v4 === null) return null;
@@ -176,8 +176,7 @@ export const hasHostBits = (c: Cidr): boolean => networkOf(c).value !== c.ip.val
 export const contains = (c: Cidr, ip: IP): boolean =>
   c.ip.family === ip.family && (ip.value & maskOf(c.ip.family, c.prefix)) === networkOf(c).value;
 
-export const overlaps = (a: Cidr, b: Cidr): boolean =>
-  a.ip.family === b.ip.family && (contains(a, b.ip) || contains(b, a.ip));
+export const overlaps = (a: Cidr, b: Cidr): boolean => a.ip.family === b.ip.family && (contains(a, b.ip) || contains(b, a.ip));
 
 export const ipEqual = (a: IP, b: IP): boolean => a.family === b.family && a.value === b.value;
 

@@ -21,7 +21,7 @@ export interface ExecOptions {
   forwardStderr?: boolean;
 }
 
-declare const require: (id: string) => any;
+declare const require: (id: string) => unknown;
 
 const hostSpawn = (globalThis as { __cniHost?: { spawn?: HostSpawn } }).__cniHost?.spawn;
 
@@ -41,7 +41,8 @@ function runWithHost(spawn: HostSpawn, file: string, args: readonly string[], op
 }
 
 function runWithNode(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
-  const { spawn } = (process.getBuiltinModule?.('node:child_process') ?? require('node:child_process')) as typeof import('node:child_process');
+  const { spawn } = (process.getBuiltinModule?.('node:child_process') ??
+    require('node:child_process')) as typeof import('node:child_process');
   return new Promise((resolve) => {
     const stdio: StdioOptions = [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])];
     let child;

@@ -4,9 +4,9 @@
 // wrappers (lib/platform/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
 import type * as NodeFs from 'node:fs';
 import { concatBytes } from './bytes.ts';
-import { cpath as z, errnoCode, libc, uvText } from './libc.ts';
+import { errnoCode, libc, uvText, cpath as z } from './libc.ts';
 
-declare const require: (id: string) => any;
+declare const require: (id: string) => unknown;
 
 export interface Stat {
   dev: number;
@@ -41,7 +41,17 @@ export interface Fs {
   unlinkSync(path: string): void;
 }
 
-export const constants = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_EXCL: 0o200, O_TRUNC: 0o1000, X_OK: 1, W_OK: 2, R_OK: 4 } as const;
+export const constants = {
+  O_RDONLY: 0,
+  O_WRONLY: 1,
+  O_RDWR: 2,
+  O_CREAT: 0o100,
+  O_EXCL: 0o200,
+  O_TRUNC: 0o1000,
+  X_OK: 1,
+  W_OK: 2,
+  R_OK: 4,
+} as const;
 
 function errnoError(errno: number, syscall: string, path?: string): NodeJS.ErrnoException {
   const code = errnoCode(errno);
@@ -93,13 +103,23 @@ function libcFs(): Fs | undefined {
       const bytes = typeof data === 'string' ? encoder.encode(data) : data;
       return check(c.write(fd, bytes, bytes.length), 'write');
     },
-    openSync: (path, flags, mode = 0o666) => check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
+    openSync: (path, flags, mode = 0o666) =>
+      check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
     closeSync: (fd) => void check(c.close(fd), 'close'),
     fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
     ftruncateSync: (fd, length) => void check(c.ftruncate(fd, length), 'ftruncate'),
-    fstatSync: (fd) => (check(c.fstat(fd, statBuf), 'fstat'), statFrom(statView)),
-    statSync: (path) => (check(c.stat(z(path), statBuf), 'stat', path), statFrom(statView)),
-    lstatSync: (path) => (check(c.lstat(z(path), statBuf), 'lstat', path), statFrom(statView)),
+    fstatSync: (fd) => {
+      check(c.fstat(fd, statBuf), 'fstat');
+      return statFrom(statView);
+    },
+    statSync: (path) => {
+      check(c.stat(z(path), statBuf), 'stat', path);
+      return statFrom(statView);
+    },
+    lstatSync: (path) => {
+      check(c.lstat(z(path), statBuf), 'lstat', path);
+      return statFrom(statView);
+    },
     statfsSync: (path) => {
       const b = new BigInt64Array(15);
       check(c.statfs(z(path), b), 'statfs', path);
@@ -136,7 +156,11 @@ function libcFs(): Fs | undefined {
       try {
         const chunks: Uint8Array[] = [];
         const buf = new Uint8Array(65536);
-        for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) chunks.push(buf.slice(0, n));
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n <= 0) break;
+          chunks.push(buf.slice(0, n));
+        }
         return decoder.decode(concatBytes(chunks));
       } finally {
         c.close(fd);

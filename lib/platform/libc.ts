@@ -42,7 +42,7 @@ export function libc(): Libc | null {
 }
 
 /** A path or name as a NUL-terminated C string. */
-export const cpath = (p: string): Uint8Array => new TextEncoder().encode(p + '\0');
+export const cpath = (p: string): Uint8Array => new TextEncoder().encode(`${p}\0`);
 
 // errno → [code, strerror(3) text (iproute2's messages), libuv text (node:fs's messages)].
 const ERRNOS: Record<number, [string, string, string]> = {

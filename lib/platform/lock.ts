@@ -3,9 +3,10 @@
 // file description it inherits from us: the lock then lives exactly as long as our descriptor
 // stays open, and dies with our process, so a crash can never leave a stale lock behind.
 // The standalone executable calls flock(2) itself (lib/platform/qjs/host.c) and saves that process.
-import { closeSync, constants, openSync } from './fs.ts';
+
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { run } from './exec.ts';
+import { closeSync, constants, openSync } from './fs.ts';
 import { libc, strerror } from './libc.ts';
 
 export const LOCK_WAIT_SECONDS = 60;

@@ -1,10 +1,11 @@
 // bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
-import * as z from '../../lib/cni/schema.ts';
+
 import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+import type { Request } from '../../lib/cni/dispatch.ts';
 import { validateIfname } from '../../lib/cni/env.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import * as z from '../../lib/cni/schema.ts';
 import { isMac, normalizeMac } from '../../lib/net/mac.ts';
-import type { Request } from '../../lib/cni/dispatch.ts';
 
 const vlanId = z.optional(z.int());
 const trunkSchema = z.looseObject({ id: vlanId, minID: vlanId, maxID: vlanId });

@@ -1,10 +1,10 @@
 // Pure planning for the bridge plugin: which gateway each address gets, which addresses the
 // bridge must carry, the `ip`/`bridge` batch lines for the host side, and the result.
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { addToIP, formatIP, networkOf, parseCidr, parseIP, overlaps, ipEqual } from '../../lib/net/address.ts';
-import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
-import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/cni/types.ts';
 import { chooseDns } from '../../lib/cni/result-convert.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
+import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
+import { addToIP, formatIP, ipEqual, networkOf, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
 import type { BridgeConfig } from './config.ts';
 
 export const CONTAINER_INDEX = 2;

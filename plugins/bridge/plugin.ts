@@ -5,27 +5,27 @@ import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachme
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { run } from '../../lib/platform/exec.ts';
+import type { Result } from '../../lib/cni/types.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
-import { randomMac } from '../../lib/net/mac.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
 import { writeSysctls } from '../../lib/kernel/sysctl.ts';
-import type { Result } from '../../lib/cni/types.ts';
-import { UndoStack, allSteps } from '../../lib/platform/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
-import { loadBridgeConfig, type BridgeConfig } from './config.ts';
-import { status } from './status.ts';
+import { randomMac } from '../../lib/net/mac.ts';
+import { run } from '../../lib/platform/exec.ts';
+import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { type BridgeConfig, loadBridgeConfig } from './config.ts';
 import {
   buildBridgeResult,
+  type ExistingAddress,
   forwardingSysctls,
   planAddressing,
   planBridgeAddresses,
   planCreateBridge,
   planHostPort,
   planPortVlans,
-  type ExistingAddress,
 } from './plan.ts';
+import { status } from './status.ts';
 
 // Loaded only by the calls that use them: most attachments have no masquerade or spoof check, and
 // the standalone build then never reads their code (plugins/standalone.ts).
@@ -68,7 +68,7 @@ async function ensureBridge(cfg: BridgeConfig): Promise<BridgeState> {
 
 async function runBridgeBatch(lines: string[]): Promise<void> {
   if (!lines.length) return;
-  const r = await run('bridge', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+  const r = await run('bridge', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
   if (r.code !== 0) throw new CniError(ErrorCode.KernelCommandFailed, `bridge vlan configuration failed: ${r.stderr.trim().slice(0, 300)}`);
 }
 
@@ -86,7 +86,8 @@ async function add(req: Request): Promise<Result> {
       if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
     }
     const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
-    const podPlan = addressing && planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
+    const podPlan =
+      addressing && planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
 
     // Independent work overlaps (each step is a process or two): the bridge is read or created
     // while the veth pair is made; the host side is wired while the pod's sysctls are set.
@@ -100,7 +101,11 @@ async function add(req: Request): Promise<Result> {
     const bridge = await bridgeReady;
 
     const hostSide = async () => {
-      await writeSysctls(HOST, { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' }, { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] });
+      await writeSysctls(
+        HOST,
+        { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' },
+        { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] },
+      );
       const hostLines = planHostPort(cfg, veth.hostName);
       if (addressing && cfg.isGateway) {
         hostLines.push(...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses));
@@ -120,7 +125,11 @@ async function add(req: Request): Promise<Result> {
     };
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
-      const target = masqTarget(req, cfg.network, addressing!.ips.map((i) => i.address));
+      const target = masqTarget(
+        req,
+        cfg.network,
+        addressing!.ips.map((i) => i.address),
+      );
       const backend = await chooseBackend(cfg.ipMasqBackend);
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
@@ -163,13 +172,29 @@ async function del(req: Request): Promise<void> {
   await runAll([
     ['container interface', () => removeInterface],
     // The address is released only once its interface is gone (whatever that step's outcome).
-    ['IPAM', async () => cfg.ipamType && (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
+    [
+      'IPAM',
+      async () => {
+        if (!cfg.ipamType) return;
+        await removeInterface.catch(() => undefined);
+        await delegate('DEL', cfg.ipamType, req);
+      },
+    ],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => {
-      if (!cfg.ipMasq) return;
-      const { masqTarget, teardownMasquerade } = await masquerade();
-      await teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)));
-    }],
+    [
+      'masquerade',
+      async () => {
+        if (!cfg.ipMasq) return;
+        const { masqTarget, teardownMasquerade } = await masquerade();
+        await teardownMasquerade(
+          masqTarget(
+            req,
+            cfg.network,
+            (prev?.ips ?? []).map((i) => i.address),
+          ),
+        );
+      },
+    ],
     ['spoof check', async () => cfg.macspoofchk && (await spoofcheck()).teardownSpoofCheck(containerID, ifname)],
   ]);
 }
@@ -205,9 +230,17 @@ async function check(req: Request): Promise<void> {
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
   if (cfg.ipMasq) {
     const { checkMasquerade, chooseBackend, masqTarget } = await masquerade();
-    await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, podIps.map((i) => i.address)));
+    await checkMasquerade(
+      await chooseBackend(cfg.ipMasqBackend),
+      masqTarget(
+        req,
+        cfg.network,
+        podIps.map((i) => i.address),
+      ),
+    );
   }
-  if (cfg.macspoofchk) await (await spoofcheck()).checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
+  if (cfg.macspoofchk)
+    await (await spoofcheck()).checkSpoofCheck(req.env.containerID, ifname, hostVeth.ifname, interfaces[podIndex]!.mac ?? '');
 }
 
 async function gc(req: Request): Promise<void> {

@@ -1,10 +1,11 @@
 // ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
 // (Calico-style, proxy ARP) mode's keys (features.md §4).
-import * as z from '../../lib/cni/schema.ts';
+
 import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { hexDigest } from '../../lib/platform/hash.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
+import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import * as z from '../../lib/cni/schema.ts';
+import { hexDigest } from '../../lib/platform/hash.ts';
 
 /** Default prefix of routed-mode host veths; not Calico's `cali`, so both can share a node. */
 export const DEFAULT_HOST_VETH_PREFIX = 'ptp';

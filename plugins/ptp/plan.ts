@@ -2,13 +2,13 @@
 // veth, the sysctls, the host routes (with stale/conflict resolution) and the result; plus what
 // CHECK expects to find. No I/O here.
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { addToIP, bitsOf, contains, formatCidr, formatIP, ipEqual, networkOf, parseCidr, type Family } from '../../lib/net/address.ts';
-import { routeDst } from '../../lib/kernel/kernel-check.ts';
+import { chooseDns } from '../../lib/cni/result-convert.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
 import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
+import { routeDst } from '../../lib/kernel/kernel-check.ts';
 import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
 import type { Sysctls } from '../../lib/kernel/sysctl.ts';
-import type { DNS, IPConfig, Interface, Result, Route } from '../../lib/cni/types.ts';
-import { chooseDns } from '../../lib/cni/result-convert.ts';
+import { addToIP, bitsOf, contains, type Family, formatCidr, formatIP, ipEqual, networkOf, parseCidr } from '../../lib/net/address.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
 
 /** Index of the container interface in the result (host veth is 0). */
@@ -79,7 +79,8 @@ function planReference(ifname: string, ipamIps: IPConfig[], ipamRoutes: Route[])
     const src = formatIP(c.ip);
     if (c.prefix < bits) podGatewayLines.push(`route del ${formatCidr({ ip: networkOf(c), prefix: c.prefix })} dev ${ifname}`);
     podGatewayLines.push(`route add ${ip.gateway}/${bits} dev ${ifname} scope link src ${src}`);
-    if (c.prefix < bits) podGatewayLines.push(`route add ${formatCidr({ ip: networkOf(c), prefix: c.prefix })} via ${ip.gateway} dev ${ifname} src ${src}`);
+    if (c.prefix < bits)
+      podGatewayLines.push(`route add ${formatCidr({ ip: networkOf(c), prefix: c.prefix })} via ${ip.gateway} dev ${ifname} src ${src}`);
   }
   return {
     ips,
@@ -101,7 +102,11 @@ function planReference(ifname: string, ipamIps: IPConfig[], ipamRoutes: Route[])
  */
 function planRouted(ipamIps: IPConfig[], ipamRoutes: Route[]): PtpAddressing {
   const families = unique(ipamIps.map((ip) => familyOfAddress(ip.address)));
-  const ips = ipamIps.map((ip) => ({ address: hostCidr(ip.address), gateway: ROUTED_GATEWAY[familyOfAddress(ip.address)], interface: CONTAINER_INDEX }));
+  const ips = ipamIps.map((ip) => ({
+    address: hostCidr(ip.address),
+    gateway: ROUTED_GATEWAY[familyOfAddress(ip.address)],
+    interface: CONTAINER_INDEX,
+  }));
   const wanted = ipamRoutes.length ? ipamRoutes : families.map((f) => ({ dst: DEFAULT_DST[f] }));
   const routes = wanted
     .filter((r) => families.includes(familyOfAddress(r.dst)))
@@ -176,7 +181,8 @@ export function routesTo(routes: RouteInfo[], dst: string): RouteInfo[] {
   const want = parseCidr(dst)!;
   return routes.filter((r) => {
     if (r.table !== undefined && r.table !== 'main') return false;
-    if ((r as { type?: string }).type && ['local', 'broadcast', 'multicast', 'anycast'].includes((r as { type?: string }).type!)) return false;
+    if ((r as { type?: string }).type && ['local', 'broadcast', 'multicast', 'anycast'].includes((r as { type?: string }).type!))
+      return false;
     const have = parseCidr(routeDst(r, want.ip.family));
     return !!have && have.prefix === want.prefix && ipEqual(have.ip, want.ip);
   });
@@ -269,7 +275,11 @@ export function expectedPodGatewayRoutes(mode: PtpMode, ips: IPConfig[]): Route[
 }
 
 /** Host-side state CHECK expects for the attachment. */
-export function expectedHostState(mode: PtpMode, hostVeth: string, ips: IPConfig[]): {
+export function expectedHostState(
+  mode: PtpMode,
+  hostVeth: string,
+  ips: IPConfig[],
+): {
   addresses: string[];
   routeDsts: string[];
   sysctls: Sysctls;
@@ -292,11 +302,16 @@ export function expectedHostState(mode: PtpMode, hostVeth: string, ips: IPConfig
  * /32 and /128, so the subnet is looked up in the config's ranges (`ipam.ranges`, `ipam.subnet`,
  * `runtimeConfig.ipRanges`); an address in none of them stays a host prefix.
  */
-export function masqAddressesOf(mode: PtpMode, ips: IPConfig[], raw: { ipam?: Record<string, unknown>; runtimeConfig?: { ipRanges?: Array<Array<{ subnet: string }>> } }): string[] {
+export function masqAddressesOf(
+  mode: PtpMode,
+  ips: IPConfig[],
+  raw: { ipam?: Record<string, unknown>; runtimeConfig?: { ipRanges?: Array<Array<{ subnet: string }>> } },
+): string[] {
   if (mode === 'reference') return ips.map((ip) => ip.address);
   const subnets: string[] = [];
   const ranges = raw.ipam?.ranges;
-  if (Array.isArray(ranges)) for (const set of ranges) if (Array.isArray(set)) for (const r of set) if (typeof r?.subnet === 'string') subnets.push(r.subnet);
+  if (Array.isArray(ranges))
+    for (const set of ranges) if (Array.isArray(set)) for (const r of set) if (typeof r?.subnet === 'string') subnets.push(r.subnet);
   if (typeof raw.ipam?.subnet === 'string') subnets.push(raw.ipam.subnet);
   for (const set of raw.runtimeConfig?.ipRanges ?? []) for (const r of set) subnets.push(r.subnet);
   const parsed = subnets.map((s) => parseCidr(s)).filter((c): c is NonNullable<typeof c> => !!c);

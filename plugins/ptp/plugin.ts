@@ -8,33 +8,33 @@ import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachme
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import type { Result } from '../../lib/cni/types.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
-import type { Result } from '../../lib/cni/types.ts';
-import { UndoStack, allSteps } from '../../lib/platform/undo.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
+import { warn } from '../../lib/platform/output.ts';
+import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
-import { status } from './status.ts';
 import {
-  ROUTED_HOST_MAC,
   buildPtpResult,
+  devicesInTheWay,
   expectedHostState,
   expectedPodGatewayRoutes,
   familiesOf,
   globalForwardingSysctls,
   hostCidr,
+  hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
   planAddressing,
   planHostLink,
   planHostRoutes,
-  devicesInTheWay,
-  hostRouteQueries,
+  ROUTED_HOST_MAC,
   routesTo,
 } from './plan.ts';
-import { warn } from '../../lib/platform/output.ts';
+import { status } from './status.ts';
 
 // Loaded only by the calls that use it: most attachments have no masquerade, and
 // the standalone build then never reads its code (plugins/standalone.ts).
@@ -137,13 +137,28 @@ async function del(req: Request): Promise<void> {
     ['container interface', () => removeInterface],
     // Released only once the interface (and its host route) is gone, so a new pod given this
     // address never finds the old host route in its way.
-    ['IPAM', async () => (await removeInterface.catch(() => undefined), delegate('DEL', cfg.ipamType, req))],
+    [
+      'IPAM',
+      async () => {
+        await removeInterface.catch(() => undefined);
+        await delegate('DEL', cfg.ipamType, req);
+      },
+    ],
     // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    ['masquerade', async () => {
-      if (!cfg.ipMasq) return;
-      const { masqTarget, teardownMasquerade } = await masquerade();
-      await teardownMasquerade(masqTarget(req, cfg.network, (prev?.ips ?? []).map((i) => i.address)));
-    }],
+    [
+      'masquerade',
+      async () => {
+        if (!cfg.ipMasq) return;
+        const { masqTarget, teardownMasquerade } = await masquerade();
+        await teardownMasquerade(
+          masqTarget(
+            req,
+            cfg.network,
+            (prev?.ips ?? []).map((i) => i.address),
+          ),
+        );
+      },
+    ],
   ]);
 }
 
@@ -175,7 +190,10 @@ async function check(req: Request): Promise<void> {
   expectMac(host, hostEntry.mac);
   if (!(host.flags ?? []).includes('UP')) throw checkFailed(`host veth "${host.ifname}" is down`);
   const want = expectedHostState(cfg.mode, host.ifname, podIps);
-  expectAddresses(host, want.addresses.map((address) => ({ address })));
+  expectAddresses(
+    host,
+    want.addresses.map((address) => ({ address })),
+  );
   if (cfg.mode === 'routed') {
     const global = (host.addr_info ?? []).filter((a) => a.scope !== 'link');
     if (global.length) throw checkFailed(`host veth "${host.ifname}" has address ${global[0]!.local}; the routed mode gives it none`);

@@ -2,8 +2,9 @@
 // the layer is a tar of /bin/busybox plus a link per applet, the config and manifest are written
 // here, every blob is named by its sha256, and the whole OCI layout is tarred for
 // `ctr images import`.
-import { createHash } from 'node:crypto';
+
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -29,11 +30,17 @@ function blob(layoutDir: string, data: Buffer): { digest: string; size: number }
  * Build the image tarball in `dir` (which must not exist yet); returns its path and the image
  * name to import it as. `cmd` is the image's command (a long sleep makes a pause image for CRI).
  */
-export function buildBusyboxImage(dir: string, name = 'docker.io/library/cnits-busybox:latest', cmd: string[] = ['sh']): { tarball: string; name: string } {
+export function buildBusyboxImage(
+  dir: string,
+  name = 'docker.io/library/cnits-busybox:latest',
+  cmd: string[] = ['sh'],
+): { tarball: string; name: string } {
   const rootfs = join(dir, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9._[-]+$/.test(a) && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => /^[a-z0-9._[-]+$/.test(a) && a !== 'busybox');
   for (const a of applets) symlinkSync('busybox', join(rootfs, 'bin', a));
   const layerTar = join(dir, 'layer.tar');
   execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', rootfs, '-cf', layerTar, '.']);

@@ -2,8 +2,9 @@
 // with node:http2 and hand-encoded protobuf — only the few messages the pod-sandbox lifecycle
 // needs, the way kubelet drives it: RunPodSandbox, PodSandboxStatus, StopPodSandbox,
 // RemovePodSandbox, ListPodSandbox. Field numbers follow api.proto of cri-api v0.25.
+
+import { type ClientHttp2Session, constants, connect as h2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { connect as h2Connect, constants, type ClientHttp2Session } from 'node:http2';
 
 // ---- protobuf, just enough -------------------------------------------------------------------
 
@@ -38,7 +39,16 @@ export function encode(fields: Field[]): Buffer {
 
 /** map<string,string> entries: repeated message { key = 1; value = 2 }. */
 function mapEntries(no: number, map: Record<string, string>): Field[] {
-  return Object.entries(map).map(([k, v]) => [no, encode([[1, k], [2, v]])] as Field);
+  return Object.entries(map).map(
+    ([k, v]) =>
+      [
+        no,
+        encode([
+          [1, k],
+          [2, v],
+        ]),
+      ] as Field,
+  );
 }
 
 /** Decode one message level: field number → raw values (Buffers for length-delimited, bigints otherwise). */
@@ -158,7 +168,15 @@ export class CriClient {
 
   /** PodSandboxStatus: state (0 ready, 1 not ready), IPs, and the sandbox pid from the verbose info. */
   async podSandboxStatus(id: string): Promise<{ state: number; ips: string[]; pid?: number }> {
-    const r = decode(await this.call('PodSandboxStatus', encode([[1, id], [2, true]])));
+    const r = decode(
+      await this.call(
+        'PodSandboxStatus',
+        encode([
+          [1, id],
+          [2, true],
+        ]),
+      ),
+    );
     const status = msg(r, 1);
     const network = msg(status, 5);
     const ips = [str(network, 1), ...(network.get(2) ?? []).map((b) => str(decode(b as Buffer), 1))].filter(Boolean);

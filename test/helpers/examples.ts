@@ -2,14 +2,17 @@
 // containerd, in the benchmark's spirit): a node with an uplink, and dataDir redirection.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, type Netns, type World } from './kernel.ts';
+import { type Netns, ROOT, type World } from './kernel.ts';
 import type { ConfList } from './libcni.ts';
 
 export const CONFLIST_DIR = join(ROOT, 'conflist');
-export const CONFLIST_FILES = readdirSync(CONFLIST_DIR).filter((f) => f.endsWith('.conflist')).sort();
+export const CONFLIST_FILES = readdirSync(CONFLIST_DIR)
+  .filter((f) => f.endsWith('.conflist'))
+  .sort();
 /** Keys only our plugins know: examples using them cannot run on the reference plugins. */
 const OURS_ONLY = ['proxyArp', 'hostVethPrefix'];
-export const usesOursOnly = (file: string): boolean => OURS_ONLY.some((k) => readFileSync(join(CONFLIST_DIR, file), 'utf8').includes(`"${k}"`));
+export const usesOursOnly = (file: string): boolean =>
+  OURS_ONLY.some((k) => readFileSync(join(CONFLIST_DIR, file), 'utf8').includes(`"${k}"`));
 
 /** The node's own addresses, on its uplink. */
 export const UPLINK = { v4: '192.0.2.1', v6: '2001:db8::1' };
@@ -50,5 +53,7 @@ export function leaseFiles(dataDir: string, network: string): string[] {
 
 /** iptables, ip6tables and nftables state of a namespace, as text. */
 export function firewallState(node: Netns): string {
-  return node.tryExec('iptables-save', []).stdout + node.tryExec('ip6tables-save', []).stdout + node.tryExec('nft', ['list', 'ruleset']).stdout;
+  return (
+    node.tryExec('iptables-save', []).stdout + node.tryExec('ip6tables-save', []).stdout + node.tryExec('nft', ['list', 'ruleset']).stdout
+  );
 }

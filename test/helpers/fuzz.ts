@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode } from '../../lib/cni/errors.ts';
-import { trySh, type Netns } from './kernel.ts';
+import { type Netns, trySh } from './kernel.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -52,7 +52,7 @@ export function countFromEnv(name: string, ciDefault: number): number {
 /** Append counters to the soak summary file (`CNI_TS_RELIABILITY_SUMMARY`), if one is asked for. */
 export function recordCounts(suite: string, counts: Record<string, number>): void {
   const file = process.env.CNI_TS_RELIABILITY_SUMMARY;
-  if (file) appendFileSync(file, JSON.stringify({ suite, ...counts }) + '\n');
+  if (file) appendFileSync(file, `${JSON.stringify({ suite, ...counts })}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +82,8 @@ export function errorDocumentProblems(stdout: string, exitCode: number): string[
   const e = doc as Record<string, unknown>;
   const extra = Object.keys(e).filter((k) => !['cniVersion', 'code', 'msg', 'details'].includes(k));
   if (extra.length) problems.push(`unexpected keys ${extra.join(',')}`);
-  if (typeof e.cniVersion !== 'string' || !/^\d+\.\d+\.\d+$/.test(e.cniVersion)) problems.push(`bad cniVersion ${JSON.stringify(e.cniVersion)}`);
+  if (typeof e.cniVersion !== 'string' || !/^\d+\.\d+\.\d+$/.test(e.cniVersion))
+    problems.push(`bad cniVersion ${JSON.stringify(e.cniVersion)}`);
   if (typeof e.code !== 'number' || !DOCUMENTED_CODES.has(e.code)) problems.push(`undocumented code ${JSON.stringify(e.code)}`);
   if (typeof e.msg !== 'string' || e.msg === '') problems.push('empty msg');
   if (e.details !== undefined && typeof e.details !== 'string') problems.push('details is not a string');
@@ -184,10 +185,60 @@ const HOSTILE_VALUES: unknown[] = [
   ...HOSTILE_STRINGS,
 ];
 
-const VERSIONS: unknown[] = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0', '2.0.0', '1.1', '1.1.0-rc1', 'v1.0.0', '', 1, null, ' 1.0.0', '0.0.0', '99999999999999999999.0.0'];
+const VERSIONS: unknown[] = [
+  '0.1.0',
+  '0.2.0',
+  '0.3.0',
+  '0.3.1',
+  '0.4.0',
+  '1.0.0',
+  '1.1.0',
+  '2.0.0',
+  '1.1',
+  '1.1.0-rc1',
+  'v1.0.0',
+  '',
+  1,
+  null,
+  ' 1.0.0',
+  '0.0.0',
+  '99999999999999999999.0.0',
+];
 const COMMANDS = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION', 'add', 'ADD ', '', 'REMOVE', 'UPDATE', 'A'.repeat(1000)];
-const CONTAINER_IDS = ['c0ffee', '', '-leading-dash', '.hidden', 'a b', 'a/b', '..', 'id;rm', 'x'.repeat(5000), 'ümlaut', 'ok_id.with-dots', '$(id)', 'a\nb'];
-const IFNAMES = ['eth0', 'net1', '', 'a'.repeat(16), 'a'.repeat(15), '.', '..', 'a/b', 'a b', 'eth:0', 'eth0\n', 'é'.repeat(8), 'lo', 'eth"0', 'eth#0', 'eth\\0', '-x'];
+const CONTAINER_IDS = [
+  'c0ffee',
+  '',
+  '-leading-dash',
+  '.hidden',
+  'a b',
+  'a/b',
+  '..',
+  'id;rm',
+  'x'.repeat(5000),
+  'ümlaut',
+  'ok_id.with-dots',
+  '$(id)',
+  'a\nb',
+];
+const IFNAMES = [
+  'eth0',
+  'net1',
+  '',
+  'a'.repeat(16),
+  'a'.repeat(15),
+  '.',
+  '..',
+  'a/b',
+  'a b',
+  'eth:0',
+  'eth0\n',
+  'é'.repeat(8),
+  'lo',
+  'eth"0',
+  'eth#0',
+  'eth\\0',
+  '-x',
+];
 const CNI_ARGS = [
   '',
   'IgnoreUnknown=1',
@@ -244,7 +295,7 @@ function setAt(root: Record<string, unknown>, path: (string | number)[], value: 
 }
 
 function deepNesting(depth: number, kind: 'array' | 'object'): string {
-  return kind === 'array' ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+  return kind === 'array' ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 }
 
 /**
@@ -314,7 +365,19 @@ function mutateObject(r: Rand, config: Record<string, unknown>, ctx: FuzzContext
         break;
       }
       case 5: {
-        const key = r.pick(['unknownKey', 'IPAM', 'Name', 'type', '__proto__', 'constructor', 'prevResult', 'runtimeConfig', 'args', 'capabilities', '']);
+        const key = r.pick([
+          'unknownKey',
+          'IPAM',
+          'Name',
+          'type',
+          '__proto__',
+          'constructor',
+          'prevResult',
+          'runtimeConfig',
+          'args',
+          'capabilities',
+          '',
+        ]);
         const v = r.pick(HOSTILE_VALUES);
         c[key] = clone(v);
         notes.push(`add ${key}=${JSON.stringify(v)?.slice(0, 40)}`);
@@ -324,7 +387,11 @@ function mutateObject(r: Rand, config: Record<string, unknown>, ctx: FuzzContext
         // A plausible but wrong prevResult (DEL/CHECK read it).
         c.prevResult = r.pick<unknown>([
           { cniVersion: '1.1.0', interfaces: [{ name: 'lo' }], ips: [{ address: '10.77.0.9/24', interface: 0 }] },
-          { cniVersion: '1.1.0', interfaces: [{ name: 'veth-not-ours' }, { name: 'eth0', sandbox: '/x' }], ips: [{ address: 'bogus', interface: 7 }] },
+          {
+            cniVersion: '1.1.0',
+            interfaces: [{ name: 'veth-not-ours' }, { name: 'eth0', sandbox: '/x' }],
+            ips: [{ address: 'bogus', interface: 7 }],
+          },
           { cniVersion: '0.2.0', ip4: { ip: '10.77.0.9/24', gateway: 'x' } },
           { cniVersion: '9.9.9' },
           'string',
@@ -390,7 +457,22 @@ function mutateBytes(r: Rand, text: string, ctx: FuzzContext, notes: string[]): 
       notes.push('trailing garbage');
       return Buffer.concat([buf, Buffer.from(r.pick(['}', ' {}', 'x', '\u0000', '\n{"a":1}']))]);
     case 5: {
-      const v = r.pick(['', ' ', 'null', '[]', '"string"', '1', 'true', '{', '}', '{"name":}', '\u0000', '{"cniVersion":"1.1.0","name":"x"', "{'name':'x'}", 'NaN']);
+      const v = r.pick([
+        '',
+        ' ',
+        'null',
+        '[]',
+        '"string"',
+        '1',
+        'true',
+        '{',
+        '}',
+        '{"name":}',
+        '\u0000',
+        '{"cniVersion":"1.1.0","name":"x"',
+        "{'name':'x'}",
+        'NaN',
+      ]);
       notes.push(`replaced by ${JSON.stringify(v)}`);
       return Buffer.from(v);
     }
@@ -434,7 +516,19 @@ function mutateEnv(r: Rand, env: Record<string, string | undefined>, ctx: FuzzCo
         break;
       case 3: {
         const { ok, own, regularFile, missing } = ctx.netns;
-        env.CNI_NETNS = r.pick([ok ?? missing, own, regularFile, missing, '', '/proc/self/ns/net', '/dev/null', '/', 'relative/path', '/proc/self/ns/mnt', undefined]);
+        env.CNI_NETNS = r.pick([
+          ok ?? missing,
+          own,
+          regularFile,
+          missing,
+          '',
+          '/proc/self/ns/net',
+          '/dev/null',
+          '/',
+          'relative/path',
+          '/proc/self/ns/mnt',
+          undefined,
+        ]);
         break;
       }
       case 4:
@@ -492,14 +586,18 @@ export function kernelSnapshot(node: Netns): string {
     mtu: l.mtu,
     up: (l.flags ?? []).includes('UP'),
   }));
-  const addrs = node
-    .ipJson('addr', 'show')
-    .map((l: any) => [l.ifname, (l.addr_info ?? []).filter((a: any) => !linkLocal(a.local)).map((a: any) => `${a.local}/${a.prefixlen}`).sort()]);
+  const addrs = node.ipJson('addr', 'show').map((l: any) => [
+    l.ifname,
+    (l.addr_info ?? [])
+      .filter((a: any) => !linkLocal(a.local))
+      .map((a: any) => `${a.local}/${a.prefixlen}`)
+      .sort(),
+  ]);
   const routes = [...node.ipJson('-4', 'route', 'show', 'table', 'all'), ...node.ipJson('-6', 'route', 'show', 'table', 'all')]
     .filter((r: any) => !linkLocal(r.dst) && r.type !== 'multicast')
     .map((r: any) => `${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''} ${r.table ?? ''} ${r.type ?? ''}`)
     .sort();
-  return JSON.stringify({ links, addrs, routes }, null, 1) + '\n' + firewallSnapshot(node);
+  return `${JSON.stringify({ links, addrs, routes }, null, 1)}\n${firewallSnapshot(node)}`;
 }
 
 /**
@@ -565,13 +663,16 @@ export function textDiff(before: string, after: string): string {
   if (before === after) return '';
   const a = new Set(before.split('\n'));
   const b = new Set(after.split('\n'));
-  return [...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`), ...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`)].join('\n') || '(reordered)';
+  return (
+    [...[...a].filter((l) => !b.has(l)).map((l) => `- ${l}`), ...[...b].filter((l) => !a.has(l)).map((l) => `+ ${l}`)].join('\n') ||
+    '(reordered)'
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Nodes and leases
 
-export { UPLINK, nodeWithUplink } from './examples.ts';
+export { nodeWithUplink, UPLINK } from './examples.ts';
 
 /** Lease files of one network: address → raw content. */
 export function leaseContents(dataDir: string, network: string): Map<string, string> {
@@ -622,7 +723,21 @@ export function runRaw(node: Netns, exe: string, env: Record<string, string | un
     // A mutation may drop or blank ipam.dataDir, sending host-local to its default under
     // /var/lib/cni: run each process in a private mount namespace with a throwaway /var/lib so
     // the machine's own state is never touched. "$@" carries the arguments; no string is parsed.
-    const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs cnits-fuzz /var/lib && exec "$@"', 'sh', 'ip', 'netns', 'exec', node.name, exe];
+    const argv = [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      'mount -t tmpfs cnits-fuzz /var/lib && exec "$@"',
+      'sh',
+      'ip',
+      'netns',
+      'exec',
+      node.name,
+      exe,
+    ];
     const child = spawn('unshare', argv, { env: full, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

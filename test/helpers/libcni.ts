@@ -5,7 +5,7 @@
 // Plugins are run through kernel.ts runPlugin, so each one executes inside the node namespace.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runPlugin, type Netns, type PluginRun } from './kernel.ts';
+import { type Netns, type PluginRun, runPlugin } from './kernel.ts';
 
 export interface ConfList {
   cniVersion: string;
@@ -110,8 +110,15 @@ export async function addNetworkList(rt: Runtime, list: ConfList, att: Attachmen
 }
 
 /** CHECK every plugin in order with the cached result (libcni refuses CHECK below 0.4.0). */
-export async function checkNetworkList(rt: Runtime, list: ConfList, att: Attachment, cached: unknown, skipTypes: string[] = []): Promise<void> {
-  if (!versionAtLeast(list.cniVersion, '0.4.0')) throw new Error(`configuration version "${list.cniVersion}" does not support the CHECK command`);
+export async function checkNetworkList(
+  rt: Runtime,
+  list: ConfList,
+  att: Attachment,
+  cached: unknown,
+  skipTypes: string[] = [],
+): Promise<void> {
+  if (!versionAtLeast(list.cniVersion, '0.4.0'))
+    throw new Error(`configuration version "${list.cniVersion}" does not support the CHECK command`);
   for (let i = 0; i < list.plugins.length; i++) {
     if (!skipTypes.includes(list.plugins[i]!.type)) await invoke(rt, list, i, 'CHECK', att, cached);
   }
@@ -119,14 +126,16 @@ export async function checkNetworkList(rt: Runtime, list: ConfList, att: Attachm
 
 /** GC every plugin (1.1.0): attachments not in `valid` may be cleaned up. No container variables. */
 export async function gcNetworkList(rt: Runtime, list: ConfList, valid: Array<{ containerID: string; ifname: string }>): Promise<void> {
-  if (!versionAtLeast(list.cniVersion, '1.1.0')) throw new Error(`configuration version "${list.cniVersion}" does not support the GC command`);
+  if (!versionAtLeast(list.cniVersion, '1.1.0'))
+    throw new Error(`configuration version "${list.cniVersion}" does not support the GC command`);
   const gcList = { ...list, plugins: list.plugins.map((p) => ({ ...p, 'cni.dev/valid-attachments': valid })) };
   for (let i = 0; i < list.plugins.length; i++) await invoke(rt, gcList, i, 'GC', {});
 }
 
 /** STATUS of every plugin (1.1.0); throws the first failure (e.g. code 50). */
 export async function statusNetworkList(rt: Runtime, list: ConfList): Promise<void> {
-  if (!versionAtLeast(list.cniVersion, '1.1.0')) throw new Error(`configuration version "${list.cniVersion}" does not support the STATUS command`);
+  if (!versionAtLeast(list.cniVersion, '1.1.0'))
+    throw new Error(`configuration version "${list.cniVersion}" does not support the STATUS command`);
   for (let i = 0; i < list.plugins.length; i++) await invoke(rt, list, i, 'STATUS', {});
 }
 

@@ -1,7 +1,7 @@
 // Differential: the same bridge config run by the reference Go plugins (/usr/lib/cni) and by ours,
 // each in its own node namespace, must give the same result shape and the same kernel state.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runOk, uniqueName, type Netns } from '../helpers/kernel.ts';
+import { containerId, haveBuild, haveReference, isRoot, type Netns, REFERENCE_DIR, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
 beforeEach(() => {
@@ -27,7 +27,16 @@ async function attachWith(dir: string | undefined, extra: Record<string, unknown
     ...extra,
     ipam: { type: 'host-local', dataDir: world.tmpdir(), ...ipam },
   };
-  const result = await runOk({ plugin: 'bridge', command: 'ADD', dir, node, config, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+  const result = await runOk({
+    plugin: 'bridge',
+    command: 'ADD',
+    dir,
+    node,
+    config,
+    containerID: containerId(),
+    netns: pod.path,
+    ifname: 'eth0',
+  });
   return { node, pod, result };
 }
 
@@ -69,7 +78,12 @@ function resultShape(r: any) {
   return {
     ...rest,
     ...(dns && Object.keys(dns).length ? { dns } : {}),
-    interfaces: r.interfaces.map((i: any) => ({ ...i, mac: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(i.mac) ? 'MAC' : i.mac, name: i.name.replace(/^veth[0-9a-f]{8}$/, 'vethX'), sandbox: i.sandbox ? 'NETNS' : undefined })),
+    interfaces: r.interfaces.map((i: any) => ({
+      ...i,
+      mac: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(i.mac) ? 'MAC' : i.mac,
+      name: i.name.replace(/^veth[0-9a-f]{8}$/, 'vethX'),
+      sandbox: i.sandbox ? 'NETNS' : undefined,
+    })),
   };
 }
 
@@ -90,17 +104,50 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('bridge vs reference br
   });
 
   it('a reference DEL removes what our ADD made, and our DEL what the reference made', async () => {
-    for (const [adder, deleter] of [[undefined, REFERENCE_DIR], [REFERENCE_DIR, undefined]] as const) {
+    for (const [adder, deleter] of [
+      [undefined, REFERENCE_DIR],
+      [REFERENCE_DIR, undefined],
+    ] as const) {
       const node = world.node();
       const pod = world.pod();
       const dataDir = world.tmpdir();
-      const config = { cniVersion: '1.0.0', name: uniqueName('n'), type: 'bridge', bridge: 'cnitsbr0', isGateway: true, ipam: { type: 'host-local', dataDir, subnet: '10.66.9.0/24' } };
+      const config = {
+        cniVersion: '1.0.0',
+        name: uniqueName('n'),
+        type: 'bridge',
+        bridge: 'cnitsbr0',
+        isGateway: true,
+        ipam: { type: 'host-local', dataDir, subnet: '10.66.9.0/24' },
+      };
       const id = containerId();
-      const result = await runOk({ plugin: 'bridge', command: 'ADD', dir: adder, node, config, containerID: id, netns: pod.path, ifname: 'eth0' });
-      await runOk({ plugin: 'bridge', command: 'DEL', dir: deleter, node, config: { ...config, prevResult: result }, containerID: id, netns: pod.path, ifname: 'eth0' });
+      const result = await runOk({
+        plugin: 'bridge',
+        command: 'ADD',
+        dir: adder,
+        node,
+        config,
+        containerID: id,
+        netns: pod.path,
+        ifname: 'eth0',
+      });
+      await runOk({
+        plugin: 'bridge',
+        command: 'DEL',
+        dir: deleter,
+        node,
+        config: { ...config, prevResult: result },
+        containerID: id,
+        netns: pod.path,
+        ifname: 'eth0',
+      });
       expect(pod.link('eth0')).toBeUndefined();
       expect(node.link(result.interfaces[1].name)).toBeUndefined();
-      expect(node.exec('ls', [`${dataDir}/${config.name}`]).split('\n').filter((f) => /^\d/.test(f))).toEqual([]);
+      expect(
+        node
+          .exec('ls', [`${dataDir}/${config.name}`])
+          .split('\n')
+          .filter((f) => /^\d/.test(f)),
+      ).toEqual([]);
     }
   });
 });

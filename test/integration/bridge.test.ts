@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { World, containerId, haveBuild, isRoot, runOk, runPlugin, uniqueName, type Netns } from '../helpers/kernel.ts';
+import { containerId, haveBuild, isRoot, type Netns, runOk, runPlugin, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
 beforeEach(() => {
@@ -36,7 +36,11 @@ function bridgeConf(n: Net, extra: Record<string, unknown> = {}, ipam: Record<st
 
 const leases = (n: Net) => {
   const dir = join(n.dataDir, n.name);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
+        .sort()
+    : [];
 };
 
 async function attach(n: Net, conf: Record<string, unknown>, pod = world.pod(), ifname = 'eth0', id = containerId()) {
@@ -74,10 +78,26 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(a.pod.ping('10.77.0.3')).toBe(true);
     expect(b.pod.ping('10.77.0.1')).toBe(true);
 
-    await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'CHECK',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
 
     for (const x of [a, b]) {
-      await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, x.result), containerID: x.id, netns: x.pod.path, ifname: 'eth0' });
+      await runOk({
+        plugin: 'bridge',
+        command: 'DEL',
+        node: n.node,
+        config: withPrev(conf, x.result),
+        containerID: x.id,
+        netns: x.pod.path,
+        ifname: 'eth0',
+      });
     }
     expect(a.pod.link('eth0')).toBeUndefined();
     expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toEqual([]);
@@ -87,7 +107,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
 
     // DEL is idempotent: again, and with the namespace gone.
     await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: conf, containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
-    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: conf, containerID: a.id, netns: '/run/netns/does-not-exist', ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'DEL',
+      node: n.node,
+      config: conf,
+      containerID: a.id,
+      netns: '/run/netns/does-not-exist',
+      ifname: 'eth0',
+    });
   });
 
   it('prints the result in exactly the requested version', async () => {
@@ -112,7 +140,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const conf = bridgeConf(n);
     const a = await attach(n, conf);
     a.pod.ip('route', 'del', 'default');
-    const r = await runPlugin({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'CHECK',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
     expect(r.code).not.toBe(0);
     expect(r.json).toMatchObject({ cniVersion: '1.1.0', code: 130 });
     expect(r.json.msg).toContain('0.0.0.0/0');
@@ -123,7 +159,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const conf = bridgeConf(n);
     const pod = world.pod();
     pod.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: conf,
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     expect(r.code).not.toBe(0);
     expect(r.json).toMatchObject({ code: 111 });
     expect(r.stdout).not.toMatch(/\n\s+at /); // no stack trace
@@ -136,7 +180,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     // A route via a gateway outside every connected subnet: the kernel refuses it after the veth exists.
     const conf = bridgeConf(n, {}, { routes: [{ dst: '192.0.2.0/24', gw: '198.51.100.1' }] });
     const pod = world.pod();
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: conf,
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     expect(r.code).not.toBe(0);
     expect(r.json.code).toBe(110);
     expect(pod.link('eth0')).toBeUndefined();
@@ -150,7 +202,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const a = await attach(n, conf);
     a.pod.ip('link', 'show'); // exists
     world.removeNetns(a.pod);
-    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'DEL',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
     expect(leases(n)).toEqual([]);
   });
 
@@ -170,7 +230,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const n = net();
     await attach(n, bridgeConf(n, { promiscMode: true }));
     expect(n.node.link(n.bridge).promiscuity).toBeGreaterThan(0);
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: bridgeConf(n, { promiscMode: true, hairpinMode: true }), containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: bridgeConf(n, { promiscMode: true, hairpinMode: true }),
+      containerID: containerId(),
+      netns: world.pod().path,
+      ifname: 'eth0',
+    });
     expect(r.json).toMatchObject({ code: 7 });
   });
 
@@ -189,7 +257,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const n = net();
     const pod = world.pod();
     const conf = { cniVersion: '0.2.0', name: n.name, type: 'bridge', bridge: n.bridge, macspoofchk: true };
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: conf,
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     expect(r.json).toMatchObject({ cniVersion: '0.2.0', code: 1 });
     expect(pod.link('eth0')).toBeUndefined();
     expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toEqual([]);
@@ -200,7 +276,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const n = net();
     const a = await attach(n, { cniVersion: '1.0.0', name: n.name, type: 'bridge', bridge: n.bridge, disableContainerInterface: true });
     expect(a.pod.link('eth0').flags).not.toContain('UP');
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: bridgeConf(n, { disableContainerInterface: true }), containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: bridgeConf(n, { disableContainerInterface: true }),
+      containerID: containerId(),
+      netns: world.pod().path,
+      ifname: 'eth0',
+    });
     expect(r.json).toMatchObject({ code: 7 });
   });
 
@@ -217,7 +301,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     n.node.ip('link', 'add', n.bridge, 'type', 'bridge');
     n.node.ip('addr', 'add', '10.77.0.254/24', 'dev', n.bridge);
     const conf = bridgeConf(n);
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: conf,
+      containerID: containerId(),
+      netns: world.pod().path,
+      ifname: 'eth0',
+    });
     expect(r.code).not.toBe(0);
     expect(r.json.msg).toContain('already has an IP address different from 10.77.0.1/24');
     expect(leases(n)).toEqual([]);
@@ -228,7 +320,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
   it('refuses a bridge name that belongs to a non-bridge link', async () => {
     const n = net();
     n.node.ip('link', 'add', n.bridge, 'type', 'veth', 'peer', 'name', uniqueName('p'));
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: bridgeConf(n), containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: bridgeConf(n),
+      containerID: containerId(),
+      netns: world.pod().path,
+      ifname: 'eth0',
+    });
     expect(r.json).toMatchObject({ code: 111 });
     expect(leases(n)).toEqual([]);
     const s = await runPlugin({ plugin: 'bridge', command: 'STATUS', node: n.node, config: bridgeConf(n) });
@@ -237,7 +337,11 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
 
   it('dual-stack: both families addressed, IPv6 usable at once (no DAD wait)', async () => {
     const n = net();
-    const conf = bridgeConf(n, {}, { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]], routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }] });
+    const conf = bridgeConf(
+      n,
+      {},
+      { ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]], routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }] },
+    );
     const a = await attach(n, conf);
     const b = await attach(n, conf);
     expect(a.result.ips.map((i: any) => i.address)).toEqual(['10.77.0.2/24', 'fd77::2/64']);
@@ -246,7 +350,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(n.node.sysctl('net/ipv6/conf/all/forwarding')).toBe('1');
     expect(a.pod.ping('fd77::3')).toBe(true);
     expect(b.pod.ping('10.77.0.2')).toBe(true);
-    await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'CHECK',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
   });
 
   it('vlan: an access port of that VLAN on a vlan-filtering bridge (or a clean error where the kernel lacks it)', async () => {
@@ -255,7 +367,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const conf = bridgeConf(n, { vlan: 100, isGateway: false }, { routes: [] });
     if (probe.code !== 0) {
       // This kernel has no bridge VLAN filtering: ADD must fail as a kernel error and undo its lease.
-      const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+      const r = await runPlugin({
+        plugin: 'bridge',
+        command: 'ADD',
+        node: n.node,
+        config: conf,
+        containerID: containerId(),
+        netns: world.pod().path,
+        ifname: 'eth0',
+      });
       expect(r.json).toMatchObject({ code: 110 });
       expect(r.json.msg).toContain('vlan_filtering');
       expect(leases(n)).toEqual([]);
@@ -272,7 +392,19 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const n = net();
     const conf = bridgeConf(n);
     const pods = Array.from({ length: 6 }, () => world.pod());
-    const results = await Promise.all(pods.map((pod) => runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' })));
+    const results = await Promise.all(
+      pods.map((pod) =>
+        runPlugin({
+          plugin: 'bridge',
+          command: 'ADD',
+          node: n.node,
+          config: conf,
+          containerID: containerId(),
+          netns: pod.path,
+          ifname: 'eth0',
+        }),
+      ),
+    );
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     const addrs = results.map((r) => r.json.ips[0].address);
     expect(new Set(addrs).size).toBe(6);
@@ -301,8 +433,24 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
       expect(a.pod.ping('192.0.2.2')).toBe(true);
       const rules = () => n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset']);
       expect(rules()).toContain(a.id);
-      await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
-      await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+      await runOk({
+        plugin: 'bridge',
+        command: 'CHECK',
+        node: n.node,
+        config: withPrev(conf, a.result),
+        containerID: a.id,
+        netns: a.pod.path,
+        ifname: 'eth0',
+      });
+      await runOk({
+        plugin: 'bridge',
+        command: 'DEL',
+        node: n.node,
+        config: withPrev(conf, a.result),
+        containerID: a.id,
+        netns: a.pod.path,
+        ifname: 'eth0',
+      });
       expect(rules()).not.toContain(a.id);
     });
   }
@@ -332,13 +480,29 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(a.pod.ping('10.77.0.3')).toBe(true);
     const ruleset = () => n.node.exec('nft', ['list', 'table', 'bridge', 'nat']);
     expect(ruleset()).toContain(`macspoofchk-${a.id}-eth0`);
-    await runOk({ plugin: 'bridge', command: 'CHECK', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'CHECK',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
     // Spoof: change the pod's MAC behind the plugin's back; its traffic must now be dropped.
     a.pod.ip('link', 'set', 'eth0', 'address', '02:00:00:00:be:ef');
     a.pod.ip('neigh', 'flush', 'all');
     b.pod.ip('neigh', 'flush', 'all');
     expect(a.pod.ping('10.77.0.3')).toBe(false);
-    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: withPrev(conf, a.result), containerID: a.id, netns: a.pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'DEL',
+      node: n.node,
+      config: withPrev(conf, a.result),
+      containerID: a.id,
+      netns: a.pod.path,
+      ifname: 'eth0',
+    });
     expect(ruleset()).not.toContain(`macspoofchk-${a.id}-eth0`);
     expect(ruleset()).toContain(`macspoofchk-${b.id}-eth0`);
   });
@@ -361,7 +525,15 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const conf = bridgeConf(n, {}, { ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.2', rangeEnd: '10.77.0.2' }]] });
     await attach(n, conf);
     const pod = world.pod();
-    const r = await runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: containerId(), netns: pod.path, ifname: 'eth0' });
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: conf,
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     expect(r.json).toMatchObject({ code: 100 });
     expect(pod.link('eth0')).toBeUndefined();
     expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toHaveLength(1);
@@ -377,7 +549,12 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(state()).toContain(b.id);
     // b's pod is gone without a DEL (a lost sandbox): GC with only a in the list cleans b up.
     world.removeNetns(b.pod);
-    await runOk({ plugin: 'bridge', command: 'GC', node: n.node, config: { ...conf, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] } });
+    await runOk({
+      plugin: 'bridge',
+      command: 'GC',
+      node: n.node,
+      config: { ...conf, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] },
+    });
     expect(state()).not.toContain(b.id);
     expect(state()).toContain(a.id);
     expect(leases(n)).toEqual(['10.77.0.2']);
@@ -389,7 +566,12 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     const conf = bridgeConf(n);
     const a = await attach(n, conf);
     const b = await attach(n, conf);
-    await runOk({ plugin: 'bridge', command: 'GC', node: n.node, config: { ...conf, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] } });
+    await runOk({
+      plugin: 'bridge',
+      command: 'GC',
+      node: n.node,
+      config: { ...conf, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] },
+    });
     expect(leases(n)).toEqual(['10.77.0.2']);
     expect(b.result.ips[0].address).toBe('10.77.0.3/24');
   });

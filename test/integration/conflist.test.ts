@@ -6,10 +6,20 @@
 // proves the examples are drop-in compatible (and the harness itself sound).
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseCidr, contains, parseIP } from '../../lib/net/address.ts';
-import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, usesOursOnly, withDataDir } from '../helpers/examples.ts';
-import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, type Netns } from '../helpers/kernel.ts';
-import { addNetworkList, checkNetworkList, delNetworkList, loadConfList, type Attachment, type Runtime } from '../helpers/libcni.ts';
+import { contains, parseCidr, parseIP } from '../../lib/net/address.ts';
+import {
+  CONFLIST_DIR,
+  CONFLIST_FILES,
+  firewallState,
+  leaseFiles,
+  nodeWithUplink,
+  subnetsOf,
+  UPLINK,
+  usesOursOnly,
+  withDataDir,
+} from '../helpers/examples.ts';
+import { containerId, haveBuild, haveReference, isRoot, type Netns, PLUGIN_DIR, REFERENCE_DIR, World } from '../helpers/kernel.ts';
+import { type Attachment, addNetworkList, checkNetworkList, delNetworkList, loadConfList, type Runtime } from '../helpers/libcni.ts';
 
 const DIR = CONFLIST_DIR;
 const FILES = CONFLIST_FILES;
@@ -44,7 +54,10 @@ async function exercise(file: string, pluginDir: string): Promise<void> {
     expect(r.cniVersion).toBe(list.cniVersion);
     expect(r.ips.length).toBe(subnets.length); // one address per range set
     for (const address of addressesOf(r)) {
-      expect(subnets.some((s) => contains(s, parseIP(address)!)), `${address} in ${subnetsOf(list)}`).toBe(true);
+      expect(
+        subnets.some((s) => contains(s, parseIP(address)!)),
+        `${address} in ${subnetsOf(list)}`,
+      ).toBe(true);
       expect(pods[i]!.addrs('eth0').map((a) => a.split('/')[0])).toContain(address);
     }
   }
@@ -110,4 +123,3 @@ describe('conflist/ files', () => {
     });
   }
 });
-

@@ -11,18 +11,29 @@
 // network namespace, /etc, /opt/cni, /var/lib/cni and /run/containerd (ctr's FIFOs, shim sockets)
 // are untouched; containerd's root, state, socket and runc root are in the temp dir too. The
 // image is built by hand from busybox-static (no registry).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage, haveStaticBusybox } from '../helpers/busybox-image.ts';
-import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, withDataDir } from '../helpers/examples.ts';
 import { CriClient } from '../helpers/cri.ts';
-import { BUILD, REFERENCE_DIR, ROOT, World, haveBuild, haveReference, isRoot, trySh, uniqueName, type Netns } from '../helpers/kernel.ts';
+import {
+  CONFLIST_DIR,
+  CONFLIST_FILES,
+  firewallState,
+  leaseFiles,
+  nodeWithUplink,
+  subnetsOf,
+  UPLINK,
+  withDataDir,
+} from '../helpers/examples.ts';
+import { BUILD, haveBuild, haveReference, isRoot, type Netns, REFERENCE_DIR, ROOT, trySh, uniqueName, World } from '../helpers/kernel.ts';
 import { loadConfList } from '../helpers/libcni.ts';
 
 // Debian packages containerd (pulls in runc), busybox-static, util-linux.
-const haveContainerd = ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f)) && haveStaticBusybox();
+const haveContainerd =
+  ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc', '/usr/bin/unshare', '/usr/bin/nsenter'].every((f) => existsSync(f)) &&
+  haveStaticBusybox();
 
 const CTR_NS = uniqueName('cnits');
 
@@ -44,7 +55,12 @@ const PAUSE_IMAGE = 'docker.io/library/cnits-pause:latest';
 
 /** containerd's config: everything under the temp dir; CRI only when asked (it then needs restrict_oom_score_adj). */
 function containerdConfig(t: string, cri: boolean): string {
-  const disabled = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.aufs'];
+  const disabled = [
+    'io.containerd.snapshotter.v1.btrfs',
+    'io.containerd.snapshotter.v1.zfs',
+    'io.containerd.snapshotter.v1.devmapper',
+    'io.containerd.snapshotter.v1.aufs',
+  ];
   if (!cri) disabled.push('io.containerd.grpc.v1.cri');
   const criSection = `
 [plugins."io.containerd.grpc.v1.cri"]
@@ -103,12 +119,25 @@ class Containerd {
       if (this.daemon.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    if (!existsSync(this.sock)) throw new Error(`containerd did not start:\n${readFileSync(join(this.t, 'containerd.log'), 'utf8').slice(-3000)}`);
+    if (!existsSync(this.sock))
+      throw new Error(`containerd did not start:\n${readFileSync(join(this.t, 'containerd.log'), 'utf8').slice(-3000)}`);
   }
 
   /** argv for a ctr command inside containerd's network and mount namespaces. */
   ctrArgs(args: string[], namespace = CTR_NS): string[] {
-    return ['--target', String(this.daemon.pid), '--mount', '--net', '--', 'ctr', '--address', this.sock, '--namespace', namespace, ...args];
+    return [
+      '--target',
+      String(this.daemon.pid),
+      '--mount',
+      '--net',
+      '--',
+      'ctr',
+      '--address',
+      this.sock,
+      '--namespace',
+      namespace,
+      ...args,
+    ];
   }
   ctr(args: string[], namespace = CTR_NS): string {
     return execFileSync('nsenter', this.ctrArgs(args, namespace), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -179,7 +208,11 @@ function addressesIn(text: string): string[] {
 /** net.d and the CNI bin dir: our plugins installed the way users install them; portmap and loopback from the reference. */
 function prepareDirs(t: string): void {
   mkdirSync(join(t, 'netd'));
-  execFileSync(process.execPath, [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])], { stdio: 'pipe' });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])],
+    { stdio: 'pipe' },
+  );
   for (const p of ['portmap', 'loopback']) symlinkSync(join(REFERENCE_DIR, p), join(t, 'bin', p));
 }
 
@@ -221,7 +254,18 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
 
       // Container A stays up, printing its addresses first.
       const a = uniqueName('a');
-      const runA = ctrd.spawnCtr(['run', '--rm', '--cni', '--runc-root', join(t, 'runc'), image, a, 'sh', '-c', 'ip -o addr show dev eth0; echo READY; exec sleep 600']);
+      const runA = ctrd.spawnCtr([
+        'run',
+        '--rm',
+        '--cni',
+        '--runc-root',
+        join(t, 'runc'),
+        image,
+        a,
+        'sh',
+        '-c',
+        'ip -o addr show dev eth0; echo READY; exec sleep 600',
+      ]);
       const outA = outputOf(runA);
       await until(() => outA.text().includes('READY') || runA.exitCode !== null, `container ${a}`);
       const addrA = addressesIn(outA.text());
@@ -230,9 +274,27 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
 
       // Container B pings A (every family) and the node's own address, then exits: DEL for B.
       const targets = [...addrA, ...addrA.map((x) => (x.includes(':') ? UPLINK.v6 : UPLINK.v4))];
-      const script = targets.map((x) => `ok=1; for i in 1 2 3; do ping -c 1 -W 2 ${x} >/dev/null && { ok=0; break; }; done; [ $ok = 0 ] || { echo "no reply from ${x}"; exit 1; }`).join('; ');
+      const script = targets
+        .map(
+          (x) =>
+            `ok=1; for i in 1 2 3; do ping -c 1 -W 2 ${x} >/dev/null && { ok=0; break; }; done; [ $ok = 0 ] || { echo "no reply from ${x}"; exit 1; }`,
+        )
+        .join('; ');
       const b = uniqueName('b');
-      const runB = outputOf(ctrd.spawnCtr(['run', '--rm', '--cni', '--runc-root', join(t, 'runc'), image, b, 'sh', '-c', `ip -o addr show dev eth0; ${script}`]));
+      const runB = outputOf(
+        ctrd.spawnCtr([
+          'run',
+          '--rm',
+          '--cni',
+          '--runc-root',
+          join(t, 'runc'),
+          image,
+          b,
+          'sh',
+          '-c',
+          `ip -o addr show dev eth0; ${script}`,
+        ]),
+      );
       const codeB = await runB.done;
       expect(codeB, runB.text()).toBe(0);
       const addrB = addressesIn(runB.text());
@@ -257,63 +319,67 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
 // kubelet's way: the CRI API. containerd's CRI loads the conflist (written before it starts: 1.6
 // reloads on write/rename, not on create), runs the pause sandbox, and sends ADD; StopPodSandbox
 // sends DEL with the netns, RemovePodSandbox another DEL without it.
-describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`containerd CRI (RunPodSandbox/StopPodSandbox/RemovePodSandbox) with our ${BUILD} plugins`, () => {
-  let world: World | undefined;
-  let ctrd: Containerd | undefined;
-  let cri: CriClient | undefined;
+describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(
+  `containerd CRI (RunPodSandbox/StopPodSandbox/RemovePodSandbox) with our ${BUILD} plugins`,
+  () => {
+    let world: World | undefined;
+    let ctrd: Containerd | undefined;
+    let cri: CriClient | undefined;
 
-  afterEach(async () => {
-    cri?.close();
-    await ctrd?.stop();
-    world?.cleanup();
-    cri = ctrd = world = undefined;
-  }, 60_000);
+    afterEach(async () => {
+      cri?.close();
+      await ctrd?.stop();
+      world?.cleanup();
+      cri = ctrd = world = undefined;
+    }, 60_000);
 
-  for (const file of CONFLIST_FILES) {
-    it(`${file}: two pod sandboxes get addresses and reach each other; stop and remove release everything`, async () => {
-      world = new World();
-      const node = nodeWithUplink(world);
-      const t = world.tmpdir('cnits-cri-');
-      prepareDirs(t);
-      const { list, dataDir, families } = writeConflist(t, file);
-      const pause = buildBusyboxImage(join(t, 'image-build'), PAUSE_IMAGE, ['sleep', '2147483647']);
-      ctrd = new Containerd(node, t, true);
-      await ctrd.start();
-      ctrd.ctr(['images', 'import', pause.tarball], 'k8s.io');
-      cri = new CriClient(ctrd.sock);
+    for (const file of CONFLIST_FILES) {
+      it(`${file}: two pod sandboxes get addresses and reach each other; stop and remove release everything`, async () => {
+        world = new World();
+        const node = nodeWithUplink(world);
+        const t = world.tmpdir('cnits-cri-');
+        prepareDirs(t);
+        const { list, dataDir, families } = writeConflist(t, file);
+        const pause = buildBusyboxImage(join(t, 'image-build'), PAUSE_IMAGE, ['sleep', '2147483647']);
+        ctrd = new Containerd(node, t, true);
+        await ctrd.start();
+        ctrd.ctr(['images', 'import', pause.tarball], 'k8s.io');
+        cri = new CriClient(ctrd.sock);
 
-      const ids: string[] = [];
-      for (const i of [0, 1]) {
-        ids.push(await cri.runPodSandbox({ name: `web-${i}`, namespace: 'default', uid: `${CTR_NS}-${i}`, cgroupParent: `/${CTR_NS}` }));
-      }
-      const status = await Promise.all(ids.map((id) => cri!.podSandboxStatus(id)));
-      for (const st of status) {
-        expect(st.state).toBe(0); // SANDBOX_READY
-        expect(st.ips).toHaveLength(families);
-      }
-      expect(new Set(status.flatMap((st) => st.ips)).size).toBe(2 * families);
-      expect(leaseFiles(dataDir, list.name)).toHaveLength(2 * families);
-
-      // Pod 0 → pod 1 (every family) and → the node, from inside pod 0's network namespace.
-      for (const ip of status[1]!.ips) {
-        for (const target of [ip, ip.includes(':') ? UPLINK.v6 : UPLINK.v4]) {
-          let ok = false;
-          for (let k = 0; k < 3 && !ok; k++) ok = trySh('nsenter', [`--target=${status[0]!.pid}`, '--net', 'ping', '-c', '1', '-W', '2', target]).code === 0;
-          expect(ok, `pod 0 → ${target}`).toBe(true);
+        const ids: string[] = [];
+        for (const i of [0, 1]) {
+          ids.push(await cri.runPodSandbox({ name: `web-${i}`, namespace: 'default', uid: `${CTR_NS}-${i}`, cgroupParent: `/${CTR_NS}` }));
         }
-      }
+        const status = await Promise.all(ids.map((id) => cri!.podSandboxStatus(id)));
+        for (const st of status) {
+          expect(st.state).toBe(0); // SANDBOX_READY
+          expect(st.ips).toHaveLength(families);
+        }
+        expect(new Set(status.flatMap((st) => st.ips)).size).toBe(2 * families);
+        expect(leaseFiles(dataDir, list.name)).toHaveLength(2 * families);
 
-      for (const id of ids) await cri.stopPodSandbox(id);
-      expect(leaseFiles(dataDir, list.name)).toEqual([]);
-      expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
-      const fw = firewallState(node);
-      for (const id of ids) expect(fw).not.toContain(id);
+        // Pod 0 → pod 1 (every family) and → the node, from inside pod 0's network namespace.
+        for (const ip of status[1]!.ips) {
+          for (const target of [ip, ip.includes(':') ? UPLINK.v6 : UPLINK.v4]) {
+            let ok = false;
+            for (let k = 0; k < 3 && !ok; k++)
+              ok = trySh('nsenter', [`--target=${status[0]!.pid}`, '--net', 'ping', '-c', '1', '-W', '2', target]).code === 0;
+            expect(ok, `pod 0 → ${target}`).toBe(true);
+          }
+        }
 
-      for (const id of ids) await cri.removePodSandbox(id); // the second DEL, without netns
-      expect(await cri.listPodSandbox()).toEqual([]);
-      expect(leaseFiles(dataDir, list.name)).toEqual([]);
-      const cache = join(t, 'ovl/var/lib/upper/cni/results');
-      expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
-    });
-  }
-});
+        for (const id of ids) await cri.stopPodSandbox(id);
+        expect(leaseFiles(dataDir, list.name)).toEqual([]);
+        expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
+        const fw = firewallState(node);
+        for (const id of ids) expect(fw).not.toContain(id);
+
+        for (const id of ids) await cri.removePodSandbox(id); // the second DEL, without netns
+        expect(await cri.listPodSandbox()).toEqual([]);
+        expect(leaseFiles(dataDir, list.name)).toEqual([]);
+        const cache = join(t, 'ovl/var/lib/upper/cni/results');
+        expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
+      });
+    }
+  },
+);

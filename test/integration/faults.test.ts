@@ -7,11 +7,10 @@
 // network (ADD + ping the node).
 //
 // Reproduce with CNI_TS_FUZZ_SEED=<seed printed>; raise the count with CNI_TS_FAULT_ITERATIONS.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, World, containerId, haveBuild, isRoot, runOk, runPlugin, trySh, uniqueName, type Netns } from '../helpers/kernel.ts';
 import {
   countFromEnv,
   firewallSnapshot,
@@ -26,6 +25,7 @@ import {
   textDiff,
   UPLINK,
 } from '../helpers/fuzz.ts';
+import { containerId, haveBuild, isRoot, type Netns, PLUGIN_DIR, runOk, runPlugin, trySh, uniqueName, World } from '../helpers/kernel.ts';
 
 const ITERATIONS = countFromEnv('FAULT_ITERATIONS', 40);
 const seed = seedFromEnv();
@@ -47,11 +47,35 @@ const TARGETS: Target[] = [
     plugin: 'bridge',
     label: 'bridge',
     kernel: true,
-    config: (name, d, bridge) => ({ cniVersion: '1.1.0', name, type: 'bridge', bridge, isGateway: true, ipMasq: true, macspoofchk: true, ipam: ipam(d) }),
+    config: (name, d, bridge) => ({
+      cniVersion: '1.1.0',
+      name,
+      type: 'bridge',
+      bridge,
+      isGateway: true,
+      ipMasq: true,
+      macspoofchk: true,
+      ipam: ipam(d),
+    }),
   },
-  { plugin: 'ptp', label: 'ptp', kernel: true, config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', ipMasq: true, ipam: ipam(d) }) },
-  { plugin: 'ptp', label: 'ptp routed', kernel: true, config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', proxyArp: true, ipMasq: true, ipam: ipam(d) }) },
-  { plugin: 'host-local', label: 'host-local', kernel: false, config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'host-local', ipam: ipam(d) }) },
+  {
+    plugin: 'ptp',
+    label: 'ptp',
+    kernel: true,
+    config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', ipMasq: true, ipam: ipam(d) }),
+  },
+  {
+    plugin: 'ptp',
+    label: 'ptp routed',
+    kernel: true,
+    config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', proxyArp: true, ipMasq: true, ipam: ipam(d) }),
+  },
+  {
+    plugin: 'host-local',
+    label: 'host-local',
+    kernel: false,
+    config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'host-local', ipam: ipam(d) }),
+  },
 ];
 
 interface Network {
@@ -79,7 +103,11 @@ function startAdd(n: Network, pod: Netns, id: string): { child: ChildProcess; do
     CNI_IFNAME: 'eth0',
     CNI_PATH: PLUGIN_DIR,
   };
-  const child = spawn('ip', ['netns', 'exec', n.node.name, join(PLUGIN_DIR, n.target.plugin)], { env, detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = spawn('ip', ['netns', 'exec', n.node.name, join(PLUGIN_DIR, n.target.plugin)], {
+    env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
   const out: Buffer[] = [];
   child.stdout!.on('data', (d) => out.push(d));
   child.stdin!.on('error', () => {});
@@ -132,7 +160,9 @@ async function settledLeftovers(n: Network, firewall0: string): Promise<string[]
 
 /** Every lease on disk is complete: "<id>\r\n<ifname>", never empty or cut short. */
 function partialLeases(n: Network): string[] {
-  return [...leaseContents(n.dataDir, n.net)].filter(([, content]) => !LEASE_RE.test(content)).map(([ip, c]) => `${ip}: ${JSON.stringify(c)}`);
+  return [...leaseContents(n.dataDir, n.net)]
+    .filter(([, content]) => !LEASE_RE.test(content))
+    .map(([ip, c]) => `${ip}: ${JSON.stringify(c)}`);
 }
 
 /** A fresh pod gets an address and reaches the node (the network still works); then it goes. */
@@ -162,9 +192,25 @@ async function addDurationMs(n: Network): Promise<number> {
     const pod = world.pod();
     const id = containerId();
     const t0 = performance.now();
-    const result = await runOk({ plugin: n.target.plugin, command: 'ADD', node: n.node, config: n.config, containerID: id, netns: pod.path, ifname: 'eth0' });
+    const result = await runOk({
+      plugin: n.target.plugin,
+      command: 'ADD',
+      node: n.node,
+      config: n.config,
+      containerID: id,
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     samples.push(performance.now() - t0);
-    await runOk({ plugin: n.target.plugin, command: 'DEL', node: n.node, config: { ...n.config, prevResult: result }, containerID: id, netns: pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: n.target.plugin,
+      command: 'DEL',
+      node: n.node,
+      config: { ...n.config, prevResult: result },
+      containerID: id,
+      netns: pod.path,
+      ifname: 'eth0',
+    });
     world.removeNetns(pod);
   }
   return samples.sort((a, b) => a - b)[1]!;
@@ -185,7 +231,9 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
         const id = containerId();
         const delay = r.next() * addMs * 1.2;
         const wholeGroup = r.chance(0.5);
-        const where = `seed ${seed + t} iteration ${i} (${target.label}): kill after ${delay.toFixed(0)} ms of ~${addMs.toFixed(0)}, ${wholeGroup ? 'whole process group' : 'plugin only'}`;
+        const where =
+          `seed ${seed + t} iteration ${i} (${target.label}): kill after ${delay.toFixed(0)} ms of ~${addMs.toFixed(0)}, ` +
+          `${wholeGroup ? 'whole process group' : 'plugin only'}`;
 
         const { child, done } = startAdd(n, pod, id);
         await sleep(delay);
@@ -227,7 +275,10 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
         });
         expect(del.code, `${where}\nDEL: ${del.stdout} ${del.stderr}`).toBe(0);
         if (!withoutNetns) {
-          expect(pod.links().map((l) => l.ifname), where).toEqual(['lo']);
+          expect(
+            pod.links().map((l) => l.ifname),
+            where,
+          ).toEqual(['lo']);
           world.removeNetns(pod);
         }
         const left = await settledLeftovers(n, firewall0);
@@ -255,7 +306,12 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
         const result = await runOk({ ...base, command: 'ADD', config: n.config, netns: pod.path });
         expect(leaseLikeFiles(n.dataDir)).toHaveLength(1);
         world.removeNetns(pod);
-        await runOk({ ...base, command: 'DEL', config: { ...n.config, prevResult: result }, netns: netnsForDel === 'empty' ? '' : pod.path });
+        await runOk({
+          ...base,
+          command: 'DEL',
+          config: { ...n.config, prevResult: result },
+          netns: netnsForDel === 'empty' ? '' : pod.path,
+        });
         // The namespace was deleted just before: the kernel may still be tearing down its veth.
         expect(await settledLeftovers(n, firewall0), netnsForDel).toEqual([]);
       }
@@ -278,9 +334,17 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
     const pod = world.pod();
     const id = containerId();
     const events: string[] = [];
-    const add = runPlugin({ plugin: 'bridge', command: 'ADD', node: n.node, config: n.config, containerID: id, netns: pod.path, ifname: 'eth0' }).then((res) => {
+    const add = runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: n.config,
+      containerID: id,
+      netns: pod.path,
+      ifname: 'eth0',
+    }).then((added) => {
       events.push('ADD finished');
-      return res;
+      return added;
     });
     await sleep(1500);
     expect(events, 'ADD must not finish while another process holds the lock').toEqual([]);
@@ -290,7 +354,15 @@ describe.skipIf(!isRoot || !haveBuild)('fault injection', () => {
     const res = await add;
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(events).toEqual(['lock released', 'ADD finished']);
-    await runOk({ plugin: 'bridge', command: 'DEL', node: n.node, config: { ...n.config, prevResult: res.json }, containerID: id, netns: pod.path, ifname: 'eth0' });
+    await runOk({
+      plugin: 'bridge',
+      command: 'DEL',
+      node: n.node,
+      config: { ...n.config, prevResult: res.json },
+      containerID: id,
+      netns: pod.path,
+      ifname: 'eth0',
+    });
 
     // A holder killed with SIGKILL: the lock file stays, the lock does not.
     const dead = spawn('flock', ['-x', lock, 'sleep', '600'], { stdio: 'ignore', detached: true });

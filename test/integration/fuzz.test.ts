@@ -11,10 +11,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, World, containerId, haveBuild, isRoot, runOk, uniqueName, type Netns } from '../helpers/kernel.ts';
 import {
   countFromEnv,
   errorDocumentProblems,
+  type FuzzContext,
   firewallSnapshot,
   fuzzCase,
   kernelSnapshot,
@@ -27,8 +27,8 @@ import {
   textDiff,
   treeDiff,
   treeSnapshot,
-  type FuzzContext,
 } from '../helpers/fuzz.ts';
+import { containerId, haveBuild, isRoot, type Netns, PLUGIN_DIR, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 const RUNS = countFromEnv('FUZZ_RUNS', 60);
 const seed = seedFromEnv();
@@ -47,15 +47,33 @@ const TARGETS: Target[] = [
   {
     plugin: 'bridge',
     label: 'bridge',
-    config: (name, d, bridge) => ({ cniVersion: '1.1.0', name, type: 'bridge', bridge, isGateway: true, ipMasq: true, macspoofchk: true, ipam: ipam(d) }),
+    config: (name, d, bridge) => ({
+      cniVersion: '1.1.0',
+      name,
+      type: 'bridge',
+      bridge,
+      isGateway: true,
+      ipMasq: true,
+      macspoofchk: true,
+      ipam: ipam(d),
+    }),
   },
-  { plugin: 'ptp', label: 'ptp', config: (name, d) => ({ cniVersion: '1.0.0', name, type: 'ptp', ipMasq: true, mtu: 1400, ipam: ipam(d) }) },
-  { plugin: 'ptp', label: 'ptp routed', config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', proxyArp: true, ipMasq: true, ipam: ipam(d) }) },
+  {
+    plugin: 'ptp',
+    label: 'ptp',
+    config: (name, d) => ({ cniVersion: '1.0.0', name, type: 'ptp', ipMasq: true, mtu: 1400, ipam: ipam(d) }),
+  },
+  {
+    plugin: 'ptp',
+    label: 'ptp routed',
+    config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', proxyArp: true, ipMasq: true, ipam: ipam(d) }),
+  },
   { plugin: 'host-local', label: 'host-local', config: (name, d) => ({ cniVersion: '0.4.0', name, type: 'host-local', ipam: ipam(d) }) },
 ];
 
 /** Infrastructure a failed ADD may legitimately leave: the network directory, its lock, round-robin marker. */
-const infrastructure = (line: string) => /^\+ [^:]*(?:: dir |\/lock: |\/last_reserved_ip\.\d+: )/.test(line) || /^~ [^:]*\/last_reserved_ip\.\d+: /.test(line);
+const infrastructure = (line: string) =>
+  /^\+ [^:]*(?:: dir |\/lock: |\/last_reserved_ip\.\d+: )/.test(line) || /^~ [^:]*\/last_reserved_ip\.\d+: /.test(line);
 
 const onlyLo = (pod: Netns) => pod.links().map((l) => l.ifname);
 
@@ -117,8 +135,15 @@ describe.skipIf(!isRoot || !haveBuild)('fuzzing the built plugins (process runs 
             const del = await runRaw(node, exe, { ...c.env, CNI_COMMAND: 'DEL' }, c.stdin, sandbox);
             expect(del.code, `${where}\nDEL: ${del.stdout} ${del.stderr}`).toBe(0);
             const leftovers = [
-              ...node.links().filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => `veth ${l.ifname}`),
-              ...(c.env.CNI_NETNS === pod.path ? onlyLo(pod).filter((n) => n !== 'lo').map((n) => `pod link ${n}`) : []),
+              ...node
+                .links()
+                .filter((l) => l.linkinfo?.info_kind === 'veth')
+                .map((l) => `veth ${l.ifname}`),
+              ...(c.env.CNI_NETNS === pod.path
+                ? onlyLo(pod)
+                    .filter((n) => n !== 'lo')
+                    .map((n) => `pod link ${n}`)
+                : []),
               ...leaseLikeFiles(sandbox).map((f) => `lease ${f}`),
               ...(firewallSnapshot(node) === firewall ? [] : [`firewall:\n${textDiff(firewall, firewallSnapshot(node))}`]),
             ];
@@ -133,7 +158,10 @@ describe.skipIf(!isRoot || !haveBuild)('fuzzing the built plugins (process runs 
           continue;
         }
 
-        expect(errorDocumentProblems(out.stdout, out.code), `${where}\nexit ${out.code} ${out.signal ?? ''} stdout: ${out.stdout.slice(0, 300)} stderr: ${out.stderr.slice(0, 500)}`).toEqual([]);
+        expect(
+          errorDocumentProblems(out.stdout, out.code),
+          `${where}\nexit ${out.code} ${out.signal ?? ''} stdout: ${out.stdout.slice(0, 300)} stderr: ${out.stderr.slice(0, 500)}`,
+        ).toEqual([]);
         const code = JSON.parse(out.stdout).code;
         if (code === 999) {
           counts.internalErrors += 1;

@@ -2,11 +2,22 @@
 // a pod namespace), on a temporary data directory: ADD/DEL/CHECK/GC/STATUS, the on-disk format,
 // every result version, concurrency, crash safety, and — against the Debian reference
 // /usr/lib/cni/host-local — identical allocations and files, plus interop on one shared store.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runPlugin, trySh, type Netns, type PluginRun } from '../helpers/kernel.ts';
+import {
+  haveBuild,
+  haveReference,
+  isRoot,
+  type Netns,
+  PLUGIN_DIR,
+  type PluginRun,
+  REFERENCE_DIR,
+  runPlugin,
+  trySh,
+  World,
+} from '../helpers/kernel.ts';
 
 const haveStrace = trySh('strace', ['-V']).code === 0;
 
@@ -46,7 +57,10 @@ function hl(c: Call): Promise<PluginRun> {
 
 async function ok(c: Call): Promise<any> {
   const r = await hl(c);
-  if (r.code !== 0) throw new Error(`${c.reference ? 'reference' : 'our'} host-local ${c.command} ${c.containerID ?? 'c1'} exited ${r.code}: ${r.stdout} ${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${c.reference ? 'reference' : 'our'} host-local ${c.command} ${c.containerID ?? 'c1'} exited ${r.code}: ${r.stdout} ${r.stderr}`,
+    );
   return r.json;
 }
 
@@ -61,7 +75,10 @@ function storeFiles(dir: string): Record<string, string> {
   return out;
 }
 
-const leaseNames = (dir: string): string[] => readdirSync(dir).filter((n) => /^[0-9a-f.:]+$/.test(n) && n !== '.').sort();
+const leaseNames = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => /^[0-9a-f.:]+$/.test(n) && n !== '.')
+    .sort();
 const addressesOf = (result: any): string[] => (result.ips ?? []).map((i: any) => i.address);
 
 /** Drop what the Go 1.0 types print but carry no information ("dns": {}). */
@@ -74,7 +91,11 @@ function normalise(result: any): any {
 describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
   it('ADD leases one address per range set in the reference on-disk format; CHECK and DEL follow', async () => {
     const dataDir = world.tmpdir();
-    const config = netConfig(dataDir, { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]], routes: [{ dst: '0.0.0.0/0' }] });
+    const config = netConfig(dataDir, {
+      subnet: undefined,
+      ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]],
+      routes: [{ dst: '0.0.0.0/0' }],
+    });
     const result = await ok({ command: 'ADD', config, containerID: 'ctr-a' });
     expect(result).toEqual({
       cniVersion: '1.0.0',
@@ -173,7 +194,11 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
 
   describe('result shape in every version', () => {
     const dual = (dataDir: string, v: string) => ({
-      ...netConfig(dataDir, { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }] }),
+      ...netConfig(dataDir, {
+        subnet: undefined,
+        ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: 'fd77::/64' }]],
+        routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.254' }, { dst: '::/0' }],
+      }),
       cniVersion: v,
     });
     const legacy = {
@@ -184,8 +209,26 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     const table: Array<[string, object]> = [
       ['0.1.0', legacy],
       ['0.2.0', legacy],
-      ...['0.3.0', '0.3.1', '0.4.0'].map((v): [string, object] => [v, { ips: [{ version: '4', address: '10.77.0.2/24', gateway: '10.77.0.1' }, { version: '6', address: 'fd77::2/64', gateway: 'fd77::1' }], routes }]),
-      ...['1.0.0', '1.1.0'].map((v): [string, object] => [v, { ips: [{ address: '10.77.0.2/24', gateway: '10.77.0.1' }, { address: 'fd77::2/64', gateway: 'fd77::1' }], routes }]),
+      ...['0.3.0', '0.3.1', '0.4.0'].map((v): [string, object] => [
+        v,
+        {
+          ips: [
+            { version: '4', address: '10.77.0.2/24', gateway: '10.77.0.1' },
+            { version: '6', address: 'fd77::2/64', gateway: 'fd77::1' },
+          ],
+          routes,
+        },
+      ]),
+      ...['1.0.0', '1.1.0'].map((v): [string, object] => [
+        v,
+        {
+          ips: [
+            { address: '10.77.0.2/24', gateway: '10.77.0.1' },
+            { address: 'fd77::2/64', gateway: 'fd77::1' },
+          ],
+          routes,
+        },
+      ]),
     ];
     it.each(table)('%s', async (v, shape) => {
       const r = await ok({ command: 'ADD', config: dual(world.tmpdir(), v) });
@@ -193,15 +236,21 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     });
 
     it('route fields beyond dst/gw only in 1.1.0', async () => {
-      const routes = [{ dst: '10.0.0.0/8', mtu: 1400, priority: 7, table: 50 }];
-      const v10 = await ok({ command: 'ADD', config: netConfig(world.tmpdir(), { routes }) });
+      const wanted = [{ dst: '10.0.0.0/8', mtu: 1400, priority: 7, table: 50 }];
+      const v10 = await ok({ command: 'ADD', config: netConfig(world.tmpdir(), { routes: wanted }) });
       expect(v10.routes).toEqual([{ dst: '10.0.0.0/8' }]);
-      const v11 = await ok({ command: 'ADD', config: { ...netConfig(world.tmpdir(), { routes }), cniVersion: '1.1.0' } });
-      expect(v11.routes).toEqual(routes);
+      const v11 = await ok({ command: 'ADD', config: { ...netConfig(world.tmpdir(), { routes: wanted }), cniVersion: '1.1.0' } });
+      expect(v11.routes).toEqual(wanted);
     });
 
     it('0.2.0 refuses two sets of one family', async () => {
-      const r = await hl({ command: 'ADD', config: { ...netConfig(world.tmpdir(), { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: '10.78.0.0/24' }]] }), cniVersion: '0.2.0' } });
+      const r = await hl({
+        command: 'ADD',
+        config: {
+          ...netConfig(world.tmpdir(), { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/24' }], [{ subnet: '10.78.0.0/24' }]] }),
+          cniVersion: '0.2.0',
+        },
+      });
       expect(r.json.code).toBe(7);
     });
   });
@@ -250,7 +299,10 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     it('needs config version 1.1.0 and a well-formed list', async () => {
       const dataDir = world.tmpdir();
       expect((await hl({ command: 'GC', config: netConfig(dataDir) })).json.code).toBe(1);
-      const bad = await hl({ command: 'GC', config: { ...netConfig(dataDir), cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 5 }] } });
+      const bad = await hl({
+        command: 'GC',
+        config: { ...netConfig(dataDir), cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 5 }] },
+      });
       expect(bad.json.code).toBe(7);
     });
   });
@@ -282,7 +334,7 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
       const lock = join(dataDir, 'hlnet', 'lock');
       const holder: ChildProcess = spawn('flock', ['-x', lock, 'sleep', '30'], { stdio: 'ignore' });
       try {
-        while (trySh('flock', ['-n', lock, 'true']).code === 0) await new Promise((r) => setTimeout(r, 20));
+        while (trySh('flock', ['-n', lock, 'true']).code === 0) await new Promise((wake) => setTimeout(wake, 20));
         const r = await hl({ command: 'STATUS', config });
         expect(r.json.code).toBe(50);
         expect(r.json.msg).toContain('lock');
@@ -302,7 +354,9 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     const dir = join(dataDir, 'hlnet');
     expect(leaseNames(dir)).toHaveLength(50);
     // Each lease names its owner, and it is the owner that got that address.
-    results.forEach((r, i) => expect(readFileSync(join(dir, r.ips[0].address.split('/')[0]), 'latin1')).toBe(`${ids[i]}\r\neth0`));
+    results.forEach((r, i) => {
+      expect(readFileSync(join(dir, r.ips[0].address.split('/')[0]), 'latin1')).toBe(`${ids[i]}\r\neth0`);
+    });
     await Promise.all(ids.map((id) => ok({ command: 'DEL', config, containerID: id })));
     expect(leaseNames(dir)).toEqual([]);
   });
@@ -317,18 +371,51 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     // is a crash point at least once; a plain O_EXCL-create-then-write store fails this.
     // last_reserved_ip is rewritten in place: after any kill it still holds an address (only a
     // search hint), never nothing.
-    const points = [...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`), 'fdatasync:when=1', 'link:when=1', 'unlink:when=1', 'unlink:when=2', 'ftruncate:when=1'];
+    const points = [
+      ...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`),
+      'fdatasync:when=1',
+      'link:when=1',
+      'unlink:when=1',
+      'unlink:when=2',
+      'ftruncate:when=1',
+    ];
     let killed = 0;
     for (const [i, point] of points.entries()) {
       const [syscall, when] = point.split(':');
-      const child = spawn('ip', ['netns', 'exec', node.name, 'strace', '-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscall}`, '-e', `inject=${syscall}:signal=KILL:${when}`, join(PLUGIN_DIR, 'host-local')], {
-        env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD', CNI_CONTAINERID: `kill-${i}`, CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: '/nonexistent' },
-        stdio: ['pipe', 'ignore', 'ignore'],
-      });
+      const child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          node.name,
+          'strace',
+          '-f',
+          '-qq',
+          '-o',
+          '/dev/null',
+          '-e',
+          `trace=${syscall}`,
+          '-e',
+          `inject=${syscall}:signal=KILL:${when}`,
+          join(PLUGIN_DIR, 'host-local'),
+        ],
+        {
+          env: {
+            PATH: process.env.PATH,
+            CNI_COMMAND: 'ADD',
+            CNI_CONTAINERID: `kill-${i}`,
+            CNI_NETNS: pod.path,
+            CNI_IFNAME: 'eth0',
+            CNI_PATH: '/nonexistent',
+          },
+          stdio: ['pipe', 'ignore', 'ignore'],
+        },
+      );
       child.stdin!.end(JSON.stringify(config));
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       if (code !== 0) killed++;
-      for (const name of leaseNames(dir)) expect(readFileSync(join(dir, name), 'latin1'), `after kill at ${point}`).toMatch(/^(warm|kill-\d+)\r\neth0$/);
+      for (const name of leaseNames(dir))
+        expect(readFileSync(join(dir, name), 'latin1'), `after kill at ${point}`).toMatch(/^(warm|kill-\d+)\r\neth0$/);
       const last = readFileSync(join(dir, 'last_reserved_ip.0'), 'latin1');
       expect(last, `after kill at ${point}`).toMatch(/^10\.77\.0\.\d+$/);
     }
@@ -361,32 +448,52 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local vs the refe
     // documented difference, so that step is left out there.
     for (const s of script.filter((st) => !(st.args && config.args))) {
       const r = await hl({ command: s.command, config, containerID: s.id, args: s.args, reference });
-      outs.push({ code: r.code, out: r.json === undefined ? undefined : s.command === 'ADD' && r.code === 0 ? normalise(r.json) : { code: r.json.code } });
+      outs.push({
+        code: r.code,
+        out: r.json === undefined ? undefined : s.command === 'ADD' && r.code === 0 ? normalise(r.json) : { code: r.json.code },
+      });
     }
     return outs;
   }
 
   it.each([
     ['IPv4 /28 with wrap-around and exhaustion', '1.0.0', { subnet: '10.77.0.0/28', rangeStart: '10.77.0.5', gateway: '10.77.0.7' }],
-    ['dual stack, two ranges in the v4 set, 0.4.0 results', '0.4.0', { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/29' }, { subnet: '10.77.0.16/29', rangeEnd: '10.77.0.20' }], [{ subnet: 'fd77::/124', rangeStart: 'fd77::a' }]] }],
-    ['IPv4 + IPv6 legacy 0.2.0 results', '0.2.0', { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/28' }], [{ subnet: 'fd77::/125' }]], routes: [{ dst: '0.0.0.0/0' }] }],
+    [
+      'dual stack, two ranges in the v4 set, 0.4.0 results',
+      '0.4.0',
+      {
+        subnet: undefined,
+        ranges: [
+          [{ subnet: '10.77.0.0/29' }, { subnet: '10.77.0.16/29', rangeEnd: '10.77.0.20' }],
+          [{ subnet: 'fd77::/124', rangeStart: 'fd77::a' }],
+        ],
+      },
+    ],
+    [
+      'IPv4 + IPv6 legacy 0.2.0 results',
+      '0.2.0',
+      { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/28' }], [{ subnet: 'fd77::/125' }]], routes: [{ dst: '0.0.0.0/0' }] },
+    ],
     [
       'runtimeConfig.ipRanges prepended, args.cni.ips requested (later ADDs fail after burning a slot, in both)',
       '1.0.0',
       { subnet: undefined, ranges: [[{ subnet: '10.77.0.0/28' }]] },
       { runtimeConfig: { ipRanges: [[{ subnet: '10.78.0.0/29' }]] }, args: { cni: { ips: ['10.77.0.9'] } } },
     ],
-  ] as Array<[string, string, object, object?]>)('%s: same addresses, same files byte for byte', async (_what, version, ipam, extra = {}) => {
-    const oursDir = world.tmpdir();
-    const refDir = world.tmpdir();
-    const ours = await play(false, { ...netConfig(oursDir, ipam, extra), cniVersion: version });
-    const theirs = await play(true, { ...netConfig(refDir, ipam, extra), cniVersion: version });
-    // Error codes differ by design (the reference reports 999 for everything); successes must match.
-    const successes = (xs: typeof ours) => xs.map((x) => (x.code === 0 ? x.out : 'failed'));
-    expect(successes(ours)).toEqual(successes(theirs));
-    expect(ours.some((x) => x.code !== 0)).toBe(true); // the script reaches exhaustion
-    expect(storeFiles(join(oursDir, 'hlnet'))).toEqual(storeFiles(join(refDir, 'hlnet')));
-  });
+  ] as Array<[string, string, object, object?]>)(
+    '%s: same addresses, same files byte for byte',
+    async (_what, version, ipam, extra = {}) => {
+      const oursDir = world.tmpdir();
+      const refDir = world.tmpdir();
+      const ours = await play(false, { ...netConfig(oursDir, ipam, extra), cniVersion: version });
+      const theirs = await play(true, { ...netConfig(refDir, ipam, extra), cniVersion: version });
+      // Error codes differ by design (the reference reports 999 for everything); successes must match.
+      const successes = (xs: typeof ours) => xs.map((x) => (x.code === 0 ? x.out : 'failed'));
+      expect(successes(ours)).toEqual(successes(theirs));
+      expect(ours.some((x) => x.code !== 0)).toBe(true); // the script reaches exhaustion
+      expect(storeFiles(join(oursDir, 'hlnet'))).toEqual(storeFiles(join(refDir, 'hlnet')));
+    },
+  );
 
   it('leases written by either are seen by the other (duplicate check, CHECK, DEL)', async () => {
     const dataDir = world.tmpdir();
@@ -404,7 +511,7 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local vs the refe
     expect(leaseNames(join(dataDir, 'hlnet'))).toEqual(['10.77.0.4']);
   });
 
-  it('mixed concurrent ADDs of ours and the reference on one store never double-allocate; each releases the other\'s', async () => {
+  it("mixed concurrent ADDs of ours and the reference on one store never double-allocate; each releases the other's", async () => {
     const dataDir = world.tmpdir();
     const config = netConfig(dataDir);
     const ids = Array.from({ length: 50 }, (_, i) => `mix-${i}`);

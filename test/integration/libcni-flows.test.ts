@@ -4,9 +4,29 @@
 // here (a 1.1 runtime needs a newer portmap).
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONFLIST_DIR, CONFLIST_FILES, UPLINK, firewallState, leaseFiles, nodeWithUplink, subnetsOf, withDataDir } from '../helpers/examples.ts';
-import { PLUGIN_DIR, World, containerId, haveBuild, isRoot } from '../helpers/kernel.ts';
-import { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, loadConfList, selectVersion, statusNetworkList, type Attachment, type ConfList, type Runtime } from '../helpers/libcni.ts';
+import {
+  CONFLIST_DIR,
+  CONFLIST_FILES,
+  firewallState,
+  leaseFiles,
+  nodeWithUplink,
+  subnetsOf,
+  UPLINK,
+  withDataDir,
+} from '../helpers/examples.ts';
+import { containerId, haveBuild, isRoot, PLUGIN_DIR, World } from '../helpers/kernel.ts';
+import {
+  type Attachment,
+  addNetworkList,
+  type ConfList,
+  checkNetworkList,
+  delNetworkList,
+  gcNetworkList,
+  loadConfList,
+  type Runtime,
+  selectVersion,
+  statusNetworkList,
+} from '../helpers/libcni.ts';
 
 let world: World | undefined;
 afterEach(() => {

@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chainName } from '../../lib/firewall/masquerade-iptables.ts';
 import { commentForInstance } from '../../lib/firewall/masquerade-nft.ts';
-import { containerId, haveReference, isRoot, Netns, REFERENCE_DIR, ROOT, runOk, uniqueName, World } from '../helpers/kernel.ts';
+import { containerId, haveReference, isRoot, type Netns, REFERENCE_DIR, ROOT, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 let runnerDir = '';
 let runner = '';
@@ -245,7 +245,9 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
     expect(await call(node, 'checkSpoofCheck', a, 'eth0', live, '02:aa:00:00:00:09')).toMatchObject({ ok: false, code: 130 });
 
     await ok(node, 'gcSpoofCheck', []); // a's veth exists (maybe another network's pod): kept; b's is gone
-    const chains = nftJson(node, 'table', 'bridge', 'nat').filter((o) => o.chain).map((o) => o.chain.name);
+    const chains = nftJson(node, 'table', 'bridge', 'nat')
+      .filter((o) => o.chain)
+      .map((o) => o.chain.name);
     expect(chains.sort()).toEqual(['PREROUTING', `cni-br-iface-${a}-eth0`, `cni-br-iface-${a}-eth0-mac`].sort());
 
     await ok(node, 'teardownSpoofCheck', a, 'eth0');
@@ -263,7 +265,7 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
   });
 
   describe.skipIf(!haveReference)('differential against the reference bridge (iptables backend, spoof check)', () => {
-    it('reference ADD → our CHECK passes and our teardown removes it all; our setup recreates the identical state → reference DEL removes ours', async () => {
+    it('reference ADD → our CHECK passes, our teardown removes it all; our setup recreates it → reference DEL removes ours', async () => {
       const node = world.node();
       const pod = world.pod();
       const id = containerId();
@@ -278,7 +280,18 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
         macspoofchk: true,
         ipam: { type: 'host-local', dataDir: world.tmpdir(), ranges: [[{ subnet: '10.72.0.0/24' }], [{ subnet: 'fd72::/64' }]] },
       };
-      const run = (command: string) => runOk({ plugin: 'bridge', dir: REFERENCE_DIR, path: REFERENCE_DIR, command, config, node, containerID: id, netns: pod.path, ifname: 'eth0' });
+      const run = (command: string) =>
+        runOk({
+          plugin: 'bridge',
+          dir: REFERENCE_DIR,
+          path: REFERENCE_DIR,
+          command,
+          config,
+          node,
+          containerID: id,
+          netns: pod.path,
+          ifname: 'eth0',
+        });
       const result = await run('ADD');
       const ips: string[] = result.ips.map((i: any) => i.address);
       const hostVeth: string = result.interfaces[1].name;
@@ -312,7 +325,9 @@ describe.skipIf(!canRun)('masquerade and spoof check in a node namespace', () =>
       expect(natRules(node)).toEqual([]);
       expect(natRules(node, true)).toEqual([]);
       expect(nftRules(node, 'bridge', 'nat')).toEqual([]);
-      const chains = nftJson(node, 'table', 'bridge', 'nat').filter((o) => o.chain).map((o) => o.chain.name);
+      const chains = nftJson(node, 'table', 'bridge', 'nat')
+        .filter((o) => o.chain)
+        .map((o) => o.chain.name);
       expect(chains).toEqual(['PREROUTING']);
     });
   });

@@ -12,19 +12,19 @@ import { describe, expect, it, type TestContext } from 'vitest';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import {
   BUILD,
-  PLUGIN_DIR,
-  REFERENCE_DIR,
-  World,
   containerId,
   haveBuild,
   haveReference,
   isRoot,
+  type Netns,
+  PLUGIN_DIR,
+  type PluginRun,
+  REFERENCE_DIR,
+  type RunOptions,
   runPlugin,
   sh,
   uniqueName,
-  type Netns,
-  type PluginRun,
-  type RunOptions,
+  World,
 } from '../helpers/kernel.ts';
 
 const PLUGINS = ['bridge', 'ptp', 'host-local'] as const;
@@ -94,7 +94,9 @@ function expectErrorDocument(r: PluginRun, code?: number): void {
 /** The node namespace holds nothing but lo, and no lease was written. */
 function expectNothingChanged(t: Ctx): void {
   expect(t.node.links().map((l) => l.ifname)).toEqual(['lo']);
-  const leases = readdirSync(t.dataDir, { recursive: true }).map(String).filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
+  const leases = readdirSync(t.dataDir, { recursive: true })
+    .map(String)
+    .filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
   expect(leases.filter((f) => f.includes('.') || f.includes(':'))).toEqual([]);
 }
 
@@ -107,7 +109,9 @@ interface BadInput {
   netns?: true;
 }
 
-const withConfig = (f: (c: Record<string, unknown>) => unknown) => (t: Ctx, p: PluginName) => ({ config: f(validConfig(t, p)) as object | string });
+const withConfig = (f: (c: Record<string, unknown>) => unknown) => (t: Ctx, p: PluginName) => ({
+  config: f(validConfig(t, p)) as object | string,
+});
 
 /** Every class of bad input the protocol core rejects before a plugin does any work. */
 const BAD_INPUTS: BadInput[] = [
@@ -141,8 +145,22 @@ const BAD_INPUTS: BadInput[] = [
   { what: 'ADD on a missing netns', code: 3, netns: true, opts: () => ({}) },
   { what: 'ADD on a path that is not a netns', code: 4, netns: true, opts: () => ({ netns: '/etc/hostname' }) },
   // plugin-side validation runs only once the namespace checks passed: give it a real pod namespace
-  { what: 'wrong type for ipam.subnet', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
-  { what: 'ipam.subnet not a CIDR', code: 7, opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
+  {
+    what: 'wrong type for ipam.subnet',
+    code: 7,
+    opts: (t, p) => ({
+      netns: t.world.pod().path,
+      config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } },
+    }),
+  },
+  {
+    what: 'ipam.subnet not a CIDR',
+    code: 7,
+    opts: (t, p) => ({
+      netns: t.world.pod().path,
+      config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } },
+    }),
+  },
 ];
 
 const describeRoot = describe.skipIf(!isRoot || !haveBuild);
@@ -164,12 +182,15 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
     expect(empty.json.supportedVersions).toContain('1.1.0');
   });
 
-  it.for(BAD_INPUTS.filter((b) => !(b.netns && plugin === 'host-local')).map((b) => [b.what, b] as const))('%s → error document, non-zero exit, nothing changed', async ([_what, bad], ctx) => {
-    const t = fresh(ctx);
-    const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
-    expectErrorDocument(r, bad.code);
-    expectNothingChanged(t);
-  });
+  it.for(BAD_INPUTS.filter((b) => !(b.netns && plugin === 'host-local')).map((b) => [b.what, b] as const))(
+    '%s → error document, non-zero exit, nothing changed',
+    async ([_what, bad], ctx) => {
+      const t = fresh(ctx);
+      const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
+      expectErrorDocument(r, bad.code);
+      expectNothingChanged(t);
+    },
+  );
 
   it.skipIf(plugin === 'host-local')('refuses its own network namespace before doing anything', async (ctx) => {
     const t = fresh(ctx);
@@ -267,14 +288,35 @@ const DIFF_CASES: DiffCase[] = [
   { what: 'null config', command: 'ADD', same: 'class', opts: () => ({ config: 'null' }) },
   { what: 'CNI_ARGS unknown key', command: 'ADD', same: 'class', opts: () => ({ args: 'FOO=bar' }) },
   { what: 'cniVersion not semver', command: 'ADD', same: 'class', opts: withConfig((c) => ({ ...c, cniVersion: '1.0' })) },
-  { what: 'ipam.subnet wrong type', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } } }) },
-  { what: 'ipam.subnet not a CIDR', command: 'ADD', same: 'class', opts: (t, p) => ({ netns: t.world.pod().path, config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } } }) },
+  {
+    what: 'ipam.subnet wrong type',
+    command: 'ADD',
+    same: 'class',
+    opts: (t, p) => ({
+      netns: t.world.pod().path,
+      config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } },
+    }),
+  },
+  {
+    what: 'ipam.subnet not a CIDR',
+    command: 'ADD',
+    same: 'class',
+    opts: (t, p) => ({
+      netns: t.world.pod().path,
+      config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } },
+    }),
+  },
   // host-local never enters CNI_NETNS: both implementations allocate whatever path it names.
   { what: 'ADD on a missing netns', command: 'ADD', same: 'class', opts: () => ({}) },
   // both succeed:
   { what: 'DEL on a missing netns', command: 'DEL', same: 'code', opts: () => ({}) },
   { what: 'DEL with an empty CNI_NETNS', command: 'DEL', same: 'code', opts: () => ({ netns: '' }) },
-  { what: 'DEL of an attachment never added, repeated config', command: 'DEL', same: 'code', opts: (t, p) => ({ config: validConfig(t, p, '0.4.0') }) },
+  {
+    what: 'DEL of an attachment never added, repeated config',
+    command: 'DEL',
+    same: 'code',
+    opts: (t, p) => ({ config: validConfig(t, p, '0.4.0') }),
+  },
 ];
 
 describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs the reference plugin', { concurrent: true }, (plugin) => {
@@ -291,7 +333,7 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs th
 
   it.for(DIFF_CASES.filter((c) => !c.skip?.includes(plugin)).map((c) => [c.what, c] as const))('%s', async ([_what, c], ctx) => {
     const t = fresh(ctx);
-    const { world, node, dataDir } = t;
+    const { world, dataDir } = t;
     const base = request(t, plugin, c.command, c.opts(t, plugin));
     // Each side gets its own node namespace and data dir, so neither steers the other.
     const refData = join(dataDir, 'ref');
@@ -300,7 +342,10 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference).each(PLUGINS)('%s vs th
       typeof base.config === 'object' && base.config && 'ipam' in base.config
         ? { ...base.config, ipam: { ...(base.config as { ipam: object }).ipam, dataDir: refData } }
         : base.config;
-    const [ours, ref] = await Promise.all([runPlugin(base), runPlugin({ ...base, node: world.node(), config: refConfig, dir: REFERENCE_DIR })]);
+    const [ours, ref] = await Promise.all([
+      runPlugin(base),
+      runPlugin({ ...base, node: world.node(), config: refConfig, dir: REFERENCE_DIR }),
+    ]);
     const detail = `ours: ${ours.code} ${ours.stdout}\nreference: ${ref.code} ${ref.stdout} ${ref.stderr}`;
     expect(ours.code === 0, detail).toBe(ref.code === 0);
     if (ours.code !== 0) {
@@ -330,7 +375,13 @@ describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD 
     const t = fresh(ctx);
     const { world, node, dataDir } = t;
     const pod = world.pod();
-    const config = { cniVersion: v, name: uniqueName('ver'), type: plugin, ...(plugin === 'bridge' ? { bridge: uniqueName('br') } : {}), ipam: dualStackIpam(dataDir) };
+    const config = {
+      cniVersion: v,
+      name: uniqueName('ver'),
+      type: plugin,
+      ...(plugin === 'bridge' ? { bridge: uniqueName('br') } : {}),
+      ipam: dualStackIpam(dataDir),
+    };
     const containerID = containerId();
     const add = await runPlugin({ plugin, command: 'ADD', node, config, containerID, netns: pod.path, ifname: 'eth0' });
     expect(add.code, add.stdout + add.stderr).toBe(0);
@@ -350,7 +401,8 @@ describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD 
         if (v.startsWith('0.')) expect(ip.version).toBe(ip.address.includes(':') ? '6' : '4');
         else expect(ip).not.toHaveProperty('version');
       }
-      if (v !== '1.1.0') for (const i of r.interfaces) expect(Object.keys(i).every((k) => ['name', 'mac', 'sandbox'].includes(k))).toBe(true);
+      if (v !== '1.1.0')
+        for (const i of r.interfaces) expect(Object.keys(i).every((k) => ['name', 'mac', 'sandbox'].includes(k))).toBe(true);
     }
     const del = await runPlugin({ plugin, command: 'DEL', node, config, containerID, netns: pod.path, ifname: 'eth0' });
     expect(del.code, del.stdout).toBe(0);
@@ -358,39 +410,52 @@ describe.skipIf(!isRoot || !haveBuild).each(['bridge', 'ptp'] as const)('%s ADD 
   });
 });
 
-describe.skipIf(!isRoot || !haveBuild || !haveReference)('host-local ADD result vs the reference, per version', { concurrent: true }, () => {
-  it.for(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'].map((v) => [v] as const))('%s', async ([v], ctx) => {
-    const t = fresh(ctx);
-    const { world, node, dataDir } = t;
-    const refData = join(dataDir, 'ref');
-    const config = { cniVersion: v, name: uniqueName('hlv'), type: 'x', ipam: dualStackIpam(dataDir) };
-    const base = { plugin: 'host-local', command: 'ADD', node, containerID: containerId(), netns: '/run/netns/unused', ifname: 'eth0' };
-    const pod = world.pod(); // ours checks the namespace; the reference ignores it
-    const [ours, ref] = await Promise.all([
-      runPlugin({ ...base, config, netns: pod.path }),
-      runPlugin({ ...base, node: world.node(), config: { ...config, ipam: { ...config.ipam, dataDir: refData } }, dir: REFERENCE_DIR }),
-    ]);
-    expect(ref.code, ref.stdout).toBe(0);
-    expect(ours.code, ours.stdout + ours.stderr).toBe(0);
-    expect(ours.json).toEqual(withoutEmptyDns(ref.json));
-  });
+describe.skipIf(!isRoot || !haveBuild || !haveReference)(
+  'host-local ADD result vs the reference, per version',
+  { concurrent: true },
+  () => {
+    it.for(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'].map((v) => [v] as const))('%s', async ([v], ctx) => {
+      const t = fresh(ctx);
+      const { world, node, dataDir } = t;
+      const refData = join(dataDir, 'ref');
+      const config = { cniVersion: v, name: uniqueName('hlv'), type: 'x', ipam: dualStackIpam(dataDir) };
+      const base = { plugin: 'host-local', command: 'ADD', node, containerID: containerId(), netns: '/run/netns/unused', ifname: 'eth0' };
+      const pod = world.pod(); // ours checks the namespace; the reference ignores it
+      const [ours, ref] = await Promise.all([
+        runPlugin({ ...base, config, netns: pod.path }),
+        runPlugin({ ...base, node: world.node(), config: { ...config, ipam: { ...config.ipam, dataDir: refData } }, dir: REFERENCE_DIR }),
+      ]);
+      expect(ref.code, ref.stdout).toBe(0);
+      expect(ours.code, ours.stdout + ours.stderr).toBe(0);
+      expect(ours.json).toEqual(withoutEmptyDns(ref.json));
+    });
 
-  it('reads addresses the way Go does: leading-zero prefix, upper-case and v4-mapped forms', async (ctx) => {
-    const t = fresh(ctx);
-    const { world, node, dataDir } = t;
-    const ipam = { type: 'host-local', ranges: [[{ subnet: '10.250.9.0/024', rangeStart: '::ffff:10.250.9.20' }], [{ subnet: 'FD00:9:0:0::/64' }]] };
-    const config = { cniVersion: '1.0.0', name: uniqueName('hlg'), type: 'x' };
-    const base = { plugin: 'host-local', command: 'ADD', containerID: containerId(), ifname: 'eth0' };
-    const [ours, ref] = await Promise.all([
-      runPlugin({ ...base, node, netns: t.world.pod().path, config: { ...config, ipam: { ...ipam, dataDir } } }),
-      runPlugin({ ...base, node: world.node(), netns: '/run/netns/unused', config: { ...config, ipam: { ...ipam, dataDir: join(dataDir, 'ref') } }, dir: REFERENCE_DIR }),
-    ]);
-    expect(ref.code, ref.stdout).toBe(0);
-    expect(ours.code, ours.stdout + ours.stderr).toBe(0);
-    expect(ours.json).toEqual(withoutEmptyDns(ref.json));
-    expect(ours.json.ips.map((i: { address: string }) => i.address)).toEqual(['10.250.9.20/24', 'fd00:9::2/64']);
-  });
-});
+    it('reads addresses the way Go does: leading-zero prefix, upper-case and v4-mapped forms', async (ctx) => {
+      const t = fresh(ctx);
+      const { world, node, dataDir } = t;
+      const ipam = {
+        type: 'host-local',
+        ranges: [[{ subnet: '10.250.9.0/024', rangeStart: '::ffff:10.250.9.20' }], [{ subnet: 'FD00:9:0:0::/64' }]],
+      };
+      const config = { cniVersion: '1.0.0', name: uniqueName('hlg'), type: 'x' };
+      const base = { plugin: 'host-local', command: 'ADD', containerID: containerId(), ifname: 'eth0' };
+      const [ours, ref] = await Promise.all([
+        runPlugin({ ...base, node, netns: t.world.pod().path, config: { ...config, ipam: { ...ipam, dataDir } } }),
+        runPlugin({
+          ...base,
+          node: world.node(),
+          netns: '/run/netns/unused',
+          config: { ...config, ipam: { ...ipam, dataDir: join(dataDir, 'ref') } },
+          dir: REFERENCE_DIR,
+        }),
+      ]);
+      expect(ref.code, ref.stdout).toBe(0);
+      expect(ours.code, ours.stdout + ours.stderr).toBe(0);
+      expect(ours.json).toEqual(withoutEmptyDns(ref.json));
+      expect(ours.json.ips.map((i: { address: string }) => i.address)).toEqual(['10.250.9.20/24', 'fd00:9::2/64']);
+    });
+  },
+);
 
 describe.skipIf(!isRoot || !haveBuild)('host-local and CNI_NETNS', () => {
   // host-local only writes lease files; like the reference it never enters CNI_NETNS, so a path only
@@ -426,17 +491,30 @@ describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call exe
   });
 
   it('prints its usage on stderr and exits 1 when no plugin is named (nothing on stdout)', () => {
-    for (const [args, argv0] of [[[]], [['portmap']], [['../bridge']], [['portmap'], '/opt/cni/bin/portmap'], [[], '/x/bridge.old']] as Array<[string[], string?]>) {
+    for (const [args, argv0] of [
+      [[]],
+      [['portmap']],
+      [['../bridge']],
+      [['portmap'], '/opt/cni/bin/portmap'],
+      [[], '/x/bridge.old'],
+    ] as Array<[string[], string?]>) {
       const r = version(args, argv0);
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe('cni-ts multi-call executable; usage: cni-ts <bridge|host-local|ptp>, or invoke it through a link named after the plugin\n');
+      expect(r.stderr).toBe(
+        'cni-ts multi-call executable; usage: cni-ts <bridge|host-local|ptp>, or invoke it through a link named after the plugin\n',
+      );
     }
   });
 
   it('takes the invoked name over the first argument', () => {
     // STATUS tells them apart: host-local answers it itself, ptp asks its IPAM (absent from CNI_PATH).
-    const config = JSON.stringify({ cniVersion: '1.1.0', name: 'sel', type: 'ptp', ipam: { type: 'host-local', subnet: '10.9.0.0/24', dataDir: '/nonexistent/cni-ts' } });
+    const config = JSON.stringify({
+      cniVersion: '1.1.0',
+      name: 'sel',
+      type: 'ptp',
+      ipam: { type: 'host-local', subnet: '10.9.0.0/24', dataDir: '/nonexistent/cni-ts' },
+    });
     const status = (args: string[], argv0: string) =>
       spawnSync(exe, args, { argv0, input: config, env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/nonexistent' }, encoding: 'utf8' });
     const hostLocal = status(['ptp'], '/opt/cni/bin/host-local');

@@ -5,7 +5,19 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveReference, isRoot, runOk, runPlugin, sh, uniqueName, type Netns } from '../helpers/kernel.ts';
+import {
+  containerId,
+  haveReference,
+  isRoot,
+  type Netns,
+  PLUGIN_DIR,
+  REFERENCE_DIR,
+  runOk,
+  runPlugin,
+  sh,
+  uniqueName,
+  World,
+} from '../helpers/kernel.ts';
 
 const havePtp = existsSync(join(PLUGIN_DIR, 'ptp')) && existsSync(join(PLUGIN_DIR, 'host-local'));
 
@@ -50,7 +62,11 @@ function net(uplink = true): Net {
   return { node, dataDir: world.tmpdir(), name: uniqueName('net'), path: cniPath() };
 }
 
-function conf(n: Net, mode: Mode, opts: { v4?: string; v6?: string; extra?: Record<string, unknown>; version?: string } = {}): Record<string, unknown> {
+function conf(
+  n: Net,
+  mode: Mode,
+  opts: { v4?: string; v6?: string; extra?: Record<string, unknown>; version?: string } = {},
+): Record<string, unknown> {
   const { v4 = '10.78.0.0/24', v6 } = opts;
   const ranges = [...(v4 ? [[{ subnet: v4 }]] : []), ...(v6 ? [[{ subnet: v6 }]] : [])];
   const routes = [...(v4 ? [{ dst: '0.0.0.0/0' }] : []), ...(v6 ? [{ dst: '::/0' }] : [])];
@@ -66,7 +82,11 @@ function conf(n: Net, mode: Mode, opts: { v4?: string; v6?: string; extra?: Reco
 
 const leases = (n: Net) => {
   const dir = join(n.dataDir, n.name);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
+        .sort()
+    : [];
 };
 
 interface Attached {
@@ -80,12 +100,32 @@ async function attach(n: Net, config: Record<string, unknown>, opts: { pod?: Net
   const pod = opts.pod ?? world.pod();
   const id = opts.id ?? containerId();
   const args = opts.args ?? `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${uniqueName('pod')}`;
-  const result = await runOk({ plugin: 'ptp', command: 'ADD', node: n.node, config, containerID: id, netns: pod.path, ifname: 'eth0', args, path: n.path });
+  const result = await runOk({
+    plugin: 'ptp',
+    command: 'ADD',
+    node: n.node,
+    config,
+    containerID: id,
+    netns: pod.path,
+    ifname: 'eth0',
+    args,
+    path: n.path,
+  });
   return { pod, id, args, result };
 }
 
 const call = (n: Net, command: string, config: Record<string, unknown>, a: Attached) =>
-  runPlugin({ plugin: 'ptp', command, node: n.node, config, containerID: a.id, netns: a.pod.path, ifname: 'eth0', args: a.args, path: n.path });
+  runPlugin({
+    plugin: 'ptp',
+    command,
+    node: n.node,
+    config,
+    containerID: a.id,
+    netns: a.pod.path,
+    ifname: 'eth0',
+    args: a.args,
+    path: n.path,
+  });
 
 const callOk = async (n: Net, command: string, config: Record<string, unknown>, a: Attached) => {
   const r = await call(n, command, config, a);
@@ -264,11 +304,25 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
       ],
     };
     // What a runtime feeds each plugin of the list.
-    const entry = (i: number, prevResult?: unknown) => ({ cniVersion: kindnet.cniVersion, name: kindnet.name, ...kindnet.plugins[i], ...(prevResult ? { prevResult } : {}) });
-    const leasesDir = () => (existsSync(join(n.dataDir, 'kindnet')) ? readdirSync(join(n.dataDir, 'kindnet')).filter((f) => f !== 'lock' && !f.startsWith('last_')) : []);
+    const entry = (i: number, prevResult?: unknown) => ({
+      cniVersion: kindnet.cniVersion,
+      name: kindnet.name,
+      ...kindnet.plugins[i],
+      ...(prevResult ? { prevResult } : {}),
+    });
+    const leasesDir = () =>
+      existsSync(join(n.dataDir, 'kindnet'))
+        ? readdirSync(join(n.dataDir, 'kindnet')).filter((f) => f !== 'lock' && !f.startsWith('last_'))
+        : [];
     const pod = world.pod();
     const id = containerId();
-    const base = { node: n.node, containerID: id, netns: pod.path, ifname: 'eth0', args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=x' };
+    const base = {
+      node: n.node,
+      containerID: id,
+      netns: pod.path,
+      ifname: 'eth0',
+      args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=x',
+    };
     const result = await runOk({ ...base, plugin: 'ptp', command: 'ADD', config: entry(0), path: n.path });
     expect(result.cniVersion).toBe('0.3.1');
     expect(result.ips[0]).toMatchObject({ version: '4', address: '10.244.0.2/24', gateway: '10.244.0.1', interface: 1 });
@@ -312,10 +366,24 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     const expectedName = (prefix: string, identity: string) => `${prefix}${createHash('sha1').update(identity).digest('hex')}`.slice(0, 15);
     const pod = uniqueName('pod');
     const cases: { what: string; prefix?: string; args: (id: string) => string; identity: (id: string) => string }[] = [
-      { what: 'pod identity, default prefix', args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=${pod}`, identity: () => `kube-system.${pod}` },
+      {
+        what: 'pod identity, default prefix',
+        args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=${pod}`,
+        identity: () => `kube-system.${pod}`,
+      },
       { what: 'container ID, default prefix', args: () => 'IgnoreUnknown=1', identity: (id) => id },
-      { what: 'pod identity, 11-character prefix', prefix: 'cali-test_x', args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=${pod}`, identity: () => `prod.${pod}` },
-      { what: 'namespace without pod name: container ID', prefix: 'cali', args: () => 'IgnoreUnknown=1;K8S_POD_NAMESPACE=prod', identity: (id) => id },
+      {
+        what: 'pod identity, 11-character prefix',
+        prefix: 'cali-test_x',
+        args: () => `IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=${pod}`,
+        identity: () => `prod.${pod}`,
+      },
+      {
+        what: 'namespace without pod name: container ID',
+        prefix: 'cali',
+        args: () => 'IgnoreUnknown=1;K8S_POD_NAMESPACE=prod',
+        identity: (id) => id,
+      },
     ];
     for (const k of cases) {
       const c = conf(n, 'routed', { extra: k.prefix === undefined ? {} : { hostVethPrefix: k.prefix } });
@@ -327,12 +395,22 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
       expect([k.what, a.result.interfaces[0]]).toEqual([k.what, expect.objectContaining({ name: hv })]);
       expect(a.result.interfaces[0].sandbox).toBeUndefined();
       expect([k.what, n.node.link(hv)?.linkinfo?.info_kind]).toEqual([k.what, 'veth']);
-      expect(n.node.links().map((l) => l.ifname).sort()).toEqual([hv, 'lo', 'up0'].sort());
+      expect(
+        n.node
+          .links()
+          .map((l) => l.ifname)
+          .sort(),
+      ).toEqual([hv, 'lo', 'up0'].sort());
       expect(a.pod.ping('192.168.250.1')).toBe(true);
 
       await callOk(n, 'DEL', withPrev(c, a.result), a);
       expect([k.what, n.node.link(hv)]).toEqual([k.what, undefined]);
-      expect(n.node.links().map((l) => l.ifname).sort()).toEqual(['lo', 'up0']);
+      expect(
+        n.node
+          .links()
+          .map((l) => l.ifname)
+          .sort(),
+      ).toEqual(['lo', 'up0']);
       expect(leases(n)).toEqual([]);
     }
   });
@@ -344,13 +422,27 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     n.node.ip('link', 'set', 'busy1', 'up');
     n.node.ip('route', 'add', '10.78.0.2/32', 'dev', 'busy0');
     const pod = world.pod();
-    const r = await runPlugin({ plugin: 'ptp', command: 'ADD', node: n.node, config: conf(n, mode), containerID: containerId(), netns: pod.path, ifname: 'eth0', path: n.path });
+    const r = await runPlugin({
+      plugin: 'ptp',
+      command: 'ADD',
+      node: n.node,
+      config: conf(n, mode),
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+      path: n.path,
+    });
     expect(r.code).not.toBe(0);
     expect(r.json).toMatchObject({ code: 112 });
     expect(r.json.msg).toContain('busy0');
     expect(leases(n)).toEqual([]);
     expect(pod.link('eth0')).toBeUndefined();
-    expect(n.node.links().map((l) => l.ifname).sort()).toEqual(['busy0', 'busy1', 'lo', 'up0']);
+    expect(
+      n.node
+        .links()
+        .map((l) => l.ifname)
+        .sort(),
+    ).toEqual(['busy0', 'busy1', 'lo', 'up0']);
   });
 
   it('routed mode: a stale host route via an interface without carrier is replaced', async () => {
@@ -359,10 +451,20 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     n.node.ip('link', 'add', 'old0', 'type', 'veth', 'peer', 'name', 'old1');
     n.node.ip('link', 'set', 'old0', 'up');
     n.node.ip('route', 'add', '10.78.0.2/32', 'dev', 'old0');
-    expect(n.node.routes('-4').filter((r) => r.dst === '10.78.0.2').map((r) => r.dev)).toEqual(['old0']);
+    expect(
+      n.node
+        .routes('-4')
+        .filter((r) => r.dst === '10.78.0.2')
+        .map((r) => r.dev),
+    ).toEqual(['old0']);
     const a = await attach(n, conf(n, 'routed'));
     const hv = hostVethOf(a);
-    expect(n.node.routes('-4').filter((r) => r.dst === '10.78.0.2').map((r) => r.dev)).toEqual([hv]);
+    expect(
+      n.node
+        .routes('-4')
+        .filter((r) => r.dst === '10.78.0.2')
+        .map((r) => r.dev),
+    ).toEqual([hv]);
     expect(a.pod.ping('192.168.250.1')).toBe(true);
   });
 
@@ -370,10 +472,24 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     const n = net();
     const pod = world.pod();
     pod.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1');
-    const r = await runPlugin({ plugin: 'ptp', command: 'ADD', node: n.node, config: conf(n, mode), containerID: containerId(), netns: pod.path, ifname: 'eth0', path: n.path });
+    const r = await runPlugin({
+      plugin: 'ptp',
+      command: 'ADD',
+      node: n.node,
+      config: conf(n, mode),
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+      path: n.path,
+    });
     expect(r.json).toMatchObject({ code: 111 });
     expect(leases(n)).toEqual([]);
-    expect(n.node.links().map((l) => l.ifname).sort()).toEqual(['lo', 'up0']);
+    expect(
+      n.node
+        .links()
+        .map((l) => l.ifname)
+        .sort(),
+    ).toEqual(['lo', 'up0']);
   });
 
   it.each(MODES)('%s mode: DEL after the pod namespace is gone releases the lease and succeeds twice', async (mode) => {
@@ -388,18 +504,21 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     expect(leases(n)).toEqual([]);
   });
 
-  it.each(MODES.flatMap((m) => (['iptables', 'nftables'] as const).map((b) => [m, b] as const)))('%s mode: ipMasq rules follow the attachment (%s), CHECK sees them, DEL removes them', async (mode, backend) => {
-    const n = net();
-    const c = conf(n, mode, { extra: { ipMasq: true, ipMasqBackend: backend } });
-    const a = await attach(n, c);
-    const nat = () => n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset']);
-    expect(nat()).toContain(a.id);
-    // The pod subnet stays exempt in both modes (routed mode: from IPAM, not the /32).
-    expect(nat()).toMatch(backend === 'iptables' ? /-d 10\.78\.0\.0\/24 .*-j ACCEPT/ : /ip daddr != 10\.78\.0\.0\/24/);
-    await callOk(n, 'CHECK', withPrev(c, a.result), a);
-    await callOk(n, 'DEL', withPrev(c, a.result), a);
-    expect(nat()).not.toContain(a.id);
-  });
+  it.each(MODES.flatMap((m) => (['iptables', 'nftables'] as const).map((b) => [m, b] as const)))(
+    '%s mode: ipMasq rules follow the attachment (%s), CHECK sees them, DEL removes them',
+    async (mode, backend) => {
+      const n = net();
+      const c = conf(n, mode, { extra: { ipMasq: true, ipMasqBackend: backend } });
+      const a = await attach(n, c);
+      const nat = () => n.node.exec('iptables-save', ['-t', 'nat']) + n.node.exec('nft', ['list', 'ruleset']);
+      expect(nat()).toContain(a.id);
+      // The pod subnet stays exempt in both modes (routed mode: from IPAM, not the /32).
+      expect(nat()).toMatch(backend === 'iptables' ? /-d 10\.78\.0\.0\/24 .*-j ACCEPT/ : /ip daddr != 10\.78\.0\.0\/24/);
+      await callOk(n, 'CHECK', withPrev(c, a.result), a);
+      await callOk(n, 'DEL', withPrev(c, a.result), a);
+      expect(nat()).not.toContain(a.id);
+    },
+  );
 
   it('STATUS and GC forward to IPAM', async () => {
     const n = net();
@@ -408,7 +527,13 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
     const b = await attach(n, c);
     const s = await runPlugin({ plugin: 'ptp', command: 'STATUS', node: n.node, config: c, path: n.path });
     expect(s.code).toBe(0);
-    await runOk({ plugin: 'ptp', command: 'GC', node: n.node, config: { ...c, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] }, path: n.path });
+    await runOk({
+      plugin: 'ptp',
+      command: 'GC',
+      node: n.node,
+      config: { ...c, 'cni.dev/valid-attachments': [{ containerID: a.id, ifname: 'eth0' }] },
+      path: n.path,
+    });
     expect(leases(n)).toEqual([addr(a.result.ips[0].address)]);
     expect(b.result.ips[0].address).toBe('10.78.0.3/32');
   });
@@ -429,7 +554,12 @@ describe.skipIf(!isRoot || !havePtp || !haveReference)('ptp vs the reference ptp
     return {
       result: {
         ...result,
-        interfaces: result.interfaces.map((i: any) => ({ ...i, name: norm(i.name), mac: typeof i.mac, sandbox: i.sandbox && i.sandbox === pod.path })),
+        interfaces: result.interfaces.map((i: any) => ({
+          ...i,
+          name: norm(i.name),
+          mac: typeof i.mac,
+          sandbox: i.sandbox && i.sandbox === pod.path,
+        })),
         dns: undefined,
       },
       hostAddrs: globalAddrs(node, hv),
@@ -454,7 +584,17 @@ describe.skipIf(!isRoot || !havePtp || !haveReference)('ptp vs the reference ptp
       const pod = world.pod();
       const id = containerId();
       const path = dir === REFERENCE_DIR ? REFERENCE_DIR : n.path;
-      const result = await runOk({ plugin: 'ptp', command: 'ADD', node: n.node, config: c, containerID: id, netns: pod.path, ifname: 'eth0', dir, path });
+      const result = await runOk({
+        plugin: 'ptp',
+        command: 'ADD',
+        node: n.node,
+        config: c,
+        containerID: id,
+        netns: pod.path,
+        ifname: 'eth0',
+        dir,
+        path,
+      });
       snaps.push(snapshot(n.node, pod, result));
       expect(pod.ping('10.79.0.1')).toBe(true);
       await runOk({ plugin: 'ptp', command: 'DEL', node: n.node, config: c, containerID: id, netns: pod.path, ifname: 'eth0', dir, path });

@@ -7,8 +7,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, REFERENCE_DIR, World, containerId, haveBuild, haveReference, isRoot, runOk, uniqueName } from '../helpers/kernel.ts';
 import { runRaw, treeDiff, treeSnapshot } from '../helpers/fuzz.ts';
+import { containerId, haveBuild, haveReference, isRoot, PLUGIN_DIR, REFERENCE_DIR, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
 afterEach(() => world?.cleanup());
@@ -16,17 +16,39 @@ afterEach(() => world?.cleanup());
 const mode = (path: string) => lstatSync(path).mode & 0o777;
 
 describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resistance', () => {
-  it.skipIf(!haveReference)('store files get the reference host-local\'s modes; nothing is group- or world-writable', async () => {
+  it.skipIf(!haveReference)("store files get the reference host-local's modes; nothing is group- or world-writable", async () => {
     world = new World();
     const node = world.node();
     const modes: Record<string, Record<string, number>> = {};
-    for (const [impl, dir] of [['ours', PLUGIN_DIR], ['reference', REFERENCE_DIR]] as const) {
+    for (const [impl, dir] of [
+      ['ours', PLUGIN_DIR],
+      ['reference', REFERENCE_DIR],
+    ] as const) {
       const dataDir = world.tmpdir();
       const net = uniqueName('sec');
-      const config = { cniVersion: '1.0.0', name: net, type: 'host-local', ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.55.0.0/24' }]] } };
-      await runOk({ plugin: 'host-local', command: 'ADD', node, dir, config, containerID: containerId(), netns: world.pod().path, ifname: 'eth0' });
+      const config = {
+        cniVersion: '1.0.0',
+        name: net,
+        type: 'host-local',
+        ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.55.0.0/24' }]] },
+      };
+      await runOk({
+        plugin: 'host-local',
+        command: 'ADD',
+        node,
+        dir,
+        config,
+        containerID: containerId(),
+        netns: world.pod().path,
+        ifname: 'eth0',
+      });
       const netDir = join(dataDir, net);
-      modes[impl] = { dir: mode(netDir), lock: mode(join(netDir, 'lock')), lease: mode(join(netDir, '10.55.0.2')), lastReserved: mode(join(netDir, 'last_reserved_ip.0')) };
+      modes[impl] = {
+        dir: mode(netDir),
+        lock: mode(join(netDir, 'lock')),
+        lease: mode(join(netDir, '10.55.0.2')),
+        lastReserved: mode(join(netDir, 'last_reserved_ip.0')),
+      };
     }
     expect(modes.ours).toEqual(modes.reference);
     expect(modes.ours!.dir).toBe(0o755);
@@ -77,7 +99,14 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
     const node = world.node();
     const tree = world.tmpdir('cnits-inject-');
     const marker = join(tree, 'pwned');
-    const payloads = [`$(touch ${marker})`, `\`touch ${marker}\``, `;touch ${marker}`, `|touch ${marker}`, `&&touch ${marker}`, `\ntouch ${marker}`];
+    const payloads = [
+      `$(touch ${marker})`,
+      `\`touch ${marker}\``,
+      `;touch ${marker}`,
+      `|touch ${marker}`,
+      `&&touch ${marker}`,
+      `\ntouch ${marker}`,
+    ];
     let runs = 0;
     for (const p of payloads) {
       const pod = world.pod();
@@ -97,7 +126,13 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
       for (const plugin of ['bridge', 'ptp', 'host-local']) {
         for (const e of envs) {
           for (const conf of [config, { ...config, name: 'plain', bridge: 'br0x' }]) {
-            const out = await runRaw(node, join(PLUGIN_DIR, plugin), { CNI_COMMAND: 'ADD', CNI_NETNS: pod.path, CNI_PATH: PLUGIN_DIR, ...e }, Buffer.from(JSON.stringify(conf)), tree);
+            const out = await runRaw(
+              node,
+              join(PLUGIN_DIR, plugin),
+              { CNI_COMMAND: 'ADD', CNI_NETNS: pod.path, CNI_PATH: PLUGIN_DIR, ...e },
+              Buffer.from(JSON.stringify(conf)),
+              tree,
+            );
             runs += 1;
             expect(out.code).not.toBe(0);
             expect(existsSync(marker), `${plugin} ${JSON.stringify(e)}`).toBe(false);
@@ -113,11 +148,18 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
     const node = world.node();
     const tree = world.tmpdir('cnits-utf-');
     const dataDir = `${tree}/a\ud800b\u{1f600}c`;
-    const config = { cniVersion: '1.0.0', name: 'utfnet', type: 'host-local', ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.59.0.0/24' }]] } };
+    const config = {
+      cniVersion: '1.0.0',
+      name: 'utfnet',
+      type: 'host-local',
+      ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.59.0.0/24' }]] },
+    };
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'utf', CNI_IFNAME: 'eth0', CNI_NETNS: world.pod().path, CNI_PATH: PLUGIN_DIR };
     const out = await runRaw(node, join(PLUGIN_DIR, 'host-local'), env, Buffer.from(JSON.stringify(config)), tree);
     expect(out.code, out.stdout).toBe(0);
-    expect(readdirSync(tree, { encoding: 'buffer' }).map((n) => n.toString('hex'))).toEqual([Buffer.from('a\ufffdb\u{1f600}c').toString('hex')]);
+    expect(readdirSync(tree, { encoding: 'buffer' }).map((n) => n.toString('hex'))).toEqual([
+      Buffer.from('a\ufffdb\u{1f600}c').toString('hex'),
+    ]);
   });
 
   it('a NUL byte in a path is refused (error 5; STATUS 50) and never cuts the path short', async () => {
@@ -128,7 +170,13 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
     const before = treeSnapshot(tree);
     for (const plugin of ['bridge', 'ptp', 'host-local']) {
       for (const command of ['ADD', 'DEL', 'STATUS']) {
-        const config = { cniVersion: '1.1.0', name: 'nulnet', type: plugin, bridge: 'cnibrnul', ipam: { type: 'host-local', dataDir: `${tree}/cut\u0000x`, ranges: [[{ subnet: '10.58.0.0/24' }]] } };
+        const config = {
+          cniVersion: '1.1.0',
+          name: 'nulnet',
+          type: plugin,
+          bridge: 'cnibrnul',
+          ipam: { type: 'host-local', dataDir: `${tree}/cut\u0000x`, ranges: [[{ subnet: '10.58.0.0/24' }]] },
+        };
         const env = { CNI_COMMAND: command, CNI_CONTAINERID: 'nul', CNI_IFNAME: 'eth0', CNI_NETNS: world.pod().path, CNI_PATH: PLUGIN_DIR };
         const out = await runRaw(node, join(PLUGIN_DIR, plugin), env, Buffer.from(JSON.stringify(config)), tree);
         if (command !== 'DEL') {

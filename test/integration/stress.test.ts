@@ -12,8 +12,18 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PLUGIN_DIR, REFERENCE_DIR, World, haveBuild, haveReference, isRoot, runPlugin, uniqueName, type Netns } from '../helpers/kernel.ts';
 import { countFromEnv, leaseContents, leaseLikeFiles, lockIsFree, recordCounts } from '../helpers/fuzz.ts';
+import {
+  haveBuild,
+  haveReference,
+  isRoot,
+  type Netns,
+  PLUGIN_DIR,
+  REFERENCE_DIR,
+  runPlugin,
+  uniqueName,
+  World,
+} from '../helpers/kernel.ts';
 
 const WORKERS = 50;
 const ROUNDS = countFromEnv('STRESS_ROUNDS', 3);
@@ -22,7 +32,8 @@ let world: World;
 afterEach(() => world?.cleanup());
 
 describe.skipIf(!isRoot || !haveBuild || !haveReference)('concurrency stress', () => {
-  it(`${WORKERS} workers × ${ROUNDS} ADD/DEL cycles on one network, our and the reference host-local on one data directory: never two pods on one address, nothing left`, async () => {
+  it(`${WORKERS} workers × ${ROUNDS} ADD/DEL cycles on one network, our and the reference host-local on one data directory: never two pods on one ` +
+    `address, nothing left`, async () => {
     world = new World();
     const node = world.node();
     const dataDir = world.tmpdir('cnits-stress-');
@@ -100,8 +111,16 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('concurrency stress', (
 
     const left = [
       ...leaseLikeFiles(dataDir).map((f) => `lease ${f}`),
-      ...node.links().filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => `veth ${l.ifname}`),
-      ...pods.flatMap((p) => p.links().filter((l) => l.ifname !== 'lo').map((l) => `${p.name}: ${l.ifname}`)),
+      ...node
+        .links()
+        .filter((l) => l.linkinfo?.info_kind === 'veth')
+        .map((l) => `veth ${l.ifname}`),
+      ...pods.flatMap((p) =>
+        p
+          .links()
+          .filter((l) => l.ifname !== 'lo')
+          .map((l) => `${p.name}: ${l.ifname}`),
+      ),
       ...(lockIsFree(join(dataDir, net, 'lock')) ? [] : ['lock held']),
     ];
     counts.leaks = left.length;

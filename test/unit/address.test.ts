@@ -11,6 +11,7 @@ import {
   formatCidr,
   formatIP,
   hasHostBits,
+  type IP,
   ipEqual,
   lastOf,
   networkOf,
@@ -18,7 +19,6 @@ import {
   parseCidr,
   parseIP,
   parseIPOrCidr,
-  type IP,
 } from '../../lib/net/address.ts';
 
 const ip = (s: string): IP => {

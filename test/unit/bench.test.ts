@@ -41,9 +41,17 @@ describe('bench table', () => {
     const md = renderMarkdown({
       machine: { date: '2026-01-01T00:00:00Z', nproc: 2, cpu: 'cpu', kernel: 'k', node: 'v20' },
       params: { iterations: 1, concurrency: 20, rounds: 1 },
-      scenarios: [{ id: 'bridge', label: 'bridge + host-local', results: { reference: { add: add(10) }, bundle: { add: add(60) }, standalone: { add: add(8) } } }],
+      scenarios: [
+        {
+          id: 'bridge',
+          label: 'bridge + host-local',
+          results: { reference: { add: add(10) }, bundle: { add: add(60) }, standalone: { add: add(8) } },
+        },
+      ],
       startup: {},
     });
-    expect(md).toContain('| bridge + host-local | ADD ms (median / p90 / p99) | 10.0 / 10.0 / 10.0 | 60.0 / 60.0 / 60.0 | 6.00× | 8.0 / 8.0 / 8.0 | 0.80× |');
+    expect(md).toContain(
+      '| bridge + host-local | ADD ms (median / p90 / p99) | 10.0 / 10.0 / 10.0 | 60.0 / 60.0 / 60.0 | 6.00× | 8.0 / 8.0 / 8.0 | 0.80× |',
+    );
   });
 });

@@ -3,10 +3,20 @@ import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError } from '../../lib/cni/errors.ts';
 import { loadBridgeConfig } from '../../plugins/bridge/config.ts';
-import { buildBridgeResult, planAddressing, planBridgeAddresses, planCreateBridge, planHostPort, planPortVlans } from '../../plugins/bridge/plan.ts';
+import {
+  buildBridgeResult,
+  planAddressing,
+  planBridgeAddresses,
+  planCreateBridge,
+  planHostPort,
+  planPortVlans,
+} from '../../plugins/bridge/plan.ts';
 
 const req = (config: Record<string, unknown>, cniArgs: Record<string, string> = {}) =>
-  ({ config: { cniVersion: '1.0.0', name: 'n', type: 'bridge', ...config }, cniArgs: new Map(Object.entries(cniArgs)) }) as unknown as Request;
+  ({
+    config: { cniVersion: '1.0.0', name: 'n', type: 'bridge', ...config },
+    cniArgs: new Map(Object.entries(cniArgs)),
+  }) as unknown as Request;
 
 const codeOf = (f: () => unknown): number | undefined => {
   try {
@@ -20,7 +30,15 @@ const codeOf = (f: () => unknown): number | undefined => {
 describe('loadBridgeConfig', () => {
   it('applies the reference defaults', () => {
     const c = loadBridgeConfig(req({ ipam: { type: 'host-local' } }));
-    expect(c).toMatchObject({ bridge: 'cni0', isGateway: false, ipMasq: false, vlan: 0, vlanTrunk: [], ipamType: 'host-local', mtu: undefined });
+    expect(c).toMatchObject({
+      bridge: 'cni0',
+      isGateway: false,
+      ipMasq: false,
+      vlan: 0,
+      vlanTrunk: [],
+      ipamType: 'host-local',
+      mtu: undefined,
+    });
   });
   it('isDefaultGateway implies isGateway', () => {
     expect(loadBridgeConfig(req({ isDefaultGateway: true })).isGateway).toBe(true);
@@ -78,12 +96,19 @@ describe('planAddressing', () => {
       ips: [{ address: '10.0.0.2/24' }, { address: 'fd00::2/64' }],
       routes: [{ dst: '::/0' }],
     });
-    expect(plan.routes).toEqual([{ dst: '::/0', gw: 'fd00::1' }, { dst: '0.0.0.0/0', gw: '10.0.0.1' }]);
+    expect(plan.routes).toEqual([
+      { dst: '::/0', gw: 'fd00::1' },
+      { dst: '0.0.0.0/0', gw: '10.0.0.1' },
+    ]);
     expect(plan.bridgeAddresses).toEqual(['10.0.0.1/24', 'fd00::1/64']);
   });
   it('rejects isDefaultGateway when IPAM routes the default elsewhere', () => {
     const code = codeOf(() =>
-      planAddressing(cfg({ isDefaultGateway: true }), { cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24' }], routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.9' }] }),
+      planAddressing(cfg({ isDefaultGateway: true }), {
+        cniVersion: '1.1.0',
+        ips: [{ address: '10.0.0.2/24' }],
+        routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.9' }],
+      }),
     );
     expect(code).toBe(7);
   });
@@ -93,7 +118,9 @@ describe('host-side plans', () => {
   const c = (extra: Record<string, unknown>) => loadBridgeConfig(req({ bridge: 'br0', ...extra }));
   it('creates the bridge with mtu and vlan filtering only when needed', () => {
     expect(planCreateBridge(c({}), '02:00:00:00:00:aa')).toBe('link add br0 address 02:00:00:00:00:aa type bridge');
-    expect(planCreateBridge(c({ mtu: 9000, vlan: 5 }), '02:00:00:00:00:aa')).toBe('link add br0 address 02:00:00:00:00:aa mtu 9000 type bridge vlan_filtering 1');
+    expect(planCreateBridge(c({ mtu: 9000, vlan: 5 }), '02:00:00:00:00:aa')).toBe(
+      'link add br0 address 02:00:00:00:00:aa mtu 9000 type bridge vlan_filtering 1',
+    );
   });
   it('sets port flags in one line', () => {
     expect(planHostPort(c({ hairpinMode: true, portIsolation: true }), 'veth1')).toEqual([
@@ -110,7 +137,11 @@ describe('host-side plans', () => {
       'vlan add dev v vid 10 pvid untagged master',
       'vlan add dev v vid 20 master',
     ]);
-    expect(planPortVlans(c({ vlanTrunk: [{ id: 20 }] }), 'v')).toEqual(['vlan del dev v vid 1', 'vlan add dev v vid 1 pvid untagged master', 'vlan add dev v vid 20 master']);
+    expect(planPortVlans(c({ vlanTrunk: [{ id: 20 }] }), 'v')).toEqual([
+      'vlan del dev v vid 1',
+      'vlan add dev v vid 1 pvid untagged master',
+      'vlan add dev v vid 20 master',
+    ]);
     expect(planPortVlans(c({ vlan: 10, preserveDefaultVlan: true }), 'v')).toEqual(['vlan add dev v vid 10 pvid untagged master']);
   });
   it('adds a missing gateway address, keeps a present one, refuses a different one without forceAddress', () => {
@@ -123,7 +154,9 @@ describe('host-side plans', () => {
       'addr replace 10.0.0.1/24 dev br0',
     ]);
     // IPv6: a non-overlapping extra address is no conflict.
-    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }])).toEqual(['addr replace fd00::1/64 dev br0 nodad']);
+    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }])).toEqual([
+      'addr replace fd00::1/64 dev br0 nodad',
+    ]);
   });
   it('lets the config dns override the IPAM dns only when it says something', () => {
     const base = { bridgeMac: 'm', hostVeth: 'v', hostMac: 'h', ifname: 'eth0', containerMac: 'c', netns: '/x' };

@@ -1,8 +1,8 @@
 // lib/cni/config.ts: schema validation turned into CNI errors that name the key and the value.
 import { describe, expect, it } from 'vitest';
-import * as z from '../../lib/cni/schema.ts';
 import { baseConfigSchema, baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import * as z from '../../lib/cni/schema.ts';
 
 // A plugin schema built the way plugins build theirs.
 const pluginSchema = z.looseObject({

@@ -18,7 +18,10 @@ const NETNS_OK = '/fake-netns/pod1';
 const RESULT: Result = {
   cniVersion: '1.1.0',
   interfaces: [{ name: 'eth0', mac: '0a:58:0a:01:00:05', mtu: 1450, sandbox: '/var/run/netns/x' }],
-  ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1', interface: 0 }, { address: 'fd00::5/64', interface: 0 }],
+  ips: [
+    { address: '10.1.0.5/24', gateway: '10.1.0.1', interface: 0 },
+    { address: 'fd00::5/64', interface: 0 },
+  ],
   routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1', priority: 3 }],
   dns: { nameservers: ['10.1.0.53'] },
 };
@@ -172,7 +175,11 @@ describe('required environment per command', () => {
 
   it('ADD with nothing but CNI_COMMAND lists every missing variable', async () => {
     const { plugin } = fakePlugin();
-    await expectError(dispatch(plugin, { CNI_COMMAND: 'ADD' }, stdinOf(conf())), 4, 'required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing');
+    await expectError(
+      dispatch(plugin, { CNI_COMMAND: 'ADD' }, stdinOf(conf())),
+      4,
+      'required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing',
+    );
   });
 
   it('STATUS needs nothing but CNI_COMMAND; GC runs with empty container variables (libcni sends them empty)', async () => {
@@ -235,7 +242,11 @@ describe('stdin decoding', () => {
   it('not UTF-8 → code 6', async () => {
     const { plugin } = fakePlugin();
     const bytes = Buffer.concat([Buffer.from('{"name":"n'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
-    await expectError(dispatch(plugin, envFor('DEL'), () => bytes), 6, /UTF-8/);
+    await expectError(
+      dispatch(plugin, envFor('DEL'), () => bytes),
+      6,
+      /UTF-8/,
+    );
   });
 
   it('unreadable stdin → code 5', async () => {
@@ -250,7 +261,10 @@ describe('stdin decoding', () => {
 
   it('oversized stdin → code 5', async () => {
     const { plugin } = fakePlugin();
-    await expectError(dispatch(plugin, envFor('DEL'), () => Buffer.alloc(64 * 1024 * 1024 + 1, 0x20)), 5);
+    await expectError(
+      dispatch(plugin, envFor('DEL'), () => Buffer.alloc(64 * 1024 * 1024 + 1, 0x20)),
+      5,
+    );
   });
 
   it('unsupported version names both sides in details', async () => {
@@ -269,7 +283,11 @@ describe('stdin decoding', () => {
 
   it('tolerates cniVersions and keeps cniVersion as the version to speak', async () => {
     const { plugin, calls } = fakePlugin();
-    const out = await dispatch(plugin, envFor('ADD', { CNI_NETNS: NETNS_OK }), stdinOf(conf({ cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0', '1.1.0'] })));
+    const out = await dispatch(
+      plugin,
+      envFor('ADD', { CNI_NETNS: NETNS_OK }),
+      stdinOf(conf({ cniVersion: '1.0.0', cniVersions: ['0.4.0', '1.0.0', '1.1.0'] })),
+    );
     expect(parseOutcome(out).cniVersion).toBe('1.0.0');
     expect(calls[0]!.version).toBe('1.0.0');
   });
@@ -313,9 +331,13 @@ describe('version gates', () => {
 });
 
 describe('CNI_NETNS safety', () => {
-  it.each(['ADD', 'CHECK', 'DEL'])('%s refuses the plugin\'s own network namespace before calling the plugin', async (command) => {
+  it.each(['ADD', 'CHECK', 'DEL'])("%s refuses the plugin's own network namespace before calling the plugin", async (command) => {
     const { plugin, calls } = fakePlugin();
-    const json = await expectError(dispatch(plugin, envFor(command, { CNI_NETNS: '/proc/self/ns/net' }), stdinOf(conf())), 4, /own network namespace/);
+    const json = await expectError(
+      dispatch(plugin, envFor(command, { CNI_NETNS: '/proc/self/ns/net' }), stdinOf(conf())),
+      4,
+      /own network namespace/,
+    );
     expect(json.details).toContain(command);
     expect(calls).toHaveLength(0);
   });

@@ -1,7 +1,7 @@
 // lib/cni/env.ts: required variables per command (spec §3.1 table) and the identifier rules.
 import { describe, expect, it } from 'vitest';
+import { COMMANDS, type Command, isCommand, readEnv, validateContainerID, validateIfname } from '../../lib/cni/env.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { COMMANDS, isCommand, readEnv, validateContainerID, validateIfname, type Command } from '../../lib/cni/env.ts';
 
 const FULL = {
   CNI_COMMAND: 'ADD',

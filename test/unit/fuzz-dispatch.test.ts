@@ -45,7 +45,7 @@ const sandboxed = vi.hoisted(() => (real: Record<string, any>) => {
   const { resolve: resolvePath } = require('node:path') as typeof import('node:path');
   const inside = (p: unknown) => {
     const s = String(p);
-    return s === state.sandbox || s.startsWith(state.sandbox + '/') || resolvePath(s).startsWith(state.sandbox + '/');
+    return s === state.sandbox || s.startsWith(`${state.sandbox}/`) || resolvePath(s).startsWith(`${state.sandbox}/`);
   };
   const refuse = (p: unknown) => {
     state.writesOutside.push(String(p));
@@ -106,7 +106,17 @@ import { ErrorCode } from '../../lib/cni/errors.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { bridge } from '../../plugins/bridge/plugin.ts';
 import { ptp } from '../../plugins/ptp/plugin.ts';
-import { countFromEnv, errorDocumentProblems, fuzzCase, Rand, recordCounts, seedFromEnv, treeDiff, treeSnapshot, type FuzzContext } from '../helpers/fuzz.ts';
+import {
+  countFromEnv,
+  errorDocumentProblems,
+  type FuzzContext,
+  fuzzCase,
+  Rand,
+  recordCounts,
+  seedFromEnv,
+  treeDiff,
+  treeSnapshot,
+} from '../helpers/fuzz.ts';
 
 const CASES = countFromEnv('FUZZ_CASES', 3000);
 const seed = seedFromEnv();
@@ -136,9 +146,29 @@ interface Target {
 
 const ipam = (dataDir: string) => ({ type: 'host-local', dataDir, ranges: [[{ subnet: '10.77.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] });
 const TARGETS: Target[] = [
-  { plugin: bridge, label: 'bridge', config: (d) => ({ cniVersion: '1.1.0', name: 'fuzznet', type: 'bridge', bridge: 'cnifuzz0', isGateway: true, ipMasq: true, ipam: ipam(d) }) },
-  { plugin: ptp, label: 'ptp', config: (d) => ({ cniVersion: '1.0.0', name: 'fuzznet', type: 'ptp', ipMasq: true, mtu: 1400, ipam: ipam(d) }) },
-  { plugin: ptp, label: 'ptp routed', config: (d) => ({ cniVersion: '1.1.0', name: 'fuzznet', type: 'ptp', proxyArp: true, hostVethPrefix: 'fz', ipam: ipam(d) }) },
+  {
+    plugin: bridge,
+    label: 'bridge',
+    config: (d) => ({
+      cniVersion: '1.1.0',
+      name: 'fuzznet',
+      type: 'bridge',
+      bridge: 'cnifuzz0',
+      isGateway: true,
+      ipMasq: true,
+      ipam: ipam(d),
+    }),
+  },
+  {
+    plugin: ptp,
+    label: 'ptp',
+    config: (d) => ({ cniVersion: '1.0.0', name: 'fuzznet', type: 'ptp', ipMasq: true, mtu: 1400, ipam: ipam(d) }),
+  },
+  {
+    plugin: ptp,
+    label: 'ptp routed',
+    config: (d) => ({ cniVersion: '1.1.0', name: 'fuzznet', type: 'ptp', proxyArp: true, hostVethPrefix: 'fz', ipam: ipam(d) }),
+  },
   { plugin: hostLocal, label: 'host-local', config: (d) => ({ cniVersion: '0.4.0', name: 'fuzznet', type: 'host-local', ipam: ipam(d) }) },
 ];
 
@@ -276,7 +306,13 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
   it('CNI_NETNS naming another namespace type (/proc/self/ns/mnt) is refused with code 4 before any side effect', async () => {
     for (const t of TARGETS.filter((x) => (x.plugin as { entersNetns?: boolean }).entersNetns !== false)) {
       for (const command of ['ADD', 'CHECK']) {
-        const env = { CNI_COMMAND: command, CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'eth0', CNI_NETNS: '/proc/self/ns/mnt', CNI_PATH: pluginDir };
+        const env = {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: 'c0ffee',
+          CNI_IFNAME: 'eth0',
+          CNI_NETNS: '/proc/self/ns/mnt',
+          CNI_PATH: pluginDir,
+        };
         state.spawned.length = 0;
         const out = await dispatch(t.plugin, env, () => Buffer.from(JSON.stringify(t.config(join(state.sandbox, 'mnt-data')))));
         expect(JSON.parse(out.stdout).code, `${t.label} ${command}`).toBe(ErrorCode.InvalidEnvironment);
@@ -289,7 +325,11 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'eth0', CNI_NETNS: '/proc/self/ns/net', CNI_PATH: '/x' };
     const deepArray = '['.repeat(100_000) + ']'.repeat(100_000);
     for (const t of TARGETS) {
-      for (const stdin of [deepArray, `{"cniVersion":"1.1.0","name":"n","deep":${deepArray}}`, `{"cniVersion":"1.1.0","name":${deepArray}}`]) {
+      for (const stdin of [
+        deepArray,
+        `{"cniVersion":"1.1.0","name":"n","deep":${deepArray}}`,
+        `{"cniVersion":"1.1.0","name":${deepArray}}`,
+      ]) {
         const out = await dispatch(t.plugin, env, () => Buffer.from(stdin));
         expect(errorDocumentProblems(out.stdout, out.exitCode)).toEqual([]);
         expect(JSON.parse(out.stdout).code).not.toBe(ErrorCode.Internal);

@@ -1,10 +1,10 @@
 // The pure allocator against an in-memory LeaseStore: round-robin order, wrap-around, gateway
 // skipping, requested addresses, duplicates, exhaustion, multi-set rollback, IPv6.
 import { describe, expect, it } from 'vitest';
-import { allocateAll, candidates, capacityOf, freeCount, toIPConfig, type LeaseStore, type Owner } from '../../ipam/allocator.ts';
-import { parseHostLocalConfig, type HostLocalConfig } from '../../ipam/config.ts';
+import { allocateAll, candidates, capacityOf, freeCount, type LeaseStore, type Owner, toIPConfig } from '../../ipam/allocator.ts';
+import { type HostLocalConfig, parseHostLocalConfig } from '../../ipam/config.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { formatIP, parseIP, type IP } from '../../lib/net/address.ts';
+import { formatIP, type IP, parseIP } from '../../lib/net/address.ts';
 
 /** The reference's fake store, in memory: lease name → "<id>\r\n<ifname>". */
 class MemoryStore implements LeaseStore {
@@ -15,10 +15,10 @@ class MemoryStore implements LeaseStore {
   isLeased(ip: IP): boolean {
     return this.leases.has(formatIP(ip));
   }
-  reserve(ip: IP, owner: Owner, setIndex: number): boolean {
-    const name = formatIP(ip);
+  reserve(address: IP, holder: Owner, setIndex: number): boolean {
+    const name = formatIP(address);
     if (this.leases.has(name) || this.hidden.has(name)) return false;
-    this.leases.set(name, `${owner.containerID}\r\n${owner.ifname}`);
+    this.leases.set(name, `${holder.containerID}\r\n${holder.ifname}`);
     this.last.set(setIndex, name);
     return true;
   }
@@ -29,8 +29,10 @@ class MemoryStore implements LeaseStore {
     const s = this.last.get(setIndex);
     return s === undefined ? undefined : parseIP(s)!;
   }
-  leasesOf(owner: Owner): IP[] {
-    return [...this.leases].filter(([, c]) => c === `${owner.containerID}\r\n${owner.ifname}` || c === owner.containerID).map(([n]) => parseIP(n)!);
+  leasesOf(holder: Owner): IP[] {
+    return [...this.leases]
+      .filter(([, c]) => c === `${holder.containerID}\r\n${holder.ifname}` || c === holder.containerID)
+      .map(([n]) => parseIP(n)!);
   }
 }
 
@@ -57,18 +59,59 @@ function codeOf(fn: () => unknown): { code: number; msg: string } {
 }
 
 describe('candidates: the reference round-robin order', () => {
-  const order = (ipam: object, last?: string) => [...candidates(cfgOf(ipam).rangeSets[0]!, last ? parseIP(last)! : undefined)].map((c) => formatIP(c.ip));
+  const order = (ipam: object, last?: string) =>
+    [...candidates(cfgOf(ipam).rangeSets[0]!, last ? parseIP(last)! : undefined)].map((c) => formatIP(c.ip));
 
   it.each([
-    ['fresh /29 starts after the gateway', { subnet: '10.0.0.0/29' }, undefined, ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6']],
-    ['after the last reserved, wrapping to the start', { subnet: '10.0.0.0/29' }, '10.0.0.4', ['10.0.0.5', '10.0.0.6', '10.0.0.2', '10.0.0.3', '10.0.0.4']],
-    ['last reserved at the range end wraps at once', { subnet: '10.0.0.0/29' }, '10.0.0.6', ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6']],
-    ['last reserved outside the set is ignored', { subnet: '10.0.0.0/29' }, '10.9.9.9', ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6']],
-    ['a gateway in the middle is skipped', { subnet: '10.0.0.0/29', gateway: '10.0.0.4' }, undefined, ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.5', '10.0.0.6']],
-    ['explicit start and end', { subnet: '10.0.0.0/24', rangeStart: '10.0.0.10', rangeEnd: '10.0.0.12' }, undefined, ['10.0.0.10', '10.0.0.11', '10.0.0.12']],
-    ['explicit range covering network and broadcast skips them', { subnet: '10.0.0.0/30', rangeStart: '10.0.0.0', rangeEnd: '10.0.0.3' }, undefined, ['10.0.0.2']],
+    [
+      'fresh /29 starts after the gateway',
+      { subnet: '10.0.0.0/29' },
+      undefined,
+      ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'],
+    ],
+    [
+      'after the last reserved, wrapping to the start',
+      { subnet: '10.0.0.0/29' },
+      '10.0.0.4',
+      ['10.0.0.5', '10.0.0.6', '10.0.0.2', '10.0.0.3', '10.0.0.4'],
+    ],
+    [
+      'last reserved at the range end wraps at once',
+      { subnet: '10.0.0.0/29' },
+      '10.0.0.6',
+      ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'],
+    ],
+    [
+      'last reserved outside the set is ignored',
+      { subnet: '10.0.0.0/29' },
+      '10.9.9.9',
+      ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'],
+    ],
+    [
+      'a gateway in the middle is skipped',
+      { subnet: '10.0.0.0/29', gateway: '10.0.0.4' },
+      undefined,
+      ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.5', '10.0.0.6'],
+    ],
+    [
+      'explicit start and end',
+      { subnet: '10.0.0.0/24', rangeStart: '10.0.0.10', rangeEnd: '10.0.0.12' },
+      undefined,
+      ['10.0.0.10', '10.0.0.11', '10.0.0.12'],
+    ],
+    [
+      'explicit range covering network and broadcast skips them',
+      { subnet: '10.0.0.0/30', rangeStart: '10.0.0.0', rangeEnd: '10.0.0.3' },
+      undefined,
+      ['10.0.0.2'],
+    ],
     ['IPv6: the all-ones address is allocatable', { subnet: 'fd00::/126' }, undefined, ['fd00::2', 'fd00::3']],
-    ['IPv6 wrap after the last address', { subnet: 'fd00::/125' }, 'fd00::7', ['fd00::2', 'fd00::3', 'fd00::4', 'fd00::5', 'fd00::6', 'fd00::7']],
+    [
+      'IPv6 wrap after the last address',
+      { subnet: 'fd00::/125' },
+      'fd00::7',
+      ['fd00::2', 'fd00::3', 'fd00::4', 'fd00::5', 'fd00::6', 'fd00::7'],
+    ],
   ])('%s', (_what, ipam, last, expected) => {
     expect(order(ipam, last)).toEqual(expected);
   });

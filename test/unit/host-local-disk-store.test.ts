@@ -41,7 +41,8 @@ describe('file format', () => {
   it('only canonical address names are leases', () => {
     expect(leaseNameToIP('10.0.0.2')).toBeDefined();
     expect(leaseNameToIP('fd00::2')).toBeDefined();
-    for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts-tmp.1.10.0.0.2']) expect(leaseNameToIP(n)).toBeUndefined();
+    for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts-tmp.1.10.0.0.2'])
+      expect(leaseNameToIP(n)).toBeUndefined();
   });
 
   it('parses owners, legacy and empty contents', () => {
@@ -75,12 +76,17 @@ describe('owners, release and GC', () => {
   });
 
   it('collectGarbage keeps valid owners (legacy: any ifname of a valid id), drops the rest and empty leases', async () => {
-    const freed = await use((s) => s.collectGarbage([{ containerID: 'a', ifname: 'eth0' }, { containerID: 'b', ifname: 'eth1' }]));
+    const freed = await use((s) =>
+      s.collectGarbage([
+        { containerID: 'a', ifname: 'eth0' },
+        { containerID: 'b', ifname: 'eth1' },
+      ]),
+    );
     expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.3', '10.0.0.5']);
     expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.4', 'last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
-  it('a crashed writer\'s temp file is swept the next time the lock is held, and is never a lease', async () => {
+  it("a crashed writer's temp file is swept the next time the lock is held, and is never a lease", async () => {
     writeFileSync(join(dir(), '.cni-ts-tmp.999.10.0.0.9'), 'c\r\neth0');
     const leases = await use((s) => s.leases().map((l) => l.name));
     expect(leases).not.toContain('.cni-ts-tmp.999.10.0.0.9');

@@ -1,6 +1,17 @@
 // The installer against a fake project root and a temp target dir: no root, no real build needed.
 import { spawn } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,10 +24,16 @@ const opts = (o: Partial<ReturnType<typeof parseArgs>> = {}) => ({ ...parseArgs(
 function fakeBuild(version: string): void {
   mkdirSync(join(root, 'dist', 'bin'), { recursive: true });
   for (const p of ['bridge', 'host-local', 'ptp']) {
-    writeFileSync(join(root, 'dist', p), `#!/usr/bin/env node\n// cni-ts plugin: ${p}\nconsole.log(${JSON.stringify(version)})\n`, { mode: 0o644 });
+    writeFileSync(join(root, 'dist', p), `#!/usr/bin/env node\n// cni-ts plugin: ${p}\nconsole.log(${JSON.stringify(version)})\n`, {
+      mode: 0o644,
+    });
   }
   // Stand-in for the standalone executable: ELF magic, padding past the scanner's 1 MiB chunk, marker.
-  const elf = Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc((1 << 20) - 10), Buffer.from(`cni-ts multi-call executable ${version}`)]);
+  const elf = Buffer.concat([
+    Buffer.from('\x7fELF', 'latin1'),
+    Buffer.alloc((1 << 20) - 10),
+    Buffer.from(`cni-ts multi-call executable ${version}`),
+  ]);
   writeFileSync(join(root, 'dist', 'bin', 'cni-ts'), elf, { mode: 0o644 });
 }
 

@@ -118,14 +118,31 @@ function rawTypes(buf: Uint8Array, from = 0): number[] {
   return out;
 }
 /** The raw nla_type (with flags) of one attribute type in a list. */
-const rawTypeOf = (buf: Uint8Array, from: number, type: number): number | undefined => rawTypes(buf, from).find((t) => (t & 0x3fff) === type);
+const rawTypeOf = (buf: Uint8Array, from: number, type: number): number | undefined =>
+  rawTypes(buf, from).find((t) => (t & 0x3fff) === type);
 
 /** ifinfomsg: family, type, index, flags, change. */
-const ifi = (p: Uint8Array) => ({ family: p[0], type: dv(p).getUint16(2, true), index: dv(p).getInt32(4, true), flags: dv(p).getUint32(8, true), change: dv(p).getUint32(12, true) });
+const ifi = (p: Uint8Array) => ({
+  family: p[0],
+  type: dv(p).getUint16(2, true),
+  index: dv(p).getInt32(4, true),
+  flags: dv(p).getUint32(8, true),
+  change: dv(p).getUint32(12, true),
+});
 /** ifaddrmsg: family, prefixlen, flags, scope, index. */
 const ifa = (p: Uint8Array) => ({ family: p[0], prefixlen: p[1], flags: p[2], scope: p[3], index: dv(p).getUint32(4, true) });
 /** rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. */
-const rtm = (p: Uint8Array) => ({ family: p[0], dstLen: p[1], srcLen: p[2], tos: p[3], table: p[4], protocol: p[5], scope: p[6], type: p[7], flags: dv(p).getUint32(8, true) });
+const rtm = (p: Uint8Array) => ({
+  family: p[0],
+  dstLen: p[1],
+  srcLen: p[2],
+  tos: p[3],
+  table: p[4],
+  protocol: p[5],
+  scope: p[6],
+  type: p[7],
+  flags: dv(p).getUint32(8, true),
+});
 
 const MAC1 = '02:00:00:00:00:01';
 const MAC2 = '02:00:00:00:00:02';
@@ -325,13 +342,16 @@ describe('link set', () => {
 });
 
 describe('link del', () => {
-  it.each(['link del veth1234', 'link del dev veth1234', 'link delete veth1234'])('%s is RTM_DELLINK by ifi_index, without attributes', (l) => {
-    const w = wire(l);
-    expect(w.type).toBe(RTM_DELLINK);
-    expect(w.flags).toBe(NLM_F_REQUEST);
-    expect(ifi(w.payload)).toEqual({ family: 0, type: 0, index: INDEX.veth1234, flags: 0, change: 0 });
-    expect(w.payload).toHaveLength(16);
-  });
+  it.each(['link del veth1234', 'link del dev veth1234', 'link delete veth1234'])(
+    '%s is RTM_DELLINK by ifi_index, without attributes',
+    (l) => {
+      const w = wire(l);
+      expect(w.type).toBe(RTM_DELLINK);
+      expect(w.flags).toBe(NLM_F_REQUEST);
+      expect(ifi(w.payload)).toEqual({ family: 0, type: 0, index: INDEX.veth1234, flags: 0, change: 0 });
+      expect(w.payload).toHaveLength(16);
+    },
+  );
 
   it.each(['link del', 'link del veth1234 type veth', 'link del dev'])('leaves %s to ip', (l) => {
     expect(parseLine(l)).toBeUndefined();
@@ -457,7 +477,13 @@ describe('route', () => {
   it('decodes back with decodeRoute to what ip -json would show', () => {
     const w = wire('route add 10.0.0.0/8 via 10.1.2.1 dev eth0');
     const names = new Map(Object.entries(INDEX).map(([n, i]) => [i, n]));
-    expect(decodeRoute(w.payload, (i) => names.get(i))).toEqual({ dst: '10.0.0.0/8', gateway: '10.1.2.1', dev: 'eth0', protocol: 'boot', flags: [] });
+    expect(decodeRoute(w.payload, (i) => names.get(i))).toEqual({
+      dst: '10.0.0.0/8',
+      gateway: '10.1.2.1',
+      dev: 'eth0',
+      protocol: 'boot',
+      flags: [],
+    });
   });
 
   it('a host route with scope link and src gets scope 253 and RTA_PREFSRC, no gateway', () => {
@@ -528,7 +554,17 @@ describe('route', () => {
     const w = wire('route del 10.1.0.0/16 dev eth0');
     expect(w.type).toBe(RTM_DELROUTE);
     expect(w.flags).toBe(NLM_F_REQUEST);
-    expect(rtm(w.payload)).toEqual({ family: AF_INET, dstLen: 16, srcLen: 0, tos: 0, table: 254, protocol: 0, scope: 255, type: 0, flags: 0 });
+    expect(rtm(w.payload)).toEqual({
+      family: AF_INET,
+      dstLen: 16,
+      srcLen: 0,
+      tos: 0,
+      table: 254,
+      protocol: 0,
+      scope: 255,
+      type: 0,
+      flags: 0,
+    });
     const a = parseAttrs(w.payload, 12);
     expect(ipOf(a.get(RTA_DST))).toBe('10.1.0.0');
     expect(u32Of(a.get(RTA_OIF))).toBe(INDEX.eth0);
@@ -587,12 +623,20 @@ describe('route', () => {
 });
 
 describe('unsupported lines', () => {
-  it.each(['', '   ', 'neigh add 10.1.2.1 lladdr 02:00:00:00:00:01 dev eth0', 'rule add from 10.0.0.0/8 table 100', 'link show', 'link', 'addr', 'route', 'netns add x', 'link set veth1234 netns 5'])(
-    'parseLine(%j) is undefined',
-    (l) => {
-      expect(parseLine(l)).toBeUndefined();
-    },
-  );
+  it.each([
+    '',
+    '   ',
+    'neigh add 10.1.2.1 lladdr 02:00:00:00:00:01 dev eth0',
+    'rule add from 10.0.0.0/8 table 100',
+    'link show',
+    'link',
+    'addr',
+    'route',
+    'netns add x',
+    'link set veth1234 netns 5',
+  ])('parseLine(%j) is undefined', (l) => {
+    expect(parseLine(l)).toBeUndefined();
+  });
 
   it('tolerates surrounding and repeated spaces', () => {
     const w = wire('  route   add 10.0.0.0/8  via 10.1.2.1 dev eth0  ');

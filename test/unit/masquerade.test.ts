@@ -71,7 +71,16 @@ describe('iptables names', () => {
 
 describe('iptables-save parsing', () => {
   it('splits quoted, escaped arguments', () => {
-    expect(splitArgs('-A X -m comment --comment "name: \\"n\\" id: \\"i\\"" -j Y')).toEqual(['-A', 'X', '-m', 'comment', '--comment', 'name: "n" id: "i"', '-j', 'Y']);
+    expect(splitArgs('-A X -m comment --comment "name: \\"n\\" id: \\"i\\"" -j Y')).toEqual([
+      '-A',
+      'X',
+      '-m',
+      'comment',
+      '--comment',
+      'name: "n" id: "i"',
+      '-j',
+      'Y',
+    ]);
   });
   it('finds chains, rules, targets and comments of the nat table only', () => {
     const s = parseNatSave(`*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\nCOMMIT\n${REF_V4}`);
@@ -120,14 +129,20 @@ describe('iptables plans', () => {
   });
 
   it('teardown deletes every jump to the chain, then flushes and deletes it; nothing when absent', () => {
-    expect(planTeardown('mynet', 'abc123', parseNatSave(REF_V4))).toEqual([`-D POSTROUTING -s 10.9.0.2/32 ${C} -j ${CHAIN}`, `-F ${CHAIN}`, `-X ${CHAIN}`]);
+    expect(planTeardown('mynet', 'abc123', parseNatSave(REF_V4))).toEqual([
+      `-D POSTROUTING -s 10.9.0.2/32 ${C} -j ${CHAIN}`,
+      `-F ${CHAIN}`,
+      `-X ${CHAIN}`,
+    ]);
     expect(planTeardown('mynet', 'other', parseNatSave(REF_V4))).toEqual([]);
     expect(planTeardown('mynet', 'abc123', EMPTY)).toEqual([]);
     expect(restoreInput(['-F X'])).toBe('*nat\n-F X\nCOMMIT\n');
   });
 
   it('GC removes chains of this network whose container is not valid, and nothing else', () => {
-    const other = `*nat\n:POSTROUTING ACCEPT [0:0]\n:${chainName('othernet', 'zzz')} - [0:0]\n-A POSTROUTING -s 10.8.0.3/32 -m comment --comment "name: \\"othernet\\" id: \\"zzz\\"" -j ${chainName('othernet', 'zzz')}\nCOMMIT\n`;
+    const other =
+      `*nat\n:POSTROUTING ACCEPT [0:0]\n:${chainName('othernet', 'zzz')} - [0:0]\n-A POSTROUTING -s 10.8.0.3/32 -m comment --comment "name: ` +
+      `\\"othernet\\" id: \\"zzz\\"" -j ${chainName('othernet', 'zzz')}\nCOMMIT\n`;
     const state = parseNatSave(REF_V4 + other);
     expect(planGc('mynet', new Set(['abc123']), state)).toEqual([]);
     expect(planGc('mynet', new Set(), state)).toEqual(planTeardown('mynet', 'abc123', state));

@@ -3,8 +3,6 @@
 // decoders read built by hand here rather than with the module's own encoders.
 import { describe, expect, it } from 'vitest';
 import {
-  NLM_F,
-  RTM,
   addressBytes,
   assembleLinks,
   attrBytes,
@@ -15,10 +13,12 @@ import {
   formatAddress,
   isDone,
   message,
+  NLM_F,
   parseAttrs,
-  splitMessages,
   type RawAddr,
   type RawLink,
+  RTM,
+  splitMessages,
 } from '../../lib/kernel/netlink-codec.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -69,8 +69,21 @@ function received(payload: Uint8Array | number[]): Uint8Array {
 const dv = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 // ifinfomsg / ifaddrmsg / rtmsg built by hand
-const ifinfo = (index: number, flags: number, change = 0): number[] => [0, 0, ...le16(1 /* ARPHRD_ETHER */), ...le32(index), ...le32(flags), ...le32(change)];
-const ifaddr = (family: number, prefixlen: number, flags: number, scope: number, index: number): number[] => [family, prefixlen, flags, scope, ...le32(index)];
+const ifinfo = (index: number, flags: number, change = 0): number[] => [
+  0,
+  0,
+  ...le16(1 /* ARPHRD_ETHER */),
+  ...le32(index),
+  ...le32(flags),
+  ...le32(change),
+];
+const ifaddr = (family: number, prefixlen: number, flags: number, scope: number, index: number): number[] => [
+  family,
+  prefixlen,
+  flags,
+  scope,
+  ...le32(index),
+];
 const rtm = (r: { family: number; dstLen: number; table: number; protocol: number; scope: number; type: number }): number[] => [
   r.family,
   r.dstLen,
@@ -159,14 +172,28 @@ describe('message', () => {
   });
 
   it('uses the kernel values of the constants', () => {
-    expect(RTM).toEqual({ NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, DELADDR: 21, GETADDR: 22, NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26 });
+    expect(RTM).toEqual({
+      NEWLINK: 16,
+      DELLINK: 17,
+      GETLINK: 18,
+      NEWADDR: 20,
+      DELADDR: 21,
+      GETADDR: 22,
+      NEWROUTE: 24,
+      DELROUTE: 25,
+      GETROUTE: 26,
+    });
     expect(NLM_F).toEqual({ REQUEST: 1, MULTI: 2, ACK: 4, DUMP: 0x300, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 });
   });
 });
 
 describe('splitMessages', () => {
   it('splits a datagram of several messages, honouring alignment after an unaligned nlmsg_len', () => {
-    const buf = bytes(nlmsg(RTM.NEWLINK, 7, [1, 2, 3, 4, 5, 6, 7, 8], NLM_F.MULTI), nlmsg(RTM.NEWADDR, 8, [0xa, 0xb, 0xc, 0xd, 0xe], NLM_F.MULTI), nlmsg(NLMSG_DONE, 9, le32(0), NLM_F.MULTI));
+    const buf = bytes(
+      nlmsg(RTM.NEWLINK, 7, [1, 2, 3, 4, 5, 6, 7, 8], NLM_F.MULTI),
+      nlmsg(RTM.NEWADDR, 8, [0xa, 0xb, 0xc, 0xd, 0xe], NLM_F.MULTI),
+      nlmsg(NLMSG_DONE, 9, le32(0), NLM_F.MULTI),
+    );
     const msgs = splitMessages(buf);
     expect(msgs.map((m) => [m.type, m.flags, m.seq, m.payload.length])).toEqual([
       [RTM.NEWLINK, NLM_F.MULTI, 7, 8],
@@ -304,12 +331,20 @@ describe('addressBytes', () => {
     expect(Array.from(addressBytes('64:ff9b::192.0.2.33'))).toEqual(Array.from(ipv6(0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x0221)));
   });
 
-  it.each(['10.1.2.3', '0.0.0.0', '2001:db8::1', '::1', '::', 'fe80::1:2', '2001:db8:0:1:1:1:1:1', '1:0:0:2::3', 'fd00:1:2:3::', '2001:db8:ab:cdef:a::1'])(
-    'round-trips %s through formatAddress',
-    (ip) => {
-      expect(formatAddress(addressBytes(ip))).toBe(ip);
-    },
-  );
+  it.each([
+    '10.1.2.3',
+    '0.0.0.0',
+    '2001:db8::1',
+    '::1',
+    '::',
+    'fe80::1:2',
+    '2001:db8:0:1:1:1:1:1',
+    '1:0:0:2::3',
+    'fd00:1:2:3::',
+    '2001:db8:ab:cdef:a::1',
+  ])('round-trips %s through formatAddress', (ip) => {
+    expect(formatAddress(addressBytes(ip))).toBe(ip);
+  });
 
   it('canonicalises non-canonical input on the way back', () => {
     expect(formatAddress(addressBytes('2001:0DB8:0000:0000:0000:0000:0000:0001'))).toBe('2001:db8::1');
@@ -368,7 +403,9 @@ describe('decodeLink', () => {
   it('names loopback and promisc flags in iproute2 order', () => {
     const lo = decodeLink(received(bytes(ifinfo(1, IFF_LOOPBACK | IFF_UP | IFF_RUNNING | IFF_LOWER_UP), rta(3, str0('lo')))));
     expect(lo.flags).toEqual(['LOOPBACK', 'UP', 'LOWER_UP']);
-    const br = decodeLink(received(bytes(ifinfo(7, IFF_BROADCAST | IFF_MULTICAST | IFF_PROMISC | IFF_UP | IFF_RUNNING | IFF_LOWER_UP), rta(3, str0('br0')))));
+    const br = decodeLink(
+      received(bytes(ifinfo(7, IFF_BROADCAST | IFF_MULTICAST | IFF_PROMISC | IFF_UP | IFF_RUNNING | IFF_LOWER_UP), rta(3, str0('br0')))),
+    );
     expect(br.flags).toEqual(['BROADCAST', 'MULTICAST', 'PROMISC', 'UP', 'LOWER_UP']);
   });
 
@@ -386,7 +423,17 @@ describe('decodeLink', () => {
 
 describe('decodeAddr', () => {
   it('decodes an IPv4 address: family, local, prefixlen, scope, index', () => {
-    const a = decodeAddr(received(bytes(ifaddr(2, 24, 0x80 /* PERMANENT */, 0, 7), rta(1, ipv4('10.1.2.1')), rta(2, ipv4('10.1.2.1')), rta(4, ipv4('10.1.2.255')), rta(3, str0('br0')))));
+    const a = decodeAddr(
+      received(
+        bytes(
+          ifaddr(2, 24, 0x80 /* PERMANENT */, 0, 7),
+          rta(1, ipv4('10.1.2.1')),
+          rta(2, ipv4('10.1.2.1')),
+          rta(4, ipv4('10.1.2.255')),
+          rta(3, str0('br0')),
+        ),
+      ),
+    );
     expect(a).toStrictEqual<RawAddr>({ index: 7, info: { family: 'inet', local: '10.1.2.1', prefixlen: 24, scope: 'global' } });
   });
 
@@ -397,7 +444,10 @@ describe('decodeAddr', () => {
 
   it('decodes an IPv6 address sent with IFA_ADDRESS only, link scope, tentative', () => {
     const a = decodeAddr(received(bytes(ifaddr(10, 64, 0x40, 253, 300), rta(1, ipv6(0xfe80, 0, 0, 0, 0x42, 0xacff, 0xfe11, 0x0a)))));
-    expect(a).toStrictEqual<RawAddr>({ index: 300, info: { family: 'inet6', local: 'fe80::42:acff:fe11:a', prefixlen: 64, scope: 'link', tentative: true } });
+    expect(a).toStrictEqual<RawAddr>({
+      index: 300,
+      info: { family: 'inet6', local: 'fe80::42:acff:fe11:a', prefixlen: 64, scope: 'link', tentative: true },
+    });
   });
 
   it('reports dadfailed', () => {
@@ -473,7 +523,13 @@ describe('decodeRoute', () => {
   });
 
   it("prints a connected prefix with '/len', scope link, proto kernel, prefsrc", () => {
-    const r = route({ family: 2, dstLen: 24, table: 254, protocol: 2, scope: 253, type: 1 }, rta(15, le32(254)), rta(1, ipv4('10.1.2.0')), rta(7, ipv4('10.1.2.1')), rta(4, le32(7)));
+    const r = route(
+      { family: 2, dstLen: 24, table: 254, protocol: 2, scope: 253, type: 1 },
+      rta(15, le32(254)),
+      rta(1, ipv4('10.1.2.0')),
+      rta(7, ipv4('10.1.2.1')),
+      rta(4, le32(7)),
+    );
     expect(r).toStrictEqual({ dst: '10.1.2.0/24', dev: 'br0', protocol: 'kernel', scope: 'link', prefsrc: '10.1.2.1', flags: [] });
   });
 
@@ -484,9 +540,24 @@ describe('decodeRoute', () => {
     expect(route({ family: 2, dstLen: 8, ...main }, rta(1, ipv4('10.0.0.0'))).dst).toBe('10.0.0.0/8');
   });
 
-  it("names the local table, local and broadcast types and host scope", () => {
-    const local = route({ family: 2, dstLen: 32, table: 255, protocol: 2, scope: 254, type: 2 }, rta(15, le32(255)), rta(1, ipv4('10.1.2.1')), rta(7, ipv4('10.1.2.1')), rta(4, le32(7)));
-    expect(local).toStrictEqual({ dst: '10.1.2.1', type: 'local', dev: 'br0', table: 'local', protocol: 'kernel', scope: 'host', prefsrc: '10.1.2.1', flags: [] });
+  it('names the local table, local and broadcast types and host scope', () => {
+    const local = route(
+      { family: 2, dstLen: 32, table: 255, protocol: 2, scope: 254, type: 2 },
+      rta(15, le32(255)),
+      rta(1, ipv4('10.1.2.1')),
+      rta(7, ipv4('10.1.2.1')),
+      rta(4, le32(7)),
+    );
+    expect(local).toStrictEqual({
+      dst: '10.1.2.1',
+      type: 'local',
+      dev: 'br0',
+      table: 'local',
+      protocol: 'kernel',
+      scope: 'host',
+      prefsrc: '10.1.2.1',
+      flags: [],
+    });
     const brd = route({ family: 2, dstLen: 32, table: 255, protocol: 2, scope: 253, type: 3 }, rta(1, ipv4('10.1.2.255')), rta(4, le32(7)));
     expect(brd).toMatchObject({ dst: '10.1.2.255', type: 'broadcast', table: 'local', scope: 'link' });
   });
@@ -518,10 +589,13 @@ describe('decodeRoute', () => {
 
   it('reads the metric, and names unknown output devices if<index>, asking the callback with the index', () => {
     const asked: number[] = [];
-    const r = decodeRoute(received(bytes(rtm({ family: 2, dstLen: 8, ...main, protocol: 4 }), rta(1, ipv4('10.0.0.0')), rta(6, le32(100)), rta(4, le32(42)))), (i) => {
-      asked.push(i);
-      return names[i];
-    });
+    const r = decodeRoute(
+      received(bytes(rtm({ family: 2, dstLen: 8, ...main, protocol: 4 }), rta(1, ipv4('10.0.0.0')), rta(6, le32(100)), rta(4, le32(42)))),
+      (i) => {
+        asked.push(i);
+        return names[i];
+      },
+    );
     expect(asked).toContain(42);
     expect(r).toStrictEqual({ dst: '10.0.0.0/8', dev: 'if42', protocol: 'static', metric: 100, flags: [] });
   });

@@ -3,7 +3,30 @@ import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { basename, dirname, join, normalize } from '../../lib/platform/path.ts';
 
-const PATHS = ['', '.', '..', '/', '//', '///a', 'a', 'a/', 'a//b', '/a/b/', '/a/./b', '/a/../b', '/../a', '../a', 'a/../..', 'a/b/../../..', '/var/lib/cni/', './x/./y/', '/a/b/c/..', 'x/..', '; rm -rf /', 'a b/c'];
+const PATHS = [
+  '',
+  '.',
+  '..',
+  '/',
+  '//',
+  '///a',
+  'a',
+  'a/',
+  'a//b',
+  '/a/b/',
+  '/a/./b',
+  '/a/../b',
+  '/../a',
+  '../a',
+  'a/../..',
+  'a/b/../../..',
+  '/var/lib/cni/',
+  './x/./y/',
+  '/a/b/c/..',
+  'x/..',
+  '; rm -rf /',
+  'a b/c',
+];
 
 describe('lib/path matches node:path.posix', () => {
   it.each(PATHS)('normalize / dirname / basename of %j', (p) => {

@@ -27,12 +27,17 @@ describe('loadPtpConfig', () => {
     expect(c).toMatchObject({ mode: 'routed', mtu: undefined, hostVethPrefix: 'pod' });
     expect(loadPtpConfig(req({ ipam: { type: 'x' }, mtu: 1400 })).mtu).toBe(1400);
   });
-  it('accepts kind\'s conflist entry unchanged', () => {
+  it("accepts kind's conflist entry unchanged", () => {
     const c = loadPtpConfig(
       req({
         cniVersion: '0.3.1',
         ipMasq: false,
-        ipam: { type: 'host-local', dataDir: '/run/cni-ipam-state', routes: [{ dst: '0.0.0.0/0' }], ranges: [[{ subnet: '10.244.0.0/24' }]] },
+        ipam: {
+          type: 'host-local',
+          dataDir: '/run/cni-ipam-state',
+          routes: [{ dst: '0.0.0.0/0' }],
+          ranges: [[{ subnet: '10.244.0.0/24' }]],
+        },
         mtu: 1500,
       }),
     );

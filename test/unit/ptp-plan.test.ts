@@ -2,22 +2,22 @@
 // conflicts, the result, and CHECK's expectations.
 import { describe, expect, it } from 'vitest';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import type { Result } from '../../lib/cni/types.ts';
 import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
 import { planPodAddressing } from '../../lib/kernel/pod-interface.ts';
-import type { Result } from '../../lib/cni/types.ts';
 import type { PtpConfig } from '../../plugins/ptp/config.ts';
 import {
   buildPtpResult,
+  devicesInTheWay,
   expectedHostState,
   expectedPodGatewayRoutes,
   globalForwardingSysctls,
+  hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
   planAddressing,
   planHostLink,
   planHostRoutes,
-  devicesInTheWay,
-  hostRouteQueries,
   routesTo,
 } from '../../plugins/ptp/plan.ts';
 
@@ -50,11 +50,20 @@ describe('reference mode', () => {
     ]);
   });
   it('gives the host veth the gateways and a scope host route per pod address', () => {
-    expect(planHostLink('vethx', a)).toEqual(['link set vethx up', 'addr replace 10.244.0.1/32 dev vethx', 'addr replace fd00:10:244::1/128 dev vethx nodad']);
-    expect(planHostRoutes('vethx', a, [], [])).toEqual(['route add 10.244.0.5/32 dev vethx scope host', 'route add fd00:10:244::5/128 dev vethx']);
+    expect(planHostLink('vethx', a)).toEqual([
+      'link set vethx up',
+      'addr replace 10.244.0.1/32 dev vethx',
+      'addr replace fd00:10:244::1/128 dev vethx nodad',
+    ]);
+    expect(planHostRoutes('vethx', a, [], [])).toEqual([
+      'route add 10.244.0.5/32 dev vethx scope host',
+      'route add fd00:10:244::5/128 dev vethx',
+    ]);
   });
   it('fills a missing gateway with the first address of the subnet; a /32 without one is an error', () => {
-    expect(planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/24' }] }).ips[0]!.gateway).toBe('10.1.2.1');
+    expect(planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/24' }] }).ips[0]!.gateway).toBe(
+      '10.1.2.1',
+    );
     expect(() => planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/32' }] })).toThrow(CniError);
   });
   it('an IPAM result without addresses is an error', () => {
@@ -111,7 +120,10 @@ describe('routed mode', () => {
     expect(planHostLink('ptpabc', a)).toEqual(['link set ptpabc up', 'addr replace fe80::ecee:eeff:feee:eeee/64 dev ptpabc nodad']);
     const v4 = planAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24' }] });
     expect(planHostLink('ptpabc', v4)).toEqual(['link set ptpabc up']);
-    expect(planHostRoutes('ptpabc', a, [], [])).toEqual(['route add 10.244.0.5/32 dev ptpabc scope link', 'route add fd00:10:244::5/128 dev ptpabc']);
+    expect(planHostRoutes('ptpabc', a, [], [])).toEqual([
+      'route add 10.244.0.5/32 dev ptpabc scope link',
+      'route add fd00:10:244::5/128 dev ptpabc',
+    ]);
   });
   it('host veth sysctls: proxy ARP, no proxy delay, forwarding; v6 proxy_ndp and no DAD', () => {
     expect(hostVethSysctls('routed', 'ptpabc', [4, 6]).sysctls).toEqual({
@@ -154,7 +166,9 @@ describe('host route conflicts', () => {
   });
   it('a route via a downed, carrier-less or vanished interface is replaced', () => {
     expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
-    expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+    expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP']))).toEqual([
+      'route replace 10.1.0.5/32 dev ptpabc scope link',
+    ]);
     expect(planHostRoutes('ptpabc', a, existing, [])).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
   });
   it('only the devices of routes already leading to our destinations are looked up', () => {
@@ -178,7 +192,16 @@ describe('result and CHECK expectations', () => {
   const cfg = { raw: { name: 'n', dns: { nameservers: ['10.96.0.10'] } } } as unknown as PtpConfig;
   it('lists host veth then container interface, DNS from config over IPAM', () => {
     const a = planAddressing('routed', 'eth0', dual);
-    const r = buildPtpResult({ cfg, hostVeth: 'ptpabc', hostMac: 'ee:ee:ee:ee:ee:ee', ifname: 'eth0', containerMac: '02:00:00:00:00:01', netns: '/run/netns/p', addressing: a, ipamDns: { nameservers: ['1.1.1.1'] } });
+    const r = buildPtpResult({
+      cfg,
+      hostVeth: 'ptpabc',
+      hostMac: 'ee:ee:ee:ee:ee:ee',
+      ifname: 'eth0',
+      containerMac: '02:00:00:00:00:01',
+      netns: '/run/netns/p',
+      addressing: a,
+      ipamDns: { nameservers: ['1.1.1.1'] },
+    });
     expect(r.interfaces).toEqual([
       { name: 'ptpabc', mac: 'ee:ee:ee:ee:ee:ee' },
       { name: 'eth0', mac: '02:00:00:00:00:01', sandbox: '/run/netns/p' },
@@ -203,7 +226,11 @@ describe('result and CHECK expectations', () => {
     });
     const host = expectedHostState('routed', 'ptpabc', routed);
     expect(host.addresses).toEqual([]);
-    expect(host.sysctls).toMatchObject({ 'net/ipv4/conf/ptpabc/proxy_arp': '1', 'net/ipv4/neigh/ptpabc/proxy_delay': '0', 'net/ipv4/ip_forward': '1' });
+    expect(host.sysctls).toMatchObject({
+      'net/ipv4/conf/ptpabc/proxy_arp': '1',
+      'net/ipv4/neigh/ptpabc/proxy_delay': '0',
+      'net/ipv4/ip_forward': '1',
+    });
   });
   it('recovers the masquerade subnets of routed addresses from the config ranges', () => {
     const routed = planAddressing('routed', 'eth0', dual).ips;

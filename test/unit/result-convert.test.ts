@@ -159,7 +159,11 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
   });
 
   it('up-converts ip4/ip6 into ips with version, routes concatenated ip4 first', () => {
-    const legacy = { cniVersion: '0.2.0', ip6: { ip: 'fd00::5/64', routes: [{ dst: '::/0' }] }, ip4: { ip: '10.0.0.2/8', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] } };
+    const legacy = {
+      cniVersion: '0.2.0',
+      ip6: { ip: 'fd00::5/64', routes: [{ dst: '::/0' }] },
+      ip4: { ip: '10.0.0.2/8', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
+    };
     expect(formatResult(parseResult(legacy, '0.2.0'), '0.4.0')).toEqual({
       cniVersion: '0.4.0',
       ips: [
@@ -178,7 +182,12 @@ describe('0.3/0.4 and 1.x specifics', () => {
   });
 
   it('keeps interface index 0, route table 0 and scope 0 (0 is meaningful)', () => {
-    const r: Result = { cniVersion: '1.1.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/8', interface: 0 }], routes: [{ dst: '10.0.0.0/8', table: 0, scope: 0 }] };
+    const r: Result = {
+      cniVersion: '1.1.0',
+      interfaces: [{ name: 'eth0' }],
+      ips: [{ address: '10.0.0.2/8', interface: 0 }],
+      routes: [{ dst: '10.0.0.0/8', table: 0, scope: 0 }],
+    };
     const out = formatResult(r, '1.1.0') as { ips: { interface?: number }[]; routes: { table?: number; scope?: number }[] };
     expect(out.ips[0]!.interface).toBe(0);
     expect(out.routes[0]).toEqual({ dst: '10.0.0.0/8', table: 0, scope: 0 });
@@ -187,12 +196,22 @@ describe('0.3/0.4 and 1.x specifics', () => {
   it('a 1.0.0 result carrying 1.1 fields (Go shares the struct) parses and keeps them for 1.1.0', () => {
     const go10 = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', mtu: 1400 }], routes: [{ dst: '0.0.0.0/0', priority: 5 }] };
     const r = parseResult(go10, '1.0.0');
-    expect(formatResult(r, '1.1.0')).toEqual({ cniVersion: '1.1.0', interfaces: [{ name: 'eth0', mtu: 1400 }], routes: [{ dst: '0.0.0.0/0', priority: 5 }] });
+    expect(formatResult(r, '1.1.0')).toEqual({
+      cniVersion: '1.1.0',
+      interfaces: [{ name: 'eth0', mtu: 1400 }],
+      routes: [{ dst: '0.0.0.0/0', priority: 5 }],
+    });
     expect(formatResult(r, '1.0.0')).toEqual({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], routes: [{ dst: '0.0.0.0/0' }] });
   });
 
   it('omits empty lists and an all-empty dns (Go omitempty)', () => {
-    const r: Result = { cniVersion: '1.1.0', interfaces: [], ips: [], routes: [], dns: { nameservers: [], domain: '', search: [], options: [] } };
+    const r: Result = {
+      cniVersion: '1.1.0',
+      interfaces: [],
+      ips: [],
+      routes: [],
+      dns: { nameservers: [], domain: '', search: [], options: [] },
+    };
     for (const v of ['0.3.0', '0.4.0', '1.0.0', '1.1.0']) expect(formatResult(r, v)).toEqual({ cniVersion: v });
   });
 
@@ -218,11 +237,15 @@ describe('parseResult', () => {
   });
 
   it('accepts null for optional sections', () => {
-    expect(parseResult({ cniVersion: '1.0.0', interfaces: null, ips: null, routes: null, dns: null }, '1.0.0')).toEqual({ cniVersion: '1.1.0' });
+    expect(parseResult({ cniVersion: '1.0.0', interfaces: null, ips: null, routes: null, dns: null }, '1.0.0')).toEqual({
+      cniVersion: '1.1.0',
+    });
   });
 
   it('an unsupported result version is code 1', () => {
-    expect(() => parseResult({ cniVersion: '9.9.9' }, '1.0.0')).toThrowError(expect.objectContaining({ code: ErrorCode.IncompatibleVersion }));
+    expect(() => parseResult({ cniVersion: '9.9.9' }, '1.0.0')).toThrowError(
+      expect.objectContaining({ code: ErrorCode.IncompatibleVersion }),
+    );
     expect(() => parseResult({}, '0.5.0')).toThrowError(expect.objectContaining({ code: ErrorCode.IncompatibleVersion }));
   });
 

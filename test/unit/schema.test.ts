@@ -12,7 +12,11 @@ describe('schema', () => {
   it('reports the first failing key in declaration order, with its full path', () => {
     const s = z.looseObject({ a: z.string(), b: z.optional(z.array(z.looseObject({ c: z.int() }))) });
     expect(firstIssue(s, { b: [{ c: 1 }, { c: 'x' }] })).toMatchObject({ code: 'invalid_type', path: ['a'], expected: 'string' });
-    expect(firstIssue(s, { a: 'ok', b: [{ c: 1 }, { c: 'x' }] })).toMatchObject({ code: 'invalid_type', path: ['b', 1, 'c'], expected: 'int' });
+    expect(firstIssue(s, { a: 'ok', b: [{ c: 1 }, { c: 'x' }] })).toMatchObject({
+      code: 'invalid_type',
+      path: ['b', 1, 'c'],
+      expected: 'int',
+    });
   });
 
   it('int: whole, safe numbers only; checks give too_small / too_big', () => {

@@ -21,9 +21,33 @@ function referenceTable(ref = 'abc123-eth0', veth = 'veth3309bba6', mac = '52:89
   return [
     { chain: { ...at, name: `cni-br-iface-${ref}`, handle: h * 10 + 2 } },
     { chain: { ...at, name: `cni-br-iface-${ref}-mac`, handle: h * 10 + 3 } },
-    { rule: { ...at, chain: 'PREROUTING', handle: h * 10 + 4, comment: c, expr: [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: veth } }, { jump: { target: `cni-br-iface-${ref}` } }] } },
-    { rule: { ...at, chain: `cni-br-iface-${ref}`, handle: h * 10 + 5, comment: c, expr: [{ jump: { target: `cni-br-iface-${ref}-mac` } }] } },
-    { rule: { ...at, chain: `cni-br-iface-${ref}-mac`, handle: h * 10 + 6, comment: c, expr: [{ match: { op: '==', left: { payload: { protocol: 'ether', field: 'saddr' } }, right: mac } }, { return: null }] } },
+    {
+      rule: {
+        ...at,
+        chain: 'PREROUTING',
+        handle: h * 10 + 4,
+        comment: c,
+        expr: [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: veth } }, { jump: { target: `cni-br-iface-${ref}` } }],
+      },
+    },
+    {
+      rule: {
+        ...at,
+        chain: `cni-br-iface-${ref}`,
+        handle: h * 10 + 5,
+        comment: c,
+        expr: [{ jump: { target: `cni-br-iface-${ref}-mac` } }],
+      },
+    },
+    {
+      rule: {
+        ...at,
+        chain: `cni-br-iface-${ref}-mac`,
+        handle: h * 10 + 6,
+        comment: c,
+        expr: [{ match: { op: '==', left: { payload: { protocol: 'ether', field: 'saddr' } }, right: mac } }, { return: null }],
+      },
+    },
     { rule: { ...at, chain: `cni-br-iface-${ref}-mac`, handle: h * 10 + 7, comment: c, expr: [{ drop: null }] } },
   ];
 }
@@ -46,12 +70,16 @@ describe('setup', () => {
   it('fresh: one transaction that creates the chains (failing if they exist) and adds the four rules', () => {
     const cmds = JSON.parse(freshSetupScript('abc123', 'eth0', 'veth3309bba6', '52:89:52:D8:17:8C')).nftables;
     expect(cmds[0]).toEqual({ add: { table: { ...at, name: 'nat' } } });
-    expect(cmds[1]).toEqual({ add: { chain: { ...at, name: 'PREROUTING', type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' } } });
+    expect(cmds[1]).toEqual({
+      add: { chain: { ...at, name: 'PREROUTING', type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' } },
+    });
     expect(cmds[2]).toEqual({ create: { chain: { ...at, name: 'cni-br-iface-abc123-eth0' } } });
     expect(cmds[3]).toEqual({ create: { chain: { ...at, name: 'cni-br-iface-abc123-eth0-mac' } } });
     // The rules are exactly what the reference has (comment, expressions; MAC lower-cased).
     const made = cmds.slice(4).map((c: any) => ({ chain: c.add.rule.chain, comment: c.add.rule.comment, expr: c.add.rule.expr }));
-    const ref = referenceTable().filter((o) => o.rule).map((o) => ({ chain: o.rule!.chain, comment: o.rule!.comment, expr: o.rule!.expr }));
+    const ref = referenceTable()
+      .filter((o) => o.rule)
+      .map((o) => ({ chain: o.rule!.chain, comment: o.rule!.comment, expr: o.rule!.expr }));
     expect(made).toEqual(ref);
   });
 
@@ -80,7 +108,11 @@ describe('teardown and GC', () => {
   });
 
   it('GC removes invalid attachments whose host veth is gone, never live ones (possibly of another network)', () => {
-    const table = [...BASE, ...referenceTable('a-eth0', 'veth1', '02:00:00:00:00:01', 1), ...referenceTable('b-eth0', 'veth2', '02:00:00:00:00:02', 2)];
+    const table = [
+      ...BASE,
+      ...referenceTable('a-eth0', 'veth1', '02:00:00:00:00:01', 1),
+      ...referenceTable('b-eth0', 'veth2', '02:00:00:00:00:02', 2),
+    ];
     const links = new Set(['lo', 'veth2']);
     expect(staleRefs(table, [], links)).toEqual(['a-eth0']); // b's veth still exists
     expect(staleRefs(table, [{ containerID: 'a', ifname: 'eth0' }], links)).toEqual([]);

@@ -2,11 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   CURRENT_VERSION,
-  SUPPORTED_VERSIONS,
   compareVersions,
   isSupportedVersion,
   parseSemver,
   resultShapeOf,
+  SUPPORTED_VERSIONS,
   versionAtLeast,
 } from '../../lib/cni/version.ts';
 

@@ -117,10 +117,25 @@ FN(pread) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); R
 FN(write) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(write((int)fd, buf, (size_t)len)); }
 FN(fdatasync) { INT(0, fd); RET(fdatasync((int)fd)); }
 FN(ftruncate) { INT(0, fd); INT(1, len); RET(ftruncate((int)fd, (off_t)len)); }
-FN(fstat) { INT(0, fd); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(fstat((int)fd, (struct stat *)buf)); }
+FN(fstat) {
+    INT(0, fd);
+    BUF(1, buf);
+    if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer");
+    RET(fstat((int)fd, (struct stat *)buf));
+}
 FN(stat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(stat(path, (struct stat *)buf)); }
-FN(lstat) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer"); RET(lstat(path, (struct stat *)buf)); }
-FN(statfs) { CSTR(0, path); BUF(1, buf); if (buf_len < sizeof(struct statfs)) return JS_ThrowRangeError(ctx, "statfs buffer"); RET(statfs(path, (struct statfs *)buf)); }
+FN(lstat) {
+    CSTR(0, path);
+    BUF(1, buf);
+    if (buf_len < sizeof(struct stat)) return JS_ThrowRangeError(ctx, "stat buffer");
+    RET(lstat(path, (struct stat *)buf));
+}
+FN(statfs) {
+    CSTR(0, path);
+    BUF(1, buf);
+    if (buf_len < sizeof(struct statfs)) return JS_ThrowRangeError(ctx, "statfs buffer");
+    RET(statfs(path, (struct statfs *)buf));
+}
 FN(readlink) { CSTR(0, path); BUF(1, buf); INT(2, len); FITS(len, buf); RET(readlink(path, (char *)buf, (size_t)len)); }
 /* realpath(path, buf): 0 with the resolved path NUL-terminated in buf (PATH_MAX + 1 bytes), or -1. */
 FN(realpath) {
@@ -174,7 +189,15 @@ FN(flock) {
 FN(socket) { INT(0, domain); INT(1, type); INT(2, proto); RET(socket((int)domain, (int)type, (int)proto)); }
 FN(send) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, flags); FITS(len, buf); RET(send((int)fd, buf, (size_t)len, (int)flags)); }
 FN(recv) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, flags); FITS(len, buf); RET(recv((int)fd, buf, (size_t)len, (int)flags)); }
-FN(setsockopt) { INT(0, fd); INT(1, level); INT(2, name); BUF(3, val); INT(4, len); FITS(len, val); RET(setsockopt((int)fd, (int)level, (int)name, val, (socklen_t)len)); }
+FN(setsockopt) {
+    INT(0, fd);
+    INT(1, level);
+    INT(2, name);
+    BUF(3, val);
+    INT(4, len);
+    FITS(len, val);
+    RET(setsockopt((int)fd, (int)level, (int)name, val, (socklen_t)len));
+}
 /* socketpair(domain, type, protocol, fds: 8-byte buffer receiving two ints) */
 FN(socketpair) {
     INT(0, domain); INT(1, type); INT(2, proto); BUF(3, fds);
@@ -408,7 +431,8 @@ static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),
     JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink),
     JS_CFUNC_DEF("flock", 3, h_flock), JS_CFUNC_DEF("socket", 3, h_socket), JS_CFUNC_DEF("send", 4, h_send),
-    JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt), JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
+    JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt),
+    JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
     JS_CFUNC_DEF("ioctl", 3, h_ioctl), JS_CFUNC_DEF("errno", 0, h_errno), JS_CFUNC_DEF("getrandom", 1, h_getrandom),
     JS_CFUNC_DEF("utf8Encode", 1, h_utf8Encode), JS_CFUNC_DEF("utf8Decode", 2, h_utf8Decode),
     JS_CFUNC_DEF("hexDigest", 2, h_hexDigest), JS_CFUNC_DEF("environ", 0, h_environ), JS_CFUNC_DEF("exit", 1, h_exit),

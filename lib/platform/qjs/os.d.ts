@@ -8,7 +8,15 @@ declare module 'qjs:os' {
   export function pipe(): [number, number] | null;
   export function exec(
     args: string[],
-    options: { block?: boolean; usePath?: boolean; file?: string; stdin?: number; stdout?: number; stderr?: number; env?: Record<string, string> },
+    options: {
+      block?: boolean;
+      usePath?: boolean;
+      file?: string;
+      stdin?: number;
+      stdout?: number;
+      stderr?: number;
+      env?: Record<string, string>;
+    },
   ): number;
   export function waitpid(pid: number, options: number): [number, number];
   export function setReadHandler(fd: number, fn: (() => void) | null): void;

@@ -50,7 +50,12 @@ class TextDecoderShim {
   }
   decode(input?: ArrayBuffer | ArrayBufferView): string {
     if (input === undefined) return '';
-    const bytes = input instanceof Uint8Array ? input : ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
+    const bytes =
+      input instanceof Uint8Array
+        ? input
+        : ArrayBuffer.isView(input)
+          ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+          : new Uint8Array(input);
     return host.utf8Decode(bytes, this.fatal);
   }
 }
@@ -132,7 +137,10 @@ function feed(fd: number, input: Uint8Array): void {
     os.setWriteHandler(fd, null);
     os.close(fd);
   };
-  if (input.length === 0) return finish();
+  if (input.length === 0) {
+    finish();
+    return;
+  }
   os.setWriteHandler(fd, () => {
     const n = host.send(fd, input.subarray(off), input.length - off, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && host.errno() === EAGAIN) return;
@@ -150,7 +158,8 @@ const spawn: HostSpawn = async (file, args, opts) => {
   let feedFd = -1;
   if (opts.input !== undefined) {
     const fds = new Int32Array(2);
-    if (host.socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, fds) < 0) return { code: 127, stdout: '', stderr: `socketpair failed (errno ${host.errno()})` };
+    if (host.socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, fds) < 0)
+      return { code: 127, stdout: '', stderr: `socketpair failed (errno ${host.errno()})` };
     [feedFd, stdin] = [fds[0]!, fds[1]!];
   } else {
     stdin = os.open('/dev/null', os.O_RDONLY);
