@@ -1,4 +1,4 @@
-// The host-local allocation algorithm (features.md §2.3), pure: it talks to an abstract
+// The host-local allocation algorithm (the reference allocator's order, see README "host-local"), pure: it talks to an abstract
 // LeaseStore (the disk store in production, a Map in unit tests) and does no I/O of its own.
 //
 // Per range set: a requested address is taken if it is free and not the gateway; otherwise the

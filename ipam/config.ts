@@ -1,4 +1,4 @@
-// host-local configuration (features.md §2.1): the `ipam` section of the calling plugin's
+// host-local configuration (every key in README "host-local"): the `ipam` section of the calling plugin's
 // config, the `ipRanges`/`ips` capabilities, `args.cni.ips` and CNI_ARGS `IP=`. Everything is
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.

@@ -1,4 +1,4 @@
-// The reference host-local's on-disk store (features.md §2.2), byte for byte, so our plugin and
+// The reference host-local's on-disk store, byte for byte, so our plugin and
 // the Go one can share a data directory on a live node:
 //
 //   <dataDir>/<network>/              mode 0755
@@ -309,7 +309,7 @@ export class DiskStore implements LeaseStore {
     }
   }
 
-  /** last_reserved_ip.<set>: temp file + rename, so readers see the old or the new address. */
+  /** last_reserved_ip.<set>: the last address given out from that range set (where the next search starts). */
   private writeLastReserved(setIndex: number, name: string): void {
     // Overwritten in place, then cut to length. Not temp file + rename: replacing a file by rename
     // makes ext4 flush the new one at once (auto_da_alloc), ~0.5 ms inside the lock on every ADD.

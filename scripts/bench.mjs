@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench` (issue 7): our two builds side by side with Debian's reference plugins.
+// `npm run bench`: our two builds side by side with Debian's reference plugins.
 //
 //   node scripts/bench.mjs [--iterations 30] [--concurrency 20] [--rounds 3] [--no-build] [--quick]
 //

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Installs the built plugins into a CNI bin directory (issue 6):
+// Installs the built plugins into a CNI bin directory:
 //
 //   npm run install-plugins -- [--dir /opt/cni/bin] [--standalone] [--force] [--dry-run]
 //

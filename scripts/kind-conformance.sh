@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kubernetes network conformance on a kind cluster with our plugins (issue 6).
+# Kubernetes network conformance on a kind cluster with our plugins.
 #
 # NOT RUN on this project's machines: kind needs a Docker (or Podman) engine and ours have none.
 # Run it on a workstation with docker, kind, kubectl and sonobuoy (or hydrophone) in PATH:
@@ -9,7 +9,7 @@
 #
 # Recipe: kind's default CNI (kindnetd) keeps doing what is not a CNI plugin's job — routes between
 # nodes' pod CIDRs and its masquerade chain — and keeps writing its usual conflist
-# (ptp + host-local + portmap, features.md §5). We replace `ptp` and `host-local` in every node's
+# (ptp + host-local + portmap). We replace `ptp` and `host-local` in every node's
 # /opt/cni/bin with our standalone build (no Node.js in kind's node image), installed the same
 # atomic way as scripts/install-plugins.mjs: copy to a temp name, then rename over the old file.
 # Every pod created afterwards is wired by our plugins; the script restarts CoreDNS so that the

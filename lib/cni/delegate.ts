@@ -1,4 +1,4 @@
-// Delegation to an IPAM plugin found in CNI_PATH (spec §8): same environment with CNI_COMMAND
+// Delegation to an IPAM plugin found in CNI_PATH (the CNI specification's delegation protocol): same environment with CNI_COMMAND
 // overridden, same stdin, its stderr forwarded, its result or error parsed. When the plugin found
 // is our own build of that plugin, it runs in-process instead of paying a second process start;
 // behaviour is identical because it is the same code on the same request.

@@ -1,4 +1,4 @@
-// The CNI_* environment: which variables each command needs (spec §3.1) and the identifier rules.
+// The CNI_* environment: which variables each command needs (the CNI specification's parameter table) and the identifier rules.
 import { CniError, ErrorCode } from './errors.ts';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;

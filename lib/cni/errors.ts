@@ -1,4 +1,4 @@
-// CNI error codes (spec §7) and the single error type every module throws.
+// CNI error codes (the CNI specification's well-known codes, plus ours) and the single error type every module throws.
 // Anything that is not a CniError reaching the dispatcher is reported as code 999 ("internal"),
 // like the Go reference, but with a short message and never a stack trace on stdout.
 

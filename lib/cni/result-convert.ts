@@ -1,5 +1,5 @@
 // Lossless-where-possible conversion between the internal 1.1.0 result model and every spec
-// version's JSON shape (spec.md §6.4, following the Go library's algorithm).
+// version's JSON shape (following the Go library's conversion algorithm).
 
 import { familyOfCidrString, parseCidr, parseIP, parseIPOrCidr } from '../net/address.ts';
 import { CniError, ErrorCode } from './errors.ts';

@@ -36,7 +36,7 @@ function getLink(netns: string, by: { index: number } | { name: string }): RawLi
   }
 }
 
-/** Runs `lines` in order, stopping at the first failure: throws `{ line, text }`. Undefined when a line needs `ip`. */
+/** Runs `lines` in order, stopping at the first failure, reported as `{failed: {line, text}}`. Undefined when a line needs `ip`. */
 export function runBatch(netns: string, lines: string[]): { failed?: { line: string; text: string } } | undefined {
   const ops: Op[] = [];
   for (const line of lines) {

@@ -1,4 +1,4 @@
-// bridge network configuration: every key of the reference plugin (features.md §1.1), typed.
+// bridge network configuration: every key of the reference plugin (README "bridge"), typed.
 
 import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';

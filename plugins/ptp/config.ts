@@ -1,5 +1,5 @@
-// ptp network configuration: the reference plugin's keys (features.md §3.1) plus the routed
-// (Calico-style, proxy ARP) mode's keys (features.md §4).
+// ptp network configuration: the reference plugin's keys plus the routed (Calico-style, proxy ARP)
+// mode's keys; README "ptp" documents each.
 
 import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';

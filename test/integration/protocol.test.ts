@@ -251,7 +251,7 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
 // Differential: ours vs the reference binaries. The reference (v1.1.1) speaks CNI ≤ 1.0.0, so
 // configs are 1.0.0 here. `same: 'code'` where the reference follows the spec; `same: 'class'`
 // where both must fail but the reference's code is not the spec's (it answers 999 for most
-// plugin-side validation) or spec.md documents a deliberate deviation.
+// plugin-side validation) or the README documents a deliberate deviation.
 interface DiffCase {
   what: string;
   command: string;

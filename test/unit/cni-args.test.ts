@@ -1,4 +1,4 @@
-// lib/cni/cni-args.ts: CNI_ARGS with Go's LoadArgs semantics (spec §9.3).
+// lib/cni/cni-args.ts: CNI_ARGS with Go's LoadArgs semantics.
 import { describe, expect, it } from 'vitest';
 import { KNOWN_CNI_ARGS, parseCniArgs } from '../../lib/cni/cni-args.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';

@@ -1,4 +1,4 @@
-// lib/cni/env.ts: required variables per command (spec §3.1 table) and the identifier rules.
+// lib/cni/env.ts: required variables per command (the CNI specification's parameter table) and the identifier rules.
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, type Command, isCommand, readEnv, validateContainerID, validateIfname } from '../../lib/cni/env.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';

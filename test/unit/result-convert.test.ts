@@ -1,4 +1,4 @@
-// lib/cni/result-convert.ts: every pair of versions (spec §6.4), table-driven.
+// lib/cni/result-convert.ts: every pair of versions, table-driven.
 //
 // Model: each version carries a level of information — legacy (0.1/0.2: first IPv4 and IPv6 with
 // their routes), current (0.3.x/0.4: interfaces name/mac/sandbox, every ip, routes dst/gw),

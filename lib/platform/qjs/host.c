@@ -4,7 +4,7 @@
  *
  * Why this exists: a CNI plugin is exec'd for every ADD/DEL/CHECK and STATUS poll, so process
  * start-up is most of its cost. QuickJS with precompiled bytecode starts in ~1.5 ms here, less than
- * a Go binary; Bun's runtime needed ~6 ms before running a line of ours (issue 7).
+ * a Go binary; Bun's runtime needed ~6 ms before running a line of ours (README "Benchmark").
  *
  * The functions mirror lib/platform/libc.ts's `Libc` interface one to one (same arguments, raw results,
  * negative = failure, reason from errno()), so lib/platform/fs.ts and lib/kernel/netlink.ts run unchanged on it.
