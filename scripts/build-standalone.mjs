@@ -9,7 +9,8 @@
 // took ~6 ms before running a line of ours, Node 60–70 ms (README "Benchmark").
 //
 // QuickJS comes from Debian's source package (the upstream release tarball, checked against the
-// SHA-256 Debian publishes), built once into node_modules/.cache/ with the C compiler.
+// SHA-256 Debian publishes), fetched from the Debian archive this machine's apt uses
+// (scripts/apt-sources.mjs) and built once into node_modules/.cache/ with the C compiler.
 // QUICKJS_TARBALL=/path/to/quickjs_2025.04.26.orig.tar.xz builds from a local copy (offline).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,13 +28,15 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { debianArchives, readAptSources } from './apt-sources.mjs';
 
 export const MULTICALL = 'cni-ts';
 
 const QUICKJS = {
   version: '2025.04.26',
-  url: 'https://deb.debian.org/debian/pool/main/q/quickjs/quickjs_2025.04.26.orig.tar.xz',
+  pool: 'pool/main/q/quickjs/quickjs_2025.04.26.orig.tar.xz', // inside a Debian archive
   sha256: 'ec81da5b3249ed648dbc7df4a1654988910e66a118d9b71cb63534216efcfbbe',
 };
 
@@ -46,19 +49,45 @@ function replaceWithSymlink(target, linkPath) {
   symlinkSync(target, linkPath);
 }
 
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * The tarball from QUICKJS_TARBALL, else from the first Debian archive in the machine's apt sources
+ * that serves it with the expected checksum (a mirror lacking it, or serving something else, is
+ * skipped with its reason kept for the error).
+ */
 async function fetchTarball(dest) {
   const local = process.env.QUICKJS_TARBALL;
-  let data;
   if (local) {
-    data = readFileSync(local);
-  } else {
-    const res = await fetch(QUICKJS.url);
-    if (!res.ok) throw new Error(`downloading ${QUICKJS.url}: HTTP ${res.status} (set QUICKJS_TARBALL to a local copy)`);
-    data = Buffer.from(await res.arrayBuffer());
+    const data = readFileSync(local);
+    if (sha256(data) !== QUICKJS.sha256) throw new Error(`${local}: checksum ${sha256(data)}, expected ${QUICKJS.sha256}`);
+    writeFileSync(dest, data);
+    return;
   }
-  const sum = createHash('sha256').update(data).digest('hex');
-  if (sum !== QUICKJS.sha256) throw new Error(`QuickJS tarball checksum mismatch: ${sum}, expected ${QUICKJS.sha256}`);
-  writeFileSync(dest, data);
+  const archives = debianArchives(readAptSources());
+  const failures = [];
+  for (const base of archives) {
+    const url = `${base}/${QUICKJS.pool}`;
+    try {
+      let data;
+      if (url.startsWith('file:')) data = readFileSync(fileURLToPath(url));
+      else {
+        const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        data = Buffer.from(await res.arrayBuffer());
+      }
+      if (sha256(data) !== QUICKJS.sha256) throw new Error(`checksum ${sha256(data)}, expected ${QUICKJS.sha256}`);
+      writeFileSync(dest, data);
+      return;
+    } catch (e) {
+      failures.push(`${url}: ${e.message}`);
+    }
+  }
+  throw new Error(
+    archives.length === 0
+      ? 'no Debian archive in the apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): set QUICKJS_TARBALL to a local copy'
+      : `QuickJS ${QUICKJS.version} source not found in the apt sources' Debian archives (set QUICKJS_TARBALL to a local copy):\n  ${failures.join('\n  ')}`,
+  );
 }
 
 /** The QuickJS source tree with libquickjs.a and qjsc built; cached across builds. */
