@@ -5,13 +5,15 @@ import { fileURLToPath } from 'node:url';
 // Builds each plugin into one executable file:
 //   npm run build             → dist/bridge, dist/host-local, dist/ptp  (need Node >= 20)
 //   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp (no Node needed)
+//   npm run build:standalone -- --arch arm64   → dist/bin-arm64/ (cross-compiled; amd64 likewise
+//                               on an arm64 machine; the build machine's own arch → dist/bin/)
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PLUGINS = ['bridge', 'host-local', 'ptp'];
-const standalone = process.argv.includes('--standalone');
+/** Every plugin we build: the one list the builds, the installer and the release archives use. */
+export const PLUGINS = ['bridge', 'host-local', 'ptp'];
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
@@ -42,15 +44,33 @@ async function bundle(entry, outfile, marker) {
   writeAtomically(outfile, result.outputFiles[0].contents, 0o755);
 }
 
-mkdirSync(join(root, 'dist'), { recursive: true });
-// The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
-const distPackage = join(root, 'dist', 'package.json');
-const distPackageJson = '{"type": "commonjs"}\n';
-if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson) writeAtomically(distPackage, distPackageJson, 0o644);
-if (!standalone) {
-  for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
-  console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
-} else {
-  const { buildStandalone } = await import('./build-standalone.mjs');
-  await buildStandalone({ root, bundle, plugins: PLUGINS });
+/** `--arch X` or `--arch=X` from the command line (undefined: the build machine's own). */
+function archArgument(argv) {
+  const i = argv.findIndex((a) => a === '--arch' || a.startsWith('--arch='));
+  if (i < 0) return undefined;
+  const value = argv[i] === '--arch' ? argv[i + 1] : argv[i].slice('--arch='.length);
+  if (!value) throw new Error('--arch needs an architecture (amd64, arm64)');
+  return value;
 }
+
+async function main(argv) {
+  const standalone = argv.includes('--standalone');
+  const arch = archArgument(argv);
+  if (arch && !standalone) throw new Error('--arch applies to the standalone build (npm run build:standalone -- --arch arm64)');
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
+  const distPackage = join(root, 'dist', 'package.json');
+  const distPackageJson = '{"type": "commonjs"}\n';
+  if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson)
+    writeAtomically(distPackage, distPackageJson, 0o644);
+  if (!standalone) {
+    for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
+    console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
+  } else {
+    const { buildStandalone } = await import('./build-standalone.mjs');
+    await buildStandalone({ root, plugins: PLUGINS, arch });
+  }
+}
+
+// Run when invoked as a script; importing this module (scripts/release.mjs, the tests) only reads PLUGINS.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main(process.argv.slice(2));
