@@ -15,39 +15,39 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 /**
  * Which build the integration tests run (CNI_TS_BUILD): `bundle` (dist/<plugin>, needs Node),
  * `standalone` (dist/bin/, this machine's architecture) or `standalone-arm64` / `standalone-amd64`
- * (dist/bin-<arch>/ when that is not this machine's: run under qemu-user, see emulatedBinDir).
+ * (dist/bin-<arch>/ when that is not this machine's: run under qemu-user, see emulatorDir).
  */
 const requested = process.env.CNI_TS_BUILD ?? 'bundle';
 export const BUILD: 'bundle' | 'standalone' = requested.startsWith('standalone') ? 'standalone' : 'bundle';
 /** The architecture of the executables under test. */
 export const BUILD_ARCH: Arch = requested === 'standalone-arm64' ? 'arm64' : requested === 'standalone-amd64' ? 'amd64' : ARCH;
-/** The executables run under qemu-user (what emulation cannot show is listed in README "Architectures"). */
+/** The executables run under qemu-user (emulatorDir; what emulation cannot show: README "Architectures"). */
 export const EMULATED = BUILD_ARCH !== ARCH;
 /** Where the build put the executables. */
 export const BUILD_DIR = BUILD === 'bundle' ? join(ROOT, 'dist') : join(ROOT, 'dist', BUILD_ARCH === ARCH ? 'bin' : `bin-${BUILD_ARCH}`);
 
 /**
- * For an emulated build: a directory with one small script per executable name of BUILD_DIR that
- * runs it under qemu-user with that name as argv[0] (the multi-call executable picks the plugin by
- * it), so a runtime (the tests, a delegating plugin) can exec the plugins by name, as it would on an
- * arm64 node. Made once per test process in a temp dir and removed when it exits. Without qemu, or
- * before the build exists, the directory has no plugins and the tests skip.
+ * For executables of a foreign architecture in `exeDir` (the multi-call `cni-ts` and its links): a
+ * directory with one small script per name that runs it under qemu-user with that name as argv[0]
+ * (the multi-call executable picks the plugin by it), so a runtime (the tests, a delegating plugin)
+ * can exec the plugins by name as it would on such a node. Made in a temp dir, removed when this
+ * process exits. Without qemu or an executable, the directory stays empty and the tests skip.
  */
-function emulatedBinDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), `cnits-${BUILD_ARCH}-bin-`));
+export function emulatorDir(exeDir: string, arch: Arch): string {
+  const dir = mkdtempSync(join(tmpdir(), `cnits-${arch}-bin-`));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const runner = runnerFor(BUILD_ARCH);
-  const exe = join(BUILD_DIR, 'cni-ts');
+  const runner = runnerFor(arch);
+  const exe = join(exeDir, 'cni-ts');
   if (!runner || !existsSync(exe)) return dir;
-  for (const name of readdirSync(BUILD_DIR)) {
-    if (name.startsWith('.') || !(name === 'cni-ts' || lstatSync(join(BUILD_DIR, name)).isSymbolicLink())) continue;
+  for (const name of readdirSync(exeDir)) {
+    if (name.startsWith('.') || !(name === 'cni-ts' || lstatSync(join(exeDir, name)).isSymbolicLink())) continue;
     writeFileSync(join(dir, name), `#!/bin/sh\nexec ${runner.join(' ')} -0 "$0" ${exe} "$@"\n`);
     chmodSync(join(dir, name), 0o755);
   }
   return dir;
 }
 
-export const PLUGIN_DIR = process.env.CNI_TS_PLUGIN_DIR ?? (EMULATED ? emulatedBinDir() : BUILD_DIR);
+export const PLUGIN_DIR = process.env.CNI_TS_PLUGIN_DIR ?? (EMULATED ? emulatorDir(BUILD_DIR, BUILD_ARCH) : BUILD_DIR);
 
 /**
  * The spawn arguments that run the multi-call executable with `args` and, when given, `argv0` as
