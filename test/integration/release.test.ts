@@ -106,8 +106,8 @@ describe.skipIf(!runOnce || !isRoot).each(ARCHES.filter(canTarget))('%s release 
     const pod = world.pod();
     const ptp = { cniVersion: '1.0.0', name: `relptp${arch}`, type: 'ptp', ipam: { type: 'host-local', dataDir, subnet: '10.82.0.0/24' } };
     const call = { plugin: 'ptp', node, netns: pod.path, containerID: containerId(), ifname: 'eth0', dir: exec, path: bin };
-    const r = await runOk({ ...call, command: 'ADD', config: ptp });
-    expect(pod.ping(r.ips[0].gateway)).toBe(true);
-    await runOk({ ...call, command: 'DEL', config: { ...ptp, prevResult: r } });
+    const routed = await runOk({ ...call, command: 'ADD', config: ptp });
+    expect(pod.ping(routed.ips[0].gateway)).toBe(true);
+    await runOk({ ...call, command: 'DEL', config: { ...ptp, prevResult: routed } });
   });
 });
