@@ -4,7 +4,7 @@
 // wrappers (lib/platform/libc.ts), with node:fs's error codes and messages; the structure layouts
 // and flag values of the target architecture come from lib/platform/arch.ts.
 import type * as NodeFs from 'node:fs';
-import { layout } from './arch.ts';
+import { type Layout, layout } from './arch.ts';
 import { concatBytes } from './bytes.ts';
 import { errnoCode, libc, uvText, cpath as z } from './libc.ts';
 
@@ -44,17 +44,11 @@ export interface Fs {
 }
 
 /** The open(2) and access(2) flags the plugins use (node:fs's values under Node). */
-export interface FsConstants {
-  O_RDONLY: number;
-  O_WRONLY: number;
-  O_RDWR: number;
-  O_CREAT: number;
-  O_EXCL: number;
-  O_TRUNC: number;
+export type FsConstants = Pick<Layout['open'], 'O_RDONLY' | 'O_WRONLY' | 'O_RDWR' | 'O_CREAT' | 'O_EXCL' | 'O_TRUNC'> & {
   X_OK: number;
   W_OK: number;
   R_OK: number;
-}
+};
 
 function errnoError(errno: number, syscall: string, path?: string): NodeJS.ErrnoException {
   const code = errnoCode(errno);

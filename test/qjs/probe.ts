@@ -21,6 +21,7 @@ import { layout } from '../../lib/platform/arch.ts';
 import { fs } from '../../lib/platform/fs.ts';
 import { cpath, errnoCode, type Libc, libc } from '../../lib/platform/libc.ts';
 import { writeAllSync } from '../../lib/platform/output.ts';
+import { plainStat } from './plain-stat.ts';
 
 const c = libc() as Libc;
 const [command = '', ...args] = process.argv.slice(3);
@@ -57,20 +58,9 @@ function run(): unknown {
     }
     case 'stat':
       return args.map((path) => {
-        const plain = (s: ReturnType<typeof fs.statSync>) => ({
-          dev: s.dev,
-          ino: s.ino,
-          mode: s.mode,
-          size: s.size,
-          mtimeMs: s.mtimeMs,
-          file: s.isFile(),
-          dir: s.isDirectory(),
-          chr: s.isCharacterDevice(),
-          link: s.isSymbolicLink(),
-        });
         return {
-          stat: attempt(() => plain(fs.statSync(path))),
-          lstat: attempt(() => plain(fs.lstatSync(path))),
+          stat: attempt(() => plainStat(fs.statSync(path))),
+          lstat: attempt(() => plainStat(fs.lstatSync(path))),
           statfs: attempt(() => fs.statfsSync(path).type),
         };
       });

@@ -11,6 +11,7 @@ import { type Arch, LAYOUTS, type Layout } from '../../lib/platform/arch.ts';
 import { errnoCode } from '../../lib/platform/libc.ts';
 import { ROOT } from '../helpers/kernel.ts';
 import { ARCHES, buildProbe, canTarget, compileC, compilerFor, type Probe, runnerFor } from '../helpers/probe.ts';
+import { plainStat } from '../qjs/plain-stat.ts';
 
 // What test/helpers/layout.c prints for each target (Debian 12: glibc 2.36, Linux 6.1 headers).
 const GENERIC_NETLINK = { nlmsghdr: 16, nlmsgerr: 20, ifinfomsg: 16, ifaddrmsg: 8, rtmsg: 12, rtattr: 4, sockaddr_nl: 12 };
@@ -162,17 +163,6 @@ describe.each(ARCHES.filter(canTarget))('%s standalone runtime', (arch) => {
   it('stat, lstat and statfs read the same values node:fs reads', () => {
     const paths = [join(dir, 'file'), join(dir, 'link'), dir, '/dev/null', '/proc/self/ns/net', join(dir, 'absent')];
     const got = probe.run<any[]>('stat', paths);
-    const plain = (s: import('node:fs').Stats) => ({
-      dev: s.dev,
-      ino: s.ino,
-      mode: s.mode,
-      size: s.size,
-      mtimeMs: s.mtimeMs,
-      file: s.isFile(),
-      dir: s.isDirectory(),
-      chr: s.isCharacterDevice(),
-      link: s.isSymbolicLink(),
-    });
     const node = (fn: () => unknown) => {
       try {
         return fn();
@@ -184,8 +174,8 @@ describe.each(ARCHES.filter(canTarget))('%s standalone runtime', (arch) => {
       // /proc/self is the probe itself there, the test runner here: its namespace file differs only in ino/mtime.
       const self = path.startsWith('/proc/self');
       const want = {
-        stat: node(() => plain(statSync(path))),
-        lstat: node(() => plain(lstatSync(path))),
+        stat: node(() => plainStat(statSync(path))),
+        lstat: node(() => plainStat(lstatSync(path))),
         statfs: node(() => statfsSync(path).type),
       };
       if (self) {
