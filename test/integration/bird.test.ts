@@ -4,11 +4,11 @@
 // each node's block over a full mesh of internal BGP sessions and installs the peers' blocks.
 // No pod route is written by the test: every route to a pod comes from the plugin (on its own
 // node) or from BIRD (everywhere else). IPv4 and IPv6 throughout.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIRD, BIRD_EXAMPLES, Bird, Birds, haveBird, nodeConf, nodeConfArgs, waitFor } from '../helpers/bird.ts';
-import { containerId, isRoot, type Netns, PLUGIN_DIR, runOk, sh, trySh, uniqueName, World } from '../helpers/kernel.ts';
+import { containerId, isRoot, type Netns, PLUGIN_DIR, runOk, trySh, uniqueName, World } from '../helpers/kernel.ts';
 
 const havePtp = existsSync(join(PLUGIN_DIR, 'ptp')) && existsSync(join(PLUGIN_DIR, 'host-local'));
 
@@ -170,9 +170,9 @@ const delPod = (p: Pod) =>
     args: p.args,
   });
 
-/** One ping; its output (also on failure). */
-function ping(from: Netns, to: string, count = 1): { ok: boolean; out: string } {
-  const r = from.tryExec('ping', [...(to.includes(':') ? ['-6'] : []), '-c', String(count), '-i', '0.2', '-W', '2', to]);
+/** Pings (waiting up to `wait` seconds for each reply); the output, also on failure. */
+function ping(from: Netns, to: string, { count = 1, wait = 2 } = {}): { ok: boolean; out: string } {
+  const r = from.tryExec('ping', [...(to.includes(':') ? ['-6'] : []), '-c', String(count), '-i', '0.2', '-W', String(wait), to]);
   return { ok: r.code === 0, out: r.stdout + r.stderr };
 }
 
@@ -336,7 +336,7 @@ describe.skipIf(!isRoot || !havePtp || !haveBird)('ptp routed mode across nodes,
       [4, a2.v4],
       [6, a2.v6],
     ] as const) {
-      const r = ping(b1.ns, address, 3);
+      const r = ping(b1.ns, address, { count: 3, wait: 1 });
       expect(r.ok).toBe(false);
       expect(r.out).toMatch(/3 packets transmitted, 0 received/);
       expect(r.out).not.toMatch(/exceeded|unreachable/i);
@@ -365,12 +365,12 @@ describe.skipIf(!isRoot || !havePtp || !haveBird)('ptp routed mode across nodes,
     // B's kernel keeps what BIRD installed (persist): its blackhole and the peers' blocks.
     expect(poolRoutes(B.ns, 4)).toEqual(expectedPoolRoutes(B, c, pods, 4));
     expect(poolRoutes(B.ns, 6)).toEqual(expectedPoolRoutes(B, c, pods, 6));
-    expect(ping(a1.ns, b1.v4).ok).toBe(false);
-    expect(ping(a1.ns, b1.v6).ok).toBe(false);
+    expect(ping(a1.ns, b1.v4, { wait: 1 }).ok).toBe(false);
+    expect(ping(a1.ns, b1.v6, { wait: 1 }).ok).toBe(false);
 
     // The plugin does not need BIRD: an ADD on B works, but nobody else can reach the pod yet.
     const b2 = await addPod(B);
-    expect(ping(a1.ns, b2.v4).ok).toBe(false);
+    expect(ping(a1.ns, b2.v4, { wait: 1 }).ok).toBe(false);
 
     await B.bird.start();
     await allEstablished(c);
@@ -396,7 +396,8 @@ describe.skipIf(!isRoot || !havePtp || !haveBird)('ptp routed mode across nodes,
       () => [A, C].every((n) => !hasRouteTo(n, B.block4, 4) && !hasRouteTo(n, B.block6, 6)),
       () => A.bird.birdc('show', 'protocols'),
     );
-    for (const n of [A, C]) expect(sh('cat', [n.bird.log])).toMatch(new RegExp(`${meshName(4, B.address4)}: Error: Hold timer expired`));
+    for (const n of [A, C])
+      expect(readFileSync(n.bird.log, 'utf8')).toMatch(new RegExp(`${meshName(4, B.address4)}: Error: Hold timer expired`));
 
     c.switch.ip('link', 'set', B.port, 'up');
     await allEstablished(c);
@@ -409,7 +410,7 @@ describe.skipIf(!isRoot || !havePtp || !haveBird)('ptp routed mode across nodes,
     const dir = world.tmpdir('cnits-bird-');
     const check = (name: string, values: Parameters<typeof nodeConf>[0]) => {
       const file = join(dir, name);
-      sh('sh', ['-c', 'cat > "$1"', 'sh', file], nodeConf(values));
+      writeFileSync(file, nodeConf(values));
       return trySh(BIRD, ['-p', '-c', file]);
     };
     const v4 = { address4: '192.168.26.101', pool4: POOL4, block4: '10.244.1.64/26', peers4: ['192.168.26.102'] };
