@@ -6,6 +6,7 @@
 // node) or from BIRD (everywhere else). IPv4 and IPv6 throughout.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIRD, BIRD_EXAMPLES, Bird, Birds, haveBird, nodeConf, nodeConfArgs, waitFor } from '../helpers/bird.ts';
 import { containerId, isRoot, type Netns, PLUGIN_DIR, runOk, trySh, uniqueName, World } from '../helpers/kernel.ts';
@@ -32,6 +33,8 @@ const ROUTER4 = '192.168.26.1';
 const ROUTER6 = 'fd00:26::1';
 // Test timers, through node-conf.sh's parameters: a silent peer is dropped after 6 s.
 const TIMERS = { holdTime: 6, keepaliveTime: 2 };
+// Above the sum of a scenario's bounded waits, so a failing wait reports what it saw.
+const SCENARIO_TIMEOUT = 180_000;
 
 interface Node {
   label: string;
@@ -242,12 +245,12 @@ const expectedShape = (c: Cluster, pods: Pod[]) =>
 
 /** Waits until every node's pool routes are exactly Calico's shape for these pods. */
 async function converged(c: Cluster, pods: Pod[], ms = 30_000): Promise<void> {
-  const want = JSON.stringify(expectedShape(c, pods));
+  const want = expectedShape(c, pods);
   await waitFor(
     'every node routing the pod pool as BIRD and the plugin should',
     ms,
-    () => JSON.stringify(routeShape(c)) === want,
-    () => `have ${JSON.stringify(routeShape(c), null, 1)}\nwant ${want}`,
+    () => isDeepStrictEqual(routeShape(c), want),
+    () => `have ${JSON.stringify(routeShape(c))}\nwant ${JSON.stringify(want)}`,
   );
 }
 
@@ -281,130 +284,144 @@ function counters(ns: Netns): Record<string, number> {
 }
 
 describe.skipIf(!isRoot || !havePtp || !haveBird)('ptp routed mode across nodes, routes exchanged by BIRD', () => {
-  it('three nodes: pods reach each other through BIRD-learned routes only; Calico-shaped tables; a freed address ends at its blackhole', async () => {
-    const c = await cluster();
-    const [A, B, C] = c.nodes as [Node, Node, Node];
-    await allEstablished(c);
-    const a1 = await addPod(A);
-    const a2 = await addPod(A);
-    const b1 = await addPod(B);
-    const c1 = await addPod(C);
-    expect(a1.hostVeth).toMatch(/^cali[0-9a-f]{11}$/);
-    expect([a1.v4, a2.v4, b1.v4, c1.v4]).toEqual(['10.244.1.66', '10.244.1.67', '10.244.2.66', '10.244.3.66']);
-    expect([a1.v6, b1.v6, c1.v6]).toEqual(['fd00:10:244:1::42', 'fd00:10:244:2::42', 'fd00:10:244:3::42']);
-    const pods = [a1, a2, b1, c1];
-    await converged(c, pods);
-    // Nothing else routes the pool: the upstream router knows no pod route at all.
-    expect([...poolRoutes(c.router, 4), ...poolRoutes(c.router, 6)]).toEqual([]);
+  it(
+    'three nodes: pods reach each other through BIRD-learned routes only; Calico-shaped tables; a freed address ends at its blackhole',
+    async () => {
+      const c = await cluster();
+      const [A, B, C] = c.nodes as [Node, Node, Node];
+      await allEstablished(c);
+      const a1 = await addPod(A);
+      const a2 = await addPod(A);
+      const b1 = await addPod(B);
+      const c1 = await addPod(C);
+      expect(a1.hostVeth).toMatch(/^cali[0-9a-f]{11}$/);
+      expect([a1.v4, a2.v4, b1.v4, c1.v4]).toEqual(['10.244.1.66', '10.244.1.67', '10.244.2.66', '10.244.3.66']);
+      expect([a1.v6, b1.v6, c1.v6]).toEqual(['fd00:10:244:1::42', 'fd00:10:244:2::42', 'fd00:10:244:3::42']);
+      const pods = [a1, a2, b1, c1];
+      await converged(c, pods);
+      // Nothing else routes the pool: the upstream router knows no pod route at all.
+      expect([...poolRoutes(c.router, 4), ...poolRoutes(c.router, 6)]).toEqual([]);
 
-    // Pod to pod across nodes, both families, routed hop by hop: pod → its node → the peer node →
-    // pod (TTL 64 - 2), not through the upstream router.
-    for (const [from, to] of [
-      [a1, b1],
-      [a1, c1],
-      [b1, c1],
-      [c1, a2],
-    ] as const) {
-      for (const address of [to.v4, to.v6]) {
-        const r = ping(from.ns, address);
-        expect([from.node.label, address, r.ok, r.out]).toEqual([from.node.label, address, true, expect.stringMatching(/ttl=62/)]);
+      // Pod to pod across nodes, both families, routed hop by hop: pod → its node → the peer node →
+      // pod (TTL 64 - 2), not through the upstream router.
+      for (const [from, to] of [
+        [a1, b1],
+        [a1, c1],
+        [b1, c1],
+        [c1, a2],
+      ] as const) {
+        for (const address of [to.v4, to.v6]) {
+          const r = ping(from.ns, address);
+          expect([from.node.label, address, r.ok, r.out]).toEqual([from.node.label, address, true, expect.stringMatching(/ttl=62/)]);
+        }
       }
-    }
 
-    // BIRD learned the pods' host routes from the kernel but announces only the block.
-    const learned = A.bird.birdc('show', 'route', 'protocol', 'cni_kernel4') + A.bird.birdc('show', 'route', 'protocol', 'cni_kernel6');
-    for (const p of [a1, a2]) expect(learned).toContain(`${p.v4}/32`);
-    for (const p of [a1, a2]) expect(learned).toContain(`${p.v6}/128`);
-    const announced = (family: 4 | 6, peer: Node) =>
-      [
-        ...A.bird
-          .birdc('show', 'route', 'export', meshName(family, family === 4 ? peer.address4 : peer.address6))
-          .matchAll(/^(\S+\/\d+)\s/gm),
-      ].map((m) => m[1]);
-    expect(announced(4, B)).toEqual([A.block4]);
-    expect(announced(6, C)).toEqual([A.block6]);
+      // BIRD learned the pods' host routes from the kernel but announces only the block.
+      const learned = A.bird.birdc('show', 'route', 'protocol', 'cni_kernel4') + A.bird.birdc('show', 'route', 'protocol', 'cni_kernel6');
+      for (const p of [a1, a2]) expect(learned).toContain(`${p.v4}/32`);
+      for (const p of [a1, a2]) expect(learned).toContain(`${p.v6}/128`);
+      const announced = (family: 4 | 6, peer: Node) =>
+        [
+          ...A.bird
+            .birdc('show', 'route', 'export', meshName(family, family === 4 ? peer.address4 : peer.address6))
+            .matchAll(/^(\S+\/\d+)\s/gm),
+        ].map((m) => m[1]);
+      expect(announced(4, B)).toEqual([A.block4]);
+      expect(announced(6, C)).toEqual([A.block6]);
 
-    // A pod's DEL: its host route goes; from another node, its address now ends at A's blackhole:
-    // each packet enters A once and never leaves it (no loop back out of the default route),
-    // nothing reaches the router, and the sender gets no ICMP error (a blackhole is silent).
-    expect(ping(b1.ns, a2.v4).ok).toBe(true);
-    await delPod(a2);
-    await converged(c, [a1, b1, c1]);
-    countPackets(A.ns, a2);
-    countPackets(c.router, a2);
-    for (const [family, address] of [
-      [4, a2.v4],
-      [6, a2.v6],
-    ] as const) {
-      const r = ping(b1.ns, address, { count: 3, wait: 1 });
-      expect(r.ok).toBe(false);
-      expect(r.out).toMatch(/3 packets transmitted, 0 received/);
-      expect(r.out).not.toMatch(/exceeded|unreachable/i);
-      expect(counters(A.ns)).toMatchObject({ [`in${family}`]: 3, [`out${family}`]: 0 });
-      expect(counters(c.router)).toMatchObject({ [`in${family}`]: 0 });
-    }
-    // The live pod next to it is still reached.
-    expect(ping(b1.ns, a1.v4).ok).toBe(true);
-    expect(ping(c1.ns, a1.v6).ok).toBe(true);
-  });
+      // A pod's DEL: its host route goes; from another node, its address now ends at A's blackhole:
+      // each packet enters A once and never leaves it (no loop back out of the default route),
+      // nothing reaches the router, and the sender gets no ICMP error (a blackhole is silent).
+      expect(ping(b1.ns, a2.v4).ok).toBe(true);
+      await delPod(a2);
+      expect(poolRoutes(A.ns, 4).map((r) => r.dst)).not.toContain(`${a2.v4}/32`);
+      expect(poolRoutes(A.ns, 6).map((r) => r.dst)).not.toContain(`${a2.v6}/128`);
+      await converged(c, [a1, b1, c1]);
+      countPackets(A.ns, a2);
+      countPackets(c.router, a2);
+      for (const [family, address] of [
+        [4, a2.v4],
+        [6, a2.v6],
+      ] as const) {
+        const r = ping(b1.ns, address, { count: 3, wait: 1 });
+        expect(r.ok).toBe(false);
+        expect(r.out).toMatch(/3 packets transmitted, 0 received/);
+        expect(r.out).not.toMatch(/exceeded|unreachable/i);
+        expect(counters(A.ns)).toMatchObject({ [`in${family}`]: 3, [`out${family}`]: 0 });
+        expect(counters(c.router)).toMatchObject({ [`in${family}`]: 0 });
+      }
+      // The live pod next to it is still reached.
+      expect(ping(b1.ns, a1.v4).ok).toBe(true);
+      expect(ping(c1.ns, a1.v6).ok).toBe(true);
+    },
+    SCENARIO_TIMEOUT,
+  );
 
-  it("a node's BIRD stopped: its block leaves the peers' tables, its own stay; a pod added meanwhile is reachable once BIRD is back", async () => {
-    const c = await cluster();
-    const [A, B, C] = c.nodes as [Node, Node, Node];
-    await allEstablished(c);
-    const pods = [await addPod(A), await addPod(B), await addPod(C)];
-    const [a1, b1] = pods as [Pod, Pod, Pod];
-    await converged(c, pods);
-    expect(ping(a1.ns, b1.v4).ok).toBe(true);
+  it(
+    "a node's BIRD stopped: its block leaves the peers' tables, its own stay; a pod added meanwhile is reachable once BIRD is back",
+    async () => {
+      const c = await cluster();
+      const [A, B, C] = c.nodes as [Node, Node, Node];
+      await allEstablished(c);
+      const pods = [await addPod(A), await addPod(B), await addPod(C)];
+      const [a1, b1] = pods as [Pod, Pod, Pod];
+      await converged(c, pods);
+      expect(ping(a1.ns, b1.v4).ok).toBe(true);
 
-    // A clean stop (SIGTERM, as a service manager does): B tells its peers, which drop its block.
-    await B.bird.stop();
-    await waitFor("B's blocks withdrawn from A and C", 15_000, () =>
-      [A, C].every((n) => !hasRouteTo(n, B.block4, 4) && !hasRouteTo(n, B.block6, 6)),
-    );
-    // B's kernel keeps what BIRD installed (persist): its blackhole and the peers' blocks.
-    expect(poolRoutes(B.ns, 4)).toEqual(expectedPoolRoutes(B, c, pods, 4));
-    expect(poolRoutes(B.ns, 6)).toEqual(expectedPoolRoutes(B, c, pods, 6));
-    expect(ping(a1.ns, b1.v4, { wait: 1 }).ok).toBe(false);
-    expect(ping(a1.ns, b1.v6, { wait: 1 }).ok).toBe(false);
+      // A clean stop (SIGTERM, as a service manager does): B tells its peers, which drop its block.
+      await B.bird.stop();
+      await waitFor("B's blocks withdrawn from A and C", 15_000, () =>
+        [A, C].every((n) => !hasRouteTo(n, B.block4, 4) && !hasRouteTo(n, B.block6, 6)),
+      );
+      // B's kernel keeps what BIRD installed (persist): its blackhole and the peers' blocks.
+      expect(poolRoutes(B.ns, 4)).toEqual(expectedPoolRoutes(B, c, pods, 4));
+      expect(poolRoutes(B.ns, 6)).toEqual(expectedPoolRoutes(B, c, pods, 6));
+      expect(ping(a1.ns, b1.v4, { wait: 1 }).ok).toBe(false);
+      expect(ping(a1.ns, b1.v6, { wait: 1 }).ok).toBe(false);
 
-    // The plugin does not need BIRD: an ADD on B works, but nobody else can reach the pod yet.
-    const b2 = await addPod(B);
-    expect(ping(a1.ns, b2.v4, { wait: 1 }).ok).toBe(false);
+      // The plugin does not need BIRD: an ADD on B works, but nobody else can reach the pod yet.
+      const b2 = await addPod(B);
+      expect(ping(a1.ns, b2.v4, { wait: 1 }).ok).toBe(false);
 
-    await B.bird.start();
-    await allEstablished(c);
-    await converged(c, [...pods, b2]);
-    for (const from of [a1, pods[2]!]) {
-      for (const address of [b2.v4, b2.v6, b1.v4, b1.v6])
-        expect([from.node.label, address, ping(from.ns, address).ok]).toEqual([from.node.label, address, true]);
-    }
-  });
+      await B.bird.start();
+      await allEstablished(c);
+      await converged(c, [...pods, b2]);
+      for (const from of [a1, pods[2]!]) {
+        for (const address of [b2.v4, b2.v6, b1.v4, b1.v6])
+          expect([from.node.label, address, ping(from.ns, address).ok]).toEqual([from.node.label, address, true]);
+      }
+    },
+    SCENARIO_TIMEOUT,
+  );
 
-  it('a node cut off the network is dropped by its peers after the hold time, and taken back when it returns', async () => {
-    const c = await cluster();
-    const [A, B, C] = c.nodes as [Node, Node, Node];
-    await allEstablished(c);
-    const pods = [await addPod(A), await addPod(B), await addPod(C)];
-    await converged(c, pods);
+  it(
+    'a node cut off the network is dropped by its peers after the hold time, and taken back when it returns',
+    async () => {
+      const c = await cluster();
+      const [A, B, C] = c.nodes as [Node, Node, Node];
+      await allEstablished(c);
+      const pods = [await addPod(A), await addPod(B), await addPod(C)];
+      await converged(c, pods);
 
-    // B's switch port goes down: no TCP goodbye reaches A and C, only silence.
-    c.switch.ip('link', 'set', B.port, 'down');
-    await waitFor(
-      "B's blocks withdrawn from A and C",
-      20_000,
-      () => [A, C].every((n) => !hasRouteTo(n, B.block4, 4) && !hasRouteTo(n, B.block6, 6)),
-      () => A.bird.birdc('show', 'protocols'),
-    );
-    for (const n of [A, C])
-      expect(readFileSync(n.bird.log, 'utf8')).toMatch(new RegExp(`${meshName(4, B.address4)}: Error: Hold timer expired`));
+      // B's switch port goes down: no TCP goodbye reaches A and C, only silence.
+      c.switch.ip('link', 'set', B.port, 'down');
+      await waitFor(
+        "B's blocks withdrawn from A and C",
+        20_000,
+        () => [A, C].every((n) => !hasRouteTo(n, B.block4, 4) && !hasRouteTo(n, B.block6, 6)),
+        () => A.bird.birdc('show', 'protocols'),
+      );
+      for (const n of [A, C])
+        expect(readFileSync(n.bird.log, 'utf8')).toMatch(new RegExp(`${meshName(4, B.address4)}: Error: Hold timer expired`));
 
-    c.switch.ip('link', 'set', B.port, 'up');
-    await allEstablished(c);
-    await converged(c, pods);
-    expect(ping(pods[0]!.ns, pods[1]!.v4).ok).toBe(true);
-    expect(ping(pods[2]!.ns, pods[1]!.v6).ok).toBe(true);
-  });
+      c.switch.ip('link', 'set', B.port, 'up');
+      await allEstablished(c);
+      await converged(c, pods);
+      expect(ping(pods[0]!.ns, pods[1]!.v4).ok).toBe(true);
+      expect(ping(pods[2]!.ns, pods[1]!.v6).ok).toBe(true);
+    },
+    SCENARIO_TIMEOUT,
+  );
 
   it("node-conf.sh: single-stack nodes' configurations are valid BIRD; bad values are refused", () => {
     const dir = world.tmpdir('cnits-bird-');
