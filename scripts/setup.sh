@@ -15,7 +15,7 @@ PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernet
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 # Debian's bird2 starts a system BIRD in the machine's own namespace (systemd unit or init script;
-# not where policy-rc.d forbids it) with its default config, which exports routes to the kernel.
+# not where policy-rc.d forbids it) whose default config syncs its tables with the machine's routes.
 # The tests run their own BIRDs inside the namespaces they create and never use this one: when this
 # script is what installed bird2, the system daemon is stopped and disabled. It is stopped through
 # systemd or its own control socket, so no other bird process is touched (the init script's `stop`

@@ -76,6 +76,15 @@ export async function waitFor<T>(what: string, ms: number, probe: () => T | unde
   }
 }
 
+/** Signals a process; one that has just exited on its own is fine. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
 /** A BIRD daemon in a node namespace, run in the foreground as this process's child. */
 export class Bird {
   readonly conf: string;
@@ -145,10 +154,10 @@ export class Bird {
     // The pid file is BIRD's own; it must name the process this object started.
     const pid = fromFile === child.pid ? fromFile : child.pid;
     if (pid === undefined) return;
-    process.kill(pid, 'SIGTERM');
+    signal(pid, 'SIGTERM');
     const done = await Promise.race([this.exited!.then(() => true), sleep(10_000).then(() => false)]);
     if (!done) {
-      process.kill(pid, 'SIGKILL');
+      signal(pid, 'SIGKILL');
       await this.exited;
     }
   }
