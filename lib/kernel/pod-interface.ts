@@ -34,7 +34,7 @@ export function defaultGateways(ips: IPConfig[]): Partial<Record<Family, string>
 }
 
 /** The operation installing one result route on `dev`; `gw` is the gateway of a route without one. */
-export function routeOp(verb: Verb, r: Route, dev: string, gw?: string): RouteOp {
+function routeOp(verb: Verb, r: Route, dev: string, gw?: string): RouteOp {
   // A link-scope route (e.g. routed ptp's on-link route to its next hop) never takes the fallback gateway.
   const via = r.gw ?? (r.scope === RT_SCOPE.link ? undefined : gw);
   return {
