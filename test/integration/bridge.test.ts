@@ -549,6 +549,10 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(state()).toContain(b.id);
     // b's pod is gone without a DEL (a lost sandbox): GC with only a in the list cleans b up.
     world.removeNetns(b.pod);
+    // The kernel tears a deleted namespace down asynchronously, and GC keeps the spoof check of a
+    // host veth that still exists: wait (up to 1 s) for b's to go, as it has long before a runtime's GC.
+    const bVeth = b.result.interfaces[1].name;
+    for (let waited = 0; n.node.link(bVeth) && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     await runOk({
       plugin: 'bridge',
       command: 'GC',
