@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
 import type { LeaseAdmin, LeaseStore } from '../../ipam/lease-store.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { parseIP } from '../../lib/net/address.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 let dataDir: string;
 beforeEach(() => {
@@ -90,14 +91,12 @@ describe('withStore', () => {
 
   it('a data directory path that is a file is an I/O error (5)', async () => {
     writeFileSync(join(dataDir, 'net'), '');
-    const err = await use(() => 'ran', false).catch((e) => e);
-    expect(err).toBeInstanceOf(CniError);
+    const err = await errorOf(() => use(() => 'ran', false));
     expect(err.code).toBe(ErrorCode.IoFailure);
   });
 
   it('refuses a network name that would leave the data directory', async () => {
-    const err = await DiskStore.withStore(dataDir, '../x', { create: true }, () => 'ran').catch((e) => e);
-    expect(err).toBeInstanceOf(CniError);
+    const err = await errorOf(() => DiskStore.withStore(dataDir, '../x', { create: true }, () => 'ran'));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(existsSync(join(dataDir, '..', 'x'))).toBe(false);
   });
