@@ -2,7 +2,7 @@
 // further namespaces, host-local (ours) as IPAM with a per-test data dir.
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { containerId, haveBuild, isRoot, type Netns, PLUGIN_DIR, runOk, runPlugin, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
@@ -582,6 +582,9 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(state()).toContain(b.id);
     // b's pod is gone without a DEL (a lost sandbox): GC with only a in the list cleans b up.
     world.removeNetns(b.pod);
+    // The kernel destroys a deleted namespace, and with it b's veth pair, asynchronously; GC rightly
+    // keeps the spoof check of a host veth that still exists, so wait for it to go.
+    await vi.waitFor(() => expect(n.node.link(b.result.interfaces[1].name)).toBeUndefined(), { timeout: 10_000 });
     await runOk({
       plugin: 'bridge',
       command: 'GC',
