@@ -46,18 +46,3 @@ export function validAttachmentsOf(req: Request): Attachment[] | undefined {
     return { containerID: a.containerID, ifname: a.ifname };
   });
 }
-
-/** Run every cleanup, keep going past failures, then report the first failure (GC/DEL semantics). */
-export async function runAll(steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
-  // Concurrently: the steps are independent cleanups (a step that must follow another awaits it).
-  const outcomes = await Promise.allSettled(steps.map(([, step]) => step()));
-  const failures: string[] = [];
-  let first: unknown;
-  outcomes.forEach((o, i) => {
-    if (o.status === 'fulfilled') return;
-    first ??= o.reason;
-    failures.push(`${steps[i]![0]}: ${(o.reason as Error)?.message}`);
-  });
-  if (failures.length === 1 && first instanceof CniError) throw first;
-  if (failures.length) throw new CniError(first instanceof CniError ? first.code : ErrorCode.Internal, failures.join('; '));
-}

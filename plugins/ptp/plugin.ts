@@ -4,7 +4,7 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
@@ -16,7 +16,7 @@ import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth, deleteOrphanHostVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import {
   buildPtpResult,
@@ -86,7 +86,7 @@ async function add(req: Request): Promise<Result> {
       const inTheWay = (await Promise.all(devs.map((dev) => link(HOST, dev)))).filter((l) => l !== undefined);
       await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, hostRoutes, inTheWay)]);
     };
-    await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
@@ -95,7 +95,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
-    await allSteps([ipBatch({ netns }, [...pod.ops, ...addressing.podGatewayOps]), cfg.ipMasq && masq()]);
+    await settleThenThrowFirst([ipBatch({ netns }, [...pod.ops, ...addressing.podGatewayOps]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
@@ -128,7 +128,7 @@ async function del(req: Request): Promise<void> {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
   })();
-  await runAll([
+  await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // Released only once the interface (and its host route) is gone, so a new pod given this
     // address never finds the old host route in its way.
@@ -215,7 +215,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);
