@@ -47,7 +47,13 @@ export interface Layout {
     NETLINK_ROUTE: number;
     NETLINK_EXT_ACK: number;
     NETLINK_GET_STRICT_CHK: number;
+    NETLINK_NETFILTER: number;
+    NETLINK_CAP_ACK: number;
+    SOL_SOCKET: number;
+    SO_RCVTIMEO: number;
   };
+  /** struct timeval (SO_RCVTIMEO's value): its size, seconds and microseconds (both 64-bit here). */
+  timeval: { bytes: number; sec: number; usec: number };
   ioctl: { SIOCGIFNAME: number; SIOCGIFINDEX: number };
   misc: { CLONE_NEWNET: number; LOCK_EX: number; LOCK_NB: number };
 }
@@ -64,7 +70,12 @@ const GENERIC_SOCKET: Layout['socket'] = {
   NETLINK_ROUTE: 0,
   NETLINK_EXT_ACK: 11,
   NETLINK_GET_STRICT_CHK: 12,
+  NETLINK_NETFILTER: 12,
+  NETLINK_CAP_ACK: 10,
+  SOL_SOCKET: 1,
+  SO_RCVTIMEO: 20,
 };
+const TIMEVAL_64: Layout['timeval'] = { bytes: 16, sec: 0, usec: 8 };
 const GENERIC_IFREQ: Layout['ifreq'] = { bytes: 40, name: 0, nameBytes: 16, ifindex: 16 };
 const GENERIC_IOCTL: Layout['ioctl'] = { SIOCGIFNAME: 0x8910, SIOCGIFINDEX: 0x8933 };
 const GENERIC_MISC: Layout['misc'] = { CLONE_NEWNET: 0x40000000, LOCK_EX: 2, LOCK_NB: 4 };
@@ -77,6 +88,7 @@ export const LAYOUTS: Record<Arch, Layout> = {
     ifreq: GENERIC_IFREQ,
     open: { ...GENERIC_OPEN, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000 },
     socket: GENERIC_SOCKET,
+    timeval: TIMEVAL_64,
     ioctl: GENERIC_IOCTL,
     misc: GENERIC_MISC,
   },
@@ -86,6 +98,7 @@ export const LAYOUTS: Record<Arch, Layout> = {
     ifreq: GENERIC_IFREQ,
     open: { ...GENERIC_OPEN, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
     socket: GENERIC_SOCKET,
+    timeval: TIMEVAL_64,
     ioctl: GENERIC_IOCTL,
     misc: GENERIC_MISC,
   },

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/time.h>
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -77,6 +78,17 @@ int main(void) {
     N("NETLINK_ROUTE", NETLINK_ROUTE);
     N("NETLINK_EXT_ACK", NETLINK_EXT_ACK);
     N("NETLINK_GET_STRICT_CHK", NETLINK_GET_STRICT_CHK);
+    N("NETLINK_NETFILTER", NETLINK_NETFILTER);
+    N("NETLINK_CAP_ACK", NETLINK_CAP_ACK);
+    N("SOL_SOCKET", SOL_SOCKET);
+    N("SO_RCVTIMEO", SO_RCVTIMEO);
+    END();
+    GROUP("timeval");
+    N("bytes", sizeof(struct timeval));
+    N("sec", offsetof(struct timeval, tv_sec));
+    N("usec", offsetof(struct timeval, tv_usec));
+    N("secBytes", sizeof(((struct timeval *)0)->tv_sec));
+    N("usecBytes", sizeof(((struct timeval *)0)->tv_usec));
     END();
     GROUP("ioctl");
     N("SIOCGIFNAME", SIOCGIFNAME);

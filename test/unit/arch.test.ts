@@ -63,7 +63,12 @@ const SHARED = {
     NETLINK_ROUTE: 0,
     NETLINK_EXT_ACK: 11,
     NETLINK_GET_STRICT_CHK: 12,
+    NETLINK_NETFILTER: 12,
+    NETLINK_CAP_ACK: 10,
+    SOL_SOCKET: 1,
+    SO_RCVTIMEO: 20,
   },
+  timeval: { bytes: 16, sec: 0, usec: 8, secBytes: 8, usecBytes: 8 },
   ioctl: { SIOCGIFNAME: 35088, SIOCGIFINDEX: 35123 },
   misc: { CLONE_NEWNET: 1073741824, LOCK_EX: 2, LOCK_NB: 4 },
   netlink: GENERIC_NETLINK,
@@ -107,15 +112,9 @@ const FROM_HEADERS: Record<Arch, Record<string, Record<string, number>>> = {
 function layoutPart(facts: Record<string, Record<string, number>>): Layout {
   const { typeBytes: _t, ...statfs } = facts.statfs!;
   const { devBytes: _d, inoBytes: _i, modeBytes: _m, sizeBytes: _s, ...stat } = facts.stat!;
-  return {
-    stat,
-    statfs,
-    ifreq: facts.ifreq,
-    open: facts.open,
-    socket: facts.socket,
-    ioctl: facts.ioctl,
-    misc: facts.misc,
-  } as unknown as Layout;
+  const { secBytes: _sb, usecBytes: _ub, ...timeval } = facts.timeval!;
+  const { ifreq, open, socket, ioctl, misc } = facts;
+  return { stat, statfs, ifreq, open, socket, timeval, ioctl, misc } as unknown as Layout;
 }
 
 describe.each(ARCHES)('%s layouts', (arch) => {
@@ -127,6 +126,7 @@ describe.each(ARCHES)('%s layouts', (arch) => {
     // lib/platform/fs.ts reads dev/ino as u64, mode as u32, size and times as i64; statfs f_type as i64.
     expect(FROM_HEADERS[arch].stat).toMatchObject(WIDTHS);
     expect(FROM_HEADERS[arch].statfs!.typeBytes).toBe(8);
+    expect(FROM_HEADERS[arch].timeval).toMatchObject({ secBytes: 8, usecBytes: 8 }); // written as two i64
     // lib/kernel/netlink-codec.ts writes these structures with fixed sizes on every target.
     expect(FROM_HEADERS[arch].netlink).toEqual(GENERIC_NETLINK);
     // lib/platform/libc.ts's errno table: one numbering for every target.
