@@ -41,7 +41,7 @@ export function emulatorDir(exeDir: string, arch: Arch): string {
   if (!runner || !existsSync(exe)) return dir;
   for (const name of readdirSync(exeDir)) {
     if (name.startsWith('.') || !(name === 'cni-ts' || lstatSync(join(exeDir, name)).isSymbolicLink())) continue;
-    writeFileSync(join(dir, name), `#!/bin/sh\nexec ${runner.join(' ')} -0 "$0" ${exe} "$@"\n`);
+    writeFileSync(join(dir, name), `#!/bin/sh\nexec ${[...runner, '-0'].join(' ')} "$0" '${exe}' "$@"\n`);
     chmodSync(join(dir, name), 0o755);
   }
   return dir;
