@@ -11,6 +11,8 @@ import { ARCH } from '../../lib/platform/arch.ts';
 import { ROOT, trySh } from '../helpers/kernel.ts';
 import { ARCHES, buildProbe, canTarget, compileC, type Probe } from '../helpers/probe.ts';
 
+const haveStrace = trySh('strace', ['-V']).code === 0;
+
 /** Deterministic pseudo-random bytes (xorshift), weighted toward UTF-8's edge cases. */
 function randomStrings(seed: number, count: number): Uint8Array[] {
   let x = seed >>> 0 || 1;
@@ -121,7 +123,7 @@ describe.each(ARCHES.filter(canTarget))('%s host runtime', (arch) => {
   it('a lock wait ends at its deadline even when the parent blocked SIGALRM', () => {
     const lock = join(dir, 'lock');
     writeFileSync(lock, '');
-    const holder: ChildProcess = spawn('flock', ['-x', lock, 'sleep', '60'], { stdio: 'ignore' });
+    const holder: ChildProcess = spawn('flock', ['-x', lock, 'sleep', '60'], { stdio: 'ignore', detached: true });
     try {
       while (trySh('flock', ['-n', lock, 'true']).code === 0) spawnSync('sleep', ['0.02']);
       // Short waits, many times: a timer tick that lands before flock() waits must not be lost either.
@@ -137,7 +139,31 @@ describe.each(ARCHES.filter(canTarget))('%s host runtime', (arch) => {
         expect(ms).toBeGreaterThanOrEqual(29);
       }
     } finally {
-      holder.kill();
+      process.kill(-holder.pid!, 'SIGKILL');
+    }
+  });
+
+  // The race a one-shot timer loses: strace holds the probe at the end of setitimer(2) for 200 ms,
+  // so its 30 ms tick is handled before flock() starts waiting. The tick must come again.
+  it.skipIf(!haveStrace)('a lock wait ends even when its deadline passes before flock() starts waiting', () => {
+    const lock = join(dir, 'lock-race');
+    writeFileSync(lock, '');
+    const holder: ChildProcess = spawn('flock', ['-x', lock, 'sleep', '60'], { stdio: 'ignore', detached: true });
+    try {
+      while (trySh('flock', ['-n', lock, 'true']).code === 0) spawnSync('sleep', ['0.02']);
+      const strace = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=setitimer', '-e', 'inject=setitimer:delay_exit=200000'];
+      const r = spawnSync(strace[0]!, [...strace.slice(1), ...probe.argv('flock', [lock, '30', '3'])], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(r.signal, 'the probe hung in flock() and was killed').toBeNull();
+      expect((JSON.parse(r.stdout) as number[][]).map(([code, errno]) => [code, errno])).toEqual([
+        [-1, 4],
+        [-1, 4],
+        [-1, 4],
+      ]);
+    } finally {
+      process.kill(-holder.pid!, 'SIGKILL');
     }
   });
 
