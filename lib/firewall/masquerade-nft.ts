@@ -7,13 +7,33 @@
 //     chain postrouting   (nat, postrouting hook, srcnat), rebuilt on every ADD:
 //         multicast destinations return, everything else goto masq_checks
 // Rules are found by their comment's hash prefix, so DEL and GC need no pod addresses.
-// Each operation is one `nft -j list table …` read and at most one `nft -f -` transaction.
+// The standalone build speaks netlink (lib/firewall/nftables/): each operation reads only the two
+// chains of this table and writes at most one transaction, and postrouting is rebuilt only when it
+// is not already the three rules it must be. The Node build runs `nft`: one `nft -j list table …`
+// read and at most one `nft -f -` transaction. Both write the same bytes (unit-tested against nft).
 
+import { ipBytes } from '../kernel/netlink-codec.ts';
 import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import { parseAddresses } from './masquerade-iptables.ts';
 import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
+import {
+  addChain,
+  addRule,
+  addressMatch,
+  addTable,
+  deleteRule,
+  type Expr,
+  flushChain,
+  type NfMessage,
+  type NfRule,
+  nfprotoIs,
+  sameExprs,
+  type TableRef,
+  verdict,
+} from './nftables/codec.ts';
+import { listRules, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -125,7 +145,101 @@ export function missingNftRules(objs: NftObject[] | null, network: string, ifnam
   return missing;
 }
 
+// ---------------------------------------------------------------- netlink messages (pure)
+
+const REF: TableRef = { family: 'inet', table: TABLE };
+const POSTROUTING = 'postrouting';
+const MULTICAST: Record<4 | 6, [Uint8Array, number]> = {
+  4: [Uint8Array.of(224, 0, 0, 0), 4],
+  6: [Uint8Array.of(0xff, ...new Uint8Array(15)), 8],
+};
+
+/** postrouting's three rules: multicast destinations return, everything else goto masq_checks. */
+export const postroutingRules = (): Expr[][] => [
+  [...nfprotoIs(4), ...addressMatch(4, 'daddr', 'eq', ...MULTICAST[4]), verdict('return')],
+  [...nfprotoIs(6), ...addressMatch(6, 'daddr', 'eq', ...MULTICAST[6]), verdict('return')],
+  [verdict('goto', MASQ_CHAIN)],
+];
+
+/** `ip[6] saddr <pod ip> ip[6] daddr != <pod network> masquerade`. */
+export function masqRuleExprs(c: Cidr): Expr[] {
+  const f = c.ip.family;
+  return [
+    ...nfprotoIs(f),
+    ...addressMatch(f, 'saddr', 'eq', ipBytes(c.ip), bitsOf(f)),
+    ...addressMatch(f, 'daddr', 'neq', ipBytes(networkOf(c)), c.prefix),
+    { kind: 'masq' },
+  ];
+}
+
+/**
+ * The transaction of `setupScript`, as netlink messages. `rebuildPostrouting: false` leaves a
+ * postrouting chain that already holds exactly its three rules alone: a flush is a deletion, and
+ * every nf_tables deletion makes the kernel wait for a grace period (~12 ms here).
+ */
+export function setupMessages(
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+  stale: number[],
+  rebuildPostrouting = true,
+): NfMessage[] {
+  const comment = commentForInstance(network, ifname, containerID);
+  return [
+    addTable(REF, TABLE_COMMENT),
+    addChain(REF, MASQ_CHAIN, { comment: CHAIN_COMMENT }),
+    addChain(REF, POSTROUTING, { base: { type: 'nat', hook: 'postrouting', priority: 100 } }),
+    ...(rebuildPostrouting ? [flushChain(REF, POSTROUTING), ...postroutingRules().map((e) => addRule(REF, POSTROUTING, e))] : []),
+    ...stale.map((h) => deleteRule(REF, MASQ_CHAIN, h)),
+    ...parseAddresses(ips).map((c) => addRule(REF, MASQ_CHAIN, masqRuleExprs(c), comment)),
+  ];
+}
+
+export const deleteMessages = (handles: number[]): NfMessage[] => handles.map((h) => deleteRule(REF, MASQ_CHAIN, h));
+
+/** Whether postrouting is exactly the three rules (in order) that a rebuild would write. */
+export const postroutingIntact = (rules: NfRule[]): boolean =>
+  rules.length === 3 && postroutingRules().every((exprs, i) => sameExprs(rules[i]!, exprs));
+
+/** What CHECK misses, from the two chains as netlink dumps them (null = chain or table absent). */
+export function missingNetlinkRules(
+  postrouting: NfRule[] | null,
+  masqChecks: NfRule[] | null,
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+): string[] {
+  if (!postrouting && !masqChecks) return [`nftables table ${T}`];
+  const missing: string[] = [];
+  if (!postrouting) missing.push(`nftables chain ${T} postrouting`);
+  else if (!postrouting.some((r) => sameExprs(r, [verdict('goto', MASQ_CHAIN)]))) {
+    missing.push(`nftables rule "goto ${MASQ_CHAIN}" in ${T} postrouting`);
+  }
+  const comment = commentForInstance(network, ifname, containerID);
+  const mine = (masqChecks ?? []).filter((r) => r.comment === comment);
+  for (const c of parseAddresses(ips)) {
+    if (!mine.some((r) => sameExprs(r, masqRuleExprs(c))))
+      missing.push(`nftables masquerade rule for ${formatIP(c.ip)} in ${T} ${MASQ_CHAIN}`);
+  }
+  return missing;
+}
+
+/** masq_checks as NftRule-like records for the handle pickers above. */
+const asNftRules = (rules: NfRule[] | null): NftRule[] =>
+  (rules ?? []).map((r) => ({ family: 'inet', table: TABLE, chain: r.chain, handle: r.handle, comment: r.comment }));
+
 // ---------------------------------------------------------------- kernel (thin shell)
+
+/** Read both chains, plan, write one transaction; again when a concurrent change got in between. */
+function changeViaNetlink(what: string, plan: (postrouting: NfRule[] | null, masqChecks: NftRule[]) => NfMessage[] | null): Promise<void> {
+  return readPlanApply({
+    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: asNftRules(listRules(REF, MASQ_CHAIN)) }),
+    plan: (s) => plan(s.postrouting, s.masqChecks),
+    apply: async (messages) => transact(what, messages),
+  });
+}
 
 const readTable = (): Promise<NftObject[] | null> => nftList(['table', 'inet', TABLE]);
 
@@ -136,18 +250,56 @@ const changeTable = (what: string, plan: (objs: NftObject[] | null) => string | 
 /** The nftables driver: one rule per pod address in inet cni_plugins_masquerade masq_checks. */
 export const nftMasquerade: FirewallDriver<string[]> = {
   setup: ({ network, ifname, containerID }, ips) =>
-    changeTable('masquerade setup', (objs) =>
-      setupScript(network, ifname, containerID, ips, objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : []),
+    netlinkOrNft(
+      'masquerade setup',
+      () =>
+        changeViaNetlink('masquerade setup', (postrouting, masqChecks) =>
+          setupMessages(
+            network,
+            ifname,
+            containerID,
+            ips,
+            teardownHandles(masqChecks, network, ifname, containerID),
+            !postrouting || !postroutingIntact(postrouting),
+          ),
+        ),
+      () =>
+        changeTable('masquerade setup', (objs) =>
+          setupScript(network, ifname, containerID, ips, objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : []),
+        ),
     ),
   teardown: ({ network, ifname, containerID }) =>
-    changeTable('masquerade teardown', (objs) => {
-      const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
-      return handles.length ? deleteScript(handles) : null;
-    }),
+    netlinkOrNft(
+      'masquerade teardown',
+      () =>
+        changeViaNetlink('masquerade teardown', (_, masqChecks) => {
+          const handles = teardownHandles(masqChecks, network, ifname, containerID);
+          return handles.length ? deleteMessages(handles) : null;
+        }),
+      () =>
+        changeTable('masquerade teardown', (objs) => {
+          const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
+          return handles.length ? deleteScript(handles) : null;
+        }),
+    ),
   gc: (network, valid) =>
-    changeTable('masquerade GC', (objs) => {
-      const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
-      return handles.length ? deleteScript(handles) : null;
-    }),
-  missing: async ({ network, ifname, containerID }, ips) => missingNftRules(await readTable(), network, ifname, containerID, ips),
+    netlinkOrNft(
+      'masquerade GC',
+      () =>
+        changeViaNetlink('masquerade GC', (_, masqChecks) => {
+          const handles = gcHandles(masqChecks, network, valid);
+          return handles.length ? deleteMessages(handles) : null;
+        }),
+      () =>
+        changeTable('masquerade GC', (objs) => {
+          const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
+          return handles.length ? deleteScript(handles) : null;
+        }),
+    ),
+  missing: ({ network, ifname, containerID }, ips) =>
+    netlinkOrNft(
+      'masquerade check',
+      () => missingNetlinkRules(listRules(REF, POSTROUTING), listRules(REF, MASQ_CHAIN), network, ifname, containerID, ips),
+      async () => missingNftRules(await readTable(), network, ifname, containerID, ips),
+    ),
 };
