@@ -53,6 +53,17 @@ function hostFacts(): BackendFacts {
   return { iptables: resolved, nft: !!findExecutable('nft') };
 }
 
+let nftBased: boolean | undefined;
+
+/**
+ * Whether this host's iptables is iptables-nft (its rules live in nf_tables, where our netlink
+ * code can read and remove them) rather than the legacy x_tables one.
+ */
+export function iptablesIsNft(): boolean {
+  nftBased ??= /nft/.test(hostFacts().iptables ?? '');
+  return nftBased;
+}
+
 /** The backend for ADD/CHECK. No process is spawned except for a legacy iptables next to nft. */
 export async function chooseBackend(requested?: FirewallBackend): Promise<FirewallBackend> {
   if (requested) return requested;

@@ -17,7 +17,7 @@ import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import { parseAddresses } from './masquerade-iptables.ts';
-import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
+import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, type RuleRef, rulesOf } from './nft.ts';
 import {
   addChain,
   addRule,
@@ -62,7 +62,7 @@ export function commentForInstance(network: string, ifname: string, containerID:
 const T = `inet ${TABLE}`;
 
 /** Handles of masq_checks rules whose comment starts with `prefix`. */
-export const handlesWithPrefix = (rules: NftRule[], prefix: string): number[] =>
+export const handlesWithPrefix = (rules: RuleRef[], prefix: string): number[] =>
   rules.filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(prefix)).map((r) => r.handle);
 
 const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete rule ${T} ${MASQ_CHAIN} handle ${h}`);
@@ -92,11 +92,11 @@ export function setupScript(network: string, ifname: string, containerID: string
 }
 
 /** Rule handles to delete on teardown (empty = nothing there). */
-export const teardownHandles = (rules: NftRule[], network: string, ifname: string, containerID: string): number[] =>
+export const teardownHandles = (rules: RuleRef[], network: string, ifname: string, containerID: string): number[] =>
   handlesWithPrefix(rules, hashForInstance(network, ifname, containerID));
 
 /** Rules of `network` whose comment is not that of a valid attachment. */
-export function gcHandles(rules: NftRule[], network: string, valid: readonly AttachmentKey[]): number[] {
+export function gcHandles(rules: RuleRef[], network: string, valid: readonly AttachmentKey[]): number[] {
   const keep = new Set(valid.map((a) => commentForInstance(network, a.ifname, a.containerID)));
   return rules
     .filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(hashForNetwork(network)) && !keep.has(r.comment))
@@ -173,9 +173,11 @@ export function masqRuleExprs(c: Cidr): Expr[] {
 }
 
 /**
- * The transaction of `setupScript`, as netlink messages. `rebuildPostrouting: false` leaves a
- * postrouting chain that already holds exactly its three rules alone: a flush is a deletion, and
- * every nf_tables deletion makes the kernel wait for a grace period (~12 ms here).
+ * The transaction of `setupScript`, as netlink messages. With `existing`, the table and both
+ * chains are known to be there and postrouting to hold exactly its three rules, and the
+ * transaction is only this attachment's rules: re-adding an existing chain is an update whose
+ * clean-up the kernel defers past an RCU grace period, which the process then waits for when it
+ * closes its netlink socket (~10 ms here), and flushing postrouting is a deletion (the same).
  */
 export function setupMessages(
   network: string,
@@ -183,14 +185,19 @@ export function setupMessages(
   containerID: string,
   ips: string[],
   stale: number[],
-  rebuildPostrouting = true,
+  existing = false,
 ): NfMessage[] {
   const comment = commentForInstance(network, ifname, containerID);
   return [
-    addTable(REF, TABLE_COMMENT),
-    addChain(REF, MASQ_CHAIN, { comment: CHAIN_COMMENT }),
-    addChain(REF, POSTROUTING, { base: { type: 'nat', hook: 'postrouting', priority: 100 } }),
-    ...(rebuildPostrouting ? [flushChain(REF, POSTROUTING), ...postroutingRules().map((e) => addRule(REF, POSTROUTING, e))] : []),
+    ...(existing
+      ? []
+      : [
+          addTable(REF, TABLE_COMMENT),
+          addChain(REF, MASQ_CHAIN, { comment: CHAIN_COMMENT }),
+          addChain(REF, POSTROUTING, { base: { type: 'nat', hook: 'postrouting', priority: 100 } }),
+          flushChain(REF, POSTROUTING),
+          ...postroutingRules().map((e) => addRule(REF, POSTROUTING, e)),
+        ]),
     ...stale.map((h) => deleteRule(REF, MASQ_CHAIN, h)),
     ...parseAddresses(ips).map((c) => addRule(REF, MASQ_CHAIN, masqRuleExprs(c), comment)),
   ];
@@ -226,16 +233,15 @@ export function missingNetlinkRules(
   return missing;
 }
 
-/** masq_checks as NftRule-like records for the handle pickers above. */
-const asNftRules = (rules: NfRule[] | null): NftRule[] =>
-  (rules ?? []).map((r) => ({ family: 'inet', table: TABLE, chain: r.chain, handle: r.handle, comment: r.comment }));
-
 // ---------------------------------------------------------------- kernel (thin shell)
 
 /** Read both chains, plan, write one transaction; again when a concurrent change got in between. */
-function changeViaNetlink(what: string, plan: (postrouting: NfRule[] | null, masqChecks: NftRule[]) => NfMessage[] | null): Promise<void> {
+function changeViaNetlink(
+  what: string,
+  plan: (postrouting: NfRule[] | null, masqChecks: RuleRef[] | null) => NfMessage[] | null,
+): Promise<void> {
   return readPlanApply({
-    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: asNftRules(listRules(REF, MASQ_CHAIN)) }),
+    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: listRules(REF, MASQ_CHAIN) }),
     plan: (s) => plan(s.postrouting, s.masqChecks),
     apply: async (messages) => transact(what, messages),
   });
@@ -259,8 +265,8 @@ export const nftMasquerade: FirewallDriver<string[]> = {
             ifname,
             containerID,
             ips,
-            teardownHandles(masqChecks, network, ifname, containerID),
-            !postrouting || !postroutingIntact(postrouting),
+            teardownHandles(masqChecks ?? [], network, ifname, containerID),
+            !!masqChecks && !!postrouting && postroutingIntact(postrouting),
           ),
         ),
       () =>
@@ -273,7 +279,7 @@ export const nftMasquerade: FirewallDriver<string[]> = {
       'masquerade teardown',
       () =>
         changeViaNetlink('masquerade teardown', (_, masqChecks) => {
-          const handles = teardownHandles(masqChecks, network, ifname, containerID);
+          const handles = teardownHandles(masqChecks ?? [], network, ifname, containerID);
           return handles.length ? deleteMessages(handles) : null;
         }),
       () =>
@@ -287,7 +293,7 @@ export const nftMasquerade: FirewallDriver<string[]> = {
       'masquerade GC',
       () =>
         changeViaNetlink('masquerade GC', (_, masqChecks) => {
-          const handles = gcHandles(masqChecks, network, valid);
+          const handles = gcHandles(masqChecks ?? [], network, valid);
           return handles.length ? deleteMessages(handles) : null;
         }),
       () =>

@@ -1,7 +1,7 @@
 // The bridge plugin: a Linux bridge on the host, a veth pair per attachment, addresses from IPAM.
 // Order of ADD: IPAM → bridge → veth → host port → pod addressing → masquerade → spoof check;
 // each step registers its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { afterQueuedJobs, prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
@@ -168,7 +168,12 @@ async function del(req: Request): Promise<void> {
   const cfg = loadBridgeConfig(req);
   const { netns, ifname, containerID } = req.env;
   const prev = prevResultOf(req, { lenient: true });
-  const removeInterface = req.netnsState === 'ok' ? deleteContainerVeth(netns, ifname) : deleteOrphanHostVeth(cfg, prev, ifname);
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs).
+  const firewallStarted = afterQueuedJobs();
+  const removeInterface = firewallStarted.then(async () => {
+    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+    else await deleteOrphanHostVeth(cfg, prev, ifname);
+  });
   await runAll([
     ['container interface', () => removeInterface],
     // The address is released only once its interface is gone (whatever that step's outcome).

@@ -4,7 +4,7 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { afterQueuedJobs, prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
@@ -129,7 +129,9 @@ async function del(req: Request): Promise<void> {
   const { netns, ifname } = req.env;
   const prev = prevResultOf(req, { lenient: true });
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs).
   const removeInterface = (async () => {
+    await afterQueuedJobs();
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
   })();

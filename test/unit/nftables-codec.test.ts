@@ -21,6 +21,7 @@ import {
   udataComment,
   verdict,
 } from '../../lib/firewall/nftables/codec.ts';
+import { freshSetupMessages } from '../../lib/firewall/spoofcheck.ts';
 
 const fixture = (name: string): string => readFileSync(join(__dirname, 'fixtures', name), 'utf8').trim();
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -35,6 +36,11 @@ describe('nf_tables messages match nft byte for byte', () => {
     const ips = ['10.1.16.5/20', 'fd00:1:2:30::5/60', '192.168.7.7/32', '10.5.0.5/25', 'fd01::1/128', '10.9.9.9/0', '10.2.0.5/8'];
     const msgs = setupMessages('net1', 'eth0', 'abc', ips, [7, 9]);
     expect(hex(encodeBatch(msgs, 0, false))).toBe(fixture('nft-masq-odd.hex'));
+  });
+
+  it('spoof check setup (bridge table, base chain with policy, created chains, iifname and ether saddr matches)', () => {
+    const msgs = freshSetupMessages('c0ffee', 'eth0', 'veth1234abcd', '02:AA:00:00:00:01');
+    expect(hex(encodeBatch(msgs, 0, false))).toBe(fixture('nft-spoofcheck-setup.hex'));
   });
 
   it('asks for an ACK on every message of a batch when told to (and only then)', () => {
