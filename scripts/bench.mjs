@@ -574,9 +574,8 @@ export function renderScale(scaleReport, sizes) {
       const [lo, hi] = [c.sizes[sizes[0]], c.sizes[sizes[sizes.length - 1]]];
       if (lo && hi && sizes.length > 1) {
         const g = (b, k) => ratio(med(hi[b]?.[k]), med(lo[b]?.[k]));
-        growth.push(
-          `| ${backend} | ${c.label} | ${g('standalone', 'add')} | ${g('standalone', 'del')} | ${g('reference', 'add')} | ${g('reference', 'del')} | ${g('bundle', 'add')} | ${g('bundle', 'del')} |`,
-        );
+        const cells = ['standalone', 'reference', 'bundle'].flatMap((b) => [g(b, 'add'), g(b, 'del')]);
+        growth.push(`| ${backend} | ${c.label} | ${cells.join(' | ')} |`);
       }
     }
   }
