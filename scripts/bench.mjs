@@ -428,7 +428,11 @@ export function scaleChains(backend, dataDir, withPortmap) {
       ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.250.0.0/16' }]] },
     },
   };
-  const chains = [{ id: 'bridge', label: 'bridge (isGateway, ipMasq)', cniVersion: '1.0.0', name: 'scale', plugins: [bridge] }];
+  const noMasq = { ...bridge, config: { ...bridge.config, ipMasq: false } };
+  const chains = [
+    { id: 'nomasq', label: 'bridge without ipMasq (baseline)', cniVersion: '1.0.0', name: 'scale', plugins: [noMasq] },
+    { id: 'bridge', label: 'bridge (isGateway, ipMasq)', cniVersion: '1.0.0', name: 'scale', plugins: [bridge] },
+  ];
   if (withPortmap) {
     const portmap = (hostPort) => ({
       type: 'portmap',
@@ -489,25 +493,32 @@ async function addBackground(chain, from, count, parallel = 6) {
   await Promise.all(Array.from({ length: parallel }, worker));
 }
 
-/** Runs inside a fresh node namespace: the scale figures of one backend. */
+/**
+ * Runs inside a fresh node namespace: the scale figures of one backend. The background pods get
+ * the fullest chain (every firewall feature), and each size is measured for every chain on the
+ * same node; the chain without ipMasq shows how much of the growth is not the firewall's.
+ */
 async function innerScale(backend) {
   const dataDir = join(WORK, `scale-${backend}`);
   const withPortmap = SCALE_BUILDS.every((b) => b === 'bundle' || hasPlugin(b, 'portmap'));
-  const out = {};
-  for (const chain of scaleChains(backend, dataDir, withPortmap)) {
-    // Each chain gets its own node state: sizes grow by adding pods, never removing any.
-    const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
-    const res = (out[chain.id] = { label: chain.label, sizes: {} });
-    let have = 0;
-    for (const size of SCALE_SIZES) {
-      process.stderr.write(`bench: scale ${backend} ${chain.id}: ${size} pods on the node…\n`);
-      if (size > have) await addBackground(chain, have, size - have);
-      have = Math.max(have, size);
+  const chains = scaleChains(backend, dataDir, withPortmap);
+  const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
+  const background = { ...chains[chains.length - 1], lastResult: {} };
+  let have = 0;
+  for (const size of SCALE_SIZES) {
+    if (size > have) {
+      process.stderr.write(`bench: scale ${backend}: attaching ${size - have} background pods…\n`);
+      await addBackground(background, have, size - have);
+      have = size;
+    }
+    for (const chain of chains) {
+      process.stderr.write(`bench: scale ${backend} ${chain.id}: ${have} pods on the node…\n`);
+      const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
       const raw = Object.fromEntries(builds.map((b) => [b, { add: [], del: [] }]));
       for (let i = 0; i < SCALE_N; i++) {
         for (const build of rotated(builds, i)) {
           const pod = newPod();
-          const id = `scale-${build}-${size}-${i}`;
+          const id = `scale-${chain.id}-${build}-${size}-${i}`;
           const c = forBuild(chain, build, 1000 + i);
           try {
             const add = await must(invokeChain(BUILDS[build], c, 'ADD', pod, id), `${build} scale ADD`);
@@ -519,7 +530,7 @@ async function innerScale(backend) {
           }
         }
       }
-      res.sizes[size] = Object.fromEntries(builds.map((b) => [b, { add: summarize(raw[b].add), del: summarize(raw[b].del) }]));
+      out[chain.id].sizes[size] = Object.fromEntries(builds.map((b) => [b, { add: summarize(raw[b].add), del: summarize(raw[b].del) }]));
     }
   }
   return out;

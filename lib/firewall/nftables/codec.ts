@@ -74,7 +74,16 @@ export function be64(n: number): Uint8Array {
 const readBe32 = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
 const readBe64 = (b: Uint8Array): number => Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0));
 const cstr = (s: string): Uint8Array => new TextEncoder().encode(`${s}\0`);
-const readCstr = (b: Uint8Array): string => new TextDecoder().decode(b.indexOf(0) >= 0 ? b.subarray(0, b.indexOf(0)) : b);
+/**
+ * A NUL-terminated string. ASCII (names, hashes, container IDs: nearly always) is read natively:
+ * the standalone runtime's TextDecoder is JavaScript, and a dump of 250 rules has 250 comments.
+ */
+function readCstr(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  const s = end >= 0 ? b.subarray(0, end) : b;
+  for (let i = 0; i < s.length; i++) if (s[i]! > 0x7f) return new TextDecoder().decode(s);
+  return String.fromCharCode.apply(null, s as unknown as number[]);
+}
 
 /** libnftnl's user-data TLV list holding one comment: type, length (with the NUL), text, NUL. */
 export function commentUdata(comment: string): Uint8Array {
@@ -476,28 +485,60 @@ export interface NfRule {
   exprs: Expr[];
 }
 
-/** A NEWRULE message of a dump (payload after the netlink header). */
-export function decodeRule(payload: Uint8Array): NfRule {
-  const a = parseAttrs(payload, 4);
+function decodeExprList(list: Uint8Array | undefined): Expr[] {
   const exprs: Expr[] = [];
-  const list = a.get(RULE.EXPRESSIONS);
-  if (list) {
-    const v = new DataView(list.buffer, list.byteOffset, list.byteLength);
-    for (let off = 0; off + 4 <= list.length; ) {
-      const len = v.getUint16(off, true);
-      if (len < 4 || off + len > list.length) break;
-      exprs.push(decodeExpr(list.subarray(off + 4, off + len)));
-      off += (len + 3) & ~3;
-    }
+  if (!list) return exprs;
+  const v = new DataView(list.buffer, list.byteOffset, list.byteLength);
+  for (let off = 0; off + 4 <= list.length; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > list.length) break;
+    exprs.push(decodeExpr(list.subarray(off + 4, off + len)));
+    off += (len + 3) & ~3;
   }
+  return exprs;
+}
+
+/**
+ * A NEWRULE message of a dump (payload after the netlink header). Only the handle and comment are
+ * read at once — finding an attachment's rules needs nothing else, and a dump of a node's chain
+ * holds hundreds of rules; names and expressions are decoded when first asked for.
+ */
+export function decodeRule(payload: Uint8Array): NfRule {
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  let table: Uint8Array | undefined;
+  let chain: Uint8Array | undefined;
+  let list: Uint8Array | undefined;
+  let handle = 0;
+  let comment: string | undefined;
+  for (let off = 4; off + 4 <= payload.length; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > payload.length) break;
+    const value = payload.subarray(off + 4, off + len);
+    const type = v.getUint16(off + 2, true) & 0x3fff;
+    if (type === RULE.TABLE) table = value;
+    else if (type === RULE.CHAIN) chain = value;
+    else if (type === RULE.HANDLE && value.length >= 8) handle = readBe64(value);
+    else if (type === RULE.EXPRESSIONS) list = value;
+    else if (type === RULE.USERDATA) comment = udataComment(value);
+    off += (len + 3) & ~3;
+  }
+  let names: [string, string] | undefined;
+  let exprs: Expr[] | undefined;
   const rule: NfRule = {
-    table: readCstr(a.get(RULE.TABLE) ?? new Uint8Array()),
-    chain: readCstr(a.get(RULE.CHAIN) ?? new Uint8Array()),
-    handle: a.has(RULE.HANDLE) ? readBe64(a.get(RULE.HANDLE)!) : 0,
-    exprs,
+    get table() {
+      names ??= [readCstr(table ?? new Uint8Array()), readCstr(chain ?? new Uint8Array())];
+      return names[0];
+    },
+    get chain() {
+      names ??= [readCstr(table ?? new Uint8Array()), readCstr(chain ?? new Uint8Array())];
+      return names[1];
+    },
+    handle,
+    get exprs() {
+      exprs ??= decodeExprList(list);
+      return exprs;
+    },
   };
-  const udata = a.get(RULE.USERDATA);
-  const comment = udata ? udataComment(udata) : undefined;
   if (comment !== undefined) rule.comment = comment;
   return rule;
 }
