@@ -156,16 +156,16 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
       // then two through the plugin.
       const bg = Array.from({ length: 248 }, (_, i) => ({ id: `cnits-bg-${i}`, ip: `10.91.${1 + (i >> 8)}.${i & 255}/16` }));
       if (backend === 'nftables') {
-        node.exec('nft', ['-f', '-'], bg.map((b) => setupScript(n.name, 'eth0', b.id, [b.ip], [])).join(''));
+        node.exec('nft', ['-f', '-'], bg.map((x) => setupScript(n.name, 'eth0', x.id, [x.ip], [])).join(''));
       } else {
-        const lines = bg.flatMap((b) => {
-          const c = chainName(n.name, b.id);
-          const cm = `-m comment --comment "name: \\"${n.name}\\" id: \\"${b.id}\\""`;
+        const lines = bg.flatMap((x) => {
+          const c = chainName(n.name, x.id);
+          const cm = `-m comment --comment "name: \\"${n.name}\\" id: \\"${x.id}\\""`;
           return [
             `-N ${c}`,
             `-A ${c} -d 10.91.0.0/16 ${cm} -j ACCEPT`,
             `-A ${c} ! -d 224.0.0.0/4 ${cm} -j MASQUERADE`,
-            `-A POSTROUTING -s ${b.ip.split('/')[0]}/32 ${cm} -j ${c}`,
+            `-A POSTROUTING -s ${x.ip.split('/')[0]}/32 ${cm} -j ${c}`,
           ];
         });
         node.exec('iptables-restore', ['--noflush'], `*nat\n${lines.join('\n')}\nCOMMIT\n`);
@@ -292,8 +292,18 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
       'nft',
       ['-f', '-'],
       [
-        'table inet user_fw { chain input { type filter hook input priority 0; policy accept; tcp dport 22 accept comment "ssh" ; } }',
-        'table bridge nat { chain PREROUTING { type filter hook prerouting priority -300; policy accept; ether type arp accept comment "someone else" ; } }',
+        'table inet user_fw {',
+        '  chain input {',
+        '    type filter hook input priority 0; policy accept;',
+        '    tcp dport 22 accept comment "ssh"',
+        '  }',
+        '}',
+        'table bridge nat {',
+        '  chain PREROUTING {',
+        '    type filter hook prerouting priority -300; policy accept;',
+        '    ether type arp accept comment "someone else"',
+        '  }',
+        '}',
         '',
       ].join('\n'),
     );
