@@ -261,7 +261,7 @@ const UNUSABLE =
 
 /** `iptables-save -t nat` parsed; undefined when that family's iptables is unusable. */
 export async function readNat(family: Family): Promise<NatState | undefined> {
-  const r = await run(TOOLS[family].save, ['-w', LOCK_WAIT, '-t', 'nat']);
+  const r = await run(TOOLS[family].save, ['-t', 'nat']); // no lock: it only reads
   if (r.code !== 0) {
     if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
     throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].save}: ${r.stderr.trim().slice(0, 300)}`);
