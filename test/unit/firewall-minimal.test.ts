@@ -29,7 +29,9 @@ import {
   type NfRule,
   verdict,
 } from '../../lib/firewall/nftables/codec.ts';
+import { isUnsupported, NfError } from '../../lib/firewall/nftables/netlink.ts';
 import { freshSetupMessages, missingNetlinkSpoofRules, teardownMessages as spoofTeardown } from '../../lib/firewall/spoofcheck.ts';
+import { NetlinkError } from '../../lib/kernel/netlink.ts';
 
 /** A rule as a dump would return it: encoded, given a handle, decoded. */
 function dumped(chain: string, exprs: Expr[], handle: number, comment?: string): NfRule {
@@ -177,5 +179,17 @@ describe('spoof check over netlink', () => {
     rules.set('cni-br-iface-id-eth0-mac', rules.get('cni-br-iface-id-eth0-mac')!.slice(0, 1));
     expect(missingNetlinkSpoofRules(lookup, 'id', 'eth0', 'veth1', '02:00:00:00:00:01')).toEqual(['drop rule in cni-br-iface-id-eth0-mac']);
     expect(missingNetlinkSpoofRules(() => null, 'id', 'eth0', 'veth1', '02:00:00:00:00:01')).toEqual(['nftables table bridge nat']);
+  });
+});
+
+describe('falling back to nft', () => {
+  it('only for errors that say this path cannot do it, never for a state conflict', () => {
+    expect(isUnsupported(new NfError('x', 22, ''))).toBe(true); // EINVAL: an attribute this kernel lacks
+    expect(isUnsupported(new NfError('x', 95, ''))).toBe(true); // EOPNOTSUPP
+    expect(isUnsupported(new NetlinkError(93, 'no socket'))).toBe(true);
+    expect(isUnsupported(new NfError('x', 17, ''))).toBe(false); // EEXIST: handled by the caller
+    expect(isUnsupported(new NfError('x', 2, ''))).toBe(false); // ENOENT: retried from a fresh read
+    expect(isUnsupported(new Error('x'))).toBe(false);
+    expect(new NfError('masquerade setup', 17, ' (detail)').message).toBe('masquerade setup: File exists (detail)');
   });
 });

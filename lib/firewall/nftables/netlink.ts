@@ -46,15 +46,14 @@ export class NfError extends CniError {
  */
 const UNSUPPORTED = new Set([22 /* EINVAL */, 93 /* EPROTONOSUPPORT */, 95 /* EOPNOTSUPP */, 97 /* EAFNOSUPPORT */]);
 
-/** Whether an error means: fall back to the `nft` process. */
+/**
+ * Whether an error means: fall back to the `nft` process. A netlink error outside a transaction
+ * (no socket, no answer, a dump the kernel refused) says this path cannot be used here.
+ */
 export function isUnsupported(e: unknown): boolean {
-  if (e instanceof NetlinkError) return true; // no socket, no answer: this path cannot be used here
-  if (e instanceof NfError) return UNSUPPORTED.has(e.errno);
-  return e instanceof NfUnderstood;
+  if (e instanceof NetlinkError) return true;
+  return e instanceof NfError && UNSUPPORTED.has(e.errno);
 }
-
-/** A rule or answer this code does not model (e.g. a layout another version wrote). */
-export class NfUnderstood extends Error {}
 
 /** Apply `messages` as one transaction; throws NfError with the first failure. */
 export function transact(what: string, messages: readonly NfMessage[]): void {
