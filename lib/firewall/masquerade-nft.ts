@@ -71,16 +71,28 @@ const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete 
  * One transaction: ensure table and chains, rebuild postrouting, replace this attachment's rules
  * (`stale` = handles of its existing rules, so a re-ADD does not duplicate them).
  */
-export function setupScript(network: string, ifname: string, containerID: string, ips: string[], stale: number[]): string {
+export function setupScript(
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+  stale: number[],
+  existing = false,
+): string {
   const comment = nftQuoted(commentForInstance(network, ifname, containerID));
   const lines = [
-    `add table ${T} { comment ${nftQuoted(TABLE_COMMENT)} ; }`,
-    `add chain ${T} ${MASQ_CHAIN} { comment ${nftQuoted(CHAIN_COMMENT)} ; }`,
-    `add chain ${T} postrouting { type nat hook postrouting priority srcnat ; }`,
-    `flush chain ${T} postrouting`,
-    `add rule ${T} postrouting ip daddr 224.0.0.0/4 return`,
-    `add rule ${T} postrouting ip6 daddr ff00::/8 return`,
-    `add rule ${T} postrouting goto ${MASQ_CHAIN}`,
+    // `existing`: see setupMessages — the same deferred clean-up makes an `nft` process wait at exit.
+    ...(existing
+      ? []
+      : [
+          `add table ${T} { comment ${nftQuoted(TABLE_COMMENT)} ; }`,
+          `add chain ${T} ${MASQ_CHAIN} { comment ${nftQuoted(CHAIN_COMMENT)} ; }`,
+          `add chain ${T} postrouting { type nat hook postrouting priority srcnat ; }`,
+          `flush chain ${T} postrouting`,
+          `add rule ${T} postrouting ip daddr 224.0.0.0/4 return`,
+          `add rule ${T} postrouting ip6 daddr ff00::/8 return`,
+          `add rule ${T} postrouting goto ${MASQ_CHAIN}`,
+        ]),
     ...deleteLines(stale),
   ];
   for (const c of parseAddresses(ips)) {
@@ -89,6 +101,32 @@ export function setupScript(network: string, ifname: string, containerID: string
     lines.push(`add rule ${T} ${MASQ_CHAIN} ${proto} saddr ${formatIP(c.ip)} ${proto} daddr != ${net} masquerade comment ${comment}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** postrouting's three rules as `nft -j` prints them. */
+const POSTROUTING_JSON = [
+  [
+    { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '224.0.0.0', len: 4 } } } },
+    { return: null },
+  ],
+  [
+    { match: { op: '==', left: { payload: { protocol: 'ip6', field: 'daddr' } }, right: { prefix: { addr: 'ff00::', len: 8 } } } },
+    { return: null },
+  ],
+  [{ goto: { target: MASQ_CHAIN } }],
+].map((e) => JSON.stringify(e));
+
+/** Whether `nft -j list table` shows both chains, and postrouting exactly as a rebuild would write it. */
+export function tableInPlace(objs: NftObject[] | null): boolean {
+  if (!objs) return false;
+  const chains = new Set(chainsOf(objs).map((c) => c.name));
+  const post = rulesOf(objs).filter((r) => r.chain === 'postrouting');
+  return (
+    chains.has(MASQ_CHAIN) &&
+    chains.has('postrouting') &&
+    post.length === 3 &&
+    post.every((r, i) => JSON.stringify(r.expr) === POSTROUTING_JSON[i])
+  );
 }
 
 /** Rule handles to delete on teardown (empty = nothing there). */
@@ -271,7 +309,14 @@ export const nftMasquerade: FirewallDriver<string[]> = {
         ),
       () =>
         changeTable('masquerade setup', (objs) =>
-          setupScript(network, ifname, containerID, ips, objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : []),
+          setupScript(
+            network,
+            ifname,
+            containerID,
+            ips,
+            objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [],
+            tableInPlace(objs),
+          ),
         ),
     ),
   teardown: ({ network, ifname, containerID }) =>

@@ -18,6 +18,8 @@ import {
   postroutingIntact,
   postroutingRules,
   setupMessages,
+  setupScript,
+  tableInPlace,
 } from '../../lib/firewall/masquerade-nft.ts';
 import {
   addRule,
@@ -191,5 +193,36 @@ describe('falling back to nft', () => {
     expect(isUnsupported(new NfError('x', 2, ''))).toBe(false); // ENOENT: retried from a fresh read
     expect(isUnsupported(new Error('x'))).toBe(false);
     expect(new NfError('masquerade setup', 17, ' (detail)').message).toBe('masquerade setup: File exists (detail)');
+  });
+});
+
+describe('nftables masquerade with nft (Node build)', () => {
+  const objs = (post: unknown[][]) =>
+    [
+      { chain: { family: 'inet', table: 'cni_plugins_masquerade', name: 'masq_checks', handle: 1 } },
+      { chain: { family: 'inet', table: 'cni_plugins_masquerade', name: 'postrouting', handle: 2, hook: 'postrouting' } },
+      ...post.map((expr, i) => ({ rule: { family: 'inet', table: 'cni_plugins_masquerade', chain: 'postrouting', handle: 3 + i, expr } })),
+    ] as never;
+  const intact = [
+    [
+      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '224.0.0.0', len: 4 } } } },
+      { return: null },
+    ],
+    [
+      { match: { op: '==', left: { payload: { protocol: 'ip6', field: 'daddr' } }, right: { prefix: { addr: 'ff00::', len: 8 } } } },
+      { return: null },
+    ],
+    [{ goto: { target: 'masq_checks' } }],
+  ];
+
+  it('rebuilds the table only when it is not already in place', () => {
+    expect(tableInPlace(objs(intact))).toBe(true);
+    expect(tableInPlace(objs(intact.slice(1)))).toBe(false);
+    expect(tableInPlace(objs([...intact.slice(0, 2), [{ jump: { target: 'masq_checks' } }]]))).toBe(false);
+    expect(tableInPlace(null)).toBe(false);
+    const lean = setupScript('n', 'eth0', 'id1', ['10.1.2.3/24'], [5], true).trim().split('\n');
+    expect(lean).toHaveLength(2);
+    expect(lean[0]).toBe('delete rule inet cni_plugins_masquerade masq_checks handle 5');
+    expect(lean[1]).toMatch(/^add rule inet cni_plugins_masquerade masq_checks ip saddr 10\.1\.2\.3 /);
   });
 });
