@@ -273,13 +273,17 @@ export function missingNetlinkRules(
 
 // ---------------------------------------------------------------- kernel (thin shell)
 
-/** Read both chains, plan, write one transaction; again when a concurrent change got in between. */
+/**
+ * Read both chains (of masq_checks only the rules whose comment starts with `prefix`), plan, write
+ * one transaction; again when a concurrent change got in between.
+ */
 function changeViaNetlink(
   what: string,
+  prefix: string,
   plan: (postrouting: NfRule[] | null, masqChecks: RuleRef[] | null) => NfMessage[] | null,
 ): Promise<void> {
   return readPlanApply({
-    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: listRules(REF, MASQ_CHAIN) }),
+    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: listRules(REF, MASQ_CHAIN, prefix) }),
     plan: (s) => plan(s.postrouting, s.masqChecks),
     apply: async (messages) => transact(what, messages),
   });
@@ -297,7 +301,7 @@ export const nftMasquerade: FirewallDriver<string[]> = {
     netlinkOrNft(
       'masquerade setup',
       () =>
-        changeViaNetlink('masquerade setup', (postrouting, masqChecks) =>
+        changeViaNetlink('masquerade setup', hashForInstance(network, ifname, containerID), (postrouting, masqChecks) =>
           setupMessages(
             network,
             ifname,
@@ -323,7 +327,7 @@ export const nftMasquerade: FirewallDriver<string[]> = {
     netlinkOrNft(
       'masquerade teardown',
       () =>
-        changeViaNetlink('masquerade teardown', (_, masqChecks) => {
+        changeViaNetlink('masquerade teardown', hashForInstance(network, ifname, containerID), (_, masqChecks) => {
           const handles = teardownHandles(masqChecks ?? [], network, ifname, containerID);
           return handles.length ? deleteMessages(handles) : null;
         }),
@@ -337,7 +341,7 @@ export const nftMasquerade: FirewallDriver<string[]> = {
     netlinkOrNft(
       'masquerade GC',
       () =>
-        changeViaNetlink('masquerade GC', (_, masqChecks) => {
+        changeViaNetlink('masquerade GC', hashForNetwork(network), (_, masqChecks) => {
           const handles = gcHandles(masqChecks ?? [], network, valid);
           return handles.length ? deleteMessages(handles) : null;
         }),
@@ -350,7 +354,15 @@ export const nftMasquerade: FirewallDriver<string[]> = {
   missing: ({ network, ifname, containerID }, ips) =>
     netlinkOrNft(
       'masquerade check',
-      () => missingNetlinkRules(listRules(REF, POSTROUTING), listRules(REF, MASQ_CHAIN), network, ifname, containerID, ips),
+      () =>
+        missingNetlinkRules(
+          listRules(REF, POSTROUTING),
+          listRules(REF, MASQ_CHAIN, commentForInstance(network, ifname, containerID)),
+          network,
+          ifname,
+          containerID,
+          ips,
+        ),
       async () => missingNftRules(await readTable(), network, ifname, containerID, ips),
     ),
 };

@@ -262,19 +262,14 @@ export function missingNetlinkSpoofRules(
   return missing;
 }
 
-/** Tear down these attachments over netlink: PREROUTING is read once, each chain is looked up by name. */
-function removeRefsViaNetlink(refs: (prerouting: NfRule[]) => string[], what: string): Promise<void> {
+/** Tear down one attachment over netlink: its PREROUTING rules are read by comment, its chains looked up by name. */
+function teardownViaNetlink(ref: string, what: string): Promise<void> {
   return readPlanApply({
-    read: async () => listRules(REF, BASE_CHAIN),
-    plan: (prerouting) => {
-      if (!prerouting) return null; // no table or base chain: nothing of ours can exist
-      const msgs = refs(prerouting).flatMap(
-        (ref) =>
-          teardownMessages(ref, prerouting, { iface: chainExists(REF, ifaceChainName(ref)), mac: chainExists(REF, macChainName(ref)) }) ??
-          [],
-      );
-      return msgs.length ? msgs : null;
-    },
+    read: async () => listRules(REF, BASE_CHAIN, spoofRuleComment(ref)),
+    plan: (prerouting) =>
+      prerouting // no table or base chain: nothing of ours can exist
+        ? teardownMessages(ref, prerouting, { iface: chainExists(REF, ifaceChainName(ref)), mac: chainExists(REF, macChainName(ref)) })
+        : null,
     apply: async (msgs) => transact(what, msgs),
   });
 }
@@ -291,7 +286,16 @@ export const setupSpoofCheck = (containerID: string, ifname: string, hostVeth: s
         transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac, chainExists(REF, BASE_CHAIN)));
       } catch (e) {
         if (!(e instanceof NfError && e.exists)) throw e;
-        transact('spoof check setup', repairSetupMessages(containerID, ifname, hostVeth, mac, listRules(REF, BASE_CHAIN) ?? []));
+        transact(
+          'spoof check setup',
+          repairSetupMessages(
+            containerID,
+            ifname,
+            hostVeth,
+            mac,
+            listRules(REF, BASE_CHAIN, spoofRuleComment(refID(containerID, ifname))) ?? [],
+          ),
+        );
       }
     },
     async () => {
@@ -309,14 +313,15 @@ export const setupSpoofCheck = (containerID: string, ifname: string, hostVeth: s
 export const teardownSpoofCheck = (containerID: string, ifname: string): Promise<void> =>
   netlinkOrNft(
     'spoof check teardown',
-    () => removeRefsViaNetlink(() => [refID(containerID, ifname)], 'spoof check teardown'),
+    () => teardownViaNetlink(refID(containerID, ifname), 'spoof check teardown'),
     () => removeRefs(() => [refID(containerID, ifname)], 'spoof check teardown'),
   );
 
 export async function checkSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
   const missing = await netlinkOrNft(
     'spoof check',
-    () => missingNetlinkSpoofRules((c) => listRules(REF, c), containerID, ifname, hostVeth, mac),
+    () =>
+      missingNetlinkSpoofRules((c) => listRules(REF, c, spoofRuleComment(refID(containerID, ifname))), containerID, ifname, hostVeth, mac),
     async () => missingSpoofRules(await readTable(), containerID, ifname, hostVeth, mac),
   );
   if (missing.length)

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { setupMessages } from '../../lib/firewall/masquerade-nft.ts';
 import {
   addRule,
+  commentStartsWith,
   commentUdata,
   decodeRule,
   type Expr,
@@ -95,6 +96,15 @@ describe('decoding what the kernel dumps', () => {
     const list = Uint8Array.of(counter.length + 4, 0, 1, 0x80, ...counter);
     const payload = Uint8Array.of(2, 0, 0, 0, 8, 0, 1, 0, 116, 0, 0, 0, list.length + 4, 0, 4, 0x80, ...list);
     expect(decodeRule(payload).exprs).toEqual([{ kind: 'unknown', name: 'counter' }]);
+  });
+
+  it('filters a dump by comment prefix on the bytes, before decoding', () => {
+    const enc = (comment?: string) => encodeMessage(addRule({ family: 'inet', table: 't' }, 'c', [verdict('accept')], comment), 1).subarray(16);
+    const p = new TextEncoder().encode('abc-');
+    expect(commentStartsWith(enc('abc-def'), p)).toBe(true);
+    expect(commentStartsWith(enc('abc'), p)).toBe(false);
+    expect(commentStartsWith(enc('xabc-def'), p)).toBe(false);
+    expect(commentStartsWith(enc(), p)).toBe(false);
   });
 
   it('user data comments round-trip, and other user data is ignored', () => {

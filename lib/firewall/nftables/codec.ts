@@ -550,6 +550,27 @@ export function decodeRule(payload: Uint8Array): NfRule {
   return rule;
 }
 
+/**
+ * Whether a NEWRULE message's comment starts with `prefix` (bytes), checked without decoding
+ * anything: a dump of a node's chain is filtered this way before rules are built from it.
+ */
+export function commentStartsWith(payload: Uint8Array, prefix: Uint8Array): boolean {
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  for (let off = 4; off + 4 <= payload.length; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > payload.length) return false;
+    if ((v.getUint16(off + 2, true) & 0x3fff) === RULE.USERDATA) {
+      // The comment TLV first (as nft writes it): type, length, text.
+      const at = off + 6;
+      if (payload[off + 4] !== UDATA_COMMENT || at + prefix.length > off + len) return false;
+      for (let i = 0; i < prefix.length; i++) if (payload[at + i] !== prefix[i]) return false;
+      return true;
+    }
+    off += (len + 3) & ~3;
+  }
+  return false;
+}
+
 /** Only the last expression of a list (where a rule's verdict is), without decoding the others. */
 function lastExprOf(list: Uint8Array | undefined): Expr | null {
   if (!list) return null;

@@ -7,6 +7,7 @@ import { NetlinkError, netfilterBatch, netfilterQuery, available as netlinkAvail
 import { errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
+  commentStartsWith,
   decodeRule,
   encodeBatch,
   encodeMessage,
@@ -64,10 +65,16 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
   if (failed) throw new NfError(what, failed.errno, failed.detail);
 }
 
-/** A chain's rules, in order; null when the table or the chain does not exist. */
-export function listRules(t: TableRef, chain: string): NfRule[] | null {
+/**
+ * A chain's rules, in order; null when the table or the chain does not exist. With
+ * `commentPrefix`, only the rules whose comment starts with it (filtered before decoding).
+ */
+export function listRules(t: TableRef, chain: string, commentPrefix?: string): NfRule[] | null {
   try {
-    return netfilterQuery((s) => encodeMessage(getRules(t, chain), s)).map((m) => decodeRule(m.payload));
+    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s));
+    if (commentPrefix === undefined) return msgs.map((m) => decodeRule(m.payload));
+    const prefix = new TextEncoder().encode(commentPrefix);
+    return msgs.filter((m) => commentStartsWith(m.payload, prefix)).map((m) => decodeRule(m.payload));
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
