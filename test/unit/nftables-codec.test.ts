@@ -99,7 +99,8 @@ describe('decoding what the kernel dumps', () => {
   });
 
   it('filters a dump by comment prefix on the bytes, before decoding', () => {
-    const enc = (comment?: string) => encodeMessage(addRule({ family: 'inet', table: 't' }, 'c', [verdict('accept')], comment), 1).subarray(16);
+    const enc = (comment?: string) =>
+      encodeMessage(addRule({ family: 'inet', table: 't' }, 'c', [verdict('accept')], comment), 1).subarray(16);
     const p = new TextEncoder().encode('abc-');
     expect(commentStartsWith(enc('abc-def'), p)).toBe(true);
     expect(commentStartsWith(enc('abc'), p)).toBe(false);
