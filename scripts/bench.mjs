@@ -26,6 +26,7 @@
 // growth (250 pods vs 0) is printed. The background pods are made by our standalone build (the
 // layout is the reference's, so every build sees the same node), several at a time.
 //   --scale-sizes 0,100,250  --scale-iterations 10  --scale-backends iptables,nftables
+//   --scale-builds reference,standalone,bundle
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -407,7 +408,7 @@ const SCALE_N = num('--scale-iterations', QUICK ? 3 : 10);
 const SCALE_BACKENDS = (argv.includes('--scale-backends') ? String(argv[argv.indexOf('--scale-backends') + 1]) : 'iptables,nftables').split(
   ',',
 );
-const SCALE_BUILDS = ['reference', 'standalone', 'bundle'];
+const SCALE_BUILDS = (argv.includes('--scale-builds') ? String(argv[argv.indexOf('--scale-builds') + 1]) : 'reference,standalone,bundle').split(',');
 
 /** Whether a build has the plugin (portmap arrives later in ours). */
 const hasPlugin = (build, plugin) => existsSync(join(BUILDS[build], plugin));
@@ -500,7 +501,7 @@ async function addBackground(chain, from, count, parallel = 6) {
  */
 async function innerScale(backend) {
   const dataDir = join(WORK, `scale-${backend}`);
-  const withPortmap = SCALE_BUILDS.every((b) => b === 'bundle' || hasPlugin(b, 'portmap'));
+  const withPortmap = SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap'));
   const chains = scaleChains(backend, dataDir, withPortmap);
   const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
   const background = { ...chains[chains.length - 1], lastResult: {} };
