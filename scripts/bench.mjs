@@ -408,7 +408,9 @@ const SCALE_N = num('--scale-iterations', QUICK ? 3 : 10);
 const SCALE_BACKENDS = (argv.includes('--scale-backends') ? String(argv[argv.indexOf('--scale-backends') + 1]) : 'iptables,nftables').split(
   ',',
 );
-const SCALE_BUILDS = (argv.includes('--scale-builds') ? String(argv[argv.indexOf('--scale-builds') + 1]) : 'reference,standalone,bundle').split(',');
+const SCALE_BUILDS = (
+  argv.includes('--scale-builds') ? String(argv[argv.indexOf('--scale-builds') + 1]) : 'reference,standalone,bundle'
+).split(',');
 
 /** Whether a build has the plugin (portmap arrives later in ours). */
 const hasPlugin = (build, plugin) => existsSync(join(BUILDS[build], plugin));
