@@ -58,9 +58,9 @@ describe('bench table', () => {
 
 describe('bench scale scenario', () => {
   it('measures containerd’s chain with and without a host port, plus a bridge without masquerade', () => {
-    expect(scaleChains('nftables', '/tmp/x', false).map((c: { id: string }) => c.id)).toEqual(['nomasq', 'bridge']);
+    expect(scaleChains('nftables', '/tmp/x', false).map((c) => c.id)).toEqual(['nomasq', 'bridge']);
     const chains = scaleChains('iptables', '/tmp/x', true);
-    expect(chains.map((c: { id: string }) => c.id)).toEqual(['nomasq', 'bridge', 'portmap0', 'portmap1']);
+    expect(chains.map((c) => c.id)).toEqual(['nomasq', 'bridge', 'portmap0', 'portmap1']);
     expect(chains[1].plugins[0].config).toMatchObject({ ipMasq: true, ipMasqBackend: 'iptables', isGateway: true });
     expect(chains[0].plugins[0].config.ipMasq).toBe(false);
     expect(chains[3].plugins[1].config).toMatchObject({ type: 'portmap', backend: 'iptables' });
