@@ -61,9 +61,9 @@ describe('bench scale scenario', () => {
     expect(scaleChains('nftables', '/tmp/x', false).map((c) => c.id)).toEqual(['nomasq', 'bridge']);
     const chains = scaleChains('iptables', '/tmp/x', true);
     expect(chains.map((c) => c.id)).toEqual(['nomasq', 'bridge', 'portmap0', 'portmap1']);
-    expect(chains[1].plugins[0].config).toMatchObject({ ipMasq: true, ipMasqBackend: 'iptables', isGateway: true });
-    expect(chains[0].plugins[0].config.ipMasq).toBe(false);
-    expect(chains[3].plugins[1].config).toMatchObject({ type: 'portmap', backend: 'iptables' });
+    expect(chains[1]!.plugins[0]!.config).toMatchObject({ ipMasq: true, ipMasqBackend: 'iptables', isGateway: true });
+    expect(chains[0]!.plugins[0]!.config.ipMasq).toBe(false);
+    expect(chains[3]!.plugins[1]!.config).toMatchObject({ type: 'portmap', backend: 'iptables' });
   });
   it('prints ratios per size and the growth from the smallest to the largest node', () => {
     const s = (m: number) => ({ n: 1, median: m, p90: m, p99: m, min: m, max: m });
