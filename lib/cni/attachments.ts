@@ -43,27 +43,3 @@ export function validAttachmentsOf(req: Request): Attachment[] | undefined {
     return { containerID: a.containerID, ifname: a.ifname };
   });
 }
-
-/** Run every cleanup, keep going past failures, then report the first failure (GC/DEL semantics). */
-/**
- * Resolves once every job already queued has run (one timer turn). DEL starts its firewall steps
- * first and removes the interface after this: in the standalone build a firewall teardown is
- * synchronous netlink work done within those jobs, and the kernel's RCU grace period before it
- * frees the deleted rules — which this process would otherwise wait for when it exits, as its
- * netlink socket closes — then passes during the veth deletion (tens of ms of kernel work itself).
- */
-export const afterQueuedJobs = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
-
-export async function runAll(steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
-  // Concurrently: the steps are independent cleanups (a step that must follow another awaits it).
-  const outcomes = await Promise.allSettled(steps.map(([, step]) => step()));
-  const failures: string[] = [];
-  let first: unknown;
-  outcomes.forEach((o, i) => {
-    if (o.status === 'fulfilled') return;
-    first ??= o.reason;
-    failures.push(`${steps[i]![0]}: ${(o.reason as Error)?.message}`);
-  });
-  if (failures.length === 1 && first instanceof CniError) throw first;
-  if (failures.length) throw new CniError(first instanceof CniError ? first.code : ErrorCode.Internal, failures.join('; '));
-}

@@ -1,7 +1,7 @@
 // The bridge plugin: a Linux bridge on the host, a veth pair per attachment, addresses from IPAM.
 // Order of ADD: IPAM → bridge → veth → host port → pod addressing → masquerade → spoof check;
 // each step registers its inverse so a failure leaves nothing behind.
-import { afterQueuedJobs, prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
@@ -13,7 +13,7 @@ import { writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { randomMac } from '../../lib/net/mac.ts';
 import { run } from '../../lib/platform/exec.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { type BridgeConfig, loadBridgeConfig } from './config.ts';
 import {
   buildBridgeResult,
@@ -96,7 +96,7 @@ async function add(req: Request): Promise<Result> {
       return v;
     });
     const bridgeReady = ensureBridge(cfg);
-    await allSteps([vethMade, bridgeReady]);
+    await settleThenThrowFirst([vethMade, bridgeReady]);
     const veth = await vethMade;
     const bridge = await bridgeReady;
 
@@ -115,7 +115,7 @@ async function add(req: Request): Promise<Result> {
       await runBridgeBatch(planPortVlans(cfg, veth.hostName));
       if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
     };
-    await allSteps([hostSide(), podPlan && writeSysctls({ netns }, podPlan.sysctls, { bestEffort: podPlan.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), podPlan && writeSysctls({ netns }, podPlan.sysctls, { bestEffort: podPlan.optionalSysctls })]);
 
     // The pod's addresses and routes (once its peer is up on the bridge), the masquerade rules and
     // the spoof check touch disjoint state: in parallel.
@@ -139,7 +139,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
       await setupSpoofCheck(req.env.containerID, ifname, veth.hostName, veth.containerMac);
     };
-    await allSteps([podSide(), cfg.ipMasq && addressing && masq(), cfg.macspoofchk && spoofCheck()]);
+    await settleThenThrowFirst([podSide(), cfg.ipMasq && addressing && masq(), cfg.macspoofchk && spoofCheck()]);
     return buildBridgeResult({
       cfg,
       bridgeMac: bridge.mac,
@@ -174,7 +174,7 @@ async function del(req: Request): Promise<void> {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else await deleteOrphanHostVeth(cfg, prev, ifname);
   });
-  await runAll([
+  await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // The address is released only once its interface is gone (whatever that step's outcome).
     [
@@ -251,7 +251,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = loadBridgeConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
     ['spoof check', async () => valid && cfg.macspoofchk && (await spoofcheck()).gcSpoofCheck(valid)],

@@ -4,7 +4,7 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { afterQueuedJobs, prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
@@ -15,7 +15,7 @@ import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interfa
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import {
   buildPtpResult,
@@ -85,7 +85,7 @@ async function add(req: Request): Promise<Result> {
       const links = (await Promise.all(devs.map((d) => ipJson<LinkInfo>(HOST, ['link', 'show', 'dev', d])))).flat();
       await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
     };
-    await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
@@ -94,7 +94,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
-    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masq()]);
+    await settleThenThrowFirst([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
@@ -135,7 +135,7 @@ async function del(req: Request): Promise<void> {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
   })();
-  await runAll([
+  await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // Released only once the interface (and its host route) is gone, so a new pod given this
     // address never finds the old host route in its way.
@@ -216,7 +216,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);

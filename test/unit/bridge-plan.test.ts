@@ -1,7 +1,6 @@
 // Pure parts of the bridge plugin: config validation, gateway/route planning, host-side batch lines.
 import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
-import { CniError } from '../../lib/cni/errors.ts';
 import { loadBridgeConfig } from '../../plugins/bridge/config.ts';
 import {
   buildBridgeResult,
@@ -11,21 +10,13 @@ import {
   planHostPort,
   planPortVlans,
 } from '../../plugins/bridge/plan.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const req = (config: Record<string, unknown>, cniArgs: Record<string, string> = {}) =>
   ({
     config: { cniVersion: '1.0.0', name: 'n', type: 'bridge', ...config },
     cniArgs: new Map(Object.entries(cniArgs)),
   }) as unknown as Request;
-
-const codeOf = (f: () => unknown): number | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof CniError ? e.code : -1;
-  }
-  return undefined;
-};
 
 describe('loadBridgeConfig', () => {
   it('applies the reference defaults', () => {
@@ -61,7 +52,7 @@ describe('loadBridgeConfig', () => {
     [{ isGateway: 'true' }],
     [{ ipMasqBackend: 'ebtables' }],
   ])('rejects %j with an invalid-config error', (bad) => {
-    const code = codeOf(() => loadBridgeConfig(req(bad)));
+    const { code } = errorOf(() => loadBridgeConfig(req(bad)));
     expect([2, 7]).toContain(code);
   });
   it('expands trunk ranges and sorts them', () => {
@@ -72,8 +63,8 @@ describe('loadBridgeConfig', () => {
     expect(loadBridgeConfig(req(all, { MAC: '02:00:00:00:00:03' })).mac).toBe('02:00:00:00:00:01');
     expect(loadBridgeConfig(req({ args: all.args }, { MAC: '02:00:00:00:00:03' })).mac).toBe('02:00:00:00:00:02');
     expect(loadBridgeConfig(req({}, { MAC: '02:00:00:00:00:03' })).mac).toBe('02:00:00:00:00:03');
-    expect(codeOf(() => loadBridgeConfig(req({}, { MAC: '01:00:00:00:00:03' })))).toBe(7); // multicast
-    expect(codeOf(() => loadBridgeConfig(req({}, { MAC: 'nope' })))).toBe(7);
+    expect(errorOf(() => loadBridgeConfig(req({}, { MAC: '01:00:00:00:00:03' }))).code).toBe(7); // multicast
+    expect(errorOf(() => loadBridgeConfig(req({}, { MAC: 'nope' }))).code).toBe(7);
   });
 });
 
@@ -103,7 +94,7 @@ describe('planAddressing', () => {
     expect(plan.bridgeAddresses).toEqual(['10.0.0.1/24', 'fd00::1/64']);
   });
   it('rejects isDefaultGateway when IPAM routes the default elsewhere', () => {
-    const code = codeOf(() =>
+    const { code } = errorOf(() =>
       planAddressing(cfg({ isDefaultGateway: true }), {
         cniVersion: '1.1.0',
         ips: [{ address: '10.0.0.2/24' }],
@@ -148,7 +139,7 @@ describe('host-side plans', () => {
     const cfg = c({});
     expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], [])).toEqual(['addr replace 10.0.0.1/24 dev br0']);
     expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.0.0.1/24' }])).toEqual([]);
-    expect(codeOf(() => planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }]))).toBe(111);
+    expect(errorOf(() => planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }])).code).toBe(111);
     expect(planBridgeAddresses(c({ forceAddress: true }), ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }])).toEqual([
       'addr del 10.9.0.1/24 dev br0',
       'addr replace 10.0.0.1/24 dev br0',

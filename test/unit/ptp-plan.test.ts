@@ -20,6 +20,7 @@ import {
   planHostRoutes,
   routesTo,
 } from '../../plugins/ptp/plan.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const dual: Result = {
   cniVersion: '1.1.0',
@@ -156,13 +157,9 @@ describe('host route conflicts', () => {
     expect(routesTo(existing, '10.1.0.5/32')).toEqual([existing[0]]);
   });
   it('a route via another live interface is an error naming it', () => {
-    try {
-      planHostRoutes('ptpabc', a, existing, links(['BROADCAST', 'UP', 'LOWER_UP']));
-      expect.unreachable();
-    } catch (e) {
-      expect((e as CniError).code).toBe(ErrorCode.RouteConflict);
-      expect((e as CniError).message).toContain('"other"');
-    }
+    const e = errorOf(() => planHostRoutes('ptpabc', a, existing, links(['BROADCAST', 'UP', 'LOWER_UP'])));
+    expect(e.code).toBe(ErrorCode.RouteConflict);
+    expect(e.message).toContain('"other"');
   });
   it('a route via a downed, carrier-less or vanished interface is replaced', () => {
     expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
