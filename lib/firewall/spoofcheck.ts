@@ -283,7 +283,14 @@ export const setupSpoofCheck = (containerID: string, ifname: string, hostVeth: s
     'spoof check setup',
     () => {
       try {
-        transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac, chainExists(REF, BASE_CHAIN)));
+        const baseExists = chainExists(REF, BASE_CHAIN);
+        try {
+          transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac, baseExists));
+        } catch (e) {
+          // The table went away between the look-up and the write: make it too.
+          if (!(baseExists && e instanceof NfError && e.missing)) throw e;
+          transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac));
+        }
       } catch (e) {
         if (!(e instanceof NfError && e.exists)) throw e;
         transact(
