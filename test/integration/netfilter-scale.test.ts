@@ -5,6 +5,8 @@
 // transaction whole or absent, and a ruleset that kube-proxy-like chains and a user's own table
 // share with us, which no call ever changes. Runs against either build (CNI_TS_BUILD).
 import { spawn } from 'node:child_process';
+import { chmodSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chainName } from '../../lib/firewall/masquerade-iptables.ts';
 import { commentForInstance, setupScript } from '../../lib/firewall/masquerade-nft.ts';
@@ -17,6 +19,8 @@ import {
   PLUGIN_DIR,
   REFERENCE_DIR,
   runOk,
+  runPlugin,
+  sh,
   uniqueName,
   World,
 } from '../helpers/kernel.ts';
@@ -133,6 +137,50 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
       expect(nftRulesWithHandles(node, 'bridge', 'nat')).toEqual([]);
     }
   });
+
+  it.skipIf(BUILD !== 'standalone')(
+    'standalone, nftables backend: ADD, CHECK and DEL with masquerade and spoof check start no firewall process',
+    async () => {
+      // Stand-ins for every firewall command come first on PATH: they log, then run the real one.
+      const dir = world.tmpdir('cnits-fwpath-');
+      const log = join(dir, 'spawned.log');
+      writeFileSync(log, '');
+      // The iptables commands are links to one logging xtables-nft-multi, as on the host, so the
+      // plugin still recognises iptables-nft (whose rules it may then remove over netlink).
+      const realPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+      const multi = join(dir, 'xtables-nft-multi');
+      writeFileSync(multi, `#!/bin/sh\ncmd=$(basename "$0")\necho "$cmd $*" >> ${log}\nPATH=${realPath} exec "$cmd" "$@"\n`);
+      chmodSync(multi, 0o755);
+      for (const cmd of ['iptables', 'ip6tables', 'iptables-save', 'ip6tables-save', 'iptables-restore', 'ip6tables-restore']) {
+        symlinkSync(multi, join(dir, cmd));
+      }
+      const nft = sh('sh', ['-c', 'command -v nft']).trim();
+      writeFileSync(join(dir, 'nft'), `#!/bin/sh\necho "nft $*" >> ${log}\nexec ${nft} "$@"\n`);
+      chmodSync(join(dir, 'nft'), 0o755);
+      const node = world.node();
+      const pod = world.pod();
+      const id = `cnits-${uniqueName('np')}`;
+      const cfg = config(net({ spoof: true, dual: true }));
+      const base = {
+        plugin: 'bridge',
+        node,
+        containerID: id,
+        netns: pod.path,
+        ifname: 'eth0',
+        extraEnv: { PATH: `${dir}:${process.env.PATH}` },
+      };
+      const add = await runPlugin({ ...base, command: 'ADD', config: cfg });
+      expect(add.code, add.stdout + add.stderr).toBe(0);
+      const check = await runPlugin({ ...base, command: 'CHECK', config: { ...cfg, prevResult: add.json } });
+      expect(check.code, check.stdout + check.stderr).toBe(0);
+      const del = await runPlugin({ ...base, command: 'DEL', config: { ...cfg, prevResult: add.json } });
+      expect(del.code, del.stdout + del.stderr).toBe(0);
+      expect(readFileSync(log, 'utf8')).toBe('');
+      expect([add, check, del].map((r) => r.stderr).join('')).not.toMatch(/using nft/);
+      expect(nftText(node, 'inet', 'cni_plugins_masquerade')).not.toContain(id);
+      expect(nftText(node, 'bridge', 'nat')).not.toContain(id);
+    },
+  );
 
   it.skipIf(!haveReference)('the reference bridge DELs what we made (iptables masquerade, spoof check), dual stack', async () => {
     const node = world.node();
