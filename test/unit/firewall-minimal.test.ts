@@ -2,6 +2,7 @@
 // nf_tables messages), masquerade's nftables netlink plan (what it skips when the table is in
 // place), the spoof check's netlink plans, and CHECK over decoded netlink rules.
 import { describe, expect, it } from 'vitest';
+import { decideBackend } from '../../lib/firewall/backend.ts';
 import {
   chainName,
   freshSetupLines,
@@ -224,5 +225,12 @@ describe('nftables masquerade with nft (Node build)', () => {
     expect(lean).toHaveLength(2);
     expect(lean[0]).toBe('delete rule inet cni_plugins_masquerade masq_checks handle 5');
     expect(lean[1]).toMatch(/^add rule inet cni_plugins_masquerade masq_checks ip saddr 10\.1\.2\.3 /);
+  });
+});
+
+describe('iptables-nft recognised by the executable, not its directory', () => {
+  it('a legacy iptables under a directory named after nft still needs the probe', () => {
+    expect(decideBackend(undefined, { iptables: '/usr/sbin/xtables-nft-multi', nft: true })).toBe('iptables');
+    expect(decideBackend(undefined, { iptables: '/opt/nft-tools/xtables-legacy-multi', nft: true })).toBe('probe');
   });
 });
