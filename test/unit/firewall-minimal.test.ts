@@ -28,6 +28,7 @@ import {
   type Expr,
   encodeMessage,
   jumpTarget,
+  mayJumpTo,
   NFT_MSG,
   type NfRule,
   verdict,
@@ -91,6 +92,17 @@ describe('iptables masquerade: minimal plans', () => {
     expect(msgs.map(msgType)).toEqual([NFT_MSG.DELRULE, NFT_MSG.DELRULE, NFT_MSG.DELCHAIN]);
     expect(msgs.every((m) => m.family === 2)).toBe(true);
     expect(teardownMessages(chain, [{ ref: v6, postrouting: [], chainExists: false }])).toEqual([]);
+  });
+
+  it('a dump is narrowed to the rules that may jump to the chain, on the bytes', () => {
+    const bytes = (exprs: Expr[], comment?: string) =>
+      encodeMessage(addRule({ family: 'ip', table: 'nat' }, 'POSTROUTING', exprs, comment), 1).subarray(16);
+    expect(mayJumpTo(bytes([{ kind: 'masq' }, verdict('jump', chain)], 'with a comment after'), chain)).toBe(true);
+    expect(mayJumpTo(bytes([verdict('goto', chain)]), chain)).toBe(true);
+    expect(mayJumpTo(bytes([verdict('jump', `${chain}X`)]), chain)).toBe(false);
+    expect(mayJumpTo(bytes([verdict('jump', chain.slice(0, -1))]), chain)).toBe(false);
+    expect(mayJumpTo(bytes([verdict('jump', chain), { kind: 'masq' }]), chain)).toBe(false);
+    expect(mayJumpTo(bytes([verdict('accept')]), chain)).toBe(false);
   });
 
   it('a rule’s verdict is read without decoding the rest of it', () => {

@@ -571,6 +571,30 @@ export function commentStartsWith(payload: Uint8Array, prefix: Uint8Array): bool
   return false;
 }
 
+/**
+ * Whether a NEWRULE message's last expression may be a jump or goto to `chain`, checked on the
+ * bytes: nested attributes end together, so the verdict's chain name is the last thing in the
+ * expression list. A cheap filter for a dump (iptables-nft's POSTROUTING has a rule per pod);
+ * `jumpTarget` on the decoded rule is the authority.
+ */
+export function mayJumpTo(payload: Uint8Array, chain: string): boolean {
+  const name = new TextEncoder().encode(`${chain}\0`);
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  for (let off = 4; off + 4 <= payload.length; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > payload.length) return false;
+    if ((v.getUint16(off + 2, true) & 0x3fff) === RULE.EXPRESSIONS) {
+      const end = off + len;
+      const attrAt = end - ((4 + name.length + 3) & ~3);
+      if (attrAt < off || v.getUint16(attrAt, true) !== 4 + name.length || v.getUint16(attrAt + 2, true) !== VERDICT.CHAIN) return false;
+      for (let i = 0; i < name.length; i++) if (payload[attrAt + 4 + i] !== name[i]) return false;
+      return true;
+    }
+    off += (len + 3) & ~3;
+  }
+  return false;
+}
+
 /** Only the last expression of a list (where a rule's verdict is), without decoding the others. */
 function lastExprOf(list: Uint8Array | undefined): Expr | null {
   if (!list) return null;

@@ -66,15 +66,16 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
 }
 
 /**
- * A chain's rules, in order; null when the table or the chain does not exist. With
- * `commentPrefix`, only the rules whose comment starts with it (filtered before decoding).
+ * A chain's rules, in order; null when the table or the chain does not exist. `only` narrows them
+ * before anything is decoded: a comment prefix (string), or a test of the message bytes.
  */
-export function listRules(t: TableRef, chain: string, commentPrefix?: string): NfRule[] | null {
+export function listRules(t: TableRef, chain: string, only?: string | ((payload: Uint8Array) => boolean)): NfRule[] | null {
   try {
     const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s));
-    if (commentPrefix === undefined) return msgs.map((m) => decodeRule(m.payload));
-    const prefix = new TextEncoder().encode(commentPrefix);
-    return msgs.filter((m) => commentStartsWith(m.payload, prefix)).map((m) => decodeRule(m.payload));
+    if (only === undefined) return msgs.map((m) => decodeRule(m.payload));
+    const prefix = typeof only === 'string' ? new TextEncoder().encode(only) : undefined;
+    const keep = prefix ? (p: Uint8Array) => commentStartsWith(p, prefix) : (only as (p: Uint8Array) => boolean);
+    return msgs.filter((m) => keep(m.payload)).map((m) => decodeRule(m.payload));
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
