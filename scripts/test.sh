@@ -27,11 +27,12 @@ npx vitest run --reporter=default --reporter=json --outputFile.json="$work/bundl
 CNI_TS_BUILD=standalone npx vitest run test/integration --reporter=default --reporter=json --outputFile.json="$work/standalone.json" || status=1
 
 # The arm64 subset: the protocol (VERSION and every command's input handling), bridge, ptp (both
-# modes), host-local, the process behaviour, and portmap/loopback with real traffic where present.
+# modes), host-local, the process behaviour, masquerade (iptables, and nftables through the nft
+# fallback under qemu), and portmap/loopback with real traffic where present.
 # The rest is architecture-independent TypeScript already run twice above, or needs what emulation
 # lacks (README "Architectures"). The unit tests (run above) check each architecture's layouts.
 ARM64_TESTS=()
-for t in protocol bridge ptp host-local platform portmap loopback; do
+for t in protocol bridge ptp host-local platform masquerade portmap loopback; do
   [[ -f test/integration/$t.test.ts ]] && ARM64_TESTS+=("test/integration/$t.test.ts")
 done
 CNI_TS_BUILD=standalone-arm64 npx vitest run "${ARM64_TESTS[@]}" --reporter=default --reporter=json --outputFile.json="$work/arm64.json" || status=1
