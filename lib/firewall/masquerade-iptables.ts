@@ -14,7 +14,7 @@ import { type FirewallDriver, readPlanApply } from './driver.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
 
-const TOOLS: Record<Family, { save: string; restore: string; multicast: string }> = {
+export const TOOLS: Record<Family, { save: string; restore: string; multicast: string }> = {
   4: { save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4' },
   6: { save: 'ip6tables-save', restore: 'ip6tables-restore', multicast: 'ff00::/8' },
 };
@@ -213,7 +213,7 @@ export async function readNat(family: Family): Promise<NatState | undefined> {
   return parseNatSave(r.stdout);
 }
 
-async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
+export async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
   if (!lines.length) return;
   // -w: wait for the xtables lock instead of failing when kube-proxy & co. hold it.
   const r = await run(TOOLS[family].restore, ['-w', '--noflush'], { input: restoreInput(lines) });
@@ -226,7 +226,7 @@ async function applyNat(family: Family, lines: string[], what: string): Promise<
  * One family's nat table brought to what `plan` wants. `required`: an unusable iptables is an
  * error (setup), or means there is nothing of ours to remove (teardown, GC).
  */
-function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+export function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
   return readPlanApply({
     read: () => readNat(family),
     plan: (state) => {

@@ -2,6 +2,8 @@
 // (standalone build). Same inputs, same outputs and the same error texts as iproute2 where our
 // callers look at them ("File exists", "Cannot find device", "No such device"), so lib/kernel/iproute.ts
 // can use either. Forms we do not understand return undefined and go to `ip`.
+
+import { parseIP } from '../net/address.ts';
 import { type Op, parseLine } from './ip-ops.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 import { dump, ifIndexOf, ifNameOf, NetlinkError, perform } from './netlink.ts';
@@ -16,8 +18,10 @@ import {
   IFLA,
   ifaddrmsg,
   ifinfomsg,
+  ipBytes,
   type RawLink,
   RT_TABLE_MAIN,
+  RTA,
   RTM,
   rtmsg,
 } from './netlink-codec.ts';
@@ -79,6 +83,16 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
   return table === RT_TABLE_MAIN ? routes.filter((r) => r.table === undefined) : routes;
 }
 
+/** `ip route get ADDR`: the route the kernel would use to reach one address (RTM_GETROUTE). */
+function routeGet(netns: string, address: string): RouteInfo[] | undefined {
+  const ip = parseIP(address);
+  if (!ip) return undefined;
+  const family = ip.family === 4 ? AF.INET : AF.INET6;
+  const request = rtmsg({ family, dstLen: ip.family === 4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
+  const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, ipBytes(ip)]] });
+  return m ? [decodeRoute(m.payload, (i) => ifNameOf(netns, i))] : [];
+}
+
 /**
  * One query: `link show`, `addr show` (optionally `dev NAME`), `route show table all|main`
  * (optionally after -4 or -6; `ip route show` without a family but with a table shows IPv4 only,
@@ -87,6 +101,7 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
 function answer(netns: string, args: string[]): unknown[] | undefined {
   const family = args[0] === '-4' ? AF.INET : args[0] === '-6' ? AF.INET6 : undefined;
   const [object, verb, ...rest] = family === undefined ? args : args.slice(1);
+  if (object === 'route' && verb === 'get' && rest.length === 1) return routeGet(netns, rest[0]!);
   if (verb !== 'show') return undefined;
   const dev = rest.length === 2 && rest[0] === 'dev' ? rest[1] : undefined;
   const table = object === 'route' && rest.length === 2 && rest[0] === 'table' ? rest[1] : undefined;
