@@ -53,6 +53,9 @@ function hostFacts(): BackendFacts {
   return { iptables: resolved, nft: !!findExecutable('nft') };
 }
 
+/** iptables is iptables-nft: its tables are nf_tables tables, which lib/firewall/nf-exists.ts can ask about. */
+export const iptablesIsNft = (): boolean => /nft/.test(hostFacts().iptables ?? '');
+
 /** The backend for ADD/CHECK. No process is spawned except for a legacy iptables next to nft. */
 export async function chooseBackend(requested?: FirewallBackend): Promise<FirewallBackend> {
   if (requested) return requested;

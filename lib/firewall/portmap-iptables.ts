@@ -16,8 +16,10 @@
 import { bitsOf, type Family, formatIP } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { iptablesIsNft } from './backend.ts';
 import type { AttachmentKey, FirewallDriver } from './driver.ts';
 import { type NatState, planRemoveChain, readNat, reconcile, restoreInput, type SavedRule, TOOLS } from './masquerade-iptables.ts';
+import { nfChainExists } from './nf-exists.ts';
 import {
   FAMILIES,
   familiesOf,
@@ -280,6 +282,19 @@ async function missingInFamily(family: Family, items: Array<{ what: string; rule
   return missing;
 }
 
+/**
+ * The attachment certainly has no chain in this family: iptables-nft keeps its chains in
+ * nf_tables, where the standalone build can ask for them by name without reading the table
+ * (most DELs are of pods without host ports). False when that cannot be told.
+ */
+function surelyAbsent(family: Family, network: string, containerID: string): boolean {
+  if (!iptablesIsNft()) return false;
+  const fam = family === 4 ? 'ip' : 'ip6';
+  return [dnatChainName(network, containerID), legacySnatChainName(network, containerID)].every(
+    (c) => nfChainExists(fam, 'nat', c) === false,
+  );
+}
+
 /** The iptables driver: per-attachment CNI-DN chain and its entry rules, in each family the pod has an address of. */
 export const iptablesHostports: FirewallDriver<HostportWant> = {
   async setup({ network, containerID }, want) {
@@ -287,7 +302,11 @@ export const iptablesHostports: FirewallDriver<HostportWant> = {
   },
   // Both families: the pod's addresses may be unknown at DEL time.
   async teardown({ network, containerID }) {
-    await Promise.all(FAMILIES.map((f) => reconcile(f, 'portmap teardown', (s) => planTeardown(network, containerID, s), false)));
+    await Promise.all(
+      FAMILIES.filter((f) => !surelyAbsent(f, network, containerID)).map((f) =>
+        reconcile(f, 'portmap teardown', (s) => planTeardown(network, containerID, s), false),
+      ),
+    );
   },
   // Chains are per (network, container ID): ifname plays no part, as in the reference.
   async gc(network: string, valid: readonly AttachmentKey[]) {

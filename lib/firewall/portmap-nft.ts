@@ -16,6 +16,7 @@
 // Each operation reads the two tables (`nft -j list table …`) and writes at most one transaction.
 import { type Family, formatIP } from '../net/address.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
+import { nfTableExists } from './nf-exists.ts';
 import { type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
 import { FAMILIES, familiesOf, type HostportWant, joinHostPort, mappingsOf, podNetwork } from './portmap-want.ts';
 
@@ -227,8 +228,11 @@ export function missingNftRules(containerID: string, want: HostportWant, tables:
 
 // ---------------------------------------------------------------- kernel (thin shell)
 
+/** Both tables; one the kernel says does not exist (standalone build) is not listed at all. */
 async function readTables(): Promise<Tables> {
-  const [v4, v6] = await Promise.all(FAMILIES.map((f) => nftList(['table', nftFamily(f), TABLE])));
+  const [v4, v6] = await Promise.all(
+    FAMILIES.map((f) => (nfTableExists(nftFamily(f), TABLE) === false ? null : nftList(['table', nftFamily(f), TABLE]))),
+  );
   return { 4: v4 ?? null, 6: v6 ?? null };
 }
 

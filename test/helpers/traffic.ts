@@ -106,3 +106,16 @@ export function remoteHost(world: World, node: Netns): Netns {
   remote.ip('-6', 'route', 'add', 'default', 'via', REMOTE.nodeV6);
   return remote;
 }
+
+/**
+ * Wait (up to 5 s) until no IPv6 address in `ns` is tentative. A new bridge's link-local address
+ * runs DAD for about a second, and until then the node cannot send neighbour solicitations from
+ * it: IPv6 packets it forwards to a pod are lost. (A real node's bridge is older than its pods.)
+ */
+export async function ipv6Settled(...namespaces: Netns[]): Promise<void> {
+  for (let waited = 0; waited < 5000; waited += 100) {
+    if (namespaces.every((ns) => ns.ip('-6', 'addr', 'show', 'tentative').trim() === '')) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('IPv6 addresses still tentative after 5 s');
+}

@@ -19,7 +19,7 @@ import {
   World,
 } from '../helpers/kernel.ts';
 import { type Attachment, addNetworkList, type ConfList, checkNetworkList, delNetworkList, type Runtime } from '../helpers/libcni.ts';
-import { ask, REMOTE, remoteHost, Servers } from '../helpers/traffic.ts';
+import { ask, ipv6Settled, REMOTE, remoteHost, Servers } from '../helpers/traffic.ts';
 
 const canRun = isRoot && haveBuild;
 const NET = 'pmnet';
@@ -92,6 +92,7 @@ describe.skipIf(!canRun)('portmap with real traffic (iptables backend)', () => {
     await servers.start(a.ns, 'tcp', 80, 'pod-a');
     await servers.start(a.ns, 'udp', 53, 'pod-a-udp');
     await servers.start(b.ns, 'tcp', 80, 'pod-b');
+    await ipv6Settled(w.node, a.ns, b.ns);
   }, 60_000);
   afterAll(() => {
     servers.stopAll();
@@ -225,6 +226,7 @@ describe.skipIf(!canRun)('portmap with real traffic (nftables backend)', () => {
     await servers.start(a.ns, 'tcp', 80, 'pod-a');
     await servers.start(a.ns, 'udp', 53, 'pod-a-udp');
     await servers.start(b.ns, 'tcp', 80, 'pod-b');
+    await ipv6Settled(w.node, a.ns, b.ns);
 
     const v4 = w.node.exec('nft', ['list', 'table', 'ip', 'cni_hostport']);
     expect(v4).toContain('comment "CNI portmap plugin"');
