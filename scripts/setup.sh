@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c.
-PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace
-  gcc make libc6-dev xz-utils)
+# conntrack: portmap's Node build removes stale UDP conntrack entries with it (the standalone build uses ctnetlink).
+PACKAGES=(iproute2 util-linux procps iptables nftables conntrack iputils-ping containernetworking-plugins containerd runc busybox-static
+  strace gcc make libc6-dev xz-utils)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

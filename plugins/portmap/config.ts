@@ -71,6 +71,28 @@ function mappingOf(m: z.infer<typeof portMappingSchema>, i: number): PortMapping
   return out;
 }
 
+const MAPPING_KEYS = ['hostPort', 'containerPort', 'protocol', 'hostIP'];
+
+/**
+ * The mappings with their keys spelled as ours. Go's encoding/json matches keys case-insensitively,
+ * and runtimes rely on it: containerd (go-cni) sends `{"HostPort":…,"ContainerPort":…,"Protocol":…,
+ * "HostIP":…}`. An exact spelling wins over another one, as in Go.
+ */
+function withCanonicalKeys(config: Record<string, unknown>): Record<string, unknown> {
+  const rc = config.runtimeConfig as { portMappings?: unknown } | undefined;
+  if (!rc || typeof rc !== 'object' || !Array.isArray(rc.portMappings)) return config;
+  const portMappings = rc.portMappings.map((m) => {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return m;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(m)) {
+      const canonical = MAPPING_KEYS.find((c) => c.toLowerCase() === k.toLowerCase()) ?? k;
+      if (canonical === k || !Object.hasOwn(m, canonical)) out[canonical] = v;
+    }
+    return out;
+  });
+  return { ...config, runtimeConfig: { ...rc, portMappings } };
+}
+
 /** Which backend conditions written for it belong to: iptables arguments start with "-" or "!". */
 const conditionsBackend = (list: string[] | undefined): FirewallBackend | undefined =>
   list?.[0] ? (/^[-!]/.test(list[0]) ? 'iptables' : 'nftables') : undefined;
@@ -134,7 +156,7 @@ export function podAddresses(prev: Result, ifname: string): Partial<Record<Famil
  * anything is changed.
  */
 export function loadPortmapConfig(req: Request): PortmapConfig {
-  const raw = parseConfig(portmapConfigSchema, req.config);
+  const raw = parseConfig(portmapConfigSchema, withCanonicalKeys(req.config));
   if (raw.markMasqBit !== undefined && raw.externalSetMarkChain !== undefined) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid config: "markMasqBit" and "externalSetMarkChain" cannot both be set');
   }

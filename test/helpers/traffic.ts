@@ -40,15 +40,20 @@ export type Proto = 'tcp' | 'udp';
 export class Servers {
   private children: ChildProcess[] = [];
 
-  /** A server in `ns` on `port` (both families) answering every connection or datagram with `reply`. */
-  async start(ns: Netns, proto: Proto, port: number, reply: string): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', SERVER, proto, String(port), reply], {
+  /**
+   * A server in `where` (a namespace, or the network namespace of a process id, e.g. a pod
+   * sandbox's) on `port` (both families) answering every connection or datagram with `reply`.
+   */
+  async start(where: Netns | number, proto: Proto, port: number, reply: string): Promise<void> {
+    const enter = typeof where === 'number' ? ['nsenter', `--target=${where}`, '--net', '--'] : ['ip', 'netns', 'exec', where.name];
+    const name = typeof where === 'number' ? `pid ${where}` : where.name;
+    const child = spawn(enter[0]!, [...enter.slice(1), process.execPath, '-e', SERVER, proto, String(port), reply], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.children.push(child);
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`server ${proto}/${port} in ${ns.name} did not start: ${out}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`server ${proto}/${port} in ${name} did not start: ${out}`)), 10_000);
       child.stdout!.on('data', (d) => {
         out += d;
         if (out.includes('READY')) {
@@ -57,7 +62,7 @@ export class Servers {
         }
       });
       child.stderr!.on('data', (d) => (out += d));
-      child.on('exit', () => reject(new Error(`server ${proto}/${port} in ${ns.name} exited: ${out}`)));
+      child.on('exit', () => reject(new Error(`server ${proto}/${port} in ${name} exited: ${out}`)));
     });
   }
 
@@ -91,8 +96,11 @@ export function ask(ns: Netns, proto: Proto, host: string, port: number, sourceP
 /** A remote host's addresses and the node's address on the link to it. */
 export const REMOTE = { v4: '198.51.100.2', v6: '2001:db8:1::2', nodeV4: '198.51.100.1', nodeV6: '2001:db8:1::1' };
 
-/** A namespace linked to `node` by a veth pair, routing everything through the node (another host on the node's network). */
-export function remoteHost(world: World, node: Netns): Netns {
+/**
+ * A namespace linked to `node` by a veth pair, routing everything through the node (another host
+ * on the node's network). `nodeLink` is the node's end (a veth that is not a pod's).
+ */
+export function remoteHost(world: World, node: Netns): Netns & { nodeLink: string } {
   const remote = world.netns('cnitsr');
   const nodeSide = uniqueName('rm');
   node.ip('link', 'add', nodeSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', remote.name);
@@ -104,7 +112,7 @@ export function remoteHost(world: World, node: Netns): Netns {
   remote.ip('link', 'set', 'eth0', 'up');
   remote.ip('route', 'add', 'default', 'via', REMOTE.nodeV4);
   remote.ip('-6', 'route', 'add', 'default', 'via', REMOTE.nodeV6);
-  return remote;
+  return Object.assign(remote, { nodeLink: nodeSide });
 }
 
 /**

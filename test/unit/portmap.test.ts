@@ -413,6 +413,14 @@ describe('loadPortmapConfig', () => {
     expect(f?.msg).toContain(what);
   });
 
+  it("reads mapping keys in any case, as Go's encoding/json does (containerd sends HostPort, ContainerPort, …)", () => {
+    const c = loadPortmapConfig(req(mappings({ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' })));
+    expect(c.want.mappings).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
+    // An exact spelling wins over another.
+    const both = loadPortmapConfig(req(mappings({ HOSTPORT: 1, hostPort: 2, containerPort: 80, protocol: 'udp' })));
+    expect(both.want.mappings[0]!.hostPort).toBe(2);
+  });
+
   it('CHECK without prevResult has the reference message', () => {
     expect(failure(() => loadPortmapConfig(req({ prevResult: undefined }, 'CHECK')))?.msg).toBe('Required prevResult missing');
   });
