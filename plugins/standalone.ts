@@ -43,10 +43,11 @@ const loadStatus: () => Promise<Plugin['status']> =
  * The plugin, loaded when a command first needs it: VERSION (libcni asks it before every ADD on
  * CNI 1.1) and input errors are answered without reading or running the plugin's code.
  */
-function lazy(name: string, entersNetns: boolean): Plugin {
+function lazy(name: string, entersNetns: boolean, readsCniArgs: boolean): Plugin {
   return {
     name,
     entersNetns,
+    readsCniArgs,
     add: async (req) => (await load()).add(req),
     del: async (req) => (await load()).del(req),
     check: async (req) => (await load()).check(req),
@@ -55,5 +56,12 @@ function lazy(name: string, entersNetns: boolean): Plugin {
   };
 }
 
-// host-local and portmap work in the node's namespace only and accept any CNI_NETNS, as the reference ones do.
-void main(lazy(CNI_TS_PLUGIN, CNI_TS_PLUGIN !== 'host-local' && CNI_TS_PLUGIN !== 'portmap'));
+// As the reference ones do: host-local and portmap work in the node's namespace only and accept
+// any CNI_NETNS; portmap and loopback never read CNI_ARGS.
+void main(
+  lazy(
+    CNI_TS_PLUGIN,
+    CNI_TS_PLUGIN !== 'host-local' && CNI_TS_PLUGIN !== 'portmap',
+    CNI_TS_PLUGIN !== 'portmap' && CNI_TS_PLUGIN !== 'loopback',
+  ),
+);

@@ -58,4 +58,5 @@ async function check(req: Request): Promise<void> {
 
 const nothing = async (): Promise<void> => undefined;
 
-export const loopback: Plugin = { name: 'loopback', add, del, check, gc: nothing, status: nothing };
+/** Like the reference, loopback never reads CNI_ARGS: any value is accepted there. */
+export const loopback: Plugin = { name: 'loopback', readsCniArgs: false, add, del, check, gc: nothing, status: nothing };

@@ -90,5 +90,8 @@ async function gc(req: Request): Promise<void> {
   await runAll([['host ports', async () => (await hostports()).gcHostports(String(req.config.name), valid)]]);
 }
 
-/** portmap never enters CNI_NETNS (it works in the node's namespace), so it accepts any value there, as the reference does. */
-export const portmap: Plugin = { name: 'portmap', entersNetns: false, add, del, check, gc, status };
+/**
+ * portmap never enters CNI_NETNS (it works in the node's namespace) and never reads CNI_ARGS, so
+ * it accepts any value in either, as the reference does.
+ */
+export const portmap: Plugin = { name: 'portmap', entersNetns: false, readsCniArgs: false, add, del, check, gc, status };
