@@ -40,8 +40,8 @@ import { randomBytesHex } from '../lib/platform/hash.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
-import type { LeaseStore, Owner } from './allocator.ts';
 import { checkNetworkName } from './config.ts';
+import type { Lease, LeaseAdmin, LeaseStore, Owner } from './lease-store.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -82,14 +82,7 @@ function ioError(what: string, e: unknown): CniError {
   return new CniError(ErrorCode.IoFailure, `host-local: ${what}`, (e as Error).message);
 }
 
-export interface Lease {
-  ip: IP;
-  name: string;
-  /** undefined when the file is empty or unreadable. */
-  owner?: { containerID: string; ifname?: string };
-}
-
-export class DiskStore implements LeaseStore {
+export class DiskStore implements LeaseStore, LeaseAdmin {
   /** Names of the lease files present (kept current as we reserve and release). */
   private readonly leased = new Set<string>();
   /** Lease file contents, read on first need (one read per file per lock hold). */
@@ -125,7 +118,7 @@ export class DiskStore implements LeaseStore {
     dataDir: string,
     network: string,
     opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number } },
-    fn: (store: DiskStore) => T | Promise<T>,
+    fn: (store: LeaseStore & LeaseAdmin) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
     if (opts.create) {
@@ -210,9 +203,8 @@ export class DiskStore implements LeaseStore {
       .map((l) => l.ip);
   }
 
-  // ---- DEL / GC / CHECK / STATUS ----
+  // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
 
-  /** Every lease with its recorded owner. */
   leases(): Lease[] {
     if (!this.contents) {
       this.contents = new Map();
@@ -230,15 +222,11 @@ export class DiskStore implements LeaseStore {
     });
   }
 
-  /** Addresses leased, without reading any file (STATUS). */
+  /** Without reading any lease file. */
   leasedAddresses(): IP[] {
     return [...this.leased].map((n) => leaseNameToIP(n)!);
   }
 
-  /**
-   * Release every lease of (containerID, ifname); if there is none, the legacy leases recording
-   * only the container ID (the reference's fallback). Returns the released addresses.
-   */
   releaseByOwner(owner: Owner): string[] {
     const exact = leaseContent(owner);
     const legacy = owner.containerID.trim();
@@ -250,10 +238,8 @@ export class DiskStore implements LeaseStore {
   }
 
   /**
-   * Release every lease whose owner is not a valid attachment. A legacy lease (container ID
-   * only) is kept while any attachment of that container is valid; an empty lease (left by a
-   * writer that crashed between create and write — we hold the lock, so none is in progress)
-   * belongs to nobody and goes. Returns the released leases.
+   * An empty lease was left by a writer that crashed between create and write (the reference
+   * writes in place; we hold the lock, so none is in progress): it belongs to nobody and goes.
    */
   collectGarbage(valid: Attachment[]): Lease[] {
     const keep = new Set(valid.map((a) => leaseContent(a)));

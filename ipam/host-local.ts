@@ -20,9 +20,10 @@ import { formatIP, parseIPOrCidr } from '../lib/net/address.ts';
 import { accessSync, constants, readFileSync, statSync } from '../lib/platform/fs.ts';
 import { warn } from '../lib/platform/output.ts';
 import { dirname } from '../lib/platform/path.ts';
-import { allocateAll, freeCount, type Owner, toIPConfig } from './allocator.ts';
+import { allocateAll, freeCount, toIPConfig } from './allocator.ts';
 import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeFor, rangeSetToString } from './config.ts';
 import { DiskStore, leaseContent, networkDir } from './disk-store.ts';
+import type { Owner } from './lease-store.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
 const STATUS_LOCK_WAIT_SECONDS = 2;

@@ -1,7 +1,7 @@
 // Lossless-where-possible conversion between the internal 1.1.0 result model and every spec
 // version's JSON shape (following the Go library's conversion algorithm).
 
-import { familyOfCidrString, parseCidr, parseIP, parseIPOrCidr } from '../net/address.ts';
+import { familyOfAddress, parseCidr, parseIP, parseIPOrCidr } from '../net/address.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from './types.ts';
 import { compareVersions, isSupportedVersion, resultShapeOf } from './version.ts';
@@ -59,9 +59,6 @@ export function compactDns(d: DNS | undefined): DNS | undefined {
   if (d.options?.length) out.options = [...d.options];
   return Object.keys(out).length ? out : undefined;
 }
-
-/** The result's DNS: the network config's `dns` replaces the IPAM's when it says anything (as in the reference). */
-export const chooseDns = (configDns: DNS | undefined, ipamDns: DNS | undefined): DNS | undefined => compactDns(configDns) ?? ipamDns;
 
 function parseRoute(v: unknown, where: string): Route {
   if (!isObject(v)) bad(`${where} must be an object`);
@@ -164,7 +161,7 @@ export function parseResult(raw: unknown, fallbackVersion: string): Result {
   return out;
 }
 
-const familyOf = (address: string): '4' | '6' => (familyOfCidrString(address) === 6 ? '6' : '4');
+const familyOf = (address: string): '4' | '6' => (familyOfAddress(address) === 6 ? '6' : '4');
 
 /** Render the internal result as exactly the JSON shape of `version`. */
 export function formatResult(result: Result, version: string): Json {

@@ -8,6 +8,7 @@
 // interface, so DEL works after the pod's namespace is gone.
 
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { settleThenThrowJoined } from '../platform/steps.ts';
 
 export type FirewallBackend = 'iptables' | 'nftables';
 export const FIREWALL_BACKENDS: readonly FirewallBackend[] = ['iptables', 'nftables'];
@@ -39,19 +40,11 @@ export interface FirewallDriver<Want> {
 
 export type FirewallDrivers<Want> = Record<FirewallBackend, FirewallDriver<Want>>;
 
-/** Wait for every operation; one failure is rethrown as is, several become one error naming each. */
-async function settleEvery(what: string, work: Promise<void>[]): Promise<void> {
-  const failed = (await Promise.allSettled(work)).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (!failed.length) return;
-  if (failed.length === 1) throw failed[0]!.reason;
-  throw new CniError(ErrorCode.FirewallFailed, `${what}: ${failed.map((f) => (f.reason as Error).message).join('; ')}`);
-}
-
 /** DEL: the attachment's rules in every backend, in parallel. */
 export const teardownEveryBackend = <W>(drivers: FirewallDrivers<W>, what: string, a: Attachment): Promise<void> =>
-  settleEvery(
+  settleThenThrowJoined(
+    FIREWALL_BACKENDS.map((b) => () => drivers[b].teardown(a)),
     what,
-    FIREWALL_BACKENDS.map((b) => drivers[b].teardown(a)),
   );
 
 /** GC: stale attachments of `network` in every backend, in parallel. */
@@ -61,9 +54,9 @@ export const gcEveryBackend = <W>(
   network: string,
   valid: readonly AttachmentKey[],
 ): Promise<void> =>
-  settleEvery(
+  settleThenThrowJoined(
+    FIREWALL_BACKENDS.map((b) => () => drivers[b].gc(network, valid)),
     what,
-    FIREWALL_BACKENDS.map((b) => drivers[b].gc(network, valid)),
   );
 
 /** CHECK with the chosen backend: a CheckFailed error listing what is missing. */

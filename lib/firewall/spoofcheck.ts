@@ -9,7 +9,8 @@
 // Scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
 // container ID never meets the text parser. One `nft -j -f -` transaction per change.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { HOST, ipJson, type LinkInfo } from '../kernel/iproute.ts';
+import { ipJson } from '../kernel/iproute.ts';
+import { HOST, type LinkInfo } from '../kernel/shapes.ts';
 import { readPlanApply } from './driver.ts';
 import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, rulesOf } from './nft.ts';
 

@@ -185,10 +185,8 @@ export const compareIP = (a: IP, b: IP): number =>
 
 export const addToIP = (ip: IP, n: bigint): IP => ({ family: ip.family, value: ip.value + n });
 
-/** Host-route length for a family: /32 or /128. */
-export const hostPrefix = (family: Family): number => bitsOf(family);
-
-export const familyOfCidrString = (s: string): Family | null => parseIPOrCidr(s)?.ip.family ?? null;
+/** The family of an address or CIDR ("::ffff:a.b.c.d" is IPv4, as in Go); null when it is neither. */
+export const familyOfAddress = (cidrOrIp: string): Family | null => parseIPOrCidr(cidrOrIp)?.ip.family ?? null;
 
 /** Normalise an address string to Go's canonical text form; null if it is not an address. */
 export function canonicalIPString(s: string): string | null {

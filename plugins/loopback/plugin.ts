@@ -6,8 +6,9 @@ import { prevResultOf } from '../../lib/cni/attachments.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { IPConfig, Result } from '../../lib/cni/types.ts';
-import { ipBatch, ipJson, type LinkInfo, NetnsUnreachable } from '../../lib/kernel/iproute.ts';
+import { ipBatch, link, NetnsUnreachable } from '../../lib/kernel/iproute.ts';
 import { checkFailed } from '../../lib/kernel/kernel-check.ts';
+import type { LinkInfo } from '../../lib/kernel/shapes.ts';
 import { parseIP } from '../../lib/net/address.ts';
 
 /** 127.0.0.0/8 and ::1. */
@@ -32,8 +33,8 @@ export function loopbackAddresses(lo: LinkInfo): IPConfig[] {
 async function add(req: Request): Promise<Result> {
   const { netns } = req.env;
   const prev = prevResultOf(req);
-  await ipBatch({ netns }, ['link set lo up']);
-  const [lo] = await ipJson<LinkInfo>({ netns }, ['addr', 'show', 'dev', 'lo']);
+  await ipBatch({ netns }, [{ kind: 'link-set', dev: 'lo', up: true }]);
+  const lo = await link({ netns }, 'lo', { addresses: true });
   if (!lo) throw new CniError(ErrorCode.KernelCommandFailed, `no loopback interface in ${netns}`);
   const ips = loopbackAddresses(lo);
   if (prev) return prev;
@@ -44,14 +45,14 @@ async function del(req: Request): Promise<void> {
   // An empty, missing or unmounted CNI_NETNS: nothing is left to bring down.
   if (req.netnsState !== 'ok') return;
   try {
-    await ipBatch({ netns: req.env.netns }, ['link set lo down']);
+    await ipBatch({ netns: req.env.netns }, [{ kind: 'link-set', dev: 'lo', up: false }]);
   } catch (e) {
     if (!(e instanceof NetnsUnreachable)) throw e; // deleted between the check and now
   }
 }
 
 async function check(req: Request): Promise<void> {
-  const [lo] = await ipJson<LinkInfo>({ netns: req.env.netns }, ['link', 'show', 'dev', 'lo']);
+  const lo = await link({ netns: req.env.netns }, 'lo');
   if (!lo) throw checkFailed(`no loopback interface in ${req.env.netns}`);
   if (!(lo.flags ?? []).includes('UP')) throw checkFailed('loopback interface is down');
 }

@@ -4,16 +4,17 @@
 // entries of the new host ports removed and route_localnet on the interface towards the pod, so
 // 127.0.0.1:<hostPort> works; prevResult is passed through. A failed ADD removes what it added.
 // DEL finds the rules by network name and container ID alone: no netns, prevResult or mappings needed.
-import { runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import type { Attachment } from '../../lib/firewall/driver.ts';
 import { familiesOf, type HostportWant, mappingsOf } from '../../lib/firewall/portmap-want.ts';
-import { HOST, ipJson, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { query } from '../../lib/kernel/iproute.ts';
+import { HOST } from '../../lib/kernel/shapes.ts';
 import { writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { formatIP } from '../../lib/net/address.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { settleThenThrowFirst, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPortmapConfig } from './config.ts';
 import { status } from './status.ts';
 
@@ -49,7 +50,10 @@ async function flushStaleUdp(want: HostportWant): Promise<void> {
 async function enableRouteLocalnet(want: HostportWant): Promise<void> {
   const pod = want.pod[4];
   if (!pod) return;
-  const [route] = await ipJson<RouteInfo>(HOST, ['route', 'get', formatIP(pod.ip)]).catch(() => []);
+  const route = await query(HOST, [{ kind: 'route-get', to: formatIP(pod.ip) }]).then(
+    ([routes]) => routes[0],
+    () => undefined,
+  );
   if (!route?.dev) return;
   try {
     await writeSysctls(HOST, { [`net/ipv4/conf/${route.dev}/route_localnet`]: '1' });
@@ -68,7 +72,7 @@ async function add(req: Request): Promise<Result> {
   return undo.guard(async () => {
     undo.push('host port rules', () => teardownHostports(a));
     await setupHostports(backend, a, cfg.want);
-    await allSteps([flushStaleUdp(cfg.want), cfg.want.snat && enableRouteLocalnet(cfg.want)]);
+    await settleThenThrowFirst([flushStaleUdp(cfg.want), cfg.want.snat && enableRouteLocalnet(cfg.want)]);
     return cfg.prevResult;
   });
 }
@@ -87,7 +91,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const valid = validAttachmentsOf(req);
   if (!valid) return;
-  await runAll([['host ports', async () => (await hostports()).gcHostports(String(req.config.name), valid)]]);
+  await (await hostports()).gcHostports(String(req.config.name), valid);
 }
 
 /**

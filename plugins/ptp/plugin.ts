@@ -4,18 +4,19 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { BatchError, ipBatch, link, query, routes } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
-import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
+import { createVeth, deleteContainerVeth, deleteOrphanHostVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import {
   buildPtpResult,
@@ -28,9 +29,9 @@ import {
   hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
-  planAddressing,
   planHostLink,
   planHostRoutes,
+  planPtpAddressing,
   ROUTED_HOST_MAC,
   routesTo,
 } from './plan.ts';
@@ -45,13 +46,13 @@ const masquerade = () => import('../../lib/firewall/masquerade.ts');
  * the same pod (its DEL never came, or came after this ADD); replace it, as Calico does.
  */
 async function removeStaleHostVeth(name: string): Promise<void> {
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', name]);
-  if (!link) return;
-  if (link.linkinfo?.info_kind !== 'veth') {
+  const stale = await link(HOST, name);
+  if (!stale) return;
+  if (stale.linkinfo?.info_kind !== 'veth') {
     throw new CniError(ErrorCode.InterfaceConflict, `host interface "${name}" exists and is not a veth`);
   }
   warn(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
-  await ipBatch(HOST, [`link del ${name}`]).catch((e) => {
+  await ipBatch(HOST, [planDeleteLink(name)]).catch((e) => {
     if (!(e instanceof BatchError && e.missing)) throw e; // deleted concurrently (its namespace went away): fine
   });
 }
@@ -64,7 +65,7 @@ async function add(req: Request): Promise<Result> {
   return undo.guard(async () => {
     const ipam = await delegate('ADD', cfg.ipamType, req);
     undo.push('IPAM allocation', () => delegate('DEL', cfg.ipamType, { ...req, command: 'DEL' }));
-    const addressing = planAddressing(cfg.mode, ifname, ipam ?? { cniVersion: '1.1.0' });
+    const addressing = planPtpAddressing(cfg.mode, ifname, ipam ?? { cniVersion: '1.1.0' });
     const families = familiesOf(addressing.ips);
     // Never turned off again (other attachments rely on it), as in the reference.
     await writeSysctls(HOST, globalForwardingSysctls(families));
@@ -80,12 +81,12 @@ async function add(req: Request): Promise<Result> {
     const hostSide = async () => {
       const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
       await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-      const routes = (await Promise.all(hostRouteQueries(families).map((q) => ipJson<RouteInfo>(HOST, q)))).flat();
-      const devs = devicesInTheWay(veth.hostName, addressing, routes);
-      const links = (await Promise.all(devs.map((d) => ipJson<LinkInfo>(HOST, ['link', 'show', 'dev', d])))).flat();
-      await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
+      const hostRoutes = (await query(HOST, hostRouteQueries(families))).flat();
+      const devs = devicesInTheWay(veth.hostName, addressing, hostRoutes);
+      const inTheWay = (await Promise.all(devs.map((dev) => link(HOST, dev)))).filter((l) => l !== undefined);
+      await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, hostRoutes, inTheWay)]);
     };
-    await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
@@ -94,7 +95,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
-    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masq()]);
+    await settleThenThrowFirst([ipBatch({ netns }, [...pod.ops, ...addressing.podGatewayOps]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
@@ -109,19 +110,13 @@ async function add(req: Request): Promise<Result> {
 }
 
 /**
- * Reference mode, pod namespace gone from its path: the host veth named in prevResult may still
- * exist. Its name is random and unique to this attachment, so deleting it is safe once it is
- * shown to be a veth routing one of this attachment's addresses. (Routed-mode names are reused by
- * the pod's next sandbox, so they are never deleted by name.)
+ * Reference mode, pod namespace gone from its path: the host veth named in prevResult is this
+ * attachment's (its name is random and unique to it) when it routes one of the attachment's
+ * addresses. (Routed-mode names are reused by the pod's next sandbox: never deleted by name.)
  */
-async function deleteOrphanHostVeth(prev: Result | undefined, ifname: string): Promise<void> {
-  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== ifname);
-  if (!host) return;
-  const [links, routes] = (await ipJsonBatch(HOST, ['link show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
-  const link = links.find((l) => l.ifname === host.name);
-  if (link?.linkinfo?.info_kind !== 'veth') return;
-  const owns = (prev?.ips ?? []).some((ip) => routesTo(routes, hostCidr(ip.address)).some((r) => r.dev === host.name));
-  if (owns) await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
+async function routesOurAddresses(prev: Result | undefined, veth: LinkInfo): Promise<boolean> {
+  const all = await routes(HOST, { table: 'all' });
+  return (prev?.ips ?? []).some((ip) => routesTo(all, hostCidr(ip.address)).some((r) => r.dev === veth.ifname));
 }
 
 async function del(req: Request): Promise<void> {
@@ -131,9 +126,9 @@ async function del(req: Request): Promise<void> {
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
   const removeInterface = (async () => {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
+    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
   })();
-  await runAll([
+  await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // Released only once the interface (and its host route) is gone, so a new pod given this
     // address never finds the old host route in its way.
@@ -173,7 +168,10 @@ async function check(req: Request): Promise<void> {
   const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
 
   // Container side.
-  const [podLinks, podRoutes] = (await ipJsonBatch({ netns }, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const [podLinks, podRoutes] = await query({ netns }, [
+    { kind: 'links', addresses: true },
+    { kind: 'routes', table: 'all' },
+  ]);
   const pod = findLink(podLinks, ifname);
   if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
   expectMac(pod, interfaces[podIndex]!.mac);
@@ -183,7 +181,10 @@ async function check(req: Request): Promise<void> {
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
 
   // Host side: the peer, its addresses, the routes back to the pod, the routed mode's sysctls.
-  const [hostLinks, hostRoutes] = (await ipJsonBatch(HOST, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const [hostLinks, hostRoutes] = await query(HOST, [
+    { kind: 'links', addresses: true },
+    { kind: 'routes', table: 'all' },
+  ]);
   const host = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
   if (!host) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
   const hostEntry = interfaces.find((i) => i.name === host.ifname)!;
@@ -214,7 +215,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);

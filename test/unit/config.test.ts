@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { baseConfigSchema, baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import * as z from '../../lib/cni/schema.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 // A plugin schema built the way plugins build theirs.
 const pluginSchema = z.looseObject({
@@ -13,15 +14,7 @@ const pluginSchema = z.looseObject({
   mode: z.optional(z.enum(['l2', 'l3'])),
 });
 
-function errorOf(schema: z.Schema, raw: unknown): CniError {
-  try {
-    parseConfig(schema, raw);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const rejected = (schema: z.Schema, raw: unknown) => errorOf(() => parseConfig(schema, raw));
 
 const base = { cniVersion: '1.0.0', name: 'net1', type: 'bridge' };
 
@@ -48,49 +41,49 @@ describe('parseConfig', () => {
 
   it('a wrong type is code 7 naming the key and showing the value', () => {
     // the Go plugins answer 999 ("json: cannot unmarshal string …"); 7 is what the spec defines
-    const e = errorOf(pluginSchema, { ...base, isGateway: 'true' });
+    const e = rejected(pluginSchema, { ...base, isGateway: 'true' });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"isGateway"');
     expect(e.message).toContain('"true"');
   });
 
   it('a value out of range is code 7 naming the key', () => {
-    const e = errorOf(pluginSchema, { ...base, mtu: 10 });
+    const e = rejected(pluginSchema, { ...base, mtu: 10 });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"mtu"');
     expect(e.message).toContain('10');
   });
 
   it('a value outside an enumeration is code 2 (unsupported field value) naming key and value', () => {
-    const e = errorOf(pluginSchema, { ...base, mode: 'l9' });
+    const e = rejected(pluginSchema, { ...base, mode: 'l9' });
     expect(e.code).toBe(ErrorCode.UnsupportedField);
     expect(e.message).toContain('"mode"');
     expect(e.message).toContain('"l9"');
   });
 
   it('nested keys are named by their full path', () => {
-    expect(errorOf(baseConfigSchema, { ...base, ipam: { type: 5 } }).message).toContain('"ipam.type"');
-    expect(errorOf(baseConfigSchema, { ...base, runtimeConfig: { ips: ['10.0.0.1', 7] } }).message).toContain('"runtimeConfig.ips[1]"');
-    expect(errorOf(baseConfigSchema, { ...base, runtimeConfig: { ipRanges: [[{ subnet: 1 }]] } }).message).toContain(
+    expect(rejected(baseConfigSchema, { ...base, ipam: { type: 5 } }).message).toContain('"ipam.type"');
+    expect(rejected(baseConfigSchema, { ...base, runtimeConfig: { ips: ['10.0.0.1', 7] } }).message).toContain('"runtimeConfig.ips[1]"');
+    expect(rejected(baseConfigSchema, { ...base, runtimeConfig: { ipRanges: [[{ subnet: 1 }]] } }).message).toContain(
       '"runtimeConfig.ipRanges[0][0].subnet"',
     );
-    expect(errorOf(baseConfigSchema, { ...base, dns: { nameservers: '8.8.8.8' } }).message).toContain('"dns.nameservers"');
-    expect(errorOf(baseConfigSchema, { ...base, capabilities: { ips: 'yes' } }).message).toContain('"capabilities.ips"');
+    expect(rejected(baseConfigSchema, { ...base, dns: { nameservers: '8.8.8.8' } }).message).toContain('"dns.nameservers"');
+    expect(rejected(baseConfigSchema, { ...base, capabilities: { ips: 'yes' } }).message).toContain('"capabilities.ips"');
   });
 
   it('a missing required key says "missing"', () => {
-    const e = errorOf(baseConfigSchema, { cniVersion: '1.0.0' });
+    const e = rejected(baseConfigSchema, { cniVersion: '1.0.0' });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"name"');
     expect(e.message).toContain('missing');
   });
 
   it('a non-object config is named "(config)"', () => {
-    expect(errorOf(baseConfigSchema, 'nope').message).toContain('(config)');
+    expect(rejected(baseConfigSchema, 'nope').message).toContain('(config)');
   });
 
   it('keeps the message short even for a huge value', () => {
-    const e = errorOf(pluginSchema, { ...base, bridge: 'x'.repeat(10_000).split('') });
+    const e = rejected(pluginSchema, { ...base, bridge: 'x'.repeat(10_000).split('') });
     expect(e.message.length).toBeLessThan(300);
   });
 });

@@ -10,6 +10,7 @@ import {
   readPlanApply,
   teardownEveryBackend,
 } from '../../lib/firewall/driver.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 describe('readPlanApply', () => {
   it('reads, plans and applies once when the write succeeds', async () => {
@@ -94,10 +95,9 @@ describe('every-backend helpers', () => {
       iptables: recordingDriver([], 'ipt', { fail: true }),
       nftables: recordingDriver([], 'nft', { fail: true }),
     };
-    const e = await teardownEveryBackend(drivers, 'x teardown', a).catch((err: unknown) => err);
-    expect(e).toBeInstanceOf(CniError);
-    expect((e as CniError).code).toBe(ErrorCode.FirewallFailed);
-    expect((e as CniError).message).toBe('x teardown: ipt teardown c1 failed; nft teardown c1 failed');
+    const e = await errorOf(() => teardownEveryBackend(drivers, 'x teardown', a));
+    expect(e.code).toBe(ErrorCode.FirewallFailed);
+    expect(e.message).toBe('x teardown: ipt teardown c1 failed; nft teardown c1 failed');
   });
 
   it('CHECK asks only the chosen backend and names what is missing', async () => {
@@ -106,8 +106,8 @@ describe('every-backend helpers', () => {
       nftables: recordingDriver([], 'nft', { missing: [] }),
     };
     await expect(checkWithBackend(drivers, 'nftables', 'thing', a, 1)).resolves.toBeUndefined();
-    const e = await checkWithBackend(drivers, 'iptables', 'thing', a, 1).catch((err: unknown) => err);
-    expect((e as CniError).code).toBe(ErrorCode.CheckFailed);
-    expect((e as CniError).message).toBe('thing for c1/eth0 incomplete: missing chain CNI-x');
+    const e = await errorOf(() => checkWithBackend(drivers, 'iptables', 'thing', a, 1));
+    expect(e.code).toBe(ErrorCode.CheckFailed);
+    expect(e.message).toBe('thing for c1/eth0 incomplete: missing chain CNI-x');
   });
 });

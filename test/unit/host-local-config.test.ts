@@ -2,8 +2,9 @@
 // sources and precedence, routes, resolv.conf; every error is code 7 and names its key.
 import { describe, expect, it } from 'vitest';
 import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeSetToString } from '../../ipam/config.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { formatCidr, formatIP } from '../../lib/net/address.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const parse = (ipam: object, extra: object = {}, args: Record<string, string> = {}, version = '1.0.0'): HostLocalConfig =>
   parseHostLocalConfig(
@@ -16,16 +17,6 @@ const summary = (cfg: HostLocalConfig) =>
   cfg.rangeSets.map((s) =>
     s.map((r) => `${formatCidr(r.subnet)} ${formatIP(r.rangeStart)}-${formatIP(r.rangeEnd)} gw ${formatIP(r.gateway)}`),
   );
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
 
 describe('defaults (as the reference)', () => {
   it.each([
@@ -140,14 +131,14 @@ describe('invalid configs: code 7, naming the key and the value', () => {
     ['dataDir not a string', { subnet: '10.1.0.0/24', dataDir: 5 }, /"ipam.dataDir"/],
   ])('%s', (_what, ipam, msg) => {
     const { noIpam, ...rest } = ipam as { noIpam?: boolean };
-    const err = failure(() => (noIpam ? parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : parse(rest)));
+    const err = errorOf(() => (noIpam ? parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : parse(rest)));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toMatch(msg);
   });
 
   it('more than one address per family needs config version 0.3.0 or later', () => {
     const ipam = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] };
-    expect(failure(() => parse(ipam, {}, {}, '0.2.0')).message).toMatch(
+    expect(errorOf(() => parse(ipam, {}, {}, '0.2.0')).message).toMatch(
       /CNI version 0.2.0 does not support more than 1 address per family/,
     );
     expect(parse(ipam, {}, {}, '0.3.0').rangeSets).toHaveLength(2);
@@ -155,9 +146,9 @@ describe('invalid configs: code 7, naming the key and the value', () => {
   });
 
   it.each(['..', '.', 'a/b', ''])('network name %j that could escape the data directory is refused', (name) => {
-    const err = failure(() => parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'));
+    const err = errorOf(() => parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
-    expect(failure(() => parseStoreLocation({ name, ipam: {} })).code).toBe(ErrorCode.InvalidConfig);
+    expect(errorOf(() => parseStoreLocation({ name, ipam: {} })).code).toBe(ErrorCode.InvalidConfig);
   });
 });
 
@@ -204,7 +195,7 @@ describe('requested addresses', () => {
     ],
     ['not an address (runtimeConfig)', { runtimeConfig: { ips: ['x/24'] } }, {}, /"runtimeConfig.ips\[0\]" = "x\/24"/],
   ])('%s is an error', (_what, extra, args, msg) => {
-    const err = failure(() =>
+    const err = errorOf(() =>
       parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }], [{ subnet: 'fd00::/64' }]] }, extra, args),
     );
     expect(err.code).toBe(ErrorCode.InvalidConfig);

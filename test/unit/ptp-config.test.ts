@@ -2,20 +2,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { loadPtpConfig, routedHostVethName } from '../../plugins/ptp/config.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const req = (config: Record<string, unknown>) =>
   ({ config: { cniVersion: '1.0.0', name: 'n', type: 'ptp', ...config }, cniArgs: new Map() }) as unknown as Request;
-
-const codeOf = (f: () => unknown): number | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof CniError ? e.code : -1;
-  }
-  return undefined;
-};
 
 describe('loadPtpConfig', () => {
   it('defaults to the reference mode', () => {
@@ -53,7 +45,7 @@ describe('loadPtpConfig', () => {
     ['prefix with a space', { ipam: { type: 'x' }, hostVethPrefix: 'a b' }, ErrorCode.InvalidConfig],
     ['empty prefix', { ipam: { type: 'x' }, hostVethPrefix: '' }, ErrorCode.InvalidConfig],
   ])('rejects %s', (_what, config, code) => {
-    expect(codeOf(() => loadPtpConfig(req(config)))).toBe(code);
+    expect(errorOf(() => loadPtpConfig(req(config))).code).toBe(code);
   });
 });
 
