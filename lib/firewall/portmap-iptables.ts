@@ -18,8 +18,17 @@ import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
 import type { AttachmentKey, FirewallDriver } from './driver.ts';
-import { type NatState, planRemoveChain, readNat, reconcile, restoreInput, type SavedRule, TOOLS } from './masquerade-iptables.ts';
-import { nfChainExists } from './nf-exists.ts';
+import {
+  LOCK_WAIT,
+  type NatState,
+  planRemoveChain,
+  readNat,
+  reconcile,
+  restoreInput,
+  type SavedRule,
+  TOOLS,
+} from './masquerade-iptables.ts';
+import { chainExists, available as nfNetlinkAvailable } from './nftables/netlink.ts';
 import {
   FAMILIES,
   familiesOf,
@@ -268,7 +277,9 @@ async function missingInFamily(family: Family, items: Array<{ what: string; rule
   const missing = absent.map((c) => `${family === 4 ? 'iptables' : 'ip6tables'} nat chain ${c}`);
   let pending = items.filter((i) => !absent.includes(i.rule.chain));
   while (pending.length) {
-    const r = await run(TOOLS[family].restore, ['-w', '--noflush'], { input: restoreInput(pending.map((i) => ruleLine('-C', i.rule))) });
+    const r = await run(TOOLS[family].restore, ['-w', LOCK_WAIT, '--noflush'], {
+      input: restoreInput(pending.map((i) => ruleLine('-C', i.rule))),
+    });
     if (r.code === 0) break;
     const failed = /line (\d+) failed/.exec(r.stderr);
     const index = failed ? Number(failed[1]) - 2 : -1; // line 1 is "*nat"
@@ -288,11 +299,14 @@ async function missingInFamily(family: Family, items: Array<{ what: string; rule
  * (most DELs are of pods without host ports). False when that cannot be told.
  */
 function surelyAbsent(family: Family, network: string, containerID: string): boolean {
-  if (!iptablesIsNft()) return false;
-  const fam = family === 4 ? 'ip' : 'ip6';
-  return [dnatChainName(network, containerID), legacySnatChainName(network, containerID)].every(
-    (c) => nfChainExists(fam, 'nat', c) === false,
-  );
+  if (!nfNetlinkAvailable() || !iptablesIsNft()) return false;
+  try {
+    return [dnatChainName(network, containerID), legacySnatChainName(network, containerID)].every(
+      (c) => !chainExists(TOOLS[family].nft, c),
+    );
+  } catch {
+    return false; // cannot tell: read the table
+  }
 }
 
 /** The iptables driver: per-attachment CNI-DN chain and its entry rules, in each family the pod has an address of. */

@@ -16,8 +16,8 @@
 // Each operation reads the two tables (`nft -j list table …`) and writes at most one transaction.
 import { type Family, formatIP } from '../net/address.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
-import { nfTableExists } from './nf-exists.ts';
 import { type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
+import { chainExists, available as nfNetlinkAvailable } from './nftables/netlink.ts';
 import { FAMILIES, familiesOf, type HostportWant, joinHostPort, mappingsOf, podNetwork } from './portmap-want.ts';
 
 export const TABLE = 'cni_hostport';
@@ -228,11 +228,22 @@ export function missingNftRules(containerID: string, want: HostportWant, tables:
 
 // ---------------------------------------------------------------- kernel (thin shell)
 
-/** Both tables; one the kernel says does not exist (standalone build) is not listed at all. */
+/**
+ * The family's table holds none of the chains an attachment's rules live in, as the standalone
+ * build can ask nf_tables directly (no `nft` process); false when that cannot be told.
+ */
+function surelyEmpty(f: Family): boolean {
+  if (!nfNetlinkAvailable()) return false;
+  try {
+    return ATTACHMENT_CHAINS.every((c) => !chainExists({ family: nftFamily(f), table: TABLE }, c));
+  } catch {
+    return false;
+  }
+}
+
+/** Both tables; one that surely holds nothing of any attachment is not listed at all. */
 async function readTables(): Promise<Tables> {
-  const [v4, v6] = await Promise.all(
-    FAMILIES.map((f) => (nfTableExists(nftFamily(f), TABLE) === false ? null : nftList(['table', nftFamily(f), TABLE]))),
-  );
+  const [v4, v6] = await Promise.all(FAMILIES.map((f) => (surelyEmpty(f) ? null : nftList(['table', nftFamily(f), TABLE]))));
   return { 4: v4 ?? null, 6: v6 ?? null };
 }
 

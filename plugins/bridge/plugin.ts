@@ -14,7 +14,7 @@ import { writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
 import { randomMac } from '../../lib/net/mac.ts';
 import { run } from '../../lib/platform/exec.ts';
-import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
+import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { type BridgeConfig, loadBridgeConfig } from './config.ts';
 import {
   buildBridgeResult,
@@ -156,11 +156,12 @@ async function del(req: Request): Promise<void> {
   const cfg = loadBridgeConfig(req);
   const { netns, ifname, containerID } = req.env;
   const prev = prevResultOf(req, { lenient: true });
-  // Pod namespace gone: the host veth of prevResult is this attachment's while it is a port of our bridge.
-  const removeInterface =
-    req.netnsState === 'ok'
-      ? deleteContainerVeth(netns, ifname)
-      : deleteOrphanHostVeth(prev, [cfg.bridge, ifname], (veth) => veth.master === cfg.bridge);
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs). Pod namespace
+  // gone: the host veth of prevResult is this attachment's while it is a port of our bridge.
+  const removeInterface = afterQueuedJobs().then(async () => {
+    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+    else await deleteOrphanHostVeth(prev, [cfg.bridge, ifname], (veth) => veth.master === cfg.bridge);
+  });
   await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // The address is released only once its interface is gone (whatever that step's outcome).

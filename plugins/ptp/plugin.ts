@@ -16,7 +16,7 @@ import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth, deleteOrphanHostVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
+import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import {
   buildPtpResult,
@@ -124,7 +124,9 @@ async function del(req: Request): Promise<void> {
   const { netns, ifname } = req.env;
   const prev = prevResultOf(req, { lenient: true });
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs).
   const removeInterface = (async () => {
+    await afterQueuedJobs();
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
   })();

@@ -5,7 +5,6 @@ import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError } from '../../lib/cni/errors.ts';
 import { deleteRequest, dumpRequest, isStaleUdp, parseEntry } from '../../lib/firewall/conntrack.ts';
 import { parseNatSave } from '../../lib/firewall/masquerade-iptables.ts';
-import { getRequest } from '../../lib/firewall/nf-exists.ts';
 import type { NftObject } from '../../lib/firewall/nft.ts';
 import {
   checkedRules,
@@ -490,20 +489,5 @@ describe('ctnetlink messages', () => {
     const del = deleteRequest(9, 4, entry);
     expect(new DataView(del.buffer).getUint16(4, true)).toBe((1 << 8) | 2); // IPCTNL_MSG_CT_DELETE
     expect(Buffer.from(del.subarray(20))).toEqual(Buffer.from([...attr(0x8001, [...ip, ...proto]), ...attr(12, [1, 2, 3, 4])]));
-  });
-});
-
-describe('nf_tables existence requests', () => {
-  it('ask for one table or one chain of one family, with an ACK', () => {
-    const table = getRequest(3, 'ip6', 'cni_hostport');
-    const t = new DataView(table.buffer);
-    expect(t.getUint16(4, true)).toBe((10 << 8) | 1); // NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE
-    expect(t.getUint16(6, true)).toBe(1 | 4); // REQUEST | ACK
-    expect(table[16]).toBe(10); // NFPROTO_IPV6
-    expect(Buffer.from(table.subarray(20)).toString('latin1')).toContain('cni_hostport\0');
-    const chain = getRequest(4, 'ip', 'nat', 'CNI-DN-a57a867b11d1e93fb32cd');
-    expect(new DataView(chain.buffer).getUint16(4, true)).toBe((10 << 8) | 4); // NFT_MSG_GETCHAIN
-    expect(chain[16]).toBe(2); // NFPROTO_IPV4
-    expect(Buffer.from(chain.subarray(20)).toString('latin1')).toMatch(/nat\0.*CNI-DN-a57a867b11d1e93fb32cd\0/s);
   });
 });
