@@ -3,8 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSyn
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // Builds each plugin into one executable file:
-//   npm run build             → dist/bridge, dist/host-local, dist/ptp  (need Node >= 20)
-//   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp (no Node needed)
+//   npm run build             → dist/bridge, dist/host-local, dist/ptp, dist/portmap, dist/loopback (need Node >= 20)
+//   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp/portmap/loopback (no Node needed)
 //   npm run build:standalone -- --arch arm64   → dist/bin-arm64/ (cross-compiled; amd64 likewise
 //                               on an arm64 machine; the build machine's own arch → dist/bin/)
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Every plugin we build: the one list the builds, the installer and the release archives use. */
-export const PLUGINS = ['bridge', 'host-local', 'ptp'];
+export const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
