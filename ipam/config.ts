@@ -9,7 +9,6 @@ import * as z from '../lib/cni/schema.ts';
 import type { Route } from '../lib/cni/types.ts';
 import { versionAtLeast } from '../lib/cni/version.ts';
 import {
-  addToIP,
   bitsOf,
   type Cidr,
   compareIP,
@@ -18,12 +17,15 @@ import {
   formatIP,
   hasHostBits,
   type IP,
+  inRange,
   ipEqual,
   lastOf,
   networkOf,
+  nextIP,
   parseCidr,
   parseIP,
   parseIPOrCidr,
+  previousIP,
 } from '../lib/net/address.ts';
 import { warn } from '../lib/platform/output.ts';
 
@@ -79,8 +81,7 @@ export const rangeToString = (r: Range): string => `${formatIP(r.rangeStart)}-${
 export const rangeSetToString = (s: RangeSet): string => s.map(rangeToString).join(',');
 
 /** Is `ip` allocatable territory of `r` (inside the subnet and between start and end)? */
-export const rangeContains = (r: Range, ip: IP): boolean =>
-  contains(r.subnet, ip) && compareIP(ip, r.rangeStart) >= 0 && compareIP(ip, r.rangeEnd) <= 0;
+export const rangeContains = (r: Range, ip: IP): boolean => inRange(r.rangeStart, r.rangeEnd, ip);
 
 export const rangeFor = (set: RangeSet, ip: IP): Range | undefined => set.find((r) => rangeContains(r, ip));
 
@@ -122,7 +123,7 @@ export function canonicalizeRange(raw: RawRange, key: string): Range {
     if (!contains(subnet, ip)) throw configError(`${key}.${field}`, formatIP(ip), `not inside subnet ${subnetText}`);
     return ip;
   };
-  const first = addToIP(subnet.ip, 1n);
+  const first = nextIP(subnet.ip);
   const gw = ipField(`${key}.gateway`, raw.gateway);
   const gateway = gw ? inSubnet('gateway', gw) : first;
   const start = ipField(`${key}.rangeStart`, raw.rangeStart);
@@ -130,7 +131,7 @@ export function canonicalizeRange(raw: RawRange, key: string): Range {
   const end = ipField(`${key}.rangeEnd`, raw.rangeEnd);
   // The default end excludes the IPv4 broadcast; the all-ones IPv6 address is a normal address.
   const last = lastOf(subnet);
-  const rangeEnd = end ? inSubnet('rangeEnd', end) : subnet.ip.family === 4 ? addToIP(last, -1n) : last;
+  const rangeEnd = end ? inSubnet('rangeEnd', end) : subnet.ip.family === 4 ? previousIP(last) : last;
   if (compareIP(rangeEnd, rangeStart) < 0) {
     throw configError(`${key}.rangeEnd`, formatIP(rangeEnd), `before rangeStart ${formatIP(rangeStart)}`);
   }

@@ -1,12 +1,23 @@
-// IPv4/IPv6 address arithmetic on bigints, formatted exactly like Go's net.IP.String()
-// (RFC 5952 for IPv6) because host-local lease file names must match the reference byte for byte.
-// Written by hand instead of using ip-num: we need Go's exact text form and only a dozen operations.
+// IPv4/IPv6 addresses and CIDRs on ip-num: parsing, containment, overlap, ordering, range sizes
+// and stepping are ip-num's. On top of it sit only what Go's net package adds: its text form
+// (net.IP.String(), RFC 5952 for IPv6, which host-local's lease file names must match byte for
+// byte), its parse rules where they differ from ip-num's (no zones; "::ffff:a.b.c.d" is IPv4; a
+// prefix length may have leading zeros), and a cache of each CIDR's bounds — ip-num derives
+// them through its mask, which costs far more than the comparison that uses them.
+import { type AbstractIPNum, IPv4, IPv4CidrRange, IPv4Prefix, IPv6, IPv6CidrRange, IPv6Prefix, RangedSet } from 'ip-num';
 
 export type Family = 4 | 6;
 
-export interface IP {
-  readonly family: Family;
-  readonly value: bigint;
+/** An ip-num address with its family. Made by parseIP (and the arithmetic below), never by hand. */
+export class IP {
+  constructor(readonly num: IPv4 | IPv6) {}
+  get family(): Family {
+    return this.num.bitSize === 32 ? 4 : 6;
+  }
+  /** The address as a number (read-only; ip-num does the arithmetic). */
+  get value(): bigint {
+    return this.num.value;
+  }
 }
 
 /** An address with a prefix length; the address may have host bits set (e.g. "10.1.0.5/24"). */
@@ -17,81 +28,48 @@ export interface Cidr {
 
 export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
-function parseIPv4(s: string): bigint | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  let v = 0n;
-  for (const p of parts) {
-    // Go rejects leading zeros ("010") and empty parts.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = (v << 8n) | BigInt(n);
-  }
-  return v;
-}
+/** Host-route length for a family: /32 or /128. */
+export const hostPrefix = (family: Family): number => bitsOf(family);
 
-function parseIPv6(s: string): bigint | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(s)) return null;
-  let head: string[];
-  let tail: string[];
-  const dbl = s.indexOf('::');
-  if (dbl >= 0) {
-    if (s.indexOf('::', dbl + 1) >= 0) return null;
-    const a = s.slice(0, dbl);
-    const b = s.slice(dbl + 2);
-    head = a === '' ? [] : a.split(':');
-    tail = b === '' ? [] : b.split(':');
-  } else {
-    head = s.split(':');
-    tail = [];
-  }
-  const groups: number[] = [];
-  const all = [...head, ...tail];
-  // An embedded IPv4 address may only be the last element of the text ("1.2.3.4::" is invalid).
-  const last = all[all.length - 1];
-  let v4: bigint | null = null;
-  if (last?.includes('.')) {
-    if (!s.endsWith(last)) return null;
-    v4 = parseIPv4(last);
-    if (v4 === null) return null;
-    if (tail.length > 0) tail = tail.slice(0, -1);
-    else head = head.slice(0, -1);
-  }
-  const toGroup = (g: string): number | null => (/^[0-9a-fA-F]{1,4}$/.test(g) ? parseInt(g, 16) : null);
-  const headG = head.map(toGroup);
-  const tailG = tail.map(toGroup);
-  if (headG.includes(null) || tailG.includes(null)) return null;
-  const fixed = headG.length + tailG.length + (v4 !== null ? 2 : 0);
-  if (dbl >= 0) {
-    if (fixed > 7) return null;
-    groups.push(...(headG as number[]), ...new Array<number>(8 - fixed).fill(0), ...(tailG as number[]));
-  } else {
-    if (fixed !== 8) return null;
-    groups.push(...(headG as number[]));
-  }
-  let v = 0n;
-  for (const g of groups) v = (v << 16n) | BigInt(g);
-  if (v4 !== null) v = (v << 32n) | v4;
-  return v;
-}
+const wrap = (num: IPv4 | IPv6): IP => new IP(num as IPv4 | IPv6);
 
 // ::ffff:0:0/96 — IPv4-mapped IPv6 addresses, which Go's net.IP treats as IPv4 (To4() != nil).
-const V4_MAPPED_PREFIX = 0xffffn << 32n;
-const isV4Mapped = (v: bigint): boolean => v >> 32n === 0xffffn;
+let mappedBlock: RangedSet<AbstractIPNum> | undefined;
+const v4MappedBlock = (): RangedSet<AbstractIPNum> =>
+  (mappedBlock ??= new RangedSet(IPv6.fromIPv4DotDecimalString('0.0.0.0'), IPv6.fromIPv4DotDecimalString('255.255.255.255')));
+const isV4Mapped = (v6: IPv6): boolean => v4MappedBlock().contains(RangedSet.fromSingleIP(v6));
 
-export function parseIP(s: string): IP | null {
-  if (typeof s !== 'string' || s.length === 0 || s.length > 45) return null;
-  if (s.includes(':')) {
-    const v = parseIPv6(s);
-    if (v === null) return null;
-    // Go parses "::ffff:10.1.2.3" into the same net.IP as "10.1.2.3": do the same.
-    return isV4Mapped(v) ? { family: 4, value: v - V4_MAPPED_PREFIX } : { family: 6, value: v };
-  }
-  const v = parseIPv4(s);
-  return v === null ? null : { family: 4, value: v };
+/**
+ * The eight 16-bit groups of an IPv6 address. ip-num keeps only the groups from the first non-zero
+ * one on when it builds an address from a number, so the leading zero groups are put back.
+ */
+function groupsOf(v6: IPv6): number[] {
+  const h = v6.getHexadecatet().map((x) => x.getValue());
+  return h.length < 8 ? [...new Array<number>(8 - h.length).fill(0), ...h] : h;
 }
 
+/** The IPv4 address an IPv4-mapped IPv6 address carries in its last two groups. */
+function unmap(v6: IPv6): IPv4 {
+  const g = groupsOf(v6);
+  return IPv4.fromString(`${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`);
+}
+
+/** Go's net.ParseIP: dotted IPv4 without leading zeros, or IPv6 text without a zone. */
+export function parseIP(s: string): IP | null {
+  // ip-num validates with regular expressions: refuse what cannot be an address before them.
+  if (typeof s !== 'string' || s.length === 0 || s.length > 45) return null;
+  try {
+    if (!s.includes(':')) return wrap(IPv4.fromString(s));
+    if (s.includes('%')) return null; // a zone: Go's ParseIP rejects it, ip-num keeps it aside
+    const v6 = IPv6.fromString(s);
+    // Go parses "::ffff:10.1.2.3" into the same net.IP as "10.1.2.3": do the same.
+    return wrap(isV4Mapped(v6) ? unmap(v6) : v6);
+  } catch {
+    return null;
+  }
+}
+
+/** Go's net.ParseCIDR, keeping the host bits: "10.1.0.5/24" → 10.1.0.5 with prefix 24. */
 export function parseCidr(s: string): Cidr | null {
   if (typeof s !== 'string') return null;
   const slash = s.indexOf('/');
@@ -123,15 +101,12 @@ export function parseIPOrCidr(s: string): { ip: IP; prefix?: number } | null {
   return ip ? { ip } : null;
 }
 
-export function formatIP(ip: IP): string {
-  if (ip.family === 4 || isV4Mapped(ip.value)) {
-    // Go prints an IPv4-mapped address in dotted form too.
-    const v = Number(ip.value & 0xffffffffn);
-    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
-  const g: number[] = [];
-  for (let i = 7; i >= 0; i--) g.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
-  // Longest run of two or more zero groups becomes "::" (the first such run on a tie).
+/**
+ * Go's text form of IPv6 groups (RFC 5952): lower-case hex without leading zeros, the longest run
+ * of two or more zero groups (the first on a tie) as "::", an IPv4-mapped address dotted.
+ */
+export function formatIPv6Groups(g: readonly number[]): string {
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -147,46 +122,101 @@ export function formatIP(ip: IP): string {
     }
     i = j;
   }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  const hex = (a: readonly number[]) => a.map((x) => x.toString(16)).join(':');
   if (bestStart < 0) return hex(g);
   return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 
+/** Go's net.IP.String(): what host-local names its lease files. */
+export function formatIP(ip: IP): string {
+  const num = ip.num;
+  if (num instanceof IPv4) return num.toString();
+  return formatIPv6Groups(groupsOf(num));
+}
+
 export const formatCidr = (c: Cidr): string => `${formatIP(c.ip)}/${c.prefix}`;
 
-const maskOf = (family: Family, prefix: number): bigint => {
-  const bits = BigInt(bitsOf(family));
-  return ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(prefix))) - 1n);
-};
+/** The address in network byte order (4 or 16 bytes), from ip-num's octets or groups. */
+export function ipBytes(ip: IP): Uint8Array {
+  const num = ip.num;
+  if (num instanceof IPv4) return Uint8Array.from(num.getOctets(), (o) => o.getValue());
+  const out = new Uint8Array(16);
+  groupsOf(num).forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 255;
+  });
+  return out;
+}
+
+/** A CIDR's first and last address as ip-num derives them, computed once per CIDR object. */
+const boundsCache = new WeakMap<Cidr, RangedSet<AbstractIPNum>>();
+function boundsOf(c: Cidr): RangedSet<AbstractIPNum> {
+  let b = boundsCache.get(c);
+  if (!b) {
+    const range =
+      c.ip.num instanceof IPv4
+        ? new IPv4CidrRange(c.ip.num, IPv4Prefix.fromNumber(BigInt(c.prefix)))
+        : new IPv6CidrRange(c.ip.num, IPv6Prefix.fromNumber(BigInt(c.prefix)));
+    b = new RangedSet<AbstractIPNum>(range.getFirst(), range.getLast());
+    boundsCache.set(c, b);
+  }
+  return b;
+}
 
 /** The network (all host bits cleared) of a CIDR. */
-export const networkOf = (c: Cidr): IP => ({ family: c.ip.family, value: c.ip.value & maskOf(c.ip.family, c.prefix) });
+export const networkOf = (c: Cidr): IP => wrap(boundsOf(c).getFirst() as IPv4 | IPv6);
 
 /** The last address (all host bits set) of a CIDR. */
-export const lastOf = (c: Cidr): IP => ({
-  family: c.ip.family,
-  value: (c.ip.value & maskOf(c.ip.family, c.prefix)) | ((1n << BigInt(bitsOf(c.ip.family) - c.prefix)) - 1n),
-});
+export const lastOf = (c: Cidr): IP => wrap(boundsOf(c).getLast() as IPv4 | IPv6);
 
 /** The network CIDR containing an address, e.g. 10.1.0.5/24 → 10.1.0.0/24. */
 export const canonicalCidr = (c: Cidr): Cidr => ({ ip: networkOf(c), prefix: c.prefix });
 
-export const hasHostBits = (c: Cidr): boolean => networkOf(c).value !== c.ip.value;
+export const hasHostBits = (c: Cidr): boolean => !ipEqual(networkOf(c), c.ip);
 
 export const contains = (c: Cidr, ip: IP): boolean =>
-  c.ip.family === ip.family && (ip.value & maskOf(c.ip.family, c.prefix)) === networkOf(c).value;
+  c.ip.family === ip.family && boundsOf(c).contains(RangedSet.fromSingleIP<AbstractIPNum>(ip.num));
 
-export const overlaps = (a: Cidr, b: Cidr): boolean => a.ip.family === b.ip.family && (contains(a, b.ip) || contains(b, a.ip));
+export const overlaps = (a: Cidr, b: Cidr): boolean => a.ip.family === b.ip.family && boundsOf(a).isOverlapping(boundsOf(b));
 
-export const ipEqual = (a: IP, b: IP): boolean => a.family === b.family && a.value === b.value;
+export const ipEqual = (a: IP, b: IP): boolean => a.family === b.family && a.num.isEquals(b.num);
 
 export const compareIP = (a: IP, b: IP): number =>
-  a.family !== b.family ? a.family - b.family : a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+  a.family !== b.family ? a.family - b.family : a.num.isLessThan(b.num) ? -1 : a.num.isGreaterThan(b.num) ? 1 : 0;
 
-export const addToIP = (ip: IP, n: bigint): IP => ({ family: ip.family, value: ip.value + n });
+/** The next address (ip-num's nextIPNumber). */
+export const nextIP = (ip: IP): IP => wrap(ip.num.nextIPNumber());
 
-/** Host-route length for a family: /32 or /128. */
-export const hostPrefix = (family: Family): number => bitsOf(family);
+/** The previous address (ip-num's previousIPNumber). */
+export const previousIP = (ip: IP): IP => wrap(ip.num.previousIPNumber());
+
+/** The whole address space of a family as an ip-num range (made once). */
+const spaces: Partial<Record<Family, RangedSet<AbstractIPNum>>> = {};
+const spaceOf = (family: Family): RangedSet<AbstractIPNum> =>
+  (spaces[family] ??=
+    family === 4
+      ? new RangedSet<AbstractIPNum>(IPv4.fromString('0.0.0.0'), IPv4.fromString('255.255.255.255'))
+      : new RangedSet<AbstractIPNum>(IPv6.fromString('::'), IPv6.fromString('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')));
+
+/**
+ * `n` addresses further on (`n` may be negative): ip-num's stepping, or its sub-range arithmetic
+ * for larger steps. Throws when the result would leave the address space.
+ */
+export function addToIP(ip: IP, n: bigint): IP {
+  if (n === 1n) return nextIP(ip);
+  if (n === -1n) return previousIP(ip);
+  if (n >= 0n)
+    return wrap(new RangedSet<AbstractIPNum>(ip.num, spaceOf(ip.family).getLast()).takeSubRange(n, 1n).getFirst() as IPv4 | IPv6);
+  const below = new RangedSet<AbstractIPNum>(spaceOf(ip.family).getFirst(), ip.num);
+  return wrap(below.takeSubRange(below.getSize() - 1n + n, 1n).getFirst() as IPv4 | IPv6);
+}
+
+/** How many addresses lie from `first` to `last`, both included (ip-num's range size). */
+export const rangeSize = (first: IP, last: IP): bigint => new RangedSet<AbstractIPNum>(first.num, last.num).getSize();
+
+/** Is `ip` between `first` and `last` (both included, same family)? */
+export const inRange = (first: IP, last: IP, ip: IP): boolean =>
+  ip.family === first.family && new RangedSet<AbstractIPNum>(first.num, last.num).contains(RangedSet.fromSingleIP<AbstractIPNum>(ip.num));
 
 export const familyOfCidrString = (s: string): Family | null => parseIPOrCidr(s)?.ip.family ?? null;
 

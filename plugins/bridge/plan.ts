@@ -4,7 +4,7 @@ import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import { chooseDns } from '../../lib/cni/result-convert.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
 import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
-import { addToIP, formatIP, ipEqual, networkOf, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
+import { formatIP, ipEqual, networkOf, nextIP, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
 import type { BridgeConfig } from './config.ts';
 
 export const CONTAINER_INDEX = 2;
@@ -29,7 +29,7 @@ export function planAddressing(cfg: BridgeConfig, ipam: Result): Addressing {
     const cidr = parseCidr(ip.address)!;
     const fam = cidr.ip.family;
     let gateway = ip.gateway;
-    if (!gateway && cfg.isGateway) gateway = formatIP(addToIP(networkOf(cidr), 1n));
+    if (!gateway && cfg.isGateway) gateway = formatIP(nextIP(networkOf(cidr)));
     ips.push({ address: ip.address, ...(gateway ? { gateway } : {}), interface: CONTAINER_INDEX });
     if (!cfg.isGateway || !gateway || seenFamily.has(fam)) continue;
     seenFamily.add(fam);

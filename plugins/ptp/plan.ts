@@ -8,7 +8,7 @@ import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
 import { routeDst } from '../../lib/kernel/kernel-check.ts';
 import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
 import type { Sysctls } from '../../lib/kernel/sysctl.ts';
-import { addToIP, bitsOf, contains, type Family, formatCidr, formatIP, ipEqual, networkOf, parseCidr } from '../../lib/net/address.ts';
+import { bitsOf, contains, type Family, formatCidr, formatIP, ipEqual, networkOf, nextIP, parseCidr } from '../../lib/net/address.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
 
 /** Index of the container interface in the result (host veth is 0). */
@@ -52,7 +52,7 @@ function gatewayOf(ip: IPConfig): string {
   if (c.prefix >= bitsOf(c.ip.family) - 1) {
     throw new CniError(ErrorCode.DelegateFailed, `IPAM returned ${ip.address} without a gateway; ptp routes the pod through one`);
   }
-  return formatIP(addToIP(networkOf(c), 1n));
+  return formatIP(nextIP(networkOf(c)));
 }
 
 function unique<T>(xs: T[]): T[] {
