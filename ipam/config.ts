@@ -3,9 +3,10 @@
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
 
-import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/cni/config.ts';
+import { parse as compiledHostLocalConfig } from 'cni-ts:compiled/hostLocalConfigSchema';
+import { configError, parseConfig, type Validator } from '../lib/cni/config.ts';
+import type { RawRange, RawRoute } from '../lib/cni/config-schema.ts';
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
-import * as z from '../lib/cni/schema.ts';
 import type { Route } from '../lib/cni/types.ts';
 import { versionAtLeast } from '../lib/cni/version.ts';
 import {
@@ -28,6 +29,7 @@ import {
   previousIP,
 } from '../lib/net/address.ts';
 import { warn } from '../lib/platform/output.ts';
+import type { RawHostLocalConfig } from './schema.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 
@@ -58,23 +60,10 @@ export interface HostLocalConfig {
   resolvConf?: string;
 }
 
-// Go decodes JSON null and "" in an IP field to "absent"; so do we.
-const optionalText = z.nullish(z.string());
-
-const ipamSchema = z.looseObject({
-  type: z.optional(z.string()),
-  subnet: optionalText,
-  rangeStart: optionalText,
-  rangeEnd: optionalText,
-  gateway: optionalText,
-  ranges: z.nullish(z.array(z.array(rangeSchema))),
-  routes: z.nullish(z.array(routeSchema)),
-  dataDir: optionalText,
-  resolvConf: optionalText,
-});
-
-const hostLocalSchema = z.looseObject({ ...baseConfigShape, ipam: ipamSchema });
-type RawRange = z.infer<typeof rangeSchema>;
+const hostLocalConfig: Validator<RawHostLocalConfig> = {
+  compiled: compiledHostLocalConfig,
+  schema: () => import('./schema.ts').then((m) => m.hostLocalConfigSchema),
+};
 
 /** "start-end", the reference's Range.String(), used in exhaustion messages. */
 export const rangeToString = (r: Range): string => `${formatIP(r.rangeStart)}-${formatIP(r.rangeEnd)}`;
@@ -163,7 +152,7 @@ function canonicalizeSet(raw: RawRange[], key: string): RangeSet {
 const setsOverlap = (a: RangeSet, b: RangeSet): boolean => a.some((r) => b.some((s) => rangesOverlap(r, s)));
 
 /** Requested addresses in the reference's order: CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips. */
-function requestedIPs(raw: z.infer<typeof hostLocalSchema>, cniArgs: Map<string, string>): RequestedIP[] {
+function requestedIPs(raw: RawHostLocalConfig, cniArgs: Map<string, string>): RequestedIP[] {
   const out: RequestedIP[] = [];
   const envIP = cniArgs.get('IP');
   if (envIP !== undefined && envIP !== '') {
@@ -186,7 +175,7 @@ function requestedIPs(raw: z.infer<typeof hostLocalSchema>, cniArgs: Map<string,
   return out.filter((r, i) => out.findIndex((o) => ipEqual(o.ip, r.ip)) === i);
 }
 
-function canonicalRoute(r: z.infer<typeof routeSchema>, key: string): Route {
+function canonicalRoute(r: RawRoute, key: string): Route {
   const dst = parseCidr(r.dst);
   if (!dst) throw configError(`${key}.dst`, r.dst, 'not a CIDR');
   // Go keeps host bits in a route destination and prints addresses canonically.
@@ -211,14 +200,14 @@ export function checkNetworkName(name: string): void {
  * The whole host-local config. `withRequested: false` (CHECK, STATUS) skips the requested
  * addresses: they only matter to ADD, and a stale one must not fail a health check.
  */
-export function parseHostLocalConfig(
+export async function parseHostLocalConfig(
   config: Record<string, unknown>,
   cniArgs: Map<string, string>,
   version: string,
   opts: { withRequested?: boolean } = {},
-): HostLocalConfig {
+): Promise<HostLocalConfig> {
   if (config.ipam === undefined || config.ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
-  const raw = parseConfig(hostLocalSchema, config);
+  const raw = await parseConfig(hostLocalConfig, config);
   checkNetworkName(raw.name);
   const ipam = raw.ipam;
 

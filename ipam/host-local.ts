@@ -41,7 +41,7 @@ function readDns(cfg: HostLocalConfig): DNS | undefined {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version);
+  const cfg = await parseHostLocalConfig(req.config, req.cniArgs, req.version);
   const dns = readDns(cfg);
   const owner = ownerOf(req);
   // One lease per range set, its content known now: written and synced before the lock (disk-store.ts).
@@ -67,9 +67,9 @@ async function del(req: Request): Promise<void> {
  * for "some lease of this container".
  */
 async function check(req: Request): Promise<void> {
-  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
+  const cfg = await parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   const owner = ownerOf(req);
-  const prev = prevResultOf(req);
+  const prev = await prevResultOf(req);
   const mine =
     (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false }, (store) => store.leasesOf(owner).map(formatIP))) ?? [];
   if (mine.length === 0) {
@@ -136,7 +136,7 @@ function checkWritable(dir: string): void {
 
 /** Ready when the data directory is writable, the lock can be taken and every range set has a free address. */
 async function status(req: Request): Promise<void> {
-  const cfg = parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
+  const cfg = await parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   checkWritable(networkDir(cfg.dataDir, cfg.network));
   let leased;
   try {

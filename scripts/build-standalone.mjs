@@ -86,7 +86,7 @@ const quickjsModules = {
   },
 };
 
-export async function buildStandalone({ root, plugins }) {
+export async function buildStandalone({ root, plugins, esbuildPlugins }) {
   const qjs = await quickjs(root);
   const outDir = join(root, 'dist', 'bin');
   mkdirSync(outDir, { recursive: true });
@@ -110,7 +110,7 @@ export async function buildStandalone({ root, plugins }) {
       minify: true,
       legalComments: 'none',
       external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/exec.ts, lib/platform/hash.ts), never reached here
-      plugins: [quickjsModules],
+      plugins: [quickjsModules, ...esbuildPlugins],
       logLevel: 'warning',
     };
     // The runtime surface (lib/platform/qjs/prelude.ts) is a module of its own that host.c evaluates before

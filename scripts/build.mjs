@@ -8,10 +8,18 @@ import { fileURLToPath } from 'node:url';
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
+import { ipNumLazyStatics } from './ip-num-lazy.mjs';
+import { compiledSchemasPlugin, loadSchemas } from './schemas.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS = ['bridge', 'host-local', 'ptp'];
 const standalone = process.argv.includes('--standalone');
+
+// zod's compiled parsers (scripts/schemas.mjs) and ip-num without its import-time work
+// (scripts/ip-num-lazy.mjs), for both builds.
+mkdirSync(join(root, 'dist'), { recursive: true });
+const schemas = loadSchemas(root);
+const plugins = [compiledSchemasPlugin(root, schemas), ipNumLazyStatics];
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
@@ -37,12 +45,12 @@ async function bundle(entry, outfile, marker) {
     minify: true,
     legalComments: 'none',
     banner: { js: `#!/usr/bin/env node\n// ${marker}\n` },
+    plugins,
     logLevel: 'warning',
   });
   writeAtomically(outfile, result.outputFiles[0].contents, 0o755);
 }
 
-mkdirSync(join(root, 'dist'), { recursive: true });
 // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
 const distPackage = join(root, 'dist', 'package.json');
 const distPackageJson = '{"type": "commonjs"}\n';
@@ -52,5 +60,5 @@ if (!standalone) {
   console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
 } else {
   const { buildStandalone } = await import('./build-standalone.mjs');
-  await buildStandalone({ root, bundle, plugins: PLUGINS });
+  await buildStandalone({ root, plugins: PLUGINS, esbuildPlugins: plugins });
 }

@@ -3,18 +3,22 @@
 import { warn } from '../platform/output.ts';
 import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { parseResult } from './result-convert.ts';
+import { parseResult } from './result-parse.ts';
 import type { Attachment, Result } from './types.ts';
 
-/** prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or undefined (DEL). */
-export function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Result | undefined {
+/**
+ * prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or, `lenient`
+ * (DEL), undefined with a warning; DEL only names interfaces and rules from it, so its addresses
+ * are not checked then (nor ip-num loaded).
+ */
+export async function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Promise<Result | undefined> {
   const raw = req.config.prevResult;
   if (raw === undefined || raw === null) {
     if (opts.required) throw new CniError(ErrorCode.InvalidConfig, 'Required prevResult missing');
     return undefined;
   }
   try {
-    return parseResult(raw, req.version);
+    return await parseResult(raw, req.version, { checkAddresses: !opts.lenient });
   } catch (e) {
     if (opts.lenient) {
       warn(`ignoring unparseable prevResult: ${(e as Error).message}\n`);

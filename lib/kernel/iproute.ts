@@ -71,7 +71,7 @@ export async function ipBatch(where: Where, lines: string[]): Promise<void> {
   if (netlinkAvailable()) {
     let done;
     try {
-      done = netlinkIp.runBatch(where.netns ?? '', lines);
+      done = await netlinkIp.runBatch(where.netns ?? '', lines);
     } catch (e) {
       if (e instanceof NetlinkError) throw new NetnsUnreachable(where.netns ?? '', e.text);
       throw e;

@@ -2,7 +2,7 @@
 // `ip -json` prints (LinkInfo, RouteInfo), so code written against iproute2's JSON works unchanged
 // on either path (lib/kernel/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
-import { formatIPv6Groups, ipBytes, parseIP } from '../net/address.ts';
+import { formatIPv6Groups } from '../net/ip-text.ts';
 import { concatBytes } from '../platform/bytes.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 
@@ -171,16 +171,6 @@ export function formatAddress(b: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
   return formatIPv6Groups(groups);
-}
-
-/** The bytes of an address (network order); throws for anything lib/net/address.ts's strict parser rejects. */
-export function addressBytes(ip: string): Uint8Array {
-  const parsed = parseIP(ip);
-  if (!parsed) throw new Error(`not an IP address: ${ip}`);
-  const bytes = ipBytes(parsed);
-  // lib/net/address.ts reads "::ffff:a.b.c.d" as IPv4 (as Go does); written in IPv6 notation, it stays IPv6 here.
-  if (parsed.family === 4 && ip.includes(':')) return Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...bytes]);
-  return bytes;
 }
 
 const FLAG_NAMES: Array<[number, string]> = [

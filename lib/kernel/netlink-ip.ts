@@ -2,7 +2,7 @@
 // (standalone build). Same inputs, same outputs and the same error texts as iproute2 where our
 // callers look at them ("File exists", "Cannot find device", "No such device"), so lib/kernel/iproute.ts
 // can use either. Forms we do not understand return undefined and go to `ip`.
-import { type Op, parseLine } from './ip-ops.ts';
+import { isLinkLine, type Op, parseLinkLine } from './ip-link-ops.ts';
 import type { LinkInfo, RouteInfo } from './iproute.ts';
 import { dump, ifIndexOf, ifNameOf, NetlinkError, perform } from './netlink.ts';
 import {
@@ -36,8 +36,17 @@ function getLink(netns: string, by: { index: number } | { name: string }): RawLi
   }
 }
 
+/**
+ * The translator for a batch: link lines alone need no address parser; a batch with address or
+ * route lines loads lib/kernel/ip-ops.ts (and with it lib/net/address.ts and ip-num) first.
+ */
+async function parserFor(lines: string[]): Promise<(line: string) => Op | undefined> {
+  return lines.every(isLinkLine) ? parseLinkLine : (await import('./ip-ops.ts')).parseLine;
+}
+
 /** Runs `lines` in order, stopping at the first failure, reported as `{failed: {line, text}}`. Undefined when a line needs `ip`. */
-export function runBatch(netns: string, lines: string[]): { failed?: { line: string; text: string } } | undefined {
+export async function runBatch(netns: string, lines: string[]): Promise<{ failed?: { line: string; text: string } } | undefined> {
+  const parseLine = await parserFor(lines);
   const ops: Op[] = [];
   for (const line of lines) {
     const op = parseLine(line);

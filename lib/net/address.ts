@@ -5,6 +5,9 @@
 // prefix length may have leading zeros), and a cache of each CIDR's bounds — ip-num derives
 // them through its mask, which costs far more than the comparison that uses them.
 import { type AbstractIPNum, IPv4, IPv4CidrRange, IPv4Prefix, IPv6, IPv6CidrRange, IPv6Prefix, RangedSet } from 'ip-num';
+import { formatIPv6Groups } from './ip-text.ts';
+
+export { formatIPv6Groups };
 
 export type Family = 4 | 6;
 
@@ -99,32 +102,6 @@ export function parseIPOrCidr(s: string): { ip: IP; prefix?: number } | null {
   }
   const ip = parseIP(s);
   return ip ? { ip } : null;
-}
-
-/**
- * Go's text form of IPv6 groups (RFC 5952): lower-case hex without leading zeros, the longest run
- * of two or more zero groups (the first on a tie) as "::", an IPv4-mapped address dotted.
- */
-export function formatIPv6Groups(g: readonly number[]): string {
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: readonly number[]) => a.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 
 /** Go's net.IP.String(): what host-local names its lease files. */

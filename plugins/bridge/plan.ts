@@ -1,7 +1,7 @@
 // Pure planning for the bridge plugin: which gateway each address gets, which addresses the
 // bridge must carry, the `ip`/`bridge` batch lines for the host side, and the result.
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { chooseDns } from '../../lib/cni/result-convert.ts';
+import { chooseDns } from '../../lib/cni/result-format.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
 import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
 import { formatIP, ipEqual, networkOf, nextIP, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';

@@ -73,7 +73,7 @@ async function runBridgeBatch(lines: string[]): Promise<void> {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const { netns, ifname } = req.env;
   const undo = new UndoStack();
   return undo.guard(async () => {
@@ -165,9 +165,9 @@ async function deleteOrphanHostVeth(cfg: BridgeConfig, prev: Result | undefined,
 }
 
 async function del(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const { netns, ifname, containerID } = req.env;
-  const prev = prevResultOf(req, { lenient: true });
+  const prev = await prevResultOf(req, { lenient: true });
   const removeInterface = req.netnsState === 'ok' ? deleteContainerVeth(netns, ifname) : deleteOrphanHostVeth(cfg, prev, ifname);
   await runAll([
     ['container interface', () => removeInterface],
@@ -200,10 +200,10 @@ async function del(req: Request): Promise<void> {
 }
 
 async function check(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const { netns, ifname } = req.env;
   if (cfg.ipamType) await delegate('CHECK', cfg.ipamType, req);
-  const prev = prevResultOf(req, { required: true })!;
+  const prev = (await prevResultOf(req, { required: true }))!;
   const interfaces = prev.interfaces ?? [];
   const brEntry = interfaces.find((i) => i.name === cfg.bridge);
   const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
@@ -244,7 +244,7 @@ async function check(req: Request): Promise<void> {
 }
 
 async function gc(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const valid = validAttachmentsOf(req);
   await runAll([
     ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],

@@ -8,7 +8,7 @@ import { loadBridgeConfig } from './config.ts';
 
 /** Not available when the bridge name is taken by something that is not a bridge, or when the IPAM says so. */
 export async function status(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', cfg.bridge]);
   if (link && link.linkinfo?.info_kind !== 'bridge') {
     throw new CniError(ErrorCode.NotAvailable, `"${cfg.bridge}" exists but is not a bridge`);

@@ -2,7 +2,7 @@
 // veth, the sysctls, the host routes (with stale/conflict resolution) and the result; plus what
 // CHECK expects to find. No I/O here.
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { chooseDns } from '../../lib/cni/result-convert.ts';
+import { chooseDns } from '../../lib/cni/result-format.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
 import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
 import { routeDst } from '../../lib/kernel/kernel-check.ts';

@@ -57,7 +57,7 @@ async function removeStaleHostVeth(name: string): Promise<void> {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const { netns, ifname, containerID } = req.env;
   const routed = cfg.mode === 'routed';
   const undo = new UndoStack();
@@ -125,9 +125,9 @@ async function deleteOrphanHostVeth(prev: Result | undefined, ifname: string): P
 }
 
 async function del(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const { netns, ifname } = req.env;
-  const prev = prevResultOf(req, { lenient: true });
+  const prev = await prevResultOf(req, { lenient: true });
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
   const removeInterface = (async () => {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
@@ -163,10 +163,10 @@ async function del(req: Request): Promise<void> {
 }
 
 async function check(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const { netns, ifname } = req.env;
   await delegate('CHECK', cfg.ipamType, req);
-  const prev = prevResultOf(req, { required: true })!;
+  const prev = (await prevResultOf(req, { required: true }))!;
   const interfaces = prev.interfaces ?? [];
   const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
   if (podIndex < 0) throw checkFailed(`prevResult has no entry for "${ifname}" in ${netns}`);
@@ -212,7 +212,7 @@ async function check(req: Request): Promise<void> {
 }
 
 async function gc(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
   await runAll([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],

@@ -6,6 +6,6 @@ import { loadPtpConfig } from './config.ts';
 
 /** ptp keeps no shared state of its own: it is available when its IPAM is. */
 export async function status(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   await delegate('STATUS', cfg.ipamType, req);
 }

@@ -8,9 +8,9 @@ import { loadPtpConfig, routedHostVethName } from '../../plugins/ptp/config.ts';
 const req = (config: Record<string, unknown>) =>
   ({ config: { cniVersion: '1.0.0', name: 'n', type: 'ptp', ...config }, cniArgs: new Map() }) as unknown as Request;
 
-const codeOf = (f: () => unknown): number | undefined => {
+const codeOf = async (f: () => unknown): Promise<number | undefined> => {
   try {
-    f();
+    await f();
   } catch (e) {
     return e instanceof CniError ? e.code : -1;
   }
@@ -18,17 +18,17 @@ const codeOf = (f: () => unknown): number | undefined => {
 };
 
 describe('loadPtpConfig', () => {
-  it('defaults to the reference mode', () => {
-    const c = loadPtpConfig(req({ ipam: { type: 'host-local' } }));
+  it('defaults to the reference mode', async () => {
+    const c = await loadPtpConfig(req({ ipam: { type: 'host-local' } }));
     expect(c).toMatchObject({ mode: 'reference', ipMasq: false, mtu: undefined, ipamType: 'host-local', hostVethPrefix: 'ptp' });
   });
-  it('proxyArp selects the routed mode; mtu 0 means the kernel default', () => {
-    const c = loadPtpConfig(req({ ipam: { type: 'host-local' }, proxyArp: true, mtu: 0, hostVethPrefix: 'pod' }));
+  it('proxyArp selects the routed mode; mtu 0 means the kernel default', async () => {
+    const c = await loadPtpConfig(req({ ipam: { type: 'host-local' }, proxyArp: true, mtu: 0, hostVethPrefix: 'pod' }));
     expect(c).toMatchObject({ mode: 'routed', mtu: undefined, hostVethPrefix: 'pod' });
-    expect(loadPtpConfig(req({ ipam: { type: 'x' }, mtu: 1400 })).mtu).toBe(1400);
+    expect((await loadPtpConfig(req({ ipam: { type: 'x' }, mtu: 1400 }))).mtu).toBe(1400);
   });
-  it("accepts kind's conflist entry unchanged", () => {
-    const c = loadPtpConfig(
+  it("accepts kind's conflist entry unchanged", async () => {
+    const c = await loadPtpConfig(
       req({
         cniVersion: '0.3.1',
         ipMasq: false,
@@ -52,8 +52,8 @@ describe('loadPtpConfig', () => {
     ['prefix too long', { ipam: { type: 'x' }, hostVethPrefix: 'abcdefghijkl' }, ErrorCode.InvalidConfig],
     ['prefix with a space', { ipam: { type: 'x' }, hostVethPrefix: 'a b' }, ErrorCode.InvalidConfig],
     ['empty prefix', { ipam: { type: 'x' }, hostVethPrefix: '' }, ErrorCode.InvalidConfig],
-  ])('rejects %s', (_what, config, code) => {
-    expect(codeOf(() => loadPtpConfig(req(config)))).toBe(code);
+  ])('rejects %s', async (_what, config, code) => {
+    expect(await codeOf(() => loadPtpConfig(req(config)))).toBe(code);
   });
 });
 

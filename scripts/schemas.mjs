@@ -1,0 +1,135 @@
+// Build-time work on the plugins' zod schemas (plugins/schemas.ts lists them):
+//
+// - zod's compiler (zod/v4/core's compileFn, the code generator behind z.compile) turns each schema
+//   into a plain parser function. It is generated here, once, as source text and bundled as the
+//   virtual module `cni-ts:compiled/<schema name>` (see compiledSchemasPlugin). At run time a valid
+//   config is then checked by that code alone: zod's runtime is not loaded and no schema object is
+//   built (under QuickJS both cost milliseconds of every call). zod's runtime parses only a config
+//   the compiled parser rejects, to name the offending key (lib/cni/config.ts).
+// - z.toJSONSchema writes dist/schema/<plugin>.json and the conflist/netconf schemas built from them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+/** The namespace of the virtual modules holding compiled parsers: `cni-ts:compiled/<schema name>`. */
+export const COMPILED_PREFIX = 'cni-ts:compiled/';
+/** zod's marker for "not valid, ask the runtime" (a registered symbol: the same in every module). */
+const INVALID_KEY = 'zod.compile.invalid';
+
+/**
+ * plugins/schemas.ts with zod, bundled for Node and imported: the schemas, and the zod internals
+ * this script drives (from the same copy of zod the schemas were built with).
+ */
+export async function loadSchemas(root) {
+  const dir = mkdtempSync(join(root, 'dist', '.schemas-'));
+  try {
+    const file = join(dir, 'schemas.mjs');
+    await build({
+      stdin: {
+        contents: [
+          `export * as schemas from './plugins/schemas.ts';`,
+          `export { compileFn, util } from 'zod/v4/core';`,
+          `export { toJSONSchema } from 'zod/mini';`,
+        ].join('\n'),
+        resolveDir: root,
+        loader: 'ts',
+      },
+      outfile: file,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      logLevel: 'warning',
+    });
+    return await import(pathToFileURL(file).href);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Run zod's compiler on `schema` and capture what it builds: compileFn hands the generated code
+ * and its hoisted constants to the Function constructor, which is swapped for the call.
+ */
+function captureCompiled(zod, schema) {
+  const RealFunction = globalThis.Function;
+  let captured;
+  globalThis.Function = function CapturingFunction(...args) {
+    const body = args.pop();
+    const factory = new RealFunction(...args, body);
+    captured = { names: args, body };
+    return (...values) => {
+      captured.values = values;
+      return factory(...values);
+    };
+  };
+  try {
+    zod.compileFn(schema);
+  } finally {
+    globalThis.Function = RealFunction;
+  }
+  if (!captured?.values) throw new Error('zod compiled no parser');
+  return captured;
+}
+
+/** Built-in functions a compiled parser may call, by the expression that names them. */
+const BUILTINS = [
+  ['Object.prototype', Object.prototype],
+  ['Object', Object],
+  ['Array', Array],
+  ['Number', Number],
+].flatMap(([name, holder]) =>
+  Object.getOwnPropertyNames(holder)
+    .filter((key) => key !== 'constructor' && typeof Object.getOwnPropertyDescriptor(holder, key)?.value === 'function')
+    .map((key) => [`${name}.${key}`, holder, key]),
+);
+
+/** Source text of one hoisted constant; what cannot be written as source stops the build. */
+function constantSource(zod, value, name) {
+  if (typeof value === 'symbol' && Symbol.keyFor(value) !== undefined) return `Symbol.for(${JSON.stringify(Symbol.keyFor(value))})`;
+  if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) return JSON.stringify(value);
+  if (value instanceof Set && [...value].every((v) => ['string', 'number', 'boolean'].includes(typeof v))) {
+    return `new Set(${JSON.stringify([...value])})`;
+  }
+  if (value instanceof RegExp) return `new RegExp(${JSON.stringify(value.source)}, ${JSON.stringify(value.flags)})`;
+  if (typeof value === 'function') {
+    const builtin = BUILTINS.find(([, holder, key]) => holder[key] === value);
+    if (builtin) return builtin[0];
+    const util = Object.entries(zod.util).find(([, v]) => v === value)?.[0];
+    if (util) return `util.${util}`;
+  }
+  throw new Error(`schema ${name}: zod's compiled parser needs a constant that cannot be written as source (${String(value)})`);
+}
+
+/** ESM source of zod's compiled parser for the schema exported as `name` from plugins/schemas.ts. */
+export function compiledParserSource(zod, name) {
+  const schema = zod.schemas[name];
+  if (!schema) throw new Error(`plugins/schemas.ts exports no schema ${name}`);
+  const { names, body, values } = captureCompiled(zod, schema);
+  const args = values.map((v) => constantSource(zod, v, name));
+  return [
+    `// zod's compiled parser of ${name} (plugins/schemas.ts), generated by scripts/schemas.mjs.`,
+    ...(args.some((a) => a.startsWith('util.')) ? [`import { util } from 'zod/v4/core';`] : []),
+    `export const INVALID = Symbol.for(${JSON.stringify(INVALID_KEY)});`,
+    `export const parse = /* @__PURE__ */ (function (${names.join(', ')}) {\n${body}\n})(${args.join(', ')});`,
+    '',
+  ].join('\n');
+}
+
+/** esbuild plugin: `cni-ts:compiled/<name>` imports resolve to generated parsers. */
+export function compiledSchemasPlugin(root, zodPromise) {
+  return {
+    name: 'cni-ts-compiled-schemas',
+    setup(b) {
+      b.onResolve({ filter: /^cni-ts:compiled\// }, (args) => ({
+        path: args.path.slice(COMPILED_PREFIX.length),
+        namespace: 'cni-ts-compiled',
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'cni-ts-compiled' }, async (args) => ({
+        contents: compiledParserSource(await zodPromise, args.path),
+        resolveDir: root,
+        loader: 'js',
+      }));
+    },
+  };
+}
