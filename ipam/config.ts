@@ -30,8 +30,7 @@ import {
 } from '../lib/net/address.ts';
 import { warn } from '../lib/platform/output.ts';
 import type { RawHostLocalConfig } from './schema.ts';
-
-export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+import { checkNetworkName, DEFAULT_DATA_DIR } from './store-location.ts';
 
 /** A canonical range: every field filled in, all inside `subnet`, start <= end. */
 export interface Range {
@@ -189,13 +188,6 @@ function canonicalRoute(r: RawRoute, key: string): Route {
   return out;
 }
 
-/** A data directory path must be non-empty; the network name must stay one path component. */
-export function checkNetworkName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new CniError(ErrorCode.InvalidConfig, `invalid network name ${JSON.stringify(name)}: it must be a single path component`);
-  }
-}
-
 /**
  * The whole host-local config. `withRequested: false` (CHECK, STATUS) skips the requested
  * addresses: they only matter to ADD, and a stale one must not fail a health check.
@@ -270,22 +262,6 @@ export async function parseHostLocalConfig(
     routes: (ipam.routes ?? []).map((r, i) => canonicalRoute(r, `ipam.routes[${i}]`)),
     resolvConf: text(ipam.resolvConf),
   };
-}
-
-/**
- * Only what DEL needs to find the leases: the network name and data directory. A config that
- * stopped validating (changed ranges, a stale CNI_ARGS IP) must never make DEL fail and leak.
- */
-export function parseStoreLocation(config: Record<string, unknown>): { network: string; dataDir: string } {
-  const name = config.name;
-  if (typeof name !== 'string') throw new CniError(ErrorCode.InvalidConfig, 'missing network name');
-  checkNetworkName(name);
-  const ipam = config.ipam;
-  if (typeof ipam !== 'object' || ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
-  const dataDir = (ipam as Record<string, unknown>).dataDir;
-  if (dataDir !== undefined && dataDir !== null && typeof dataDir !== 'string')
-    throw configError('ipam.dataDir', dataDir, 'must be a string');
-  return { network: name, dataDir: dataDir || DEFAULT_DATA_DIR };
 }
 
 /** Parse a resolv.conf the way the reference does (dns.go): first field selects, `#`/`;` comment. */

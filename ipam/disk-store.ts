@@ -18,10 +18,17 @@
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
+//
+// Lease files are named by Go's text form of their address, and only such names are leases. The
+// callers that work with addresses (ADD, CHECK, STATUS, GC) hand the store lib/net/address.ts,
+// which they load anyway; a name is parsed only where an address is wanted (under the lock an ADD
+// parses none but its own). DEL does not load it: its leases are found by content, as the
+// reference's DEL finds them, among the names made of address characters (see releaseByOwner).
 
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { Attachment } from '../lib/cni/types.ts';
-import { formatIP, type IP, parseIP } from '../lib/net/address.ts';
+import type * as AddressModule from '../lib/net/address.ts';
+import type { IP } from '../lib/net/address.ts';
 import {
   closeSync,
   constants,
@@ -41,7 +48,7 @@ import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
 import type { LeaseStore, Owner } from './allocator.ts';
-import { checkNetworkName } from './config.ts';
+import { networkDir } from './store-location.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -55,6 +62,12 @@ const LEASE_MODE = 0o644; // as the Debian reference (1.1.1) creates them
 const DIR_MODE = 0o755;
 const LOCK_MODE = 0o750;
 
+/** The attachment a request is for: a lease's owner. */
+export const ownerOf = (req: { env: { containerID: string; ifname: string } }): Owner => ({
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+});
+
 export const leaseContent = (o: Owner): string => `${o.containerID.trim()}${LINE_BREAK}${o.ifname}`;
 
 /** Owner recorded in a lease file; `ifname` is absent in legacy leases. undefined when empty. */
@@ -65,16 +78,17 @@ export function parseLeaseContent(content: string): { containerID: string; ifnam
   return i < 0 ? { containerID: t } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
 }
 
+/** What the store needs of lib/net/address.ts: lease names are Go's text form of the address. */
+export type LeaseAddresses = Pick<typeof AddressModule, 'formatIP' | 'parseIP'>;
+
 /** The address a lease file name stands for; only Go's canonical text form counts. */
-export function leaseNameToIP(name: string): IP | undefined {
-  const ip = parseIP(name);
-  return ip && formatIP(ip) === name ? ip : undefined;
+export function leaseNameToIP(name: string, addresses: LeaseAddresses): IP | undefined {
+  const ip = addresses.parseIP(name);
+  return ip && addresses.formatIP(ip) === name ? ip : undefined;
 }
 
-export const networkDir = (dataDir: string, network: string): string => {
-  checkNetworkName(network);
-  return join(dataDir, network);
-};
+/** A name that may be a lease: made of the characters of Go's address text (the lock, last_reserved_ip.N and our dot-files are not). */
+const mayBeLease = (name: string): boolean => /^[0-9a-f.:]+$/.test(name);
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
 
@@ -90,7 +104,10 @@ export interface Lease {
 }
 
 export class DiskStore implements LeaseStore {
-  /** Names of the lease files present (kept current as we reserve and release). */
+  /**
+   * The names present that may be leases (kept current as we reserve and release); the ones that
+   * are not an address's text are dropped where an address is wanted (see the header).
+   */
   private readonly leased = new Set<string>();
   /** Lease file contents, read on first need (one read per file per lock hold). */
   private contents?: Map<string, string>;
@@ -100,7 +117,8 @@ export class DiskStore implements LeaseStore {
 
   private constructor(
     readonly dir: string,
-    pending: readonly string[] = [],
+    pending: readonly string[],
+    private readonly addresses: LeaseAddresses | undefined,
   ) {
     this.pending = [...pending];
     let names: string[];
@@ -113,18 +131,19 @@ export class DiskStore implements LeaseStore {
       if (name.startsWith(TMP_PREFIX))
         this.removeQuietly(name); // a crashed writer's leftover
       else if (name.startsWith(PENDING_PREFIX) && !pending.includes(name) && this.isLeftoverPending(name)) this.removeQuietly(name);
-      else if (leaseNameToIP(name)) this.leased.add(name);
+      else if (mayBeLease(name)) this.leased.add(name);
     }
   }
 
   /**
    * Take the network's lock and run `fn` with the store. `create` makes the directory (ADD);
-   * without it a missing directory means "nothing stored" and `fn` is not called.
+   * without it a missing directory means "nothing stored" and `fn` is not called. `addresses`
+   * (lib/net/address.ts) is needed by every method that takes or returns an address.
    */
   static async withStore<T>(
     dataDir: string,
     network: string,
-    opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number } },
+    opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number }; addresses?: LeaseAddresses },
     fn: (store: DiskStore) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
@@ -146,7 +165,7 @@ export class DiskStore implements LeaseStore {
     try {
       return await withFileLock(
         join(dir, LOCK_FILE),
-        () => fn(new DiskStore(dir, pending)),
+        () => fn(new DiskStore(dir, pending, opts.addresses)),
         opts.waitSeconds ?? LOCK_WAIT_SECONDS,
         LOCK_MODE,
       );
@@ -155,14 +174,19 @@ export class DiskStore implements LeaseStore {
     }
   }
 
+  private address(): LeaseAddresses {
+    if (!this.addresses) throw new Error('host-local: the disk store was opened without lib/net/address.ts');
+    return this.addresses;
+  }
+
   // ---- LeaseStore (the allocator's view) ----
 
   isLeased(ip: IP): boolean {
-    return this.leased.has(formatIP(ip));
+    return this.leased.has(this.address().formatIP(ip));
   }
 
   reserve(ip: IP, owner: Owner, setIndex: number): boolean {
-    const name = formatIP(ip);
+    const name = this.address().formatIP(ip);
     const content = leaseContent(owner);
     const linked = this.linkPending(name);
     if (linked === 'taken') return false;
@@ -188,32 +212,31 @@ export class DiskStore implements LeaseStore {
   }
 
   release(ip: IP): void {
-    this.removeLease(formatIP(ip));
+    this.removeLease(this.address().formatIP(ip));
   }
 
   lastReserved(setIndex: number): IP | undefined {
     try {
-      return parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
+      return this.address().parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
     } catch {
       return undefined; // missing or unreadable: round-robin restarts at the range start, as in Go
     }
   }
 
   leasesOf(owner: Owner): IP[] {
+    const contents = this.readContents();
     const exact = leaseContent(owner);
     const legacy = owner.containerID.trim();
-    return this.leases()
-      .filter((l) => {
-        const c = this.contents!.get(l.name)?.trim();
-        return c === exact || c === legacy;
-      })
-      .map((l) => l.ip);
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => {
+      const c = contents.get(name)?.trim();
+      const ip = c === exact || c === legacy ? leaseNameToIP(name, addresses) : undefined;
+      return ip ? [ip] : [];
+    });
   }
 
-  // ---- DEL / GC / CHECK / STATUS ----
-
-  /** Every lease with its recorded owner. */
-  leases(): Lease[] {
+  /** Lease file contents by name, each file read once per lock hold. */
+  private readContents(): Map<string, string> {
     if (!this.contents) {
       this.contents = new Map();
       for (const name of this.leased) {
@@ -224,29 +247,43 @@ export class DiskStore implements LeaseStore {
         }
       }
     }
-    return [...this.leased].map((name) => {
-      const content = this.contents!.get(name);
-      return { ip: leaseNameToIP(name)!, name, owner: content === undefined ? undefined : parseLeaseContent(content) };
+    return this.contents;
+  }
+
+  // ---- DEL / GC / CHECK / STATUS ----
+
+  /** Every lease with its recorded owner. */
+  leases(): Lease[] {
+    const contents = this.readContents();
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => {
+      const ip = leaseNameToIP(name, addresses);
+      const content = contents.get(name);
+      return ip ? [{ ip, name, owner: content === undefined ? undefined : parseLeaseContent(content) }] : [];
     });
   }
 
   /** Addresses leased, without reading any file (STATUS). */
   leasedAddresses(): IP[] {
-    return [...this.leased].map((n) => leaseNameToIP(n)!);
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
   /**
    * Release every lease of (containerID, ifname); if there is none, the legacy leases recording
-   * only the container ID (the reference's fallback). Returns the released addresses.
+   * only the container ID (the reference's fallback). Returns the released names. Found by
+   * content; with lib/net/address.ts, only names that are an address's text count. Without it
+   * (DEL), a name of address characters holding exactly this owner counts: the reference's DEL
+   * takes any file holding it.
    */
   releaseByOwner(owner: Owner): string[] {
-    const exact = leaseContent(owner);
-    const legacy = owner.containerID.trim();
-    const all = this.leases();
-    let victims = all.filter((l) => this.contents!.get(l.name)?.trim() === exact);
-    if (victims.length === 0) victims = all.filter((l) => this.contents!.get(l.name)?.trim() === legacy);
-    for (const v of victims) this.removeLease(v.name);
-    return victims.map((v) => v.name);
+    const contents = this.readContents();
+    const isLease = (name: string) => !this.addresses || leaseNameToIP(name, this.addresses) !== undefined;
+    const holding = (want: string) => [...this.leased].filter((name) => contents.get(name)?.trim() === want && isLease(name));
+    let victims = holding(leaseContent(owner));
+    if (victims.length === 0) victims = holding(owner.containerID.trim());
+    for (const name of victims) this.removeLease(name);
+    return victims;
   }
 
   /**

@@ -10,6 +10,11 @@ import { main } from '../lib/cni/stdio.ts';
 
 declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp';
 
+// The chunks are compiled without debug info, which takes away the file name QuickJS resolves a
+// dynamic import() against: the build routes their import() calls through this one, made in this
+// module, whose name they resolve against (scripts/build-standalone.mjs).
+(globalThis as { __cniImport?: (specifier: string) => Promise<unknown> }).__cniImport = (specifier) => import(specifier);
+
 const hostLocal = (): Promise<Plugin> => import('../ipam/host-local.ts').then((m) => m.hostLocal);
 // bridge and ptp delegate IPAM; when CNI_PATH's host-local is this executable, it runs in-process.
 registerInProcessPlugin('host-local', hostLocal);
@@ -21,6 +26,15 @@ const load: () => Promise<Plugin> =
     : CNI_TS_PLUGIN === 'ptp'
       ? () => import('./ptp/plugin.ts').then((m) => m.ptp)
       : hostLocal;
+
+// DEL, which needs no address arithmetic, has a module of its own (host-local's DEL is in its
+// main module, which loads its ADD/CHECK/STATUS code itself).
+const loadDel: () => Promise<Plugin['del']> =
+  CNI_TS_PLUGIN === 'bridge'
+    ? () => import('./bridge/del.ts').then((m) => m.del)
+    : CNI_TS_PLUGIN === 'ptp'
+      ? () => import('./ptp/del.ts').then((m) => m.del)
+      : () => hostLocal().then((p) => p.del);
 
 // STATUS, which a runtime polls every few seconds, has a module of its own.
 const loadStatus: () => Promise<Plugin['status']> =
@@ -39,7 +53,7 @@ function lazy(name: string, entersNetns: boolean): Plugin {
     name,
     entersNetns,
     add: async (req) => (await load()).add(req),
-    del: async (req) => (await load()).del(req),
+    del: async (req) => (await loadDel())(req),
     check: async (req) => (await load()).check(req),
     gc: async (req) => (await load()).gc(req),
     status: async (req) => (await loadStatus())(req),

@@ -78,6 +78,17 @@ async function quickjs(root) {
   return src;
 }
 
+/**
+ * A chunk's `import("./chunk-….mjs")` calls (esbuild's split points) become `__cniImport(…)`, the
+ * entry's import(), so the chunk can be compiled without debug info (see buildStandalone).
+ */
+function routeDynamicImports(file) {
+  const code = readFileSync(file, 'utf8');
+  const routed = code.replaceAll('import("./', '__cniImport("./');
+  if (/\bimport\(/.test(routed)) throw new Error(`${file}: an import() that is not one of esbuild's split points`);
+  if (routed !== code) writeFileSync(file, routed);
+}
+
 /** 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. */
 const quickjsModules = {
   name: 'quickjs-modules',
@@ -97,8 +108,10 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
     // piece compiled by qjsc to a bytecode module of its own, so lib/platform/qjs/host.c reads a module only
     // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
     // also how the entry's relative imports resolve at run time. -M marks the other pieces as
-    // external, so each C file holds exactly one module. -s: no debug info (smaller, faster to load;
-    // errors keep their messages) where no import() needs the module's name.
+    // external, so each C file holds exactly one module. -s: no debug info (about half the bytes to
+    // read at start-up; errors keep their messages). Stripping takes away the file name QuickJS
+    // resolves a dynamic import() against, so the chunks' import() calls go through the entry's
+    // __cniImport (plugins/standalone.ts), the one module kept whole.
     const sources = [join(root, 'lib', 'platform', 'qjs', 'host.c')];
     const modules = [];
     const esbuildOptions = {
@@ -123,7 +136,6 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
     const bytecode = (name, pieces) => {
       const cname = `qjsc_module_${modules.length}`;
       const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
-      // QuickJS resolves a dynamic import() against the calling function's file name, which -s strips.
       const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
       execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], {
         cwd: work,
@@ -146,6 +158,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
         ...esbuildOptions,
       });
       const names = readdirSync(dir).map((f) => `${plugin}/${f}`);
+      for (const name of names) if (!name.endsWith('/standalone.mjs')) routeDynamicImports(join(work, name));
       for (const name of names) bytecode(name, names);
     }
     const table = join(work, 'modules.c');

@@ -3,7 +3,6 @@
 import { warn } from '../platform/output.ts';
 import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { parseResult } from './result-parse.ts';
 import type { Attachment, Result } from './types.ts';
 
 /**
@@ -18,6 +17,8 @@ export async function prevResultOf(req: Request, opts: { required?: boolean; len
     return undefined;
   }
   try {
+    // Loaded only when there is a prevResult to read (a DEL usually has none).
+    const { parseResult } = await import('./result-parse.ts');
     return await parseResult(raw, req.version, { checkAddresses: !opts.lenient });
   } catch (e) {
     if (opts.lenient) {

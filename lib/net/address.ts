@@ -1,10 +1,16 @@
 // IPv4/IPv6 addresses and CIDRs on ip-num: parsing, containment, overlap, ordering, range sizes
 // and stepping are ip-num's. On top of it sit only what Go's net package adds: its text form
 // (net.IP.String(), RFC 5952 for IPv6, which host-local's lease file names must match byte for
-// byte), its parse rules where they differ from ip-num's (no zones; "::ffff:a.b.c.d" is IPv4; a
-// prefix length may have leading zeros), and a cache of each CIDR's bounds — ip-num derives
-// them through its mask, which costs far more than the comparison that uses them.
-import { type AbstractIPNum, IPv4, IPv4CidrRange, IPv4Prefix, IPv6, IPv6CidrRange, IPv6Prefix, RangedSet } from 'ip-num';
+// byte; lib/net/ip-text.ts), its parse rules where they differ from ip-num's (no zones;
+// "::ffff:a.b.c.d" is IPv4; a prefix length may have leading zeros), and what keeps ip-num's cost
+// within a plugin's start-up under QuickJS (see boundsOf, parseIP): ip-num builds addresses through
+// strings of bits, so a parse costs ~0.2M instructions (an IPv6 one ~1M) and a CIDR's
+// getFirst()/getLast() ~0.8M each (~3M for IPv6) — more than the rest of an ADD.
+//
+// ip-num's modules are imported one by one: its index also loads what no plugin uses (Asn, IPPool).
+import { type AbstractIPNum, IPv4, IPv6 } from 'ip-num/dist/src/IPNumber.js';
+import { RangedSet } from 'ip-num/dist/src/IPRange.js';
+import { IPv4Prefix, IPv6Prefix } from 'ip-num/dist/src/Prefix.js';
 import { formatIPv6Groups } from './ip-text.ts';
 
 export { formatIPv6Groups };
@@ -57,10 +63,32 @@ function unmap(v6: IPv6): IPv4 {
   return IPv4.fromString(`${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`);
 }
 
+/**
+ * Parsed addresses and CIDRs by their text: a plugin call meets the same few strings again and
+ * again (a result's addresses go through the plan, the netlink encoder and CHECK), and the values
+ * are immutable. Bounded, for a caller that parses many distinct strings (a full data directory).
+ */
+const MEMO_LIMIT = 512;
+const parsedIPs = new Map<string, IP | null>();
+const parsedCidrs = new Map<string, Cidr | null>();
+function memo<T>(cache: Map<string, T>, key: string, compute: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined && !cache.has(key)) {
+    if (cache.size >= MEMO_LIMIT) cache.clear();
+    v = compute();
+    cache.set(key, v);
+  }
+  return v as T;
+}
+
 /** Go's net.ParseIP: dotted IPv4 without leading zeros, or IPv6 text without a zone. */
 export function parseIP(s: string): IP | null {
   // ip-num validates with regular expressions: refuse what cannot be an address before them.
   if (typeof s !== 'string' || s.length === 0 || s.length > 45) return null;
+  return memo(parsedIPs, s, () => parseIPText(s));
+}
+
+function parseIPText(s: string): IP | null {
   try {
     if (!s.includes(':')) return wrap(IPv4.fromString(s));
     if (s.includes('%')) return null; // a zone: Go's ParseIP rejects it, ip-num keeps it aside
@@ -75,6 +103,10 @@ export function parseIP(s: string): IP | null {
 /** Go's net.ParseCIDR, keeping the host bits: "10.1.0.5/24" → 10.1.0.5 with prefix 24. */
 export function parseCidr(s: string): Cidr | null {
   if (typeof s !== 'string') return null;
+  return memo(parsedCidrs, s, () => parseCidrText(s));
+}
+
+function parseCidrText(s: string): Cidr | null {
   const slash = s.indexOf('/');
   if (slash < 0) return null;
   const text = s.slice(0, slash);
@@ -125,16 +157,21 @@ export function ipBytes(ip: IP): Uint8Array {
   return out;
 }
 
-/** A CIDR's first and last address as ip-num derives them, computed once per CIDR object. */
+/**
+ * A CIDR's first and last address, computed once per CIDR object. ip-num's own getFirst() and
+ * getLast() mask the address with a mask it builds as a string of 32 or 128 bits and parses back;
+ * here the same block comes from ip-num's range size for the prefix (toRangeSize): the aligned run
+ * of that many addresses holding the address.
+ */
 const boundsCache = new WeakMap<Cidr, RangedSet<AbstractIPNum>>();
 function boundsOf(c: Cidr): RangedSet<AbstractIPNum> {
   let b = boundsCache.get(c);
   if (!b) {
-    const range =
-      c.ip.num instanceof IPv4
-        ? new IPv4CidrRange(c.ip.num, IPv4Prefix.fromNumber(BigInt(c.prefix)))
-        : new IPv6CidrRange(c.ip.num, IPv6Prefix.fromNumber(BigInt(c.prefix)));
-    b = new RangedSet<AbstractIPNum>(range.getFirst(), range.getLast());
+    const v4 = c.ip.num instanceof IPv4;
+    const size = (v4 ? new IPv4Prefix(BigInt(c.prefix)) : new IPv6Prefix(BigInt(c.prefix))).toRangeSize();
+    const first = c.ip.value - (c.ip.value % size);
+    const make = (v: bigint): IPv4 | IPv6 => (v4 ? IPv4.fromNumber(v) : IPv6.fromBigInt(v));
+    b = new RangedSet<AbstractIPNum>(make(first), make(first + size - 1n));
     boundsCache.set(c, b);
   }
   return b;

@@ -6,6 +6,7 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
+import { loadMasquerade, loadSpoofCheck } from '../../lib/firewall/load.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
@@ -15,6 +16,7 @@ import { randomMac } from '../../lib/net/mac.ts';
 import { run } from '../../lib/platform/exec.ts';
 import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
 import { type BridgeConfig, loadBridgeConfig } from './config.ts';
+import { del } from './del.ts';
 import {
   buildBridgeResult,
   type ExistingAddress,
@@ -27,10 +29,8 @@ import {
 } from './plan.ts';
 import { status } from './status.ts';
 
-// Loaded only by the calls that use them: most attachments have no masquerade or spoof check, and
-// the standalone build then never reads their code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/firewall/masquerade.ts');
-const spoofcheck = () => import('../../lib/firewall/spoofcheck.ts');
+const masquerade = loadMasquerade;
+const spoofcheck = loadSpoofCheck;
 
 interface BridgeState {
   mac: string;
@@ -152,51 +152,6 @@ async function add(req: Request): Promise<Result> {
       ipamDns: ipam?.dns,
     });
   });
-}
-
-/** When the pod namespace is gone from its path, the host veth of prevResult may still exist. */
-async function deleteOrphanHostVeth(cfg: BridgeConfig, prev: Result | undefined, ifname: string): Promise<void> {
-  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== cfg.bridge && i.name !== ifname);
-  if (!host) return;
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', host.name]);
-  if (link?.linkinfo?.info_kind === 'veth' && link.master === cfg.bridge) {
-    await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
-  }
-}
-
-async function del(req: Request): Promise<void> {
-  const cfg = await loadBridgeConfig(req);
-  const { netns, ifname, containerID } = req.env;
-  const prev = await prevResultOf(req, { lenient: true });
-  const removeInterface = req.netnsState === 'ok' ? deleteContainerVeth(netns, ifname) : deleteOrphanHostVeth(cfg, prev, ifname);
-  await runAll([
-    ['container interface', () => removeInterface],
-    // The address is released only once its interface is gone (whatever that step's outcome).
-    [
-      'IPAM',
-      async () => {
-        if (!cfg.ipamType) return;
-        await removeInterface.catch(() => undefined);
-        await delegate('DEL', cfg.ipamType, req);
-      },
-    ],
-    // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    [
-      'masquerade',
-      async () => {
-        if (!cfg.ipMasq) return;
-        const { masqTarget, teardownMasquerade } = await masquerade();
-        await teardownMasquerade(
-          masqTarget(
-            req,
-            cfg.network,
-            (prev?.ips ?? []).map((i) => i.address),
-          ),
-        );
-      },
-    ],
-    ['spoof check', async () => cfg.macspoofchk && (await spoofcheck()).teardownSpoofCheck(containerID, ifname)],
-  ]);
 }
 
 async function check(req: Request): Promise<void> {

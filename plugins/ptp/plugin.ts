@@ -9,6 +9,7 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
+import { loadMasquerade } from '../../lib/firewall/load.ts';
 import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
@@ -17,6 +18,7 @@ import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
 import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
+import { del } from './del.ts';
 import {
   buildPtpResult,
   devicesInTheWay,
@@ -24,7 +26,6 @@ import {
   expectedPodGatewayRoutes,
   familiesOf,
   globalForwardingSysctls,
-  hostCidr,
   hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
@@ -36,9 +37,7 @@ import {
 } from './plan.ts';
 import { status } from './status.ts';
 
-// Loaded only by the calls that use it: most attachments have no masquerade, and
-// the standalone build then never reads its code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/firewall/masquerade.ts');
+const masquerade = loadMasquerade;
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
@@ -106,60 +105,6 @@ async function add(req: Request): Promise<Result> {
       ipamDns: ipam?.dns,
     });
   });
-}
-
-/**
- * Reference mode, pod namespace gone from its path: the host veth named in prevResult may still
- * exist. Its name is random and unique to this attachment, so deleting it is safe once it is
- * shown to be a veth routing one of this attachment's addresses. (Routed-mode names are reused by
- * the pod's next sandbox, so they are never deleted by name.)
- */
-async function deleteOrphanHostVeth(prev: Result | undefined, ifname: string): Promise<void> {
-  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== ifname);
-  if (!host) return;
-  const [links, routes] = (await ipJsonBatch(HOST, ['link show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
-  const link = links.find((l) => l.ifname === host.name);
-  if (link?.linkinfo?.info_kind !== 'veth') return;
-  const owns = (prev?.ips ?? []).some((ip) => routesTo(routes, hostCidr(ip.address)).some((r) => r.dev === host.name));
-  if (owns) await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
-}
-
-async function del(req: Request): Promise<void> {
-  const cfg = await loadPtpConfig(req);
-  const { netns, ifname } = req.env;
-  const prev = await prevResultOf(req, { lenient: true });
-  // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
-  const removeInterface = (async () => {
-    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
-  })();
-  await runAll([
-    ['container interface', () => removeInterface],
-    // Released only once the interface (and its host route) is gone, so a new pod given this
-    // address never finds the old host route in its way.
-    [
-      'IPAM',
-      async () => {
-        await removeInterface.catch(() => undefined);
-        await delegate('DEL', cfg.ipamType, req);
-      },
-    ],
-    // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    [
-      'masquerade',
-      async () => {
-        if (!cfg.ipMasq) return;
-        const { masqTarget, teardownMasquerade } = await masquerade();
-        await teardownMasquerade(
-          masqTarget(
-            req,
-            cfg.network,
-            (prev?.ips ?? []).map((i) => i.address),
-          ),
-        );
-      },
-    ],
-  ]);
 }
 
 async function check(req: Request): Promise<void> {

@@ -1,7 +1,8 @@
 // host-local config parsing: defaults as the reference, range/set validation, requested-address
 // sources and precedence, routes, resolv.conf; every error is code 7 and names its key.
 import { describe, expect, it } from 'vitest';
-import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeSetToString } from '../../ipam/config.ts';
+import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, rangeSetToString } from '../../ipam/config.ts';
+import { parseStoreLocation } from '../../ipam/store-location.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import { formatCidr, formatIP } from '../../lib/net/address.ts';
 

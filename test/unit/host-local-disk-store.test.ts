@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import * as addresses from '../../lib/net/address.ts';
 import { formatIP, parseIP } from '../../lib/net/address.ts';
 
 let dataDir: string;
@@ -16,7 +17,9 @@ afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const dir = () => join(dataDir, 'net');
 const ip = (s: string) => parseIP(s)!;
-const use = <T>(fn: (s: DiskStore) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create }, fn);
+const use = <T>(fn: (s: DiskStore) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create, addresses }, fn);
+/** As DEL opens the store: without lib/net/address.ts. */
+const useForDel = <T>(fn: (s: DiskStore) => T) => DiskStore.withStore(dataDir, 'net', { create: false }, fn);
 
 describe('file format', () => {
   it('a lease is "<id>\\r\\n<ifname>" named by the address; last_reserved_ip.<set> holds the address', async () => {
@@ -39,10 +42,10 @@ describe('file format', () => {
   });
 
   it('only canonical address names are leases', () => {
-    expect(leaseNameToIP('10.0.0.2')).toBeDefined();
-    expect(leaseNameToIP('fd00::2')).toBeDefined();
+    expect(leaseNameToIP('10.0.0.2', addresses)).toBeDefined();
+    expect(leaseNameToIP('fd00::2', addresses)).toBeDefined();
     for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts-tmp.1.10.0.0.2'])
-      expect(leaseNameToIP(n)).toBeUndefined();
+      expect(leaseNameToIP(n, addresses)).toBeUndefined();
   });
 
   it('parses owners, legacy and empty contents', () => {
@@ -68,11 +71,16 @@ describe('owners, release and GC', () => {
     expect((await use((s) => s.leasesOf({ containerID: 'b', ifname: 'eth0' })))!.map(formatIP)).toEqual(['10.0.0.4']);
   });
 
-  it('releaseByOwner takes exact matches, falling back to legacy ones only when there are none', async () => {
-    expect(await use((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
-    expect(await use((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
-    expect(await use((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
-    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+  it.each([
+    ['with the address module', use],
+    ['as DEL opens it (names checked only when released)', useForDel],
+  ])('releaseByOwner takes exact matches, falling back to legacy ones only when there are none (%s)', async (_how, open) => {
+    expect(await open((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(await open((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
+    expect(await open((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
+    // notes.txt holds a/eth0 but is no address: never released
+    expect(await open((s) => s.releaseByOwner({ containerID: 'a', ifname: 'eth0' }))).toEqual(['10.0.0.2']);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
   it('collectGarbage keeps valid owners (legacy: any ifname of a valid id), drops the rest and empty leases', async () => {
@@ -118,7 +126,7 @@ describe('withStore', () => {
 describe('pending leases (written and synced before the lock, linked under it)', () => {
   const owner = { containerID: 'abc', ifname: 'eth0' };
   const prepared = <T>(count: number, fn: (s: DiskStore) => T) =>
-    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count } }, fn);
+    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count }, addresses }, fn);
   const dotFiles = () => readdirSync(dir()).filter((n) => n.startsWith('.'));
 
   it('each reserve links one pending file; a taken address keeps it for the next; unused ones are removed', async () => {
