@@ -89,11 +89,20 @@ function routeDynamicImports(file) {
   if (routed !== code) writeFileSync(file, routed);
 }
 
-/** 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. */
+/**
+ * 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. lib/platform/exec-node.ts
+ * (execa, the Node build's spawner) is never reached here: lib/platform/exec.ts spawns through the
+ * prelude, so the module is left out of the executable.
+ */
 const quickjsModules = {
   name: 'quickjs-modules',
   setup(b) {
     b.onResolve({ filter: /^qjs:/ }, (args) => ({ path: args.path.slice(4), external: true }));
+    b.onResolve({ filter: /[\\/]exec-node\.ts$/ }, () => ({ path: 'exec-node', namespace: 'cni-ts-standalone' }));
+    b.onLoad({ filter: /.*/, namespace: 'cni-ts-standalone' }, () => ({
+      contents: "export function runWithExeca() { throw new Error('the standalone executable spawns through its own runtime'); }",
+      loader: 'js',
+    }));
   },
 };
 
@@ -122,7 +131,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
       format: 'esm',
       minify: true,
       legalComments: 'none',
-      external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/exec.ts, lib/platform/hash.ts), never reached here
+      external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/hash.ts), never reached here
       plugins: [quickjsModules, ...esbuildPlugins],
       logLevel: 'warning',
     };

@@ -171,7 +171,8 @@ function boundsOf(c: Cidr): RangedSet<AbstractIPNum> {
     const size = (v4 ? new IPv4Prefix(BigInt(c.prefix)) : new IPv6Prefix(BigInt(c.prefix))).toRangeSize();
     const first = c.ip.value - (c.ip.value % size);
     const make = (v: bigint): IPv4 | IPv6 => (v4 ? IPv4.fromNumber(v) : IPv6.fromBigInt(v));
-    b = new RangedSet<AbstractIPNum>(make(first), make(first + size - 1n));
+    // A network address (no host bits, the usual subnet) is its own first address.
+    b = new RangedSet<AbstractIPNum>(first === c.ip.value ? c.ip.num : make(first), make(first + size - 1n));
     boundsCache.set(c, b);
   }
   return b;
