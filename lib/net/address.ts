@@ -49,12 +49,14 @@ const v4MappedBlock = (): RangedSet<AbstractIPNum> =>
 const isV4Mapped = (v6: IPv6): boolean => v4MappedBlock().contains(RangedSet.fromSingleIP(v6));
 
 /**
- * The eight 16-bit groups of an IPv6 address. ip-num keeps only the groups from the first non-zero
- * one on when it builds an address from a number, so the leading zero groups are put back.
+ * The eight 16-bit groups of an IPv6 address. ip-num derives them by printing the value in hex:
+ * from a number it keeps only the groups from the first non-zero one on (the leading zero groups
+ * are put back here), and QuickJS prints a BigInt whose top bit is set with an extra leading "0"
+ * (fd00::1 → "0fd00…"), which ip-num turns into a ninth, leading zero group (dropped here).
  */
 function groupsOf(v6: IPv6): number[] {
   const h = v6.getHexadecatet().map((x) => x.getValue());
-  return h.length < 8 ? [...new Array<number>(8 - h.length).fill(0), ...h] : h;
+  return h.length < 8 ? [...new Array<number>(8 - h.length).fill(0), ...h] : h.slice(h.length - 8);
 }
 
 /** The IPv4 address an IPv4-mapped IPv6 address carries in its last two groups. */
