@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
 import { ipNumLazyStatics } from './ip-num-lazy.mjs';
-import { compiledSchemasPlugin, loadSchemas } from './schemas.mjs';
+import { compiledSchemasPlugin, jsonSchemas, loadSchemas } from './schemas.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS = ['bridge', 'host-local', 'ptp'];
@@ -55,6 +55,11 @@ async function bundle(entry, outfile, marker) {
 const distPackage = join(root, 'dist', 'package.json');
 const distPackageJson = '{"type": "commonjs"}\n';
 if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson) writeAtomically(distPackage, distPackageJson, 0o644);
+// The network config schemas for editors (README "Editor support"), from the same zod schemas.
+mkdirSync(join(root, 'dist', 'schema'), { recursive: true });
+for (const [file, schema] of Object.entries(jsonSchemas(await schemas))) {
+  writeAtomically(join(root, 'dist', 'schema', file), `${JSON.stringify(schema, null, 2)}\n`, 0o644);
+}
 if (!standalone) {
   for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
   console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);

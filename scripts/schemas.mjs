@@ -155,3 +155,83 @@ export function compiledSchemasPlugin(root, zodPromise) {
     },
   };
 }
+
+/** Our plugins' network config schemas by plugin name (the `type` that selects them). */
+const PLUGIN_SCHEMAS = { bridge: 'bridgeConfigSchema', ptp: 'ptpConfigSchema' };
+const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
+
+/**
+ * The JSON Schemas the build writes to dist/schema/ (file name → schema), from zod's JSON Schema
+ * export (z.toJSONSchema, as a config is written: io "input"):
+ * - <plugin>.json: one plugin's network config (a `.conf` file); an `ipam` section whose type
+ *   is host-local gets host-local's keys;
+ * - host-local.json: a network config as host-local reads it (`ipam` required);
+ * - conflist.json: a network configuration list: each `plugins[]` item checked against the schema
+ *   its `type` selects (ours; any other plugin's item only needs a type), without `name` and
+ *   `cniVersion`, which the runtime passes down from the list;
+ * - netconf.json: a `.conf` of any of our plugins, selected by `type` the same way.
+ */
+export function jsonSchemas(zod) {
+  const exported = (name) => {
+    const { $schema: _, ...schema } = zod.toJSONSchema(zod.schemas[name], { io: 'input', reused: 'inline' });
+    // Embedded below under other documents' $defs: a reference of its own would point elsewhere.
+    if (JSON.stringify(schema).includes('"$ref"')) throw new Error(`the JSON Schema of ${name} has references`);
+    return schema;
+  };
+  const hostLocalIpam = exported('hostLocalIpamSchema');
+  const isType = (type) => ({ properties: { type: { const: type } }, required: ['type'] });
+  /** An interface plugin's config: its `ipam` refined by host-local's keys; `name` required or not. */
+  const pluginSchema = (name, { requireName }) => {
+    const schema = exported(name);
+    schema.properties.ipam = { ...schema.properties.ipam, if: isType('host-local'), then: { $ref: '#/$defs/hostLocalIpam' } };
+    if (!requireName) schema.required = (schema.required ?? []).filter((k) => k !== 'name');
+    if (!schema.required?.length) delete schema.required;
+    return schema;
+  };
+  const byType = (requireName) => ({
+    type: 'object',
+    required: ['type', ...(requireName ? ['name'] : [])],
+    properties: { type: { type: 'string', description: 'the plugin: the name of its executable in CNI_PATH' } },
+    allOf: Object.keys(PLUGIN_SCHEMAS).map((type) => ({ if: isType(type), then: { $ref: `#/$defs/${type}` } })),
+  });
+  const defs = (requireName) => ({
+    ...Object.fromEntries(Object.entries(PLUGIN_SCHEMAS).map(([type, name]) => [type, pluginSchema(name, { requireName })])),
+    hostLocalIpam,
+  });
+  const out = {};
+  for (const [type, name] of Object.entries(PLUGIN_SCHEMAS)) {
+    out[`${type}.json`] = {
+      $schema: JSON_SCHEMA_DIALECT,
+      title: `cni-ts ${type} network config`,
+      ...pluginSchema(name, { requireName: true }),
+      $defs: { hostLocalIpam },
+    };
+  }
+  out['host-local.json'] = {
+    $schema: JSON_SCHEMA_DIALECT,
+    title: 'cni-ts host-local network config (the calling plugin config with its ipam section)',
+    ...exported('hostLocalConfigSchema'),
+  };
+  out['netconf.json'] = {
+    $schema: JSON_SCHEMA_DIALECT,
+    title: 'cni-ts network config (.conf), by plugin type',
+    ...byType(true),
+    $defs: defs(true),
+  };
+  out['conflist.json'] = {
+    $schema: JSON_SCHEMA_DIALECT,
+    title: 'CNI network configuration list (.conflist) with cni-ts plugins',
+    type: 'object',
+    required: ['name', 'plugins'],
+    properties: {
+      cniVersion: { type: 'string', description: 'CNI specification version of the list and its results' },
+      cniVersions: { type: 'array', items: { type: 'string' }, description: 'versions a runtime may choose from' },
+      name: { type: 'string', description: 'network name, unique on the host' },
+      disableCheck: { type: 'boolean', description: 'the runtime skips CHECK' },
+      disableGC: { type: 'boolean', description: 'the runtime skips GC' },
+      plugins: { type: 'array', minItems: 1, items: { $ref: '#/$defs/plugin' }, description: 'the chain, in ADD order' },
+    },
+    $defs: { plugin: byType(false), ...defs(false) },
+  };
+  return out;
+}

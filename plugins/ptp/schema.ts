@@ -2,17 +2,21 @@
 // proxy ARP) mode's keys (README "ptp"). The TypeScript type, the build-time compiled parser and
 // dist/schema/ptp.json come from it.
 import * as z from 'zod/mini';
-import { baseConfigShape } from '../../lib/cni/config-schema.ts';
+import { baseConfigShape, described } from '../../lib/cni/config-schema.ts';
 
 export const ptpConfigSchema = z.looseObject({
   ...baseConfigShape,
-  ipMasq: z.optional(z.boolean()),
-  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
-  mtu: z.optional(z.int().check(z.minimum(0), z.maximum(65535))),
-  /** Routed mode: no address on the host veth, the host answers ARP for 169.254.1.1 by proxy. */
-  proxyArp: z.optional(z.boolean()),
-  /** Routed mode: host veth name = prefix + hash of the pod identity (Calico's scheme). */
-  hostVethPrefix: z.optional(z.string()),
+  ipMasq: described(z.optional(z.boolean()), 'masquerade pod traffic leaving the pod network'),
+  ipMasqBackend: described(z.optional(z.enum(['iptables', 'nftables'])), 'masquerade backend (default: iptables unless unusable)'),
+  mtu: described(z.optional(z.int().check(z.minimum(0), z.maximum(65535))), 'MTU of both veth ends (0: kernel default)'),
+  proxyArp: described(
+    z.optional(z.boolean()),
+    'routed mode (Calico style): no address on the host veth, which answers ARP for 169.254.1.1 by proxy',
+  ),
+  hostVethPrefix: described(
+    z.optional(z.string()),
+    'routed mode: prefix of the host veth name (1-11 of [a-zA-Z0-9_-], starting with a letter; default ptp)',
+  ),
 });
 
 export type RawPtpConfig = z.infer<typeof ptpConfigSchema>;
