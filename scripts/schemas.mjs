@@ -180,10 +180,12 @@ export function jsonSchemas(zod) {
   };
   const hostLocalIpam = exported('hostLocalIpamSchema');
   const isType = (type) => ({ properties: { type: { const: type } }, required: ['type'] });
+  // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keywords
+  const ifThen = (condition, consequence) => ({ if: condition, then: consequence });
   /** An interface plugin's config: its `ipam` refined by host-local's keys; `name` required or not. */
   const pluginSchema = (name, { requireName }) => {
     const schema = exported(name);
-    schema.properties.ipam = { ...schema.properties.ipam, if: isType('host-local'), then: { $ref: '#/$defs/hostLocalIpam' } };
+    schema.properties.ipam = { ...schema.properties.ipam, ...ifThen(isType('host-local'), { $ref: '#/$defs/hostLocalIpam' }) };
     if (!requireName) schema.required = (schema.required ?? []).filter((k) => k !== 'name');
     if (!schema.required?.length) delete schema.required;
     return schema;
@@ -192,7 +194,7 @@ export function jsonSchemas(zod) {
     type: 'object',
     required: ['type', ...(requireName ? ['name'] : [])],
     properties: { type: { type: 'string', description: 'the plugin: the name of its executable in CNI_PATH' } },
-    allOf: Object.keys(PLUGIN_SCHEMAS).map((type) => ({ if: isType(type), then: { $ref: `#/$defs/${type}` } })),
+    allOf: Object.keys(PLUGIN_SCHEMAS).map((type) => ifThen(isType(type), { $ref: `#/$defs/${type}` })),
   });
   const defs = (requireName) => ({
     ...Object.fromEntries(Object.entries(PLUGIN_SCHEMAS).map(([type, name]) => [type, pluginSchema(name, { requireName })])),

@@ -11,7 +11,10 @@ import { ROOT } from '../helpers/kernel.ts';
 type Json = Record<string, any>;
 let schemas: Record<string, Json>;
 const ajv = new Ajv2020({ allErrors: true, strict: false });
-const validator = (file: string) => ajv.getSchema(file) ?? (ajv.addSchema(schemas[file]!, file), ajv.getSchema(file)!);
+function validator(file: string) {
+  if (!ajv.getSchema(file)) ajv.addSchema(schemas[file]!, file);
+  return ajv.getSchema(file)!;
+}
 
 beforeAll(async () => {
   schemas = jsonSchemas(await loadSchemas(ROOT));
