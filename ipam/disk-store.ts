@@ -13,8 +13,10 @@
 // reference ignores leftovers. Every method here runs with the lock held by `withStore`.
 //
 // The content of an ADD's leases is known before any address is chosen, so ADD writes and syncs
-// them as "pending" files before it takes the lock (`prepare`) and only links them under it: the
-// flush to disk (~1 ms) no longer holds up every other ADD of the node. Temp files of the
+// them as "pending" files before it takes the lock (PendingLeases) and only links them under it: the
+// flush to disk (~1 ms) no longer holds up every other ADD of the node. The flush runs off the
+// JavaScript thread, started before ADD has even loaded its address code (ipam/host-local.ts), so
+// it costs ADD nothing but the wait for whichever of the two ends last. Temp files of the
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
@@ -32,6 +34,7 @@ import type { IP } from '../lib/net/address.ts';
 import {
   closeSync,
   constants,
+  fdatasyncAsync,
   fdatasyncSync,
   ftruncateSync,
   linkSync,
@@ -48,7 +51,7 @@ import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
 import type { LeaseStore, Owner } from './allocator.ts';
-import { networkDir } from './store-location.ts';
+import { estimatedRangeSets, networkDir, parseStoreLocation } from './store-location.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -143,7 +146,13 @@ export class DiskStore implements LeaseStore {
   static async withStore<T>(
     dataDir: string,
     network: string,
-    opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number }; addresses?: LeaseAddresses },
+    opts: {
+      create: boolean;
+      waitSeconds?: number;
+      pending?: PendingLeases;
+      prepare?: { content: string; count: number };
+      addresses?: LeaseAddresses;
+    },
     fn: (store: DiskStore) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
@@ -161,16 +170,20 @@ export class DiskStore implements LeaseStore {
         throw e instanceof CniError ? e : ioError(`cannot access data directory ${dir}`, e);
       }
     }
-    const pending = opts.prepare ? writePending(dir, opts.prepare.content, opts.prepare.count) : [];
+    const pending =
+      opts.pending?.dir === dir ? opts.pending : opts.prepare && PendingLeases.write(dir, opts.prepare.content, opts.prepare.count);
     try {
+      // Linked under the lock only once on disk: a lease never exists half-written.
+      const flushed = await pending?.flushed;
+      if (flushed) throw ioError(`cannot write ${join(dir, pending!.names[0] ?? '')}`, flushed);
       return await withFileLock(
         join(dir, LOCK_FILE),
-        () => fn(new DiskStore(dir, pending, opts.addresses)),
+        () => fn(new DiskStore(dir, pending?.names ?? [], opts.addresses)),
         opts.waitSeconds ?? LOCK_WAIT_SECONDS,
         LOCK_MODE,
       );
     } finally {
-      for (const name of pending) removeQuietly(dir, name); // the ones not linked (or already removed)
+      pending?.discard(); // the ones not linked (or already removed)
     }
   }
 
@@ -411,18 +424,73 @@ function writeFileDurably(dir: string, name: string, content: string, exclusive 
   closeSync(fd);
 }
 
-/** `count` synced files holding `content`, named for this process (see the header). */
-function writePending(dir: string, content: string, count: number): string[] {
-  const names: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
-      writeFileDurably(dir, name, content, true);
-      names.push(name);
+/**
+ * An ADD's lease files, written before the lock and flushed to disk off the JavaScript thread
+ * (see the header): named for this process, linked to their addresses by DiskStore.reserve.
+ */
+export class PendingLeases {
+  private constructor(
+    readonly dir: string,
+    readonly names: string[],
+    /** Resolves when every file is on disk: with the error when one could not be flushed (never rejects). */
+    readonly flushed: Promise<Error | undefined>,
+  ) {}
+
+  /** `count` files holding `content` in `dir`, their flush started; throws (removing them) when one cannot be written. */
+  static write(dir: string, content: string, count: number): PendingLeases {
+    const names: string[] = [];
+    const flushes: Array<Promise<Error | undefined>> = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
+        const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, LEASE_MODE);
+        names.push(name);
+        try {
+          writeSync(fd, content);
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+        // The descriptor stays open until its flush has ended.
+        flushes.push(
+          fdatasyncAsync(fd)
+            .then(
+              () => undefined,
+              (e: Error) => e,
+            )
+            .finally(() => closeSync(fd)),
+        );
+      }
+    } catch (e) {
+      for (const name of names) removeQuietly(dir, name);
+      throw ioError(`cannot write ${join(dir, names[names.length - 1] ?? PENDING_PREFIX)}`, e);
     }
-  } catch (e) {
-    for (const name of names) removeQuietly(dir, name);
-    throw e;
+    return new PendingLeases(
+      dir,
+      names,
+      Promise.all(flushes).then((errors) => errors.find((e) => e !== undefined)),
+    );
   }
-  return names;
+
+  /**
+   * Started by an ADD before it has validated its config (ipam/host-local.ts): only into a network
+   * directory that exists already (an invalid config must leave the disk as it was; discard()
+   * removes the files again), sized by the config's range sets as written. undefined when that
+   * cannot be done; ADD then writes its leases when it opens the store.
+   */
+  static start(req: { config: Record<string, unknown>; env: { containerID: string; ifname: string } }): PendingLeases | undefined {
+    try {
+      const loc = parseStoreLocation(req.config);
+      const dir = networkDir(loc.dataDir, loc.network);
+      if (!statSync(dir).isDirectory()) return undefined;
+      return PendingLeases.write(dir, leaseContent(ownerOf(req)), estimatedRangeSets(req.config));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Remove the files not linked (or already removed by another process's sweep). */
+  discard(): void {
+    for (const name of this.names.splice(0)) removeQuietly(this.dir, name);
+  }
 }

@@ -13,12 +13,26 @@
 
 import { validAttachmentsOf } from '../lib/cni/attachments.ts';
 import type { Plugin, Request } from '../lib/cni/dispatch.ts';
+import type { Result } from '../lib/cni/types.ts';
 import { warn } from '../lib/platform/output.ts';
-import { DiskStore, ownerOf } from './disk-store.ts';
+import { DiskStore, ownerOf, PendingLeases } from './disk-store.ts';
 import { parseStoreLocation } from './store-location.ts';
 
 // ADD, CHECK and STATUS need the ranges (and ip-num): a module of their own, loaded when called.
 const leasing = () => import('./leasing.ts');
+
+/**
+ * ADD's lease files are written and their flush to disk started first, so the disk works while
+ * the address code loads and the config is validated (ipam/disk-store.ts PendingLeases).
+ */
+async function add(req: Request): Promise<Result> {
+  const pending = PendingLeases.start(req);
+  try {
+    return await (await leasing()).add(req, pending);
+  } finally {
+    pending?.discard();
+  }
+}
 
 /** Releases every lease of (container ID, ifname); nothing there (or no directory) is success. */
 async function del(req: Request): Promise<void> {
@@ -50,7 +64,7 @@ async function gc(req: Request): Promise<void> {
 export const hostLocal: Plugin = {
   name: 'host-local',
   entersNetns: false,
-  add: async (req) => (await leasing()).add(req),
+  add,
   del,
   check: async (req) => (await leasing()).check(req),
   gc,

@@ -14,7 +14,7 @@ import { accessSync, constants, readFileSync, statSync } from '../lib/platform/f
 import { dirname } from '../lib/platform/path.ts';
 import { allocateAll, freeCount, toIPConfig } from './allocator.ts';
 import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, rangeFor, rangeSetToString } from './config.ts';
-import { DiskStore, leaseContent, ownerOf } from './disk-store.ts';
+import { DiskStore, leaseContent, ownerOf, type PendingLeases } from './disk-store.ts';
 import { networkDir } from './store-location.ts';
 
 /** STATUS is polled every few seconds: wait only briefly for a lock another command holds. */
@@ -31,13 +31,14 @@ function readDns(cfg: HostLocalConfig): DNS | undefined {
   return parseResolvConf(content);
 }
 
-export async function add(req: Request): Promise<Result> {
+/** `pending`: lease files already written and being flushed (ipam/host-local.ts). */
+export async function add(req: Request, pending?: PendingLeases): Promise<Result> {
   const cfg = await parseHostLocalConfig(req.config, req.cniArgs, req.version);
   const dns = readDns(cfg);
   const owner = ownerOf(req);
   // One lease per range set, its content known now: written and synced before the lock (disk-store.ts).
   const prepare = { content: leaseContent(owner), count: cfg.rangeSets.length };
-  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true, prepare, addresses }, (store) =>
+  const allocations = await DiskStore.withStore(cfg.dataDir, cfg.network, { create: true, pending, prepare, addresses }, (store) =>
     allocateAll(cfg, store, owner),
   );
   const result: Result = { cniVersion: '1.1.0', ips: allocations!.map(toIPConfig) };

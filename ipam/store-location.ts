@@ -33,3 +33,16 @@ export const networkDir = (dataDir: string, network: string): string => {
   checkNetworkName(network);
   return join(dataDir, network);
 };
+
+/**
+ * How many range sets a config asks for, counted as written (not validated): the legacy subnet,
+ * `ipam.ranges` and the runtime's `ipRanges`. What an ADD writes its lease files for in advance;
+ * a wrong count only means a file written later or removed unused.
+ */
+export function estimatedRangeSets(config: Record<string, unknown>): number {
+  const ipam = config.ipam as { subnet?: unknown; ranges?: unknown } | undefined;
+  const runtime = config.runtimeConfig as { ipRanges?: unknown } | undefined;
+  const lengthOf = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+  const n = (typeof ipam?.subnet === 'string' && ipam.subnet !== '' ? 1 : 0) + lengthOf(ipam?.ranges) + lengthOf(runtime?.ipRanges);
+  return Math.max(1, Math.min(n, 8));
+}
