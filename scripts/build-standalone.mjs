@@ -1,6 +1,6 @@
 // Standalone build: one self-contained executable, dist/bin/cni-ts, that needs no Node.js on the
 // host, plus dist/bin/{bridge,host-local,ptp} as symlinks to it (it dispatches on the name it was
-// invoked by — lib/platform/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
+// invoked by — lib/platform/qjs/host.c picks the plugin, plugins/main.ts is each one's entry).
 //
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
@@ -113,14 +113,14 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
   const work = mkdtempSync(join(root, 'dist', '.standalone-')); // concurrent builds must not share it
   const tmp = join(outDir, `.${MULTICALL}.tmp-${process.pid}`);
   try {
-    // Per plugin (see plugins/standalone.ts): one esbuild bundle split at its lazy imports, each
+    // Per plugin (see plugins/main.ts): one esbuild bundle split at its lazy imports, each
     // piece compiled by qjsc to a bytecode module of its own, so lib/platform/qjs/host.c reads a module only
     // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
     // also how the entry's relative imports resolve at run time. -M marks the other pieces as
     // external, so each C file holds exactly one module. -s: no debug info (about half the bytes to
     // read at start-up; errors keep their messages). Stripping takes away the file name QuickJS
     // resolves a dynamic import() against, so the chunks' import() calls go through the entry's
-    // __cniImport (plugins/standalone.ts), the one module kept whole.
+    // __cniImport (plugins/main.ts), the one module kept whole.
     const sources = [join(root, 'lib', 'platform', 'qjs', 'host.c')];
     const modules = [];
     const esbuildOptions = {
@@ -158,7 +158,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
       const dir = join(work, plugin);
       rmSync(dir, { recursive: true, force: true });
       await build({
-        entryPoints: { standalone: join(root, 'plugins', 'standalone.ts') },
+        entryPoints: { standalone: join(root, 'plugins', 'main.ts') },
         outdir: dir,
         splitting: true,
         chunkNames: 'chunk-[hash]',

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
+import { withCodeCache } from './code-cache.mjs';
 import { ipNumLazyStatics } from './ip-num-lazy.mjs';
 import { compiledSchemasPlugin, jsonSchemas, loadSchemas } from './schemas.mjs';
 
@@ -33,9 +34,10 @@ function writeAtomically(path, data, mode) {
   renameSync(tmp, path);
 }
 
-async function bundle(entry, outfile, marker) {
+async function bundle(plugin, outfile, marker) {
   const result = await build({
-    entryPoints: [join(root, entry)],
+    entryPoints: [join(root, 'plugins', 'main.ts')],
+    define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
     outfile,
     write: false,
     bundle: true,
@@ -44,11 +46,10 @@ async function bundle(entry, outfile, marker) {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    banner: { js: `#!/usr/bin/env node\n// ${marker}\n` },
     plugins,
     logLevel: 'warning',
   });
-  writeAtomically(outfile, result.outputFiles[0].contents, 0o755);
+  writeAtomically(outfile, withCodeCache(root, plugin, `#!/usr/bin/env node\n// ${marker}\n`, result.outputFiles[0].text), 0o755);
 }
 
 // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
@@ -61,7 +62,7 @@ for (const [file, schema] of Object.entries(jsonSchemas(await schemas))) {
   writeAtomically(join(root, 'dist', 'schema', file), `${JSON.stringify(schema, null, 2)}\n`, 0o644);
 }
 if (!standalone) {
-  for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
+  for (const p of PLUGINS) await bundle(p, join(root, 'dist', p), `cni-ts plugin: ${p}`);
   console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
 } else {
   const { buildStandalone } = await import('./build-standalone.mjs');

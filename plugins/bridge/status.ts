@@ -1,5 +1,5 @@
 // bridge STATUS (CNI 1.1): its own module so the standalone build answers a STATUS poll without
-// reading the rest of the plugin (plugins/standalone.ts).
+// reading the rest of the plugin (plugins/main.ts).
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';

@@ -1,5 +1,5 @@
 // ptp DEL: a module of its own, so the standalone build's DEL reads neither the ADD/CHECK code
-// nor the address arithmetic (lib/net/address.ts, ip-num) those need (plugins/standalone.ts).
+// nor the address arithmetic (lib/net/address.ts, ip-num) those need (plugins/main.ts).
 import { prevResultOf, runAll } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';

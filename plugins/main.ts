@@ -1,8 +1,11 @@
-// Entry of the standalone executable (scripts/build-standalone.mjs). It is bundled and compiled to
-// bytecode once per plugin, with CNI_TS_PLUGIN defined as that plugin's name, so each bytecode
-// holds only the code its plugin runs: lib/platform/qjs/host.c picks one by the name the executable was
-// invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
-// The runtime surface QuickJS lacks (lib/platform/qjs/prelude.ts) is evaluated by host.c before this.
+// Entry of every plugin executable, bundled once per plugin with CNI_TS_PLUGIN defined as its name
+// (scripts/build.mjs), so each holds only the code its plugin runs. Each command loads what it
+// uses when it runs (below): VERSION nothing beyond this module's imports, DEL and STATUS modules of
+// their own. In the standalone executable (scripts/build-standalone.mjs) every lazy import is a
+// bytecode module read on first import (lib/platform/qjs/host.c picks a plugin's by the name the
+// executable was invoked by; reading bytecode is most of a QuickJS start-up), after the runtime
+// surface QuickJS lacks (lib/platform/qjs/prelude.ts). In a Node bundle a lazily imported module's
+// code runs only on first import, and execa, ip-num and zod with it.
 
 import { registerInProcessPlugin } from '../lib/cni/delegate.ts';
 import type { Plugin } from '../lib/cni/dispatch.ts';
