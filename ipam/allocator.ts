@@ -1,5 +1,5 @@
 // The host-local allocation algorithm (the reference allocator's order, see README "host-local"), pure: it talks to an abstract
-// LeaseStore (the disk store in production, a Map in unit tests) and does no I/O of its own.
+// LeaseStore (lease-store.ts: the disk store in production, an in-memory double in unit tests) and does no I/O of its own.
 //
 // Per range set: a requested address is taken if it is free and not the gateway; otherwise the
 // round-robin iterator walks from the address after `last_reserved_ip.<set>` upwards, wrapping
@@ -11,24 +11,7 @@ import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { IPConfig } from '../lib/cni/types.ts';
 import { formatIP, type IP, ipEqual, lastOf, networkOf, nextIP, rangeSize } from '../lib/net/address.ts';
 import { type HostLocalConfig, type Range, type RangeSet, type RequestedIP, rangeContains, rangeFor, rangeSetToString } from './config.ts';
-
-export interface Owner {
-  containerID: string;
-  ifname: string;
-}
-
-/** What the allocator needs from storage. Callers hold the store's lock around every use. */
-export interface LeaseStore {
-  /** Is `ip` leased to anyone? (A hint to skip known leases; `reserve` is the authority.) */
-  isLeased(ip: IP): boolean;
-  /** Lease `ip` to `owner` atomically and remember it as set `setIndex`'s last reservation; false if already leased. */
-  reserve(ip: IP, owner: Owner, setIndex: number): boolean;
-  /** Drop one lease (rolls back a partial ADD). */
-  release(ip: IP): void;
-  lastReserved(setIndex: number): IP | undefined;
-  /** Addresses leased to `owner`, including legacy leases that record only the container ID. */
-  leasesOf(owner: Owner): IP[];
-}
+import type { LeaseStore, Owner } from './lease-store.ts';
 
 export interface Allocation {
   setIndex: number;

@@ -50,7 +50,7 @@ import { randomBytesHex } from '../lib/platform/hash.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
-import type { LeaseStore, Owner } from './allocator.ts';
+import type { Lease, LeaseAdmin, LeaseStore, Owner } from './lease-store.ts';
 import { estimatedRangeSets, networkDir, parseStoreLocation } from './store-location.ts';
 
 export const LOCK_FILE = 'lock';
@@ -99,14 +99,7 @@ function ioError(what: string, e: unknown): CniError {
   return new CniError(ErrorCode.IoFailure, `host-local: ${what}`, (e as Error).message);
 }
 
-export interface Lease {
-  ip: IP;
-  name: string;
-  /** undefined when the file is empty or unreadable. */
-  owner?: { containerID: string; ifname?: string };
-}
-
-export class DiskStore implements LeaseStore {
+export class DiskStore implements LeaseStore, LeaseAdmin {
   /**
    * The names present that may be leases (kept current as we reserve and release); the ones that
    * are not an address's text are dropped where an address is wanted (see the header).
@@ -153,7 +146,7 @@ export class DiskStore implements LeaseStore {
       prepare?: { content: string; count: number };
       addresses?: LeaseAddresses;
     },
-    fn: (store: DiskStore) => T | Promise<T>,
+    fn: (store: LeaseStore & LeaseAdmin) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
     if (opts.create) {
@@ -263,7 +256,7 @@ export class DiskStore implements LeaseStore {
     return this.contents;
   }
 
-  // ---- DEL / GC / CHECK / STATUS ----
+  // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
 
   /** Every lease with its recorded owner. */
   leases(): Lease[] {
@@ -276,18 +269,16 @@ export class DiskStore implements LeaseStore {
     });
   }
 
-  /** Addresses leased, without reading any file (STATUS). */
+  /** Without reading any lease file. */
   leasedAddresses(): IP[] {
     const addresses = this.address();
     return [...this.leased].flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
   /**
-   * Release every lease of (containerID, ifname); if there is none, the legacy leases recording
-   * only the container ID (the reference's fallback). Returns the released names. Found by
-   * content; with lib/net/address.ts, only names that are an address's text count. Without it
-   * (DEL), a name of address characters holding exactly this owner counts: the reference's DEL
-   * takes any file holding it.
+   * Found by content; with lib/net/address.ts, only names that are an address's text count.
+   * Without it (DEL), a name of address characters holding exactly this owner counts: the
+   * reference's DEL takes any file holding it.
    */
   releaseByOwner(owner: Owner): string[] {
     const contents = this.readContents();
@@ -300,10 +291,8 @@ export class DiskStore implements LeaseStore {
   }
 
   /**
-   * Release every lease whose owner is not a valid attachment. A legacy lease (container ID
-   * only) is kept while any attachment of that container is valid; an empty lease (left by a
-   * writer that crashed between create and write — we hold the lock, so none is in progress)
-   * belongs to nobody and goes. Returns the released leases.
+   * An empty lease was left by a writer that crashed between create and write (the reference
+   * writes in place; we hold the lock, so none is in progress): it belongs to nobody and goes.
    */
   collectGarbage(valid: Attachment[]): Lease[] {
     const keep = new Set(valid.map((a) => leaseContent(a)));

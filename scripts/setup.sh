@@ -8,10 +8,27 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c.
+# bird2: the cross-node routing test runs BIRD (examples/bird/) inside its own node namespaces.
 PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace
-  gcc make libc6-dev xz-utils)
+  gcc make libc6-dev xz-utils bird2)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# Debian's bird2 starts a system BIRD in the machine's own namespace (systemd unit or init script;
+# not where policy-rc.d forbids it) whose default config syncs its tables with the machine's routes.
+# The tests run their own BIRDs inside the namespaces they create and never use this one: when this
+# script is what installed bird2, the system daemon is stopped and disabled. It is stopped through
+# systemd or its own control socket, so no other bird process is touched (the init script's `stop`
+# would kill every process named bird). An operator's bird2 installed before is left alone.
+quiet_system_bird() {
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now bird.service >/dev/null 2>&1 || true
+  else
+    update-rc.d bird disable >/dev/null 2>&1 || true
+    if [[ -S /run/bird/bird.ctl ]]; then birdc -s /run/bird/bird.ctl down >/dev/null 2>&1 || true; fi
+  fi
+  echo "setup: the system bird service (machine's namespace) is stopped and disabled; the tests run their own" >&2
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
@@ -24,6 +41,7 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" bird2 "* ]]; then quiet_system_bird; fi
 fi
 
 # Node >= 20 runs the plugins and the tests (Debian 12's own nodejs is 18, too old).

@@ -1,9 +1,13 @@
-// Shared request helpers for interface plugins: prevResult and the GC attachment list.
+// Shared request helpers for interface plugins: prevResult, the result's DNS and the GC attachment list.
 
 import { warn } from '../platform/output.ts';
 import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import type { Attachment, Result } from './types.ts';
+import { compactDns } from './result-format.ts';
+import type { Attachment, DNS, Result } from './types.ts';
+
+/** The result's DNS: the network config's `dns` replaces the IPAM's when it says anything (as in the reference). */
+export const chooseDns = (configDns: DNS | undefined, ipamDns: DNS | undefined): DNS | undefined => compactDns(configDns) ?? ipamDns;
 
 /**
  * prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or, `lenient`
@@ -47,19 +51,4 @@ export function validAttachmentsOf(req: Request): Attachment[] | undefined {
     }
     return { containerID: a.containerID, ifname: a.ifname };
   });
-}
-
-/** Run every cleanup, keep going past failures, then report the first failure (GC/DEL semantics). */
-export async function runAll(steps: Array<[string, () => Promise<unknown>]>): Promise<void> {
-  // Concurrently: the steps are independent cleanups (a step that must follow another awaits it).
-  const outcomes = await Promise.allSettled(steps.map(([, step]) => step()));
-  const failures: string[] = [];
-  let first: unknown;
-  outcomes.forEach((o, i) => {
-    if (o.status === 'fulfilled') return;
-    first ??= o.reason;
-    failures.push(`${steps[i]![0]}: ${(o.reason as Error)?.message}`);
-  });
-  if (failures.length === 1 && first instanceof CniError) throw first;
-  if (failures.length) throw new CniError(first instanceof CniError ? first.code : ErrorCode.Internal, failures.join('; '));
 }

@@ -4,6 +4,7 @@
 
 import { inspectNetns, type NetnsState } from '../kernel/netns.ts';
 import { warn } from '../platform/output.ts';
+import { UndoStack } from '../platform/steps.ts';
 import { parseCniArgs } from './cni-args.ts';
 import { type CniEnv, type Command, isCommand, readEnv } from './env.ts';
 import { CniError, ErrorCode, preview, toErrorJson } from './errors.ts';
@@ -162,15 +163,11 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
     switch (command) {
       case 'ADD': {
         const result = await plugin.add(req);
-        let printable: unknown;
-        try {
-          printable = formatResult(result, cfgVersion);
-        } catch (e) {
-          // The attachment exists but cannot be expressed in the requested version (e.g. no
-          // address for a 0.1.0/0.2.0 result): undo it like any failed ADD, with the plugin's DEL.
-          await plugin.del({ ...req, command: 'DEL' }).catch(() => undefined);
-          throw e;
-        }
+        // The attachment exists but may not be expressible in the requested version (e.g. no
+        // address for a 0.1.0/0.2.0 result): then it is undone like any failed ADD, with the plugin's DEL.
+        const undo = new UndoStack();
+        undo.push('attachment', () => plugin.del({ ...req, command: 'DEL' }));
+        const printable = await undo.guard(async () => formatResult(result, cfgVersion));
         return { stdout: JSON.stringify(printable, null, 2), exitCode: 0 };
       }
       case 'DEL':

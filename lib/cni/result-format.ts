@@ -1,6 +1,5 @@
 // The internal 1.1.0 result model rendered in every spec version's JSON shape (following the Go
-// library's conversion algorithm), and the DNS helpers results share. Reading a result document
-// is lib/cni/result-parse.ts.
+// library's conversion algorithm). Reading a result document is lib/cni/result-parse.ts.
 
 import { CniError, ErrorCode } from './errors.ts';
 import type { DNS, Result } from './types.ts';
@@ -18,9 +17,6 @@ export function compactDns(d: DNS | undefined): DNS | undefined {
   if (d.options?.length) out.options = [...d.options];
   return Object.keys(out).length ? out : undefined;
 }
-
-/** The result's DNS: the network config's `dns` replaces the IPAM's when it says anything (as in the reference). */
-export const chooseDns = (configDns: DNS | undefined, ipamDns: DNS | undefined): DNS | undefined => compactDns(configDns) ?? ipamDns;
 
 /** The family of an address of an internal result (validated when it was parsed): IPv6 text has a colon, IPv4 text never. */
 const familyOf = (address: string): '4' | '6' => (address.includes(':') ? '6' : '4');

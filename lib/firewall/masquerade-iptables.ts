@@ -10,6 +10,7 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import { bitsOf, type Cidr, type Family, formatCidr, formatIP, networkOf, parseIPOrCidr } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { type FirewallDriver, readPlanApply } from './driver.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
 
@@ -27,9 +28,9 @@ export const chainName = (network: string, containerID: string): string => forma
 const goQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 /** The comment on every rule: `name: "<net>" id: "<id>"` (Go `fmt.Sprintf("name: %q id: %q")`). */
-export const ruleComment = (network: string, containerID: string): string => `name: ${goQuote(network)} id: ${goQuote(containerID)}`;
+export const masqRuleComment = (network: string, containerID: string): string => `name: ${goQuote(network)} id: ${goQuote(containerID)}`;
 
-/** Parse a comment written by `ruleComment` back into its parts; undefined for other comments. */
+/** Parse a comment written by `masqRuleComment` back into its parts; undefined for other comments. */
 export function parseRuleComment(comment: string): { network: string; containerID: string } | undefined {
   const m = /^name: "((?:[^"\\]|\\.)*)" id: "((?:[^"\\]|\\.)*)"$/.exec(comment);
   if (!m) return undefined;
@@ -128,7 +129,7 @@ export function addressesByFamily(ips: string[]): Record<Family, Cidr[]> {
 /** The rules the reference would have in the chain and in POSTROUTING for these addresses, in its order. */
 export function wantedRules(network: string, containerID: string, family: Family, ips: Cidr[]): { chain: string[]; postrouting: string[] } {
   const chain = chainName(network, containerID);
-  const comment = `-m comment --comment ${saveQuote(ruleComment(network, containerID))}`;
+  const comment = `-m comment --comment ${saveQuote(masqRuleComment(network, containerID))}`;
   const chainRules: string[] = [];
   const jumps: string[] = [];
   const unique = (list: string[], line: string) => {
@@ -222,50 +223,48 @@ async function applyNat(family: Family, lines: string[], what: string): Promise<
 }
 
 /**
- * Read, plan, apply; once more if the write failed because another process changed the table
- * between our read and our write (e.g. a concurrent DEL of the same attachment).
+ * One family's nat table brought to what `plan` wants. `required`: an unusable iptables is an
+ * error (setup), or means there is nothing of ours to remove (teardown, GC).
  */
-async function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const state = await readNat(family);
-    if (!state) {
-      if (!required) return;
-      throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].save} is not usable on this host`);
+function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+  return readPlanApply({
+    read: () => readNat(family),
+    plan: (state) => {
+      if (state) return plan(state);
+      if (required) throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].save} is not usable on this host`);
+      return null;
+    },
+    apply: (lines) => applyNat(family, lines, what),
+  });
+}
+
+/** The iptables driver: per-attachment nat chain CNI-<hash> and its POSTROUTING jumps, per family. */
+export const iptablesMasquerade: FirewallDriver<string[]> = {
+  async setup({ network, containerID }, ips) {
+    const byFamily = addressesByFamily(ips);
+    await Promise.all(
+      FAMILIES.filter((f) => byFamily[f].length).map((f) =>
+        reconcile(f, 'masquerade setup', (s) => planSetup(network, containerID, f, byFamily[f], s), true),
+      ),
+    );
+  },
+  // Both families: the addresses (and so the families) may be unknown at DEL time.
+  async teardown({ network, containerID }) {
+    await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade teardown', (s) => planTeardown(network, containerID, s), false)));
+  },
+  // Chains are per (network, container ID): the reference ignores ifname here.
+  async gc(network, valid) {
+    const validIDs = new Set(valid.map((a) => a.containerID));
+    await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
+  },
+  async missing({ network, containerID }, ips) {
+    const byFamily = addressesByFamily(ips);
+    const out: string[] = [];
+    for (const f of FAMILIES) {
+      if (!byFamily[f].length) continue;
+      const state = await readNat(f);
+      out.push(...(state ? missingRules(network, containerID, f, byFamily[f], state) : [`${TOOLS[f].save} not usable`]));
     }
-    try {
-      await applyNat(family, plan(state), what);
-      return;
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
-}
-
-export async function setupIptablesMasq(network: string, containerID: string, ips: string[]): Promise<void> {
-  const byFamily = addressesByFamily(ips);
-  await Promise.all(
-    FAMILIES.filter((f) => byFamily[f].length).map((f) =>
-      reconcile(f, 'masquerade setup', (s) => planSetup(network, containerID, f, byFamily[f], s), true),
-    ),
-  );
-}
-
-/** Both families: the addresses (and so the families) may be unknown at DEL time. */
-export async function teardownIptablesMasq(network: string, containerID: string): Promise<void> {
-  await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade teardown', (s) => planTeardown(network, containerID, s), false)));
-}
-
-export async function gcIptablesMasq(network: string, validIDs: Set<string>): Promise<void> {
-  await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
-}
-
-export async function missingIptablesMasq(network: string, containerID: string, ips: string[]): Promise<string[]> {
-  const byFamily = addressesByFamily(ips);
-  const out: string[] = [];
-  for (const f of FAMILIES) {
-    if (!byFamily[f].length) continue;
-    const state = await readNat(f);
-    out.push(...(state ? missingRules(network, containerID, f, byFamily[f], state) : [`${TOOLS[f].save} not usable`]));
-  }
-  return out;
-}
+    return out;
+  },
+};

@@ -11,6 +11,7 @@
 
 import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import { parseAddresses } from './masquerade-iptables.ts';
 import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
 
@@ -75,7 +76,7 @@ export const teardownHandles = (rules: NftRule[], network: string, ifname: strin
   handlesWithPrefix(rules, hashForInstance(network, ifname, containerID));
 
 /** Rules of `network` whose comment is not that of a valid attachment. */
-export function gcHandles(rules: NftRule[], network: string, valid: { containerID: string; ifname: string }[]): number[] {
+export function gcHandles(rules: NftRule[], network: string, valid: readonly AttachmentKey[]): number[] {
   const keep = new Set(valid.map((a) => commentForInstance(network, a.ifname, a.containerID)));
   return rules
     .filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(hashForNetwork(network)) && !keep.has(r.comment))
@@ -128,41 +129,25 @@ export function missingNftRules(objs: NftObject[] | null, network: string, ifnam
 
 const readTable = (): Promise<NftObject[] | null> => nftList(['table', 'inet', TABLE]);
 
-/** Read then write; retried when a concurrent change invalidated a handle we meant to delete. */
-async function withRetry(fn: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
-}
+/** Read, plan, write; again when a concurrent change invalidated a handle we meant to delete. */
+const changeTable = (what: string, plan: (objs: NftObject[] | null) => string | null): Promise<void> =>
+  readPlanApply({ read: readTable, plan, apply: (script) => nftApply(what, script) });
 
-export async function setupNftMasq(network: string, ifname: string, containerID: string, ips: string[]): Promise<void> {
-  await withRetry(async () => {
-    const objs = await readTable();
-    const stale = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
-    await nftApply('masquerade setup', setupScript(network, ifname, containerID, ips, stale));
-  });
-}
-
-export async function teardownNftMasq(network: string, ifname: string, containerID: string): Promise<void> {
-  await withRetry(async () => {
-    const objs = await readTable();
-    const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
-    if (handles.length) await nftApply('masquerade teardown', deleteScript(handles));
-  });
-}
-
-export async function gcNftMasq(network: string, valid: { containerID: string; ifname: string }[]): Promise<void> {
-  await withRetry(async () => {
-    const objs = await readTable();
-    const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
-    if (handles.length) await nftApply('masquerade GC', deleteScript(handles));
-  });
-}
-
-export async function missingNftMasq(network: string, ifname: string, containerID: string, ips: string[]): Promise<string[]> {
-  return missingNftRules(await readTable(), network, ifname, containerID, ips);
-}
+/** The nftables driver: one rule per pod address in inet cni_plugins_masquerade masq_checks. */
+export const nftMasquerade: FirewallDriver<string[]> = {
+  setup: ({ network, ifname, containerID }, ips) =>
+    changeTable('masquerade setup', (objs) =>
+      setupScript(network, ifname, containerID, ips, objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : []),
+    ),
+  teardown: ({ network, ifname, containerID }) =>
+    changeTable('masquerade teardown', (objs) => {
+      const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
+      return handles.length ? deleteScript(handles) : null;
+    }),
+  gc: (network, valid) =>
+    changeTable('masquerade GC', (objs) => {
+      const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
+      return handles.length ? deleteScript(handles) : null;
+    }),
+  missing: async ({ network, ifname, containerID }, ips) => missingNftRules(await readTable(), network, ifname, containerID, ips),
+};

@@ -9,7 +9,7 @@ export class NftError extends CniError {
     what: string,
     readonly stderr: string,
   ) {
-    super(ErrorCode.FirewallFailed, `${what}: ${firstError(stderr)}`);
+    super(ErrorCode.FirewallFailed, `${what}: ${nftErrorLine(stderr)}`);
   }
   /** The transaction tried to create an object that already exists (`create …`). */
   get exists(): boolean {
@@ -17,7 +17,7 @@ export class NftError extends CniError {
   }
 }
 
-function firstError(stderr: string): string {
+function nftErrorLine(stderr: string): string {
   const line = stderr.split('\n').find((l) => /Error/i.test(l)) ?? stderr.trim().split('\n')[0] ?? '';
   return line.trim().slice(0, 300) || 'nft failed';
 }

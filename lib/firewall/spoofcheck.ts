@@ -9,7 +9,9 @@
 // Scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
 // container ID never meets the text parser. One `nft -j -f -` transaction per change.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { HOST, ipJson, type LinkInfo } from '../kernel/iproute.ts';
+import { ipJson } from '../kernel/iproute.ts';
+import { HOST, type LinkInfo } from '../kernel/shapes.ts';
+import { readPlanApply } from './driver.ts';
 import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, rulesOf } from './nft.ts';
 
 const FAMILY = 'bridge';
@@ -23,14 +25,16 @@ const COMMENT_PREFIX = 'macspoofchk-';
 export const refID = (containerID: string, ifname: string): string => `${containerID}-${ifname}`;
 export const ifaceChainName = (ref: string): string => `${IFACE_PREFIX}${ref}`;
 export const macChainName = (ref: string): string => `${IFACE_PREFIX}${ref}-mac`;
-export const ruleComment = (ref: string): string => `${COMMENT_PREFIX}${ref}`;
+export const spoofRuleComment = (ref: string): string => `${COMMENT_PREFIX}${ref}`;
 
 // ---------------------------------------------------------------- scripts (pure)
 
 type Cmd = Record<string, Record<string, unknown>>;
 const at = { family: FAMILY, table: TABLE };
 const chain = (name: string) => ({ chain: { ...at, name } });
-const rule = (chainName: string, ref: string, expr: unknown[]) => ({ rule: { ...at, chain: chainName, comment: ruleComment(ref), expr } });
+const rule = (chainName: string, ref: string, expr: unknown[]) => ({
+  rule: { ...at, chain: chainName, comment: spoofRuleComment(ref), expr },
+});
 
 export const jsonScript = (cmds: Cmd[]): string => JSON.stringify({ nftables: cmds });
 
@@ -90,7 +94,7 @@ export function repairSetupScript(containerID: string, ifname: string, hostVeth:
 
 /** PREROUTING rules carrying this attachment's comment (the reference deletes them all). */
 const baseRuleHandles = (rules: NftRule[], ref: string): number[] =>
-  rules.filter((r) => r.chain === BASE_CHAIN && r.comment === ruleComment(ref)).map((r) => r.handle);
+  rules.filter((r) => r.chain === BASE_CHAIN && r.comment === spoofRuleComment(ref)).map((r) => r.handle);
 
 /** Remove these attachments' rules and chains; null when none of it exists. */
 export function teardownScript(table: NftObject[], refs: string[]): string | null {
@@ -137,7 +141,7 @@ const iifnameOf = (r: NftRule): string | undefined =>
 export function missingSpoofRules(table: NftObject[] | null, containerID: string, ifname: string, hostVeth: string, mac: string): string[] {
   if (!table) return [`nftables table ${FAMILY} ${TABLE}`];
   const ref = refID(containerID, ifname);
-  const rules = rulesOf(table).filter((r) => r.comment === ruleComment(ref));
+  const rules = rulesOf(table).filter((r) => r.comment === spoofRuleComment(ref));
   const jumpsTo = (r: NftRule, target: string) => (r.expr ?? []).some((e) => e?.jump?.target === target);
   const missing: string[] = [];
   if (!rules.some((r) => r.chain === BASE_CHAIN && iifnameOf(r) === hostVeth && jumpsTo(r, ifaceChainName(ref)))) {
@@ -183,16 +187,10 @@ export async function gcSpoofCheck(valid: { containerID: string; ifname: string 
   await removeRefs((table) => staleRefs(table, valid, links), 'spoof check GC');
 }
 
-/** Read, plan, write; retried when a concurrent change invalidated a handle. */
-async function removeRefs(pick: (table: NftObject[]) => string[], what: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const table = await readTable();
-    const script = table ? teardownScript(table, pick(table)) : null;
-    if (!script) return;
-    try {
-      return await nftApply(what, script, { json: true });
-    } catch (e) {
-      if (attempt >= 3) throw e;
-    }
-  }
-}
+/** Read, plan, write; again when a concurrent change invalidated a handle. */
+const removeRefs = (pick: (table: NftObject[]) => string[], what: string): Promise<void> =>
+  readPlanApply({
+    read: readTable,
+    plan: (table) => (table ? teardownScript(table, pick(table)) : null),
+    apply: (script) => nftApply(what, script, { json: true }),
+  });

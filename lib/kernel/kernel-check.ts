@@ -1,17 +1,11 @@
 // CHECK support shared by interface plugins: compare what prevResult promises with the kernel's
-// `ip -json` view of the pod namespace. Pure functions over parsed JSON.
+// view of the pod namespace (lib/kernel/shapes.ts). Pure functions.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { IPConfig, Route } from '../cni/types.ts';
 import { ipEqual, parseCidr, parseIP } from '../net/address.ts';
-import type { LinkInfo, RouteInfo } from './iproute.ts';
+import { type LinkInfo, type RouteInfo, routeDst } from './shapes.ts';
 
 export const checkFailed = (msg: string): CniError => new CniError(ErrorCode.CheckFailed, msg);
-
-/** `ip -json route` writes "default" and bare host addresses; turn both into CIDRs. */
-export function routeDst(r: RouteInfo, family: 4 | 6): string {
-  if (r.dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
-  return r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
-}
 
 export function findLink(links: LinkInfo[], name: string): LinkInfo {
   const l = links.find((x) => x.ifname === name);

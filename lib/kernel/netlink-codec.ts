@@ -1,10 +1,10 @@
 // rtnetlink messages, pure: encoding requests and decoding the kernel's answers into the shapes
-// `ip -json` prints (LinkInfo, RouteInfo), so code written against iproute2's JSON works unchanged
+// `ip -json` prints (lib/kernel/shapes.ts), so code written against iproute2's JSON works unchanged
 // on either path (lib/kernel/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
 import { formatIPv6Groups } from '../net/ip-text.ts';
 import { concatBytes } from '../platform/bytes.ts';
-import type { LinkInfo, RouteInfo } from './iproute.ts';
+import { type AddrInfo, type LinkInfo, type RouteInfo, RT_SCOPE } from './shapes.ts';
 
 export const RTM = {
   NEWLINK: 16,
@@ -52,6 +52,14 @@ const align4 = (n: number): number => (n + 3) & ~3;
 
 /** One attribute, or a nested one when `value` is a list of attributes. */
 export type Attr = [type: number, value: Uint8Array | Attr[]];
+
+/** A request before framing: message type, NLM_F_* flags, the fixed header, the attributes. */
+export interface NetlinkRequest {
+  type: number;
+  flags: number;
+  fixed: Uint8Array;
+  attrs: Attr[];
+}
 
 export function attrBytes(attrs: Attr[]): Uint8Array {
   const parts = attrs.map(([type, value]) => {
@@ -219,11 +227,11 @@ export function decodeLink(payload: Uint8Array): RawLink {
   return link;
 }
 
-const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+const SCOPES: Record<number, string> = Object.fromEntries(Object.entries(RT_SCOPE).map(([name, n]) => [n, name]));
 
 export interface RawAddr {
   index: number;
-  info: NonNullable<LinkInfo['addr_info']>[number];
+  info: AddrInfo;
 }
 
 export function decodeAddr(payload: Uint8Array): RawAddr {
@@ -280,13 +288,13 @@ const PROTOCOLS: Record<number, string> = {
 const TABLES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
 
 /** A route as `ip -json route show table all` prints it (dev resolved by `linkName`). */
-export function decodeRoute(payload: Uint8Array, linkName: (index: number) => string | undefined): RouteInfo & { type?: string } {
+export function decodeRoute(payload: Uint8Array, linkName: (index: number) => string | undefined): RouteInfo {
   const [family, dstLen, , , tableByte, protocol, scope, type] = payload;
   const a = parseAttrs(payload, 12);
   const table = a.has(RTA.TABLE) ? readU32(a.get(RTA.TABLE)!) : tableByte!;
   const maxLen = family === AF.INET6 ? 128 : 32;
   const dstAttr = a.get(RTA.DST);
-  const r: RouteInfo & { type?: string } = {
+  const r: RouteInfo = {
     dst: dstAttr ? formatAddress(dstAttr) + (dstLen === maxLen ? '' : `/${dstLen}`) : dstLen === 0 ? 'default' : `/${dstLen}`,
   };
   if (type !== 1) r.type = ROUTE_TYPES[type!] ?? String(type);

@@ -1,10 +1,8 @@
-// `ip -batch` and the `ip -json` queries the plugins make, answered over our own netlink socket
-// (standalone build). Same inputs, same outputs and the same error texts as iproute2 where our
-// callers look at them ("File exists", "Cannot find device", "No such device"), so lib/kernel/iproute.ts
-// can use either. Forms we do not understand return undefined and go to `ip`.
-import { isLinkLine, type Op, parseLinkLine } from './ip-link-ops.ts';
-import type { LinkInfo, RouteInfo } from './iproute.ts';
-import { dump, ifIndexOf, ifNameOf, NetlinkError, perform } from './netlink.ts';
+// Plans and queries over our own netlink socket (standalone build): the operations of
+// lib/kernel/ip-ops.ts sent as rtnetlink requests, and the queries answered in the shapes
+// `ip -json -details` prints (lib/kernel/shapes.ts), so lib/kernel/iproute.ts can use either path.
+import { type Answer, carriesAddresses, type IpOp, type KernelQuery, type PendingRequest, toRequest, UnencodableOp } from './ip-ops.ts';
+import { dump, ERRNO, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } from './netlink.ts';
 import {
   AF,
   type Attr,
@@ -21,8 +19,7 @@ import {
   RTM,
   rtmsg,
 } from './netlink-codec.ts';
-
-const ENODEV = 19;
+import type { RouteInfo } from './shapes.ts';
 
 /** One link, by index or by name; undefined when there is none. */
 function getLink(netns: string, by: { index: number } | { name: string }): RawLink | undefined {
@@ -31,42 +28,50 @@ function getLink(netns: string, by: { index: number } | { name: string }): RawLi
     const [m] = perform(netns, { type: RTM.GETLINK, flags: 0, fixed: ifinfomsg('index' in by ? by.index : 0), attrs });
     return m ? decodeLink(m.payload) : undefined;
   } catch (e) {
-    if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
+    if (e instanceof NetlinkError && e.errno === ERRNO.ENODEV) return undefined;
     throw e;
   }
 }
 
 /**
- * The translator for a batch: link lines alone need no address parser; a batch with address or
- * route lines loads lib/kernel/ip-ops.ts (and with it lib/net/address.ts and ip-num) first.
+ * What became of a batch: all done; operation `failed` refused by the kernel (with its errno and
+ * iproute2-like text); or operation `unencodable` not expressible here (it needs `ip`), in which
+ * case nothing was sent.
  */
-async function parserFor(lines: string[]): Promise<(line: string) => Op | undefined> {
-  return lines.every(isLinkLine) ? parseLinkLine : (await import('./ip-ops.ts')).parseLine;
-}
+export type BatchOutcome = { done: true } | { failed: number; errno: number; text: string } | { unencodable: number; why: string };
 
-/** Runs `lines` in order, stopping at the first failure, reported as `{failed: {line, text}}`. Undefined when a line needs `ip`. */
-export async function runBatch(netns: string, lines: string[]): Promise<{ failed?: { line: string; text: string } } | undefined> {
-  const parseLine = await parserFor(lines);
-  const ops: Op[] = [];
-  for (const line of lines) {
-    const op = parseLine(line);
-    if (!op) return undefined;
-    ops.push(op);
-  }
-  const ifindex = (name: string): number => {
-    const index = ifIndexOf(netns, name);
-    if (index === undefined) throw new NetlinkError(ENODEV, `Cannot find device "${name}"`);
-    return index;
-  };
-  for (let i = 0; i < ops.length; i++) {
+/**
+ * Runs `ops` in order, stopping at the first failure. Throws NetlinkError when the namespace
+ * cannot be entered at all (lib/kernel/iproute.ts enters it first, to tell that case apart).
+ * Address and route operations load the address encoder (and ip-num) first; link operations
+ * alone (a DEL's) do without it.
+ */
+export async function runBatch(netns: string, ops: IpOp[]): Promise<BatchOutcome> {
+  const encodeAddress = ops.some(carriesAddresses) ? (await import('./address-bytes.ts')).addressBytes : undefined;
+  const requests: PendingRequest[] = [];
+  for (const [i, op] of ops.entries()) {
     try {
-      perform(netns, ops[i]!(ifindex));
+      requests.push(toRequest(op, encodeAddress));
     } catch (e) {
-      if (e instanceof NetlinkError) return { failed: { line: lines[i]!, text: e.text } };
+      if (e instanceof UnencodableOp) return { unencodable: i, why: e.message };
       throw e;
     }
   }
-  return {};
+  socketFor(netns); // enter the namespace first: failing that is no operation's failure
+  const ifindex = (name: string): number => {
+    const index = ifIndexOf(netns, name);
+    if (index === undefined) throw new NetlinkError(ERRNO.ENODEV, `Cannot find device "${name}"`);
+    return index;
+  };
+  for (const [i, request] of requests.entries()) {
+    try {
+      perform(netns, request(ifindex));
+    } catch (e) {
+      if (e instanceof NetlinkError) return { failed: i, errno: e.errno, text: e.text };
+      throw e;
+    }
+  }
+  return { done: true };
 }
 
 const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfomsg()).map((m) => decodeLink(m.payload));
@@ -88,46 +93,21 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
   return table === RT_TABLE_MAIN ? routes.filter((r) => r.table === undefined) : routes;
 }
 
-/**
- * One query: `link show`, `addr show` (optionally `dev NAME`), `route show table all|main`
- * (optionally after -4 or -6; `ip route show` without a family but with a table shows IPv4 only,
- * `table all` both).
- */
-function answer(netns: string, args: string[]): unknown[] | undefined {
-  const family = args[0] === '-4' ? AF.INET : args[0] === '-6' ? AF.INET6 : undefined;
-  const [object, verb, ...rest] = family === undefined ? args : args.slice(1);
-  if (verb !== 'show') return undefined;
-  const dev = rest.length === 2 && rest[0] === 'dev' ? rest[1] : undefined;
-  const table = object === 'route' && rest.length === 2 && rest[0] === 'table' ? rest[1] : undefined;
-  if (rest.length && !dev && table !== 'all' && table !== 'main') return undefined;
-  if (object === 'link' || object === 'addr' || object === 'address') {
-    const withAddrs = object !== 'link';
-    if (dev) {
-      const link = getLink(netns, { name: dev });
+const AF_OF = { 4: AF.INET, 6: AF.INET6 } as const;
+
+/** The answer to one query, as `ip -json -details` would print it. Throws NetlinkError. */
+export function answer<Q extends KernelQuery>(netns: string, q: Q): Answer<Q>;
+export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
+  if (q.kind === 'links') {
+    if (q.dev !== undefined) {
+      const link = getLink(netns, { name: q.dev });
       if (!link) return [];
       const master = link.masterIndex !== undefined ? getLink(netns, { index: link.masterIndex }) : undefined;
-      return assembleLinks(master ? [link, master] : [link], withAddrs ? dumpAddrs(netns, link.ifindex) : undefined).slice(0, 1);
+      return assembleLinks(master ? [link, master] : [link], q.addresses ? dumpAddrs(netns, link.ifindex) : undefined).slice(0, 1);
     }
-    return assembleLinks(dumpLinks(netns), withAddrs ? dumpAddrs(netns) : undefined);
+    return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
-  if (object === 'route' && table === 'all') return dumpRoutes(netns, family ?? AF.UNSPEC, undefined);
-  if (object === 'route' && table === 'main') return dumpRoutes(netns, family ?? AF.INET, RT_TABLE_MAIN);
-  return undefined;
-}
-
-/** `ip -json [-details] <args>`; undefined when the form is not one we answer. */
-export function query(netns: string, args: string[]): Array<LinkInfo | RouteInfo> | undefined {
-  const words = args.filter((a) => a !== '-details');
-  return answer(netns, words) as Array<LinkInfo | RouteInfo> | undefined;
-}
-
-/** Several queries; undefined unless every one is answerable. */
-export function queryBatch(netns: string, commands: string[]): unknown[][] | undefined {
-  const out: unknown[][] = [];
-  for (const c of commands) {
-    const r = answer(netns, c.trim().split(/ +/));
-    if (!r) return undefined;
-    out.push(r);
-  }
-  return out;
+  if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined);
+  // Like iproute2: a table without a family shows IPv4.
+  return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN);
 }

@@ -11,8 +11,7 @@
 
 import { cpath, type Libc, libc, strerror } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
-import type { Request } from './ip-ops.ts';
-import { errnoOf, isDone, type Message, message, splitMessages } from './netlink-codec.ts';
+import { errnoOf, isDone, type Message, message, type NetlinkRequest, splitMessages } from './netlink-codec.ts';
 
 const AF_NETLINK = 16;
 const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
@@ -32,7 +31,13 @@ function loadLibc(): Libc | null {
 
 export const available = (): boolean => loadLibc() !== null;
 
-/** A failed system call or netlink request: `text` reads like iproute2's stderr. */
+/** The errno values callers decide on. */
+export const ERRNO = { ENOENT: 2, ESRCH: 3, EINTR: 4, EEXIST: 17, ENODEV: 19 } as const;
+
+/** The errno says the object is not there: no such file (a namespace path), process (route) or device. */
+export const isMissingErrno = (errno: number): boolean => errno === ERRNO.ENOENT || errno === ERRNO.ESRCH || errno === ERRNO.ENODEV;
+
+/** A failed system call or netlink request: the kernel's errno, and `text` that reads like iproute2's stderr. */
 export class NetlinkError extends Error {
   constructor(
     readonly errno: number,
@@ -78,8 +83,11 @@ export function inNetns<T>(path: string, fn: (c: Libc) => T): T {
 const sockets = new Map<string, number>();
 let seq = Math.floor(Date.now() / 1000) & 0xffff;
 
-/** The route socket of a namespace ('' = ours), made once per process. */
-function socketFor(netns: string): number {
+/**
+ * The route socket of a namespace ('' = ours), made once per process. Throws NetlinkError when
+ * the namespace cannot be entered (gone, or not a network namespace).
+ */
+export function socketFor(netns: string): number {
   const known = sockets.get(netns);
   if (known !== undefined) return known;
   const make = (c: Libc): number => {
@@ -106,7 +114,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number): Message[] {
     const n = c.recv(fd, recvBuffer, recvBuffer.length, 0);
     if (n < 0) {
       const e = c.errno();
-      if (e === 4) continue; // EINTR
+      if (e === ERRNO.EINTR) continue;
       throw new NetlinkError(e, `netlink receive: ${strerror(e)}`);
     }
     for (const m of splitMessages(recvBuffer.slice(0, n))) {
@@ -139,7 +147,7 @@ function extAckText(m: Message): string {
 }
 
 /** Perform one request in a namespace ('' = ours), waiting for the kernel's ACK. */
-export function perform(netns: string, req: Request): Message[] {
+export function perform(netns: string, req: NetlinkRequest): Message[] {
   const s = ++seq;
   return exchange(socketFor(netns), message(req.type, req.flags | 0x4 /* ACK */, s, req.fixed, req.attrs), s);
 }

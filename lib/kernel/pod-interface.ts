@@ -2,10 +2,10 @@
 // (what the reference's ipam.ConfigureIface does), shared by bridge and ptp.
 
 import type { IPConfig, Route } from '../cni/types.ts';
-import { type Family, parseCidr, parseIP } from '../net/address.ts';
+import { type Family, familyOfAddress, parseCidr, parseIP } from '../net/address.ts';
+import type { IpOp, RouteOp, Verb } from './ip-ops.ts';
+import { RT_SCOPE } from './shapes.ts';
 import type { Sysctls } from './sysctl.ts';
-
-const SCOPE_LINK = 253;
 
 export type DadMode = 'off' | 'enhanced';
 
@@ -20,36 +20,39 @@ export interface PodPlan {
   sysctls: Sysctls;
   /** sysctls whose failure is tolerated (e.g. IPv6 knobs on a kernel without IPv6). */
   optionalSysctls: string[];
-  lines: string[];
+  ops: IpOp[];
 }
-
-export const familyOfAddress = (cidrOrIp: string): Family => (cidrOrIp.includes(':') ? 6 : 4);
 
 /** The first gateway of each family, used for routes that carry no `gw`. */
 export function defaultGateways(ips: IPConfig[]): Partial<Record<Family, string>> {
   const out: Partial<Record<Family, string>> = {};
   for (const ip of ips) {
-    const fam = familyOfAddress(ip.address);
+    const fam = familyOfAddress(ip.address)!;
     if (ip.gateway && !out[fam]) out[fam] = ip.gateway;
   }
   return out;
 }
 
-/** `ip route add …` arguments for one result route on `dev`. */
-export function routeLine(verb: 'add' | 'replace' | 'del', r: Route, dev: string, gw?: string): string {
-  const dst = parseCidr(r.dst);
-  const parts = [`route ${verb}`, dst ? `${r.dst}` : r.dst];
+/** The operation installing one result route on `dev`; `gw` is the gateway of a route without one. */
+function routeOp(verb: Verb, r: Route, dev: string, gw?: string): RouteOp {
   // A link-scope route (e.g. routed ptp's on-link route to its next hop) never takes the fallback gateway.
-  const via = r.gw ?? (r.scope === SCOPE_LINK ? undefined : gw);
-  if (via && parseIP(via)) parts.push(`via ${via}`);
-  parts.push(`dev ${dev}`);
-  if (r.priority !== undefined) parts.push(`metric ${r.priority}`);
-  if (r.table !== undefined) parts.push(`table ${r.table}`);
-  if (r.scope !== undefined) parts.push(`scope ${r.scope}`);
-  if (r.mtu !== undefined) parts.push(`mtu ${r.mtu}`);
-  if (r.advmss !== undefined) parts.push(`advmss ${r.advmss}`);
-  return parts.join(' ');
+  const via = r.gw ?? (r.scope === RT_SCOPE.link ? undefined : gw);
+  return {
+    kind: 'route',
+    verb,
+    dst: r.dst,
+    ...(via && parseIP(via) ? { via } : {}),
+    dev,
+    metric: r.priority,
+    table: r.table,
+    scope: r.scope,
+    mtu: r.mtu,
+    advmss: r.advmss,
+  };
 }
+
+/** A container interface without addresses (bridge without IPAM) is only brought up. */
+export const planPodLinkUp = (ifname: string): IpOp[] => [{ kind: 'link-set', dev: ifname, up: true }];
 
 export function planPodAddressing(p: PodAddressing): PodPlan {
   const sysctls: Sysctls = {};
@@ -71,16 +74,21 @@ export function planPodAddressing(p: PodAddressing): PodPlan {
     sysctls[`${v6}/accept_dad`] = '0';
   }
   if (!has6) optional.push(`${v6}/accept_dad`, `${v6}/enhanced_dad`);
-  const lines: string[] = [];
+  const ops: IpOp[] = [];
   for (const ip of p.ips) {
-    const nodad = familyOfAddress(ip.address) === 6 && p.dad === 'off' ? ' nodad' : '';
-    // IPv4 below /31 gets its broadcast address, as Go's netlink.AddrAdd sets it.
     const cidr = parseCidr(ip.address);
-    const brd = cidr && cidr.ip.family === 4 && cidr.prefix < 31 ? ' brd +' : '';
-    lines.push(`addr add ${ip.address}${brd} dev ${p.ifname}${nodad}`);
+    ops.push({
+      kind: 'addr',
+      verb: 'add',
+      cidr: ip.address,
+      // IPv4 below /31 gets its broadcast address, as Go's netlink.AddrAdd sets it.
+      broadcast: !!cidr && cidr.ip.family === 4 && cidr.prefix < 31,
+      dev: p.ifname,
+      nodad: familyOfAddress(ip.address) === 6 && p.dad === 'off',
+    });
   }
-  lines.push(`link set ${p.ifname} up`);
+  ops.push(...planPodLinkUp(p.ifname));
   const gws = defaultGateways(p.ips);
-  for (const r of p.routes) lines.push(routeLine('add', r, p.ifname, gws[familyOfAddress(r.dst)]));
-  return { sysctls, optionalSysctls: optional, lines };
+  for (const r of p.routes) ops.push(routeOp('add', r, p.ifname, gws[familyOfAddress(r.dst)!]));
+  return { sysctls, optionalSysctls: optional, ops };
 }

@@ -6,8 +6,8 @@
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { run } from '../platform/exec.ts';
 import { closeSync, constants, openSync, readFileSync, writeSync } from '../platform/fs.ts';
-import type { Where } from './iproute.ts';
 import { inNetns, available as inProcessNamespaces, NetlinkError } from './netlink.ts';
+import type { Where } from './shapes.ts';
 
 /** e.g. "net/ipv4/conf/eth0/arp_notify" → value; keys are built from validated names. */
 export type Sysctls = Record<string, string>;

@@ -1,10 +1,13 @@
-// Creating the veth pair of an attachment. The pair is created from inside the pod namespace with
-// the peer placed directly into our (host) namespace in the same netlink request, as the
-// reference does: a failure can never leave one end behind in the wrong namespace.
+// Creating and deleting the veth pair of an attachment. The pair is created from inside the pod
+// namespace with the peer placed directly into our (host) namespace in the same netlink request,
+// as the reference does: a failure can never leave one end behind in the wrong namespace.
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { Result } from '../cni/types.ts';
 import { randomMac } from '../net/mac.ts';
 import { randomBytesHex } from '../platform/hash.ts';
-import { BatchError, ipBatch, ipJson, NetnsUnreachable } from './iproute.ts';
+import type { LinkDel, VethAdd } from './ip-ops.ts';
+import { BatchError, ipBatch, link, NetnsUnreachable } from './iproute.ts';
+import { HOST, type LinkInfo } from './shapes.ts';
 
 export interface VethRequest {
   netns: string;
@@ -26,11 +29,19 @@ export interface Veth {
 
 export const randomVethName = (): string => `veth${randomBytesHex(4)}`;
 
-/** The single `ip` batch line that creates the pair; `hostPid` names our network namespace. */
-export function planCreateVeth(v: Required<Pick<VethRequest, 'ifname'>> & Veth & { mtu?: number }, hostPid: number): string {
-  const mtu = v.mtu ? ` mtu ${v.mtu}` : '';
-  return `link add ${v.ifname} address ${v.containerMac}${mtu} type veth peer name ${v.hostName} address ${v.hostMac}${mtu} netns ${hostPid}`;
+/** The operation that creates the pair; `hostPid` names our network namespace. */
+export function planCreateVeth(v: Required<Pick<VethRequest, 'ifname'>> & Veth & { mtu?: number }, hostPid: number): VethAdd {
+  return {
+    kind: 'veth-add',
+    name: v.ifname,
+    mac: v.containerMac,
+    mtu: v.mtu,
+    peer: { name: v.hostName, mac: v.hostMac, mtu: v.mtu, netnsPid: hostPid },
+  };
 }
+
+/** Deleting one end of a pair deletes both. */
+export const planDeleteLink = (dev: string): LinkDel => ({ kind: 'link-del', dev });
 
 export async function createVeth(req: VethRequest): Promise<Veth> {
   const containerMac = req.containerMac ?? randomMac();
@@ -44,8 +55,7 @@ export async function createVeth(req: VethRequest): Promise<Veth> {
       return { hostName, hostMac, containerMac };
     } catch (e) {
       if (!(e instanceof BatchError) || !e.exists) throw e;
-      const inPod = await ipJson({ netns: req.netns }, ['link', 'show', 'dev', req.ifname]);
-      if (inPod.length) {
+      if (await link({ netns: req.netns }, req.ifname)) {
         throw new CniError(ErrorCode.InterfaceConflict, `container interface "${req.ifname}" already exists in ${req.netns}`);
       }
       if (req.hostName) {
@@ -59,11 +69,30 @@ export async function createVeth(req: VethRequest): Promise<Veth> {
 /** Delete the container end (the host end goes with it); an absent link or netns is success. */
 export async function deleteContainerVeth(netns: string, ifname: string): Promise<boolean> {
   try {
-    await ipBatch({ netns }, [`link del dev ${ifname}`]);
+    await ipBatch({ netns }, [planDeleteLink(ifname)]);
     return true;
   } catch (e) {
     if (e instanceof BatchError && e.missing) return false;
     if (e instanceof NetnsUnreachable) return false; // the namespace vanished meanwhile
     throw e;
   }
+}
+
+/**
+ * DEL when the pod namespace is gone from its path: the host end named in prevResult may still
+ * exist (a namespace held open elsewhere keeps the pair alive). It is deleted once it is shown to
+ * be a veth and `isThisAttachments` proves it belongs to this attachment (each plugin knows how);
+ * failures are ignored, as the namespace's own teardown deletes the pair too.
+ * `notHostVeth` are the result's interfaces that are not it (the pod end, a bridge).
+ */
+export async function deleteOrphanHostVeth(
+  prev: Result | undefined,
+  notHostVeth: string[],
+  isThisAttachments: (veth: LinkInfo) => boolean | Promise<boolean>,
+): Promise<void> {
+  const entry = prev?.interfaces?.find((i) => !i.sandbox && !notHostVeth.includes(i.name));
+  if (!entry) return;
+  const veth = await link(HOST, entry.name);
+  if (veth?.linkinfo?.info_kind !== 'veth' || !(await isThisAttachments(veth))) return;
+  await ipBatch(HOST, [planDeleteLink(entry.name)]).catch(() => undefined);
 }

@@ -37,9 +37,6 @@ export interface Cidr {
 
 export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
-/** Host-route length for a family: /32 or /128. */
-export const hostPrefix = (family: Family): number => bitsOf(family);
-
 const wrap = (num: IPv4 | IPv6): IP => new IP(num as IPv4 | IPv6);
 
 // ::ffff:0:0/96 — IPv4-mapped IPv6 addresses, which Go's net.IP treats as IPv4 (To4() != nil).
@@ -235,7 +232,8 @@ export const rangeSize = (first: IP, last: IP): bigint => new RangedSet<Abstract
 export const inRange = (first: IP, last: IP, ip: IP): boolean =>
   ip.family === first.family && new RangedSet<AbstractIPNum>(first.num, last.num).contains(RangedSet.fromSingleIP<AbstractIPNum>(ip.num));
 
-export const familyOfCidrString = (s: string): Family | null => parseIPOrCidr(s)?.ip.family ?? null;
+/** The family of an address or CIDR ("::ffff:a.b.c.d" is IPv4, as in Go); null when it is neither. */
+export const familyOfAddress = (cidrOrIp: string): Family | null => parseIPOrCidr(cidrOrIp)?.ip.family ?? null;
 
 /** Normalise an address string to Go's canonical text form; null if it is not an address. */
 export function canonicalIPString(s: string): string | null {

@@ -1,26 +1,28 @@
 // Pure planning for the bridge plugin: which gateway each address gets, which addresses the
-// bridge must carry, the `ip`/`bridge` batch lines for the host side, and the result.
+// bridge must carry, the kernel operations (lib/kernel/ip-ops.ts) and `bridge -batch` lines for the
+// host side, and the result.
+
+import { chooseDns } from '../../lib/cni/attachments.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { chooseDns } from '../../lib/cni/result-format.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
-import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
-import { formatIP, ipEqual, networkOf, nextIP, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
+import type { AddrOp, BridgeAdd, IpOp } from '../../lib/kernel/ip-ops.ts';
+import { DEFAULT_DST } from '../../lib/kernel/shapes.ts';
+import { familyOfAddress, formatIP, ipEqual, networkOf, nextIP, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
 import type { BridgeConfig } from './config.ts';
 
-export const CONTAINER_INDEX = 2;
+/** The container interface's index in the result: after the bridge (0) and the host veth (1). */
+export const BRIDGE_CONTAINER_INDEX = 2;
 
 export interface Addressing {
-  /** Container addresses, `interface` = 2, gateway filled in with isGateway. */
+  /** Container addresses, `interface` = BRIDGE_CONTAINER_INDEX, gateway filled in with isGateway. */
   ips: IPConfig[];
   routes: Route[];
   /** Addresses the bridge must carry (gateway/prefix), one per family, with isGateway. */
   bridgeAddresses: string[];
 }
 
-const DEFAULT_DST = { 4: '0.0.0.0/0', 6: '::/0' } as const;
-
-/** Reference calcGateways: fill gateways, add default routes, collect bridge addresses. */
-export function planAddressing(cfg: BridgeConfig, ipam: Result): Addressing {
+/** Reference calcGateways: fill gateways, add default routes, collect the bridge's gateway addresses. */
+export function planBridgeAddressing(cfg: BridgeConfig, ipam: Result): Addressing {
   const ips: IPConfig[] = [];
   const routes: Route[] = [...(ipam.routes ?? [])];
   const bridgeAddresses: string[] = [];
@@ -30,7 +32,7 @@ export function planAddressing(cfg: BridgeConfig, ipam: Result): Addressing {
     const fam = cidr.ip.family;
     let gateway = ip.gateway;
     if (!gateway && cfg.isGateway) gateway = formatIP(nextIP(networkOf(cidr)));
-    ips.push({ address: ip.address, ...(gateway ? { gateway } : {}), interface: CONTAINER_INDEX });
+    ips.push({ address: ip.address, ...(gateway ? { gateway } : {}), interface: BRIDGE_CONTAINER_INDEX });
     if (!cfg.isGateway || !gateway || seenFamily.has(fam)) continue;
     seenFamily.add(fam);
     bridgeAddresses.push(`${gateway}/${cidr.prefix}`);
@@ -51,22 +53,20 @@ const isDefaultRoute = (dst: string, fam: 4 | 6): boolean => {
   return !!c && c.prefix === 0 && c.ip.family === fam;
 };
 
-export function planCreateBridge(cfg: BridgeConfig, mac: string): string {
-  const mtu = cfg.mtu ? ` mtu ${cfg.mtu}` : '';
-  const vlanFiltering = cfg.vlan || cfg.vlanTrunk.length ? ' vlan_filtering 1' : '';
-  return `link add ${cfg.bridge} address ${mac}${mtu} type bridge${vlanFiltering}`;
+export function planCreateBridge(cfg: BridgeConfig, mac: string): BridgeAdd {
+  const vlanFiltering = cfg.vlan || cfg.vlanTrunk.length ? true : undefined;
+  return { kind: 'bridge-add', name: cfg.bridge, mac, mtu: cfg.mtu || undefined, vlanFiltering };
 }
 
 /** Enslave the host veth and set its port flags; bring both up. */
-export function planHostPort(cfg: BridgeConfig, hostVeth: string): string[] {
-  const lines = [`link set ${hostVeth} master ${cfg.bridge}`];
-  const flags: string[] = [];
-  if (cfg.hairpinMode) flags.push('hairpin on');
-  if (cfg.portIsolation) flags.push('isolated on');
-  if (flags.length) lines.push(`link set dev ${hostVeth} type bridge_slave ${flags.join(' ')}`);
-  if (cfg.promiscMode) lines.push(`link set ${cfg.bridge} promisc on`);
-  lines.push(`link set ${hostVeth} up`, `link set ${cfg.bridge} up`);
-  return lines;
+export function planHostPort(cfg: BridgeConfig, hostVeth: string): IpOp[] {
+  const ops: IpOp[] = [{ kind: 'link-set', dev: hostVeth, master: cfg.bridge }];
+  if (cfg.hairpinMode || cfg.portIsolation) {
+    ops.push({ kind: 'bridge-port', dev: hostVeth, hairpin: cfg.hairpinMode || undefined, isolated: cfg.portIsolation || undefined });
+  }
+  if (cfg.promiscMode) ops.push({ kind: 'link-set', dev: cfg.bridge, promisc: true });
+  ops.push({ kind: 'link-set', dev: hostVeth, up: true }, { kind: 'link-set', dev: cfg.bridge, up: true });
+  return ops;
 }
 
 /** `bridge -batch` lines for VLAN access/trunk ports (reference semantics). */
@@ -86,11 +86,11 @@ export interface ExistingAddress {
 }
 
 /**
- * Lines that give the bridge its gateway addresses. A different IPv4 address (or an overlapping
+ * Operations that give the bridge its gateway addresses. A different IPv4 address (or an overlapping
  * IPv6 one) is a conflict: replaced with forceAddress, otherwise an error naming both.
  */
-export function planBridgeAddresses(cfg: BridgeConfig, wanted: string[], existing: ExistingAddress[]): string[] {
-  const lines: string[] = [];
+export function planBridgeAddresses(cfg: BridgeConfig, wanted: string[], existing: ExistingAddress[]): AddrOp[] {
+  const ops: AddrOp[] = [];
   for (const want of wanted) {
     const w = parseCidr(want)!;
     let present = false;
@@ -110,13 +110,29 @@ export function planBridgeAddresses(cfg: BridgeConfig, wanted: string[], existin
           `it has ${have.cidr}; set "forceAddress": true to replace it`,
         );
       }
-      lines.push(`addr del ${have.cidr} dev ${cfg.bridge}`);
+      ops.push({ kind: 'addr', verb: 'del', cidr: have.cidr, dev: cfg.bridge });
     }
     // `replace`: two concurrent first ADDs may both find the bridge bare; the second must not fail.
     // `nodad` (IPv6): the gateway answers at once instead of after 1-2 s of DAD; IPAM owns uniqueness.
-    if (!present) lines.push(`addr replace ${want} dev ${cfg.bridge}${w.ip.family === 6 ? ' nodad' : ''}`);
+    if (!present) ops.push({ kind: 'addr', verb: 'replace', cidr: want, dev: cfg.bridge, nodad: w.ip.family === 6 });
   }
-  return lines;
+  return ops;
+}
+
+/**
+ * The gateway addresses on the bridge, then its MAC set to its own value: a MAC set explicitly is
+ * pinned (the kernel no longer gives the bridge the lowest MAC of its ports as they come and go),
+ * as the reference does when it adds a gateway address.
+ */
+export function planBridgeGateway(
+  cfg: BridgeConfig,
+  addressing: Addressing,
+  bridge: { mac: string; addresses: ExistingAddress[] },
+): IpOp[] {
+  return [
+    ...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses),
+    { kind: 'link-set', dev: cfg.bridge, mac: bridge.mac },
+  ];
 }
 
 export function forwardingSysctls(ips: IPConfig[]): Record<string, string> {

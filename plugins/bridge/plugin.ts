@@ -1,28 +1,29 @@
 // The bridge plugin: a Linux bridge on the host, a veth pair per attachment, addresses from IPAM.
 // Order of ADD: IPAM → bridge → veth → host port → pod addressing → masquerade → spoof check;
 // each step registers its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { loadMasquerade, loadSpoofCheck } from '../../lib/firewall/load.ts';
-import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { BatchError, ipBatch, link, links, query } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
-import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import { defaultGateways, planPodAddressing, planPodLinkUp } from '../../lib/kernel/pod-interface.ts';
+import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { randomMac } from '../../lib/net/mac.ts';
 import { run } from '../../lib/platform/exec.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { type BridgeConfig, loadBridgeConfig } from './config.ts';
 import { del } from './del.ts';
 import {
   buildBridgeResult,
   type ExistingAddress,
   forwardingSysctls,
-  planAddressing,
-  planBridgeAddresses,
+  planBridgeAddressing,
+  planBridgeGateway,
   planCreateBridge,
   planHostPort,
   planPortVlans,
@@ -38,15 +39,15 @@ interface BridgeState {
 }
 
 async function readBridge(cfg: BridgeConfig): Promise<(BridgeState & { link: LinkInfo }) | undefined> {
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'addr', 'show', 'dev', cfg.bridge]);
-  if (!link) return undefined;
-  if (link.linkinfo?.info_kind !== 'bridge') {
+  const br = await link(HOST, cfg.bridge, { addresses: true });
+  if (!br) return undefined;
+  if (br.linkinfo?.info_kind !== 'bridge') {
     throw new CniError(ErrorCode.InterfaceConflict, `"${cfg.bridge}" already exists but is not a bridge`);
   }
-  const addresses = (link.addr_info ?? [])
+  const addresses = (br.addr_info ?? [])
     .filter((a) => (a.family === 'inet' || a.family === 'inet6') && a.scope !== 'link')
     .map((a) => ({ family: a.family === 'inet' ? 4 : 6, cidr: `${a.local}/${a.prefixlen}` }) as ExistingAddress);
-  return { link, mac: link.address ?? '', addresses };
+  return { link: br, mac: br.address ?? '', addresses };
 }
 
 /** The bridge, created when missing (never deleted: other attachments may use it). */
@@ -85,7 +86,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('IPAM allocation', () => delegate('DEL', type, { ...req, command: 'DEL' }));
       if (!ipam?.ips?.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
     }
-    const addressing = ipam ? planAddressing(cfg, ipam) : undefined;
+    const addressing = ipam ? planBridgeAddressing(cfg, ipam) : undefined;
     const podPlan =
       addressing && planPodAddressing({ ifname, ips: addressing.ips, routes: addressing.routes, dad: cfg.enabledad ? 'enhanced' : 'off' });
 
@@ -96,7 +97,7 @@ async function add(req: Request): Promise<Result> {
       return v;
     });
     const bridgeReady = ensureBridge(cfg);
-    await allSteps([vethMade, bridgeReady]);
+    await settleThenThrowFirst([vethMade, bridgeReady]);
     const veth = await vethMade;
     const bridge = await bridgeReady;
 
@@ -106,22 +107,19 @@ async function add(req: Request): Promise<Result> {
         { [`net/ipv6/conf/${veth.hostName}/accept_ra`]: '0' },
         { bestEffort: [`net/ipv6/conf/${veth.hostName}/accept_ra`] },
       );
-      const hostLines = planHostPort(cfg, veth.hostName);
-      if (addressing && cfg.isGateway) {
-        hostLines.push(...planBridgeAddresses(cfg, addressing.bridgeAddresses, bridge.addresses));
-        hostLines.push(`link set ${cfg.bridge} address ${bridge.mac}`);
-      }
-      await ipBatch(HOST, hostLines);
+      const hostOps = planHostPort(cfg, veth.hostName);
+      if (addressing && cfg.isGateway) hostOps.push(...planBridgeGateway(cfg, addressing, bridge));
+      await ipBatch(HOST, hostOps);
       await runBridgeBatch(planPortVlans(cfg, veth.hostName));
       if (addressing && cfg.isGateway) await writeSysctls(HOST, forwardingSysctls(addressing.ips));
     };
-    await allSteps([hostSide(), podPlan && writeSysctls({ netns }, podPlan.sysctls, { bestEffort: podPlan.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), podPlan && writeSysctls({ netns }, podPlan.sysctls, { bestEffort: podPlan.optionalSysctls })]);
 
     // The pod's addresses and routes (once its peer is up on the bridge), the masquerade rules and
     // the spoof check touch disjoint state: in parallel.
     const podSide = async () => {
-      if (podPlan) await ipBatch({ netns }, podPlan.lines);
-      else if (!cfg.disableContainerInterface) await ipBatch({ netns }, [`link set ${ifname} up`]);
+      if (podPlan) await ipBatch({ netns }, podPlan.ops);
+      else if (!cfg.disableContainerInterface) await ipBatch({ netns }, planPodLinkUp(ifname));
     };
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
@@ -139,7 +137,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
       await setupSpoofCheck(req.env.containerID, ifname, veth.hostName, veth.containerMac);
     };
-    await allSteps([podSide(), cfg.ipMasq && addressing && masq(), cfg.macspoofchk && spoofCheck()]);
+    await settleThenThrowFirst([podSide(), cfg.ipMasq && addressing && masq(), cfg.macspoofchk && spoofCheck()]);
     return buildBridgeResult({
       cfg,
       bridgeMac: bridge.mac,
@@ -165,14 +163,17 @@ async function check(req: Request): Promise<void> {
   if (!brEntry) throw checkFailed(`prevResult has no entry for bridge "${cfg.bridge}"`);
   if (podIndex < 0) throw checkFailed(`prevResult has no entry for "${ifname}" in ${netns}`);
 
-  const [hostLinks] = (await ipJsonBatch(HOST, ['link show'], true)) as [LinkInfo[]];
+  const hostLinks = await links(HOST);
   const br = findLink(hostLinks, cfg.bridge);
   if (br.linkinfo?.info_kind !== 'bridge') throw checkFailed(`"${cfg.bridge}" is not a bridge`);
   expectMac(br, brEntry.mac);
   const promisc = (br.flags ?? []).includes('PROMISC') || (br.promiscuity ?? 0) > 0;
   if (cfg.promiscMode && !promisc) throw checkFailed(`bridge "${cfg.bridge}" is not in promiscuous mode`);
 
-  const [podLinks, podRoutes] = (await ipJsonBatch({ netns }, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const [podLinks, podRoutes] = await query({ netns }, [
+    { kind: 'links', addresses: true },
+    { kind: 'routes', table: 'all' },
+  ]);
   const pod = findLink(podLinks, ifname);
   if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
   expectMac(pod, interfaces[podIndex]!.mac);
@@ -201,7 +202,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = await loadBridgeConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
     ['spoof check', async () => valid && cfg.macspoofchk && (await spoofcheck()).gcSpoofCheck(valid)],

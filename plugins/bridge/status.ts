@@ -3,14 +3,15 @@
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { HOST, ipJson, type LinkInfo } from '../../lib/kernel/iproute.ts';
+import { link } from '../../lib/kernel/iproute.ts';
+import { HOST } from '../../lib/kernel/shapes.ts';
 import { loadBridgeConfig } from './config.ts';
 
 /** Not available when the bridge name is taken by something that is not a bridge, or when the IPAM says so. */
 export async function status(req: Request): Promise<void> {
   const cfg = await loadBridgeConfig(req);
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', cfg.bridge]);
-  if (link && link.linkinfo?.info_kind !== 'bridge') {
+  const br = await link(HOST, cfg.bridge);
+  if (br && br.linkinfo?.info_kind !== 'bridge') {
     throw new CniError(ErrorCode.NotAvailable, `"${cfg.bridge}" exists but is not a bridge`);
   }
   if (cfg.ipamType) await delegate('STATUS', cfg.ipamType, req);

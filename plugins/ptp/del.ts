@@ -1,32 +1,26 @@
 // ptp DEL: a module of its own, so the standalone build's DEL reads neither the ADD/CHECK code
 // nor the address arithmetic (lib/net/address.ts, ip-num) those need (plugins/main.ts).
-import { prevResultOf, runAll } from '../../lib/cni/attachments.ts';
+import { prevResultOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { loadMasquerade as masquerade } from '../../lib/firewall/load.ts';
-import { HOST, ipBatch, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
-import { deleteContainerVeth } from '../../lib/kernel/veth.ts';
+import { routes } from '../../lib/kernel/iproute.ts';
+import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
+import { deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
+import { settleThenThrowJoined } from '../../lib/platform/steps.ts';
 import { loadPtpConfig } from './config.ts';
 
 /**
- * Reference mode, pod namespace gone from its path: the host veth named in prevResult may still
- * exist. Its name is random and unique to this attachment, so deleting it is safe once it is
- * shown to be a veth routing one of this attachment's addresses. (Routed-mode names are reused by
- * the pod's next sandbox, so they are never deleted by name.)
+ * Reference mode, pod namespace gone from its path: the host veth named in prevResult is this
+ * attachment's (its name is random and unique to it) when it routes one of the attachment's
+ * addresses. (Routed-mode names are reused by the pod's next sandbox: never deleted by name.)
  */
-async function deleteOrphanHostVeth(prev: Result | undefined, ifname: string): Promise<void> {
-  const host = prev?.interfaces?.find((i) => !i.sandbox && i.name !== ifname);
-  if (!host) return;
-  const [links, routes] = (await ipJsonBatch(HOST, ['link show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
-  const link = links.find((l) => l.ifname === host.name);
-  if (link?.linkinfo?.info_kind !== 'veth') return;
+async function routesOurAddresses(prev: Result | undefined, veth: LinkInfo): Promise<boolean> {
   // Address arithmetic for this rare path only; DEL's prevResult addresses are unchecked until here.
   const [{ hostCidr, routesTo }, { parseCidr }] = await Promise.all([import('./plan.ts'), import('../../lib/net/address.ts')]);
-  const owns = (prev?.ips ?? []).some(
-    (ip) => parseCidr(ip.address) && routesTo(routes, hostCidr(ip.address)).some((r) => r.dev === host.name),
-  );
-  if (owns) await ipBatch(HOST, [`link del ${host.name}`]).catch(() => undefined);
+  const all = await routes(HOST, { table: 'all' });
+  return (prev?.ips ?? []).some((ip) => parseCidr(ip.address) && routesTo(all, hostCidr(ip.address)).some((r) => r.dev === veth.ifname));
 }
 
 export async function del(req: Request): Promise<void> {
@@ -36,9 +30,9 @@ export async function del(req: Request): Promise<void> {
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
   const removeInterface = (async () => {
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, ifname);
+    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
   })();
-  await runAll([
+  await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // Released only once the interface (and its host route) is gone, so a new pod given this
     // address never finds the old host route in its way.

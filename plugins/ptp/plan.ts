@@ -1,25 +1,34 @@
-// Pure planning for ptp: the addressing of each mode, the `ip -batch` lines for both ends of the
-// veth, the sysctls, the host routes (with stale/conflict resolution) and the result; plus what
-// CHECK expects to find. No I/O here.
+// Pure planning for ptp: the addressing of each mode, the kernel operations for both ends of the
+// veth (lib/kernel/ip-ops.ts), the sysctls, the host routes (with stale/conflict resolution) and the
+// result; plus what CHECK expects to find. No I/O here.
+
+import { chooseDns } from '../../lib/cni/attachments.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { chooseDns } from '../../lib/cni/result-format.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
-import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
-import { routeDst } from '../../lib/kernel/kernel-check.ts';
-import { familyOfAddress } from '../../lib/kernel/pod-interface.ts';
+import { type IpOp, type RouteOp, type RouteQuery, toLine } from '../../lib/kernel/ip-ops.ts';
+import { DEFAULT_DST, type LinkInfo, type RouteInfo, RT_SCOPE, routeDst } from '../../lib/kernel/shapes.ts';
 import type { Sysctls } from '../../lib/kernel/sysctl.ts';
-import { bitsOf, contains, type Family, formatCidr, formatIP, ipEqual, networkOf, nextIP, parseCidr } from '../../lib/net/address.ts';
+import {
+  bitsOf,
+  contains,
+  type Family,
+  familyOfAddress,
+  formatCidr,
+  formatIP,
+  ipEqual,
+  networkOf,
+  nextIP,
+  parseCidr,
+} from '../../lib/net/address.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
 
-/** Index of the container interface in the result (host veth is 0). */
-export const CONTAINER_INDEX = 1;
+/** The container interface's index in the result: after the host veth (0). */
+export const PTP_CONTAINER_INDEX = 1;
 
 /** Routed mode's next hops: nobody owns 169.254.1.1 (proxy ARP answers); the v6 one is the host veth's link-local. */
 export const ROUTED_GATEWAY: Record<Family, string> = { 4: '169.254.1.1', 6: 'fe80::ecee:eeff:feee:eeee' };
 /** Routed mode's host veth MAC (Calico's): fixed, so the v6 link-local above is predictable. */
 export const ROUTED_HOST_MAC = 'ee:ee:ee:ee:ee:ee';
-const SCOPE_LINK = 253;
-const DEFAULT_DST: Record<Family, string> = { 4: '0.0.0.0/0', 6: '::/0' };
 
 export interface PtpAddressing {
   /** Result addresses on the container interface (routed mode: /32 and /128). */
@@ -29,7 +38,7 @@ export interface PtpAddressing {
   /** The container's routes in install order (routed: the on-link route to the gateway first). */
   podRoutes: Route[];
   /** Reference mode: per address, replace the connected subnet route by a route via the gateway. */
-  podGatewayLines: string[];
+  podGatewayOps: RouteOp[];
   /** Host veth addresses (reference mode: every gateway as /32 or /128; routed: the v6 link-local next hop). */
   hostAddresses: string[];
   /** Host routes to the pod: one host-prefix destination per pod address. */
@@ -59,7 +68,8 @@ function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
-export function planAddressing(mode: PtpMode, ifname: string, ipam: Result): PtpAddressing {
+/** The addressing of either mode: the pod's addresses and routes, the host veth's, the host routes. */
+export function planPtpAddressing(mode: PtpMode, ifname: string, ipam: Result): PtpAddressing {
   const ipamIps = ipam.ips ?? [];
   if (!ipamIps.length) throw new CniError(ErrorCode.DelegateFailed, 'IPAM plugin returned missing IP config');
   return mode === 'routed' ? planRouted(ipamIps, ipam.routes ?? []) : planReference(ifname, ipamIps, ipam.routes ?? []);
@@ -71,23 +81,24 @@ export function planAddressing(mode: PtpMode, ifname: string, ipam: Result): Ptp
  * which owns every gateway address on every ptp veth.
  */
 function planReference(ifname: string, ipamIps: IPConfig[], ipamRoutes: Route[]): PtpAddressing {
-  const ips = ipamIps.map((ip) => ({ address: ip.address, gateway: gatewayOf(ip), interface: CONTAINER_INDEX }));
-  const podGatewayLines: string[] = [];
+  const ips = ipamIps.map((ip) => ({ address: ip.address, gateway: gatewayOf(ip), interface: PTP_CONTAINER_INDEX }));
+  const podGatewayOps: RouteOp[] = [];
   for (const ip of ips) {
     const c = parseCidr(ip.address)!;
     const bits = bitsOf(c.ip.family);
     const src = formatIP(c.ip);
-    if (c.prefix < bits) podGatewayLines.push(`route del ${formatCidr({ ip: networkOf(c), prefix: c.prefix })} dev ${ifname}`);
-    podGatewayLines.push(`route add ${ip.gateway}/${bits} dev ${ifname} scope link src ${src}`);
-    if (c.prefix < bits)
-      podGatewayLines.push(`route add ${formatCidr({ ip: networkOf(c), prefix: c.prefix })} via ${ip.gateway} dev ${ifname} src ${src}`);
+    const subnet = formatCidr({ ip: networkOf(c), prefix: c.prefix });
+    if (c.prefix < bits) podGatewayOps.push({ kind: 'route', verb: 'del', dst: subnet, dev: ifname });
+    podGatewayOps.push({ kind: 'route', verb: 'add', dst: `${ip.gateway}/${bits}`, dev: ifname, scope: 'link', src });
+    if (c.prefix < bits) podGatewayOps.push({ kind: 'route', verb: 'add', dst: subnet, via: ip.gateway, dev: ifname, src });
   }
   return {
     ips,
     routes: [...ipamRoutes],
     podRoutes: [...ipamRoutes],
-    podGatewayLines: unique(podGatewayLines),
-    hostAddresses: unique(ips.map((ip) => `${ip.gateway}/${bitsOf(familyOfAddress(ip.address))}`)),
+    // Two addresses of one subnet would delete and add its routes twice.
+    podGatewayOps: [...new Map(podGatewayOps.map((op) => [toLine(op), op])).values()],
+    hostAddresses: unique(ips.map((ip) => `${ip.gateway}/${bitsOf(familyOfAddress(ip.address)!)}`)),
     hostRouteDsts: unique(ips.map((ip) => hostCidr(ip.address))),
     hostRouteScope: 'host',
     masqAddresses: ipamIps.map((ip) => ip.address),
@@ -101,22 +112,22 @@ function planReference(ifname: string, ipamIps: IPConfig[], ipamRoutes: Route[])
  * route per family.
  */
 function planRouted(ipamIps: IPConfig[], ipamRoutes: Route[]): PtpAddressing {
-  const families = unique(ipamIps.map((ip) => familyOfAddress(ip.address)));
+  const families = familiesOf(ipamIps);
   const ips = ipamIps.map((ip) => ({
     address: hostCidr(ip.address),
-    gateway: ROUTED_GATEWAY[familyOfAddress(ip.address)],
-    interface: CONTAINER_INDEX,
+    gateway: ROUTED_GATEWAY[familyOfAddress(ip.address)!],
+    interface: PTP_CONTAINER_INDEX,
   }));
   const wanted = ipamRoutes.length ? ipamRoutes : families.map((f) => ({ dst: DEFAULT_DST[f] }));
   const routes = wanted
-    .filter((r) => families.includes(familyOfAddress(r.dst)))
-    .map((r) => ({ ...r, gw: ROUTED_GATEWAY[familyOfAddress(r.dst)] }));
-  const onLink: Route[] = families.includes(4) ? [{ dst: `${ROUTED_GATEWAY[4]}/32`, scope: SCOPE_LINK }] : [];
+    .filter((r) => families.includes(familyOfAddress(r.dst)!))
+    .map((r) => ({ ...r, gw: ROUTED_GATEWAY[familyOfAddress(r.dst)!] }));
+  const onLink: Route[] = families.includes(4) ? [{ dst: `${ROUTED_GATEWAY[4]}/32`, scope: RT_SCOPE.link }] : [];
   return {
     ips,
     routes,
     podRoutes: [...onLink, ...routes],
-    podGatewayLines: [],
+    podGatewayOps: [],
     // The kernel would generate this link-local from the fixed MAC, but only once the carrier
     // event has been processed (asynchronously, up to ~1 s later); adding it now makes the
     // pod's IPv6 next hop answer from the first packet.
@@ -134,7 +145,7 @@ export function globalForwardingSysctls(families: Family[]): Sysctls {
   return out;
 }
 
-export const familiesOf = (ips: IPConfig[]): Family[] => unique(ips.map((ip) => familyOfAddress(ip.address)));
+export const familiesOf = (ips: IPConfig[]): Family[] => unique(ips.map((ip) => familyOfAddress(ip.address)!));
 
 export interface SysctlPlan {
   sysctls: Sysctls;
@@ -167,13 +178,13 @@ export function hostVethSysctls(mode: PtpMode, hostVeth: string, families: Famil
 }
 
 /** Host side: link up, gateway addresses (reference mode); the routes come from planHostRoutes. */
-export function planHostLink(hostVeth: string, addressing: PtpAddressing): string[] {
-  const lines = [`link set ${hostVeth} up`];
+export function planHostLink(hostVeth: string, addressing: PtpAddressing): IpOp[] {
+  const ops: IpOp[] = [{ kind: 'link-set', dev: hostVeth, up: true }];
   for (const a of addressing.hostAddresses) {
     // `replace`: the same gateway address on a re-used name must not fail; nodad: see hostVethSysctls.
-    lines.push(`addr replace ${a} dev ${hostVeth}${a.includes(':') ? ' nodad' : ''}`);
+    ops.push({ kind: 'addr', verb: 'replace', cidr: a, dev: hostVeth, nodad: familyOfAddress(a) === 6 });
   }
-  return lines;
+  return ops;
 }
 
 /** The main-table routes (from `ip -json route show table all`) whose destination is exactly `dst`. */
@@ -181,8 +192,7 @@ export function routesTo(routes: RouteInfo[], dst: string): RouteInfo[] {
   const want = parseCidr(dst)!;
   return routes.filter((r) => {
     if (r.table !== undefined && r.table !== 'main') return false;
-    if ((r as { type?: string }).type && ['local', 'broadcast', 'multicast', 'anycast'].includes((r as { type?: string }).type!))
-      return false;
+    if (r.type && ['local', 'broadcast', 'multicast', 'anycast'].includes(r.type)) return false;
     const have = parseCidr(routeDst(r, want.ip.family));
     return !!have && have.prefix === want.prefix && ipEqual(have.ip, want.ip);
   });
@@ -199,10 +209,10 @@ export function planHostRoutes(
   addressing: Pick<PtpAddressing, 'hostRouteDsts' | 'hostRouteScope'>,
   routes: RouteInfo[],
   links: LinkInfo[],
-): string[] {
+): RouteOp[] {
   return addressing.hostRouteDsts.map((dst) => {
     // IPv6 has no route scopes (the kernel ignores them).
-    const scope = dst.includes(':') ? '' : ` scope ${addressing.hostRouteScope}`;
+    const scope = familyOfAddress(dst) === 6 ? undefined : addressing.hostRouteScope;
     const found = routesTo(routes, dst);
     for (const r of found) {
       if (r.dev === hostVeth) continue;
@@ -211,7 +221,7 @@ export function planHostRoutes(
       const flags = link?.flags ?? [];
       const live = !r.dev || (flags.includes('UP') && flags.includes('LOWER_UP'));
       if (live) {
-        const via = r.dev ? `interface "${r.dev}"` : `a ${(r as { type?: string }).type ?? 'device-less'} route`;
+        const via = r.dev ? `interface "${r.dev}"` : `a ${r.type ?? 'device-less'} route`;
         throw new CniError(
           ErrorCode.RouteConflict,
           `route to ${dst} already exists for ${via}, not "${hostVeth}"`,
@@ -219,12 +229,12 @@ export function planHostRoutes(
         );
       }
     }
-    return `route ${found.length ? 'replace' : 'add'} ${dst} dev ${hostVeth}${scope}`;
+    return { kind: 'route', verb: found.length ? 'replace' : 'add', dst, dev: hostVeth, scope };
   });
 }
 
-/** The `ip -json` route queries planHostRoutes needs: the main table of each family in use. */
-export const hostRouteQueries = (families: Family[]): string[][] => families.map((f) => [`-${f}`, 'route', 'show', 'table', 'main']);
+/** The route queries planHostRoutes needs: the main table of each family in use. */
+export const hostRouteQueries = (families: Family[]): RouteQuery[] => families.map((family) => ({ kind: 'routes', family, table: 'main' }));
 
 /**
  * Interfaces of routes already leading to our destinations through another device: only their
@@ -292,7 +302,7 @@ export function expectedHostState(
     delete sysctls[`net/ipv6/conf/${hostVeth}/accept_dad`];
     return { addresses: [], routeDsts, sysctls: { ...sysctls, ...globalForwardingSysctls(fams) } };
   }
-  const addresses = unique(ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${bitsOf(familyOfAddress(ip.address))}`));
+  const addresses = unique(ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${bitsOf(familyOfAddress(ip.address)!)}`));
   return { addresses, routeDsts, sysctls: globalForwardingSysctls(fams) };
 }
 

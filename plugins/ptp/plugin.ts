@@ -4,19 +4,20 @@
 //    dummy gateway 169.254.1.1 by proxy; its name is derived from the pod identity.
 // Order of ADD: IPAM → forwarding → veth → host side → pod side → masquerade; each step registers
 // its inverse so a failure leaves nothing behind.
-import { prevResultOf, runAll, validAttachmentsOf } from '../../lib/cni/attachments.ts';
+import { prevResultOf, validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { loadMasquerade } from '../../lib/firewall/load.ts';
-import { BatchError, HOST, ipBatch, ipJson, ipJsonBatch, type LinkInfo, type RouteInfo } from '../../lib/kernel/iproute.ts';
+import { BatchError, ipBatch, link, query } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import { HOST } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
-import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
+import { createVeth, deleteContainerVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { allSteps, UndoStack } from '../../lib/platform/undo.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
 import { del } from './del.ts';
 import {
@@ -29,9 +30,9 @@ import {
   hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
-  planAddressing,
   planHostLink,
   planHostRoutes,
+  planPtpAddressing,
   ROUTED_HOST_MAC,
   routesTo,
 } from './plan.ts';
@@ -44,13 +45,13 @@ const masquerade = loadMasquerade;
  * the same pod (its DEL never came, or came after this ADD); replace it, as Calico does.
  */
 async function removeStaleHostVeth(name: string): Promise<void> {
-  const [link] = await ipJson<LinkInfo>(HOST, ['-details', 'link', 'show', 'dev', name]);
-  if (!link) return;
-  if (link.linkinfo?.info_kind !== 'veth') {
+  const stale = await link(HOST, name);
+  if (!stale) return;
+  if (stale.linkinfo?.info_kind !== 'veth') {
     throw new CniError(ErrorCode.InterfaceConflict, `host interface "${name}" exists and is not a veth`);
   }
   warn(`ptp: replacing stale host veth "${name}" of an earlier sandbox\n`);
-  await ipBatch(HOST, [`link del ${name}`]).catch((e) => {
+  await ipBatch(HOST, [planDeleteLink(name)]).catch((e) => {
     if (!(e instanceof BatchError && e.missing)) throw e; // deleted concurrently (its namespace went away): fine
   });
 }
@@ -63,7 +64,7 @@ async function add(req: Request): Promise<Result> {
   return undo.guard(async () => {
     const ipam = await delegate('ADD', cfg.ipamType, req);
     undo.push('IPAM allocation', () => delegate('DEL', cfg.ipamType, { ...req, command: 'DEL' }));
-    const addressing = planAddressing(cfg.mode, ifname, ipam ?? { cniVersion: '1.1.0' });
+    const addressing = planPtpAddressing(cfg.mode, ifname, ipam ?? { cniVersion: '1.1.0' });
     const families = familiesOf(addressing.ips);
     // Never turned off again (other attachments rely on it), as in the reference.
     await writeSysctls(HOST, globalForwardingSysctls(families));
@@ -79,12 +80,12 @@ async function add(req: Request): Promise<Result> {
     const hostSide = async () => {
       const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
       await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-      const routes = (await Promise.all(hostRouteQueries(families).map((q) => ipJson<RouteInfo>(HOST, q)))).flat();
-      const devs = devicesInTheWay(veth.hostName, addressing, routes);
-      const links = (await Promise.all(devs.map((d) => ipJson<LinkInfo>(HOST, ['link', 'show', 'dev', d])))).flat();
-      await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, routes, links)]);
+      const hostRoutes = (await query(HOST, hostRouteQueries(families))).flat();
+      const devs = devicesInTheWay(veth.hostName, addressing, hostRoutes);
+      const inTheWay = (await Promise.all(devs.map((dev) => link(HOST, dev)))).filter((l) => l !== undefined);
+      await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, hostRoutes, inTheWay)]);
     };
-    await allSteps([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
+    await settleThenThrowFirst([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
     const masq = async () => {
       const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
@@ -93,7 +94,7 @@ async function add(req: Request): Promise<Result> {
       undo.push('masquerade', () => teardownMasquerade(target));
       await setupMasquerade(backend, target);
     };
-    await allSteps([ipBatch({ netns }, [...pod.lines, ...addressing.podGatewayLines]), cfg.ipMasq && masq()]);
+    await settleThenThrowFirst([ipBatch({ netns }, [...pod.ops, ...addressing.podGatewayOps]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
       hostVeth: veth.hostName,
@@ -118,7 +119,10 @@ async function check(req: Request): Promise<void> {
   const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
 
   // Container side.
-  const [podLinks, podRoutes] = (await ipJsonBatch({ netns }, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const [podLinks, podRoutes] = await query({ netns }, [
+    { kind: 'links', addresses: true },
+    { kind: 'routes', table: 'all' },
+  ]);
   const pod = findLink(podLinks, ifname);
   if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
   expectMac(pod, interfaces[podIndex]!.mac);
@@ -128,7 +132,10 @@ async function check(req: Request): Promise<void> {
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
 
   // Host side: the peer, its addresses, the routes back to the pod, the routed mode's sysctls.
-  const [hostLinks, hostRoutes] = (await ipJsonBatch(HOST, ['addr show', 'route show table all'], true)) as [LinkInfo[], RouteInfo[]];
+  const [hostLinks, hostRoutes] = await query(HOST, [
+    { kind: 'links', addresses: true },
+    { kind: 'routes', table: 'all' },
+  ]);
   const host = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
   if (!host) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
   const hostEntry = interfaces.find((i) => i.name === host.ifname)!;
@@ -159,7 +166,7 @@ async function check(req: Request): Promise<void> {
 async function gc(req: Request): Promise<void> {
   const cfg = await loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
-  await runAll([
+  await settleThenThrowJoined([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],
     ['masquerade', async () => valid && (await masquerade()).gcMasquerade(cfg.network, valid)],
   ]);

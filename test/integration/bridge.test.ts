@@ -1,9 +1,9 @@
 // The bridge plugin against the real kernel: every run inside a throwaway node namespace, pods in
 // further namespaces, host-local (ours) as IPAM with a per-test data dir.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { containerId, haveBuild, isRoot, type Netns, runOk, runPlugin, uniqueName, World } from '../helpers/kernel.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { containerId, haveBuild, isRoot, type Netns, PLUGIN_DIR, runOk, runPlugin, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
 beforeEach(() => {
@@ -194,6 +194,39 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(pod.link('eth0')).toBeUndefined();
     expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toEqual([]);
     expect(leases(n)).toEqual([]);
+  });
+
+  it('a failed ADD whose rollback fails too names the failed undo step in the error details', async () => {
+    const n = net();
+    // An IPAM plugin of the test's own whose ADD hands out a route the kernel refuses and whose DEL fails.
+    const ipamDir = world.tmpdir();
+    const fakeIpam = uniqueName('ipam');
+    const added = { cniVersion: '1.1.0', ips: [{ address: '10.77.0.9/24' }], routes: [{ dst: '192.0.2.0/24', gw: '198.51.100.1' }] };
+    const script = [
+      '#!/bin/sh',
+      'cat >/dev/null',
+      'case "$CNI_COMMAND" in',
+      `ADD) printf '%s' '${JSON.stringify(added)}' ;;`,
+      `DEL) printf '%s' '{"cniVersion":"1.1.0","code":11,"msg":"lease store unavailable"}'; exit 1 ;;`,
+      'esac',
+    ];
+    writeFileSync(join(ipamDir, fakeIpam), `${script.join('\n')}\n`, { mode: 0o755 });
+    const pod = world.pod();
+    const r = await runPlugin({
+      plugin: 'bridge',
+      command: 'ADD',
+      node: n.node,
+      config: { ...bridgeConf(n), ipam: { type: fakeIpam } },
+      containerID: containerId(),
+      netns: pod.path,
+      ifname: 'eth0',
+      path: `${ipamDir}:${PLUGIN_DIR}`,
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.json.code).toBe(110); // the failure that stopped ADD, not the rollback's
+    expect(r.json.details).toMatch(/rollback: IPAM allocation: lease store unavailable$/);
+    expect(pod.link('eth0')).toBeUndefined(); // the other undo steps still ran
+    expect(n.node.links().filter((l) => l.ifname.startsWith('veth'))).toEqual([]);
   });
 
   it('DEL after the pod namespace was removed releases the lease', async () => {
@@ -549,6 +582,9 @@ describe.skipIf(!isRoot || !haveBuild)('bridge', () => {
     expect(state()).toContain(b.id);
     // b's pod is gone without a DEL (a lost sandbox): GC with only a in the list cleans b up.
     world.removeNetns(b.pod);
+    // The kernel destroys a deleted namespace, and with it b's veth pair, asynchronously; GC rightly
+    // keeps the spoof check of a host veth that still exists, so wait for it to go.
+    await vi.waitFor(() => expect(n.node.link(b.result.interfaces[1].name)).toBeUndefined(), { timeout: 10_000 });
     await runOk({
       plugin: 'bridge',
       command: 'GC',

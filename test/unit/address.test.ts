@@ -7,7 +7,7 @@ import {
   canonicalIPString,
   compareIP,
   contains,
-  familyOfCidrString,
+  familyOfAddress,
   formatCidr,
   formatIP,
   hasHostBits,
@@ -66,9 +66,9 @@ describe('parseIP / formatIP: Go text form (RFC 5952 for IPv6)', () => {
   it('knows the family', () => {
     expect(ip('10.0.0.1').family).toBe(4);
     expect(ip('fd00::1').family).toBe(6);
-    expect(familyOfCidrString('10.0.0.0/8')).toBe(4);
-    expect(familyOfCidrString('fd00::/8')).toBe(6);
-    expect(familyOfCidrString('nonsense')).toBeNull();
+    expect(familyOfAddress('10.0.0.0/8')).toBe(4);
+    expect(familyOfAddress('fd00::/8')).toBe(6);
+    expect(familyOfAddress('nonsense')).toBeNull();
   });
 
   it('treats IPv4-mapped IPv6 text as the IPv4 address, as Go does (To4() != nil)', () => {

@@ -1,31 +1,23 @@
 // Pure parts of the bridge plugin: config validation, gateway/route planning, host-side batch lines.
 import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
-import { CniError } from '../../lib/cni/errors.ts';
+import { toLine } from '../../lib/kernel/ip-ops.ts';
 import { loadBridgeConfig } from '../../plugins/bridge/config.ts';
 import {
   buildBridgeResult,
-  planAddressing,
   planBridgeAddresses,
+  planBridgeAddressing,
   planCreateBridge,
   planHostPort,
   planPortVlans,
 } from '../../plugins/bridge/plan.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const req = (config: Record<string, unknown>, cniArgs: Record<string, string> = {}) =>
   ({
     config: { cniVersion: '1.0.0', name: 'n', type: 'bridge', ...config },
     cniArgs: new Map(Object.entries(cniArgs)),
   }) as unknown as Request;
-
-const codeOf = async (f: () => unknown): Promise<number | undefined> => {
-  try {
-    await f();
-  } catch (e) {
-    return e instanceof CniError ? e.code : -1;
-  }
-  return undefined;
-};
 
 describe('loadBridgeConfig', () => {
   it('applies the reference defaults', async () => {
@@ -61,7 +53,7 @@ describe('loadBridgeConfig', () => {
     [{ isGateway: 'true' }],
     [{ ipMasqBackend: 'ebtables' }],
   ])('rejects %j with an invalid-config error', async (bad) => {
-    const code = await codeOf(() => loadBridgeConfig(req(bad)));
+    const { code } = await errorOf(() => loadBridgeConfig(req(bad)));
     expect([2, 7]).toContain(code);
   });
   it('expands trunk ranges and sorts them', async () => {
@@ -72,26 +64,26 @@ describe('loadBridgeConfig', () => {
     expect((await loadBridgeConfig(req(all, { MAC: '02:00:00:00:00:03' }))).mac).toBe('02:00:00:00:00:01');
     expect((await loadBridgeConfig(req({ args: all.args }, { MAC: '02:00:00:00:00:03' }))).mac).toBe('02:00:00:00:00:02');
     expect((await loadBridgeConfig(req({}, { MAC: '02:00:00:00:00:03' }))).mac).toBe('02:00:00:00:00:03');
-    expect(await codeOf(() => loadBridgeConfig(req({}, { MAC: '01:00:00:00:00:03' })))).toBe(7); // multicast
-    expect(await codeOf(() => loadBridgeConfig(req({}, { MAC: 'nope' })))).toBe(7);
+    expect((await errorOf(() => loadBridgeConfig(req({}, { MAC: '01:00:00:00:00:03' })))).code).toBe(7); // multicast
+    expect((await errorOf(() => loadBridgeConfig(req({}, { MAC: 'nope' })))).code).toBe(7);
   });
 });
 
-describe('planAddressing', () => {
+describe('planBridgeAddressing', () => {
   const cfg = (extra: Record<string, unknown> = {}) => loadBridgeConfig(req({ ipam: { type: 'host-local' }, ...extra }));
   it('fills the gateway (network + 1) and the bridge address with isGateway', async () => {
-    const plan = planAddressing(await cfg({ isGateway: true }), { cniVersion: '1.1.0', ips: [{ address: '10.1.2.7/16' }] });
+    const plan = planBridgeAddressing(await cfg({ isGateway: true }), { cniVersion: '1.1.0', ips: [{ address: '10.1.2.7/16' }] });
     expect(plan.ips).toEqual([{ address: '10.1.2.7/16', gateway: '10.1.0.1', interface: 2 }]);
     expect(plan.bridgeAddresses).toEqual(['10.1.0.1/16']);
     expect(plan.routes).toEqual([]);
   });
   it('keeps an IPAM gateway and leaves the bridge bare without isGateway', async () => {
-    const plan = planAddressing(await cfg(), { cniVersion: '1.1.0', ips: [{ address: '10.1.2.7/16', gateway: '10.1.0.254' }] });
+    const plan = planBridgeAddressing(await cfg(), { cniVersion: '1.1.0', ips: [{ address: '10.1.2.7/16', gateway: '10.1.0.254' }] });
     expect(plan.ips[0]!.gateway).toBe('10.1.0.254');
     expect(plan.bridgeAddresses).toEqual([]);
   });
   it('adds a default route per family with isDefaultGateway, or fills a gateway-less one', async () => {
-    const plan = planAddressing(await cfg({ isDefaultGateway: true }), {
+    const plan = planBridgeAddressing(await cfg({ isDefaultGateway: true }), {
       cniVersion: '1.1.0',
       ips: [{ address: '10.0.0.2/24' }, { address: 'fd00::2/64' }],
       routes: [{ dst: '::/0' }],
@@ -104,8 +96,8 @@ describe('planAddressing', () => {
   });
   it('rejects isDefaultGateway when IPAM routes the default elsewhere', async () => {
     const gatewayCfg = await cfg({ isDefaultGateway: true });
-    const code = await codeOf(() =>
-      planAddressing(gatewayCfg, {
+    const { code } = errorOf(() =>
+      planBridgeAddressing(gatewayCfg, {
         cniVersion: '1.1.0',
         ips: [{ address: '10.0.0.2/24' }],
         routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.9' }],
@@ -118,13 +110,13 @@ describe('planAddressing', () => {
 describe('host-side plans', () => {
   const c = (extra: Record<string, unknown>) => loadBridgeConfig(req({ bridge: 'br0', ...extra }));
   it('creates the bridge with mtu and vlan filtering only when needed', async () => {
-    expect(planCreateBridge(await c({}), '02:00:00:00:00:aa')).toBe('link add br0 address 02:00:00:00:00:aa type bridge');
-    expect(planCreateBridge(await c({ mtu: 9000, vlan: 5 }), '02:00:00:00:00:aa')).toBe(
+    expect(toLine(planCreateBridge(await c({}), '02:00:00:00:00:aa'))).toBe('link add br0 address 02:00:00:00:00:aa type bridge');
+    expect(toLine(planCreateBridge(await c({ mtu: 9000, vlan: 5 }), '02:00:00:00:00:aa'))).toBe(
       'link add br0 address 02:00:00:00:00:aa mtu 9000 type bridge vlan_filtering 1',
     );
   });
   it('sets port flags in one line', async () => {
-    expect(planHostPort(await c({ hairpinMode: true, portIsolation: true }), 'veth1')).toEqual([
+    expect(planHostPort(await c({ hairpinMode: true, portIsolation: true }), 'veth1').map(toLine)).toEqual([
       'link set veth1 master br0',
       'link set dev veth1 type bridge_slave hairpin on isolated on',
       'link set veth1 up',
@@ -147,15 +139,14 @@ describe('host-side plans', () => {
   });
   it('adds a missing gateway address, keeps a present one, refuses a different one without forceAddress', async () => {
     const cfg = await c({});
-    expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], [])).toEqual(['addr replace 10.0.0.1/24 dev br0']);
-    expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.0.0.1/24' }])).toEqual([]);
-    expect(await codeOf(() => planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }]))).toBe(111);
-    expect(planBridgeAddresses(await c({ forceAddress: true }), ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }])).toEqual([
-      'addr del 10.9.0.1/24 dev br0',
-      'addr replace 10.0.0.1/24 dev br0',
-    ]);
+    expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], []).map(toLine)).toEqual(['addr replace 10.0.0.1/24 dev br0']);
+    expect(planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.0.0.1/24' }]).map(toLine)).toEqual([]);
+    expect(errorOf(() => planBridgeAddresses(cfg, ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }])).code).toBe(111);
+    expect(planBridgeAddresses(await c({ forceAddress: true }), ['10.0.0.1/24'], [{ family: 4, cidr: '10.9.0.1/24' }]).map(toLine)).toEqual(
+      ['addr del 10.9.0.1/24 dev br0', 'addr replace 10.0.0.1/24 dev br0'],
+    );
     // IPv6: a non-overlapping extra address is no conflict.
-    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }])).toEqual([
+    expect(planBridgeAddresses(cfg, ['fd00::1/64'], [{ family: 6, cidr: 'fd01::1/64' }]).map(toLine)).toEqual([
       'addr replace fd00::1/64 dev br0 nodad',
     ]);
   });

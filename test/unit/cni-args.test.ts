@@ -1,17 +1,10 @@
 // lib/cni/cni-args.ts: CNI_ARGS with Go's LoadArgs semantics.
 import { describe, expect, it } from 'vitest';
 import { KNOWN_CNI_ARGS, parseCniArgs } from '../../lib/cni/cni-args.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
-function errorOf(raw: string): CniError {
-  try {
-    parseCniArgs(raw);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error(`expected CNI_ARGS ${JSON.stringify(raw)} to be rejected`);
-}
+const rejected = (raw: string) => errorOf(() => parseCniArgs(raw));
 
 describe('parseCniArgs', () => {
   it('empty means no arguments', () => {
@@ -40,7 +33,7 @@ describe('parseCniArgs', () => {
   });
 
   it('rejects unknown keys with code 4 naming them', () => {
-    const e = errorOf('IP=10.1.0.9;FOO=1;BAR=2');
+    const e = rejected('IP=10.1.0.9;FOO=1;BAR=2');
     expect(e.code).toBe(ErrorCode.InvalidEnvironment);
     expect(e.message).toContain('FOO');
     expect(e.message).toContain('BAR');
@@ -48,8 +41,8 @@ describe('parseCniArgs', () => {
   });
 
   it('keys are case-sensitive', () => {
-    expect(errorOf('ip=10.1.0.9').code).toBe(ErrorCode.InvalidEnvironment);
-    expect(errorOf('ignoreunknown=1;x=y').code).toBe(ErrorCode.InvalidEnvironment);
+    expect(rejected('ip=10.1.0.9').code).toBe(ErrorCode.InvalidEnvironment);
+    expect(rejected('ignoreunknown=1;x=y').code).toBe(ErrorCode.InvalidEnvironment);
     // with IgnoreUnknown the oddly-cased key is kept verbatim and is not "IP"
     const m = parseCniArgs('IgnoreUnknown=1;ip=10.1.0.9');
     expect(m.get('ip')).toBe('10.1.0.9');
@@ -62,12 +55,12 @@ describe('parseCniArgs', () => {
   });
 
   it.each(['0', 'false', 'FALSE'])('IgnoreUnknown=%s keeps unknown keys an error', (v) => {
-    expect(errorOf(`IgnoreUnknown=${v};FOO=1`).code).toBe(ErrorCode.InvalidEnvironment);
+    expect(rejected(`IgnoreUnknown=${v};FOO=1`).code).toBe(ErrorCode.InvalidEnvironment);
     expect(parseCniArgs(`IgnoreUnknown=${v};IP=10.0.0.1`).get('IP')).toBe('10.0.0.1');
   });
 
   it.each(['yes', 'on', '2', ' 1'])('IgnoreUnknown=%j is not a boolean → code 4', (v) => {
-    expect(errorOf(`IgnoreUnknown=${v}`).code).toBe(ErrorCode.InvalidEnvironment);
+    expect(rejected(`IgnoreUnknown=${v}`).code).toBe(ErrorCode.InvalidEnvironment);
   });
 
   it.each([
@@ -77,7 +70,7 @@ describe('parseCniArgs', () => {
     'IgnoreUnknown=1;novalue',
     'IgnoreUnknown=1;a=b=c',
   ])('rejects the malformed pair in %j with code 4', (raw) => {
-    expect(errorOf(raw).code).toBe(ErrorCode.InvalidEnvironment);
+    expect(rejected(raw).code).toBe(ErrorCode.InvalidEnvironment);
   });
 
   it('allows empty values', () => {

@@ -5,6 +5,7 @@ import * as z from 'zod/mini';
 import { configError, parseConfig, type Validator } from '../../lib/cni/config.ts';
 import { baseConfigSchema, baseConfigShape } from '../../lib/cni/config-schema.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 // A plugin schema built the way plugins build theirs.
 const pluginSchema = z.looseObject({
@@ -18,15 +19,7 @@ const pluginSchema = z.looseObject({
 /** What the plugins build for a schema, without a compiled parser (as when running from source). */
 const validatorOf = <T>(schema: z.ZodMiniType<T>): Validator<T> => ({ compiled: undefined, schema: async () => schema });
 
-async function errorOf(schema: z.ZodMiniType, raw: unknown): Promise<CniError> {
-  try {
-    await parseConfig(validatorOf(schema), raw);
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const rejected = (schema: z.ZodMiniType, raw: unknown) => errorOf(() => parseConfig(validatorOf(schema), raw));
 
 const base = { cniVersion: '1.0.0', name: 'net1', type: 'bridge' };
 
@@ -59,51 +52,51 @@ describe('parseConfig', () => {
 
   it('a wrong type is code 7 naming the key and showing the value', async () => {
     // the Go plugins answer 999 ("json: cannot unmarshal string …"); 7 is what the spec defines
-    const e = await errorOf(pluginSchema, { ...base, isGateway: 'true' });
+    const e = await rejected(pluginSchema, { ...base, isGateway: 'true' });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"isGateway"');
     expect(e.message).toContain('"true"');
   });
 
   it('a value out of range is code 7 naming the key', async () => {
-    const e = await errorOf(pluginSchema, { ...base, mtu: 10 });
+    const e = await rejected(pluginSchema, { ...base, mtu: 10 });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"mtu"');
     expect(e.message).toContain('10');
   });
 
   it('a value outside an enumeration is code 2 (unsupported field value) naming key and value', async () => {
-    const e = await errorOf(pluginSchema, { ...base, mode: 'l9' });
+    const e = await rejected(pluginSchema, { ...base, mode: 'l9' });
     expect(e.code).toBe(ErrorCode.UnsupportedField);
     expect(e.message).toContain('"mode"');
     expect(e.message).toContain('"l9"');
   });
 
   it('nested keys are named by their full path', async () => {
-    expect((await errorOf(baseConfigSchema, { ...base, ipam: { type: 5 } })).message).toContain('"ipam.type"');
-    expect((await errorOf(baseConfigSchema, { ...base, runtimeConfig: { ips: ['10.0.0.1', 7] } })).message).toContain(
+    expect((await rejected(baseConfigSchema, { ...base, ipam: { type: 5 } })).message).toContain('"ipam.type"');
+    expect((await rejected(baseConfigSchema, { ...base, runtimeConfig: { ips: ['10.0.0.1', 7] } })).message).toContain(
       '"runtimeConfig.ips[1]"',
     );
-    expect((await errorOf(baseConfigSchema, { ...base, runtimeConfig: { ipRanges: [[{ subnet: 1 }]] } })).message).toContain(
+    expect((await rejected(baseConfigSchema, { ...base, runtimeConfig: { ipRanges: [[{ subnet: 1 }]] } })).message).toContain(
       '"runtimeConfig.ipRanges[0][0].subnet"',
     );
-    expect((await errorOf(baseConfigSchema, { ...base, dns: { nameservers: '8.8.8.8' } })).message).toContain('"dns.nameservers"');
-    expect((await errorOf(baseConfigSchema, { ...base, capabilities: { ips: 'yes' } })).message).toContain('"capabilities.ips"');
+    expect((await rejected(baseConfigSchema, { ...base, dns: { nameservers: '8.8.8.8' } })).message).toContain('"dns.nameservers"');
+    expect((await rejected(baseConfigSchema, { ...base, capabilities: { ips: 'yes' } })).message).toContain('"capabilities.ips"');
   });
 
   it('a missing required key says "missing"', async () => {
-    const e = await errorOf(baseConfigSchema, { cniVersion: '1.0.0' });
+    const e = await rejected(baseConfigSchema, { cniVersion: '1.0.0' });
     expect(e.code).toBe(ErrorCode.InvalidConfig);
     expect(e.message).toContain('"name"');
     expect(e.message).toContain('missing');
   });
 
   it('a non-object config is named "(config)"', async () => {
-    expect((await errorOf(baseConfigSchema, 'nope')).message).toContain('(config)');
+    expect((await rejected(baseConfigSchema, 'nope')).message).toContain('(config)');
   });
 
   it('keeps the message short even for a huge value', async () => {
-    const e = await errorOf(pluginSchema, { ...base, bridge: 'x'.repeat(10_000).split('') });
+    const e = await rejected(pluginSchema, { ...base, bridge: 'x'.repeat(10_000).split('') });
     expect(e.message.length).toBeLessThan(300);
   });
 });

@@ -477,4 +477,28 @@ describe('results and errors on stdout', () => {
     const json = await expectError(Promise.resolve(out), ErrorCode.IncompatibleVersion, /no IP addresses/);
     expect(json.cniVersion).toBe('0.2.0');
   });
+
+  it('an ADD whose result cannot be expressed is undone with the plugin DEL; a failing DEL is named in the details', async () => {
+    const unprintable = async () => ({ cniVersion: '1.1.0', interfaces: [{ name: 'eth0' }] });
+    const ok = fakePlugin({ add: unprintable });
+    const quiet = await expectError(
+      dispatch(ok.plugin, envFor('ADD', { CNI_NETNS: NETNS_OK }), stdinOf(conf({ cniVersion: '0.2.0' }))),
+      ErrorCode.IncompatibleVersion,
+    );
+    expect(ok.calls.map((c) => c.command)).toEqual(['ADD', 'DEL']);
+    expect(quiet.details).toBeUndefined();
+
+    const failing = fakePlugin({
+      add: unprintable,
+      del: async () => {
+        throw new CniError(ErrorCode.KernelCommandFailed, 'link del failed');
+      },
+    });
+    const json = await expectError(
+      dispatch(failing.plugin, envFor('ADD', { CNI_NETNS: NETNS_OK }), stdinOf(conf({ cniVersion: '0.2.0' }))),
+      ErrorCode.IncompatibleVersion,
+      /no IP addresses/,
+    );
+    expect(json.details).toBe('rollback: attachment: link del failed');
+  });
 });

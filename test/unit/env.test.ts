@@ -1,7 +1,8 @@
 // lib/cni/env.ts: required variables per command (the CNI specification's parameter table) and the identifier rules.
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, type Command, isCommand, readEnv, validateContainerID, validateIfname } from '../../lib/cni/env.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const FULL = {
   CNI_COMMAND: 'ADD',
@@ -11,16 +12,6 @@ const FULL = {
   CNI_ARGS: 'IgnoreUnknown=1',
   CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
 };
-
-function errorOf(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error('expected a CniError');
-}
 
 describe('commands', () => {
   it('knows the six commands, case-sensitively', () => {

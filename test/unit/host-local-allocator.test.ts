@@ -1,40 +1,13 @@
-// The pure allocator against an in-memory LeaseStore: round-robin order, wrap-around, gateway
+// The pure allocator against the in-memory LeaseStore (test/helpers/memory-store.ts): round-robin order, wrap-around, gateway
 // skipping, requested addresses, duplicates, exhaustion, multi-set rollback, IPv6.
 import { describe, expect, it } from 'vitest';
-import { allocateAll, candidates, capacityOf, freeCount, type LeaseStore, type Owner, toIPConfig } from '../../ipam/allocator.ts';
+import { allocateAll, candidates, capacityOf, freeCount, toIPConfig } from '../../ipam/allocator.ts';
 import { type HostLocalConfig, parseHostLocalConfig } from '../../ipam/config.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { formatIP, type IP, parseIP } from '../../lib/net/address.ts';
-
-/** The reference's fake store, in memory: lease name → "<id>\r\n<ifname>". */
-class MemoryStore implements LeaseStore {
-  readonly leases = new Map<string, string>();
-  readonly last = new Map<number, string>();
-  /** Addresses that appear taken only when reserve() tries them (a concurrent writer). */
-  readonly hidden = new Set<string>();
-  isLeased(ip: IP): boolean {
-    return this.leases.has(formatIP(ip));
-  }
-  reserve(address: IP, holder: Owner, setIndex: number): boolean {
-    const name = formatIP(address);
-    if (this.leases.has(name) || this.hidden.has(name)) return false;
-    this.leases.set(name, `${holder.containerID}\r\n${holder.ifname}`);
-    this.last.set(setIndex, name);
-    return true;
-  }
-  release(ip: IP): void {
-    this.leases.delete(formatIP(ip));
-  }
-  lastReserved(setIndex: number): IP | undefined {
-    const s = this.last.get(setIndex);
-    return s === undefined ? undefined : parseIP(s)!;
-  }
-  leasesOf(holder: Owner): IP[] {
-    return [...this.leases]
-      .filter(([, c]) => c === `${holder.containerID}\r\n${holder.ifname}` || c === holder.containerID)
-      .map(([n]) => parseIP(n)!);
-  }
-}
+import type { LeaseStore, Owner } from '../../ipam/lease-store.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
+import { formatIP, parseIP } from '../../lib/net/address.ts';
+import { errorOf } from '../helpers/cni-error.ts';
+import { MemoryStore } from '../helpers/memory-store.ts';
 
 const cfgOf = (ipam: object, extra: object = {}, args = new Map<string, string>(), version = '1.0.0'): Promise<HostLocalConfig> =>
   parseHostLocalConfig({ cniVersion: version, name: 'net', ipam: { type: 'host-local', ...ipam }, ...extra }, args, version);
@@ -46,16 +19,6 @@ function allocMany(cfg: HostLocalConfig, store: LeaseStore, n: number, from = 1)
   const out: string[][] = [];
   for (let i = from; i < from + n; i++) out.push(allocateAll(cfg, store, owner(i)).map((a) => formatIP(a.ip)));
   return out;
-}
-
-function codeOf(fn: () => unknown): { code: number; msg: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return { code: e.code, msg: e.message };
-    throw e;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('candidates: the reference round-robin order', () => {
@@ -151,9 +114,9 @@ describe('allocateAll', () => {
     const cfg = await cfgOf({ ranges: [[{ subnet: '10.0.0.0/30' }, { subnet: '10.0.1.0/30' }]] });
     const store = new MemoryStore();
     expect(allocMany(cfg, store, 2)).toEqual([['10.0.0.2'], ['10.0.1.2']]);
-    const err = codeOf(() => allocateAll(cfg, store, owner(3)));
+    const err = errorOf(() => allocateAll(cfg, store, owner(3)));
     expect(err.code).toBe(ErrorCode.AddressExhausted);
-    expect(err.msg).toContain('no IP addresses available in range set: 10.0.0.1-10.0.0.2,10.0.1.1-10.0.1.2');
+    expect(err.message).toContain('no IP addresses available in range set: 10.0.0.1-10.0.0.2,10.0.1.1-10.0.1.2');
   });
 
   it('skips an address another writer took between the scan and the reservation', async () => {
@@ -170,32 +133,32 @@ describe('allocateAll', () => {
       ['10.0.0.2', 'fd00::2'],
       ['10.0.0.3', 'fd00::3'],
     ]);
-    const err = codeOf(() => allocateAll(cfg, store, owner(3)));
+    const err = errorOf(() => allocateAll(cfg, store, owner(3)));
     expect(err.code).toBe(ErrorCode.AddressExhausted);
-    expect(err.msg).toMatch(/^failed to allocate for range 1: /);
-    expect([...store.leases.keys()].sort()).toEqual(['10.0.0.2', '10.0.0.3', 'fd00::2', 'fd00::3']);
+    expect(err.message).toMatch(/^failed to allocate for range 1: /);
+    expect([...store.leaseContents.keys()].sort()).toEqual(['10.0.0.2', '10.0.0.3', 'fd00::2', 'fd00::3']);
   });
 
   it('a second ADD of the same (container, ifname) is refused (102); another ifname is fine', async () => {
     const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
     allocateAll(cfg, store, owner(1));
-    const err = codeOf(() => allocateAll(cfg, store, owner(1)));
+    const err = errorOf(() => allocateAll(cfg, store, owner(1)));
     expect(err.code).toBe(ErrorCode.DuplicateAllocation);
-    expect(err.msg).toContain('10.0.0.2 has been allocated to c1');
+    expect(err.message).toContain('10.0.0.2 has been allocated to c1');
     expect(allocateAll(cfg, store, owner(1, 'net1')).map((a) => formatIP(a.ip))).toEqual(['10.0.0.3']);
-    expect(store.leases.size).toBe(2);
+    expect(store.leaseContents.size).toBe(2);
   });
 
   it('a legacy lease (container ID only) counts as held by that container', async () => {
     const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
-    store.leases.set('10.0.0.5', 'c1');
-    expect(codeOf(() => allocateAll(cfg, store, owner(1))).code).toBe(ErrorCode.DuplicateAllocation);
+    store.leaseContents.set('10.0.0.5', 'c1');
+    expect(errorOf(() => allocateAll(cfg, store, owner(1))).code).toBe(ErrorCode.DuplicateAllocation);
   });
 
   describe('requested addresses', () => {
-    const withIP = async (ip: string) => await cfgOf({ subnet: '10.0.0.0/29' }, {}, new Map([['IP', ip]]));
+    const withIP = async (ip: string) => cfgOf({ subnet: '10.0.0.0/29' }, {}, new Map([['IP', ip]]));
 
     it('are honoured and become the last reserved address', async () => {
       const store = new MemoryStore();
@@ -209,17 +172,17 @@ describe('allocateAll', () => {
       ['the gateway', '10.0.0.1', /requested ip 10\.0\.0\.1 \(CNI_ARGS IP\) is subnet's gateway/],
     ])('are refused with 101 when %s', async (_what, ip, msg) => {
       const store = new MemoryStore();
-      store.leases.set('10.0.0.2', 'other\r\neth0');
+      store.leaseContents.set('10.0.0.2', 'other\r\neth0');
       const cfg = await withIP(ip);
-      const err = codeOf(() => allocateAll(cfg, store, owner(1)));
+      const err = errorOf(() => allocateAll(cfg, store, owner(1)));
       expect(err.code).toBe(ErrorCode.AddressUnavailable);
-      expect(err.msg).toMatch(msg);
-      expect(store.leases.size).toBe(1);
+      expect(err.message).toMatch(msg);
+      expect(store.leaseContents.size).toBe(1);
     });
 
     it('an explicit range covering the network address still refuses it', async () => {
       const cfg = await cfgOf({ subnet: '10.0.0.0/29', rangeStart: '10.0.0.0' }, {}, new Map([['IP', '10.0.0.0']]));
-      expect(codeOf(() => allocateAll(cfg, new MemoryStore(), owner(1))).code).toBe(ErrorCode.AddressUnavailable);
+      expect(errorOf(() => allocateAll(cfg, new MemoryStore(), owner(1))).code).toBe(ErrorCode.AddressUnavailable);
     });
 
     it('go to the set that contains them; other sets allocate normally', async () => {

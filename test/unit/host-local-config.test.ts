@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, rangeSetToString } from '../../ipam/config.ts';
 import { parseStoreLocation } from '../../ipam/store-location.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { formatCidr, formatIP } from '../../lib/net/address.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const parse = (ipam: object, extra: object = {}, args: Record<string, string> = {}, version = '1.0.0'): Promise<HostLocalConfig> =>
   parseHostLocalConfig(
@@ -17,16 +18,6 @@ const summary = (cfg: HostLocalConfig) =>
   cfg.rangeSets.map((s) =>
     s.map((r) => `${formatCidr(r.subnet)} ${formatIP(r.rangeStart)}-${formatIP(r.rangeEnd)} gw ${formatIP(r.gateway)}`),
   );
-
-async function failure(fn: () => unknown): Promise<CniError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
 
 describe('defaults (as the reference)', () => {
   it.each([
@@ -143,8 +134,8 @@ describe('invalid configs: code 7, naming the key and the value', () => {
     ['dataDir not a string', { subnet: '10.1.0.0/24', dataDir: 5 }, /"ipam.dataDir"/],
   ])('%s', async (_what, ipam, msg) => {
     const { noIpam, ...rest } = ipam as { noIpam?: boolean };
-    const err = await failure(async () =>
-      noIpam ? await parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : await parse(rest),
+    const err = await errorOf(() =>
+      noIpam ? parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : parse(rest),
     );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toMatch(msg);
@@ -152,7 +143,7 @@ describe('invalid configs: code 7, naming the key and the value', () => {
 
   it('more than one address per family needs config version 0.3.0 or later', async () => {
     const ipam = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] };
-    expect((await failure(async () => await parse(ipam, {}, {}, '0.2.0'))).message).toMatch(
+    expect((await errorOf(() => parse(ipam, {}, {}, '0.2.0'))).message).toMatch(
       /CNI version 0.2.0 does not support more than 1 address per family/,
     );
     expect((await parse(ipam, {}, {}, '0.3.0')).rangeSets).toHaveLength(2);
@@ -160,11 +151,11 @@ describe('invalid configs: code 7, naming the key and the value', () => {
   });
 
   it.each(['..', '.', 'a/b', ''])('network name %j that could escape the data directory is refused', async (name) => {
-    const err = await failure(
-      async () => await parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'),
+    const err = await errorOf(() =>
+      parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'),
     );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
-    expect((await failure(async () => parseStoreLocation({ name, ipam: {} }))).code).toBe(ErrorCode.InvalidConfig);
+    expect(errorOf(() => parseStoreLocation({ name, ipam: {} })).code).toBe(ErrorCode.InvalidConfig);
   });
 });
 
@@ -211,8 +202,8 @@ describe('requested addresses', () => {
     ],
     ['not an address (runtimeConfig)', { runtimeConfig: { ips: ['x/24'] } }, {}, /"runtimeConfig.ips\[0\]" = "x\/24"/],
   ])('%s is an error', async (_what, extra, args, msg) => {
-    const err = await failure(
-      async () => await parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }], [{ subnet: 'fd00::/64' }]] }, extra, args),
+    const err = await errorOf(() =>
+      parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }], [{ subnet: 'fd00::/64' }]] }, extra, args),
     );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toMatch(msg);

@@ -1,13 +1,16 @@
 // The disk store on a temporary directory (no root needed): the exact file format, what counts
-// as a lease, owner matching with the legacy fallback, GC selection, crash leftovers.
+// as a lease, what release and GC do to the directory, crash leftovers. Owner matching and GC
+// selection are the LeaseStore contract (host-local-lease-store.test.ts), run on this store too.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import type { LeaseAdmin, LeaseStore } from '../../ipam/lease-store.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import * as addresses from '../../lib/net/address.ts';
-import { formatIP, parseIP } from '../../lib/net/address.ts';
+import { parseIP } from '../../lib/net/address.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 let dataDir: string;
 beforeEach(() => {
@@ -17,9 +20,9 @@ afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const dir = () => join(dataDir, 'net');
 const ip = (s: string) => parseIP(s)!;
-const use = <T>(fn: (s: DiskStore) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create, addresses }, fn);
+const use = <T>(fn: (s: LeaseStore & LeaseAdmin) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create, addresses }, fn);
 /** As DEL opens the store: without lib/net/address.ts. */
-const useForDel = <T>(fn: (s: DiskStore) => T) => DiskStore.withStore(dataDir, 'net', { create: false }, fn);
+const useForDel = <T>(fn: (s: LeaseStore & LeaseAdmin) => T) => DiskStore.withStore(dataDir, 'net', { create: false }, fn);
 
 describe('file format', () => {
   it('a lease is "<id>\\r\\n<ifname>" named by the address; last_reserved_ip.<set> holds the address', async () => {
@@ -55,7 +58,7 @@ describe('file format', () => {
   });
 });
 
-describe('owners, release and GC', () => {
+describe('release, GC and leftovers on disk', () => {
   beforeEach(() => {
     mkdirSync(dir());
     writeFileSync(join(dir(), '10.0.0.2'), 'a\r\neth0');
@@ -66,32 +69,22 @@ describe('owners, release and GC', () => {
     writeFileSync(join(dir(), 'notes.txt'), 'a\r\neth0'); // not an address: never touched
   });
 
-  it('leasesOf matches (id, ifname) exactly and legacy id-only leases', async () => {
-    expect((await use((s) => s.leasesOf({ containerID: 'a', ifname: 'eth0' })))!.map(formatIP)).toEqual(['10.0.0.2']);
-    expect((await use((s) => s.leasesOf({ containerID: 'b', ifname: 'eth0' })))!.map(formatIP)).toEqual(['10.0.0.4']);
+  // What release and GC select is the LeaseStore contract (host-local-lease-store.test.ts); here, what they do to the files.
+  it('release and GC remove lease files only: other files of the directory stay', async () => {
+    expect(await use((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.4', '10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+    const freed = await use((s) => s.collectGarbage([]));
+    expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.2', '10.0.0.4', '10.0.0.5']);
+    expect(readdirSync(dir()).sort()).toEqual(['last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
-  it.each([
-    ['with the address module', use],
-    ['as DEL opens it (names checked only when released)', useForDel],
-  ])('releaseByOwner takes exact matches, falling back to legacy ones only when there are none (%s)', async (_how, open) => {
-    expect(await open((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
-    expect(await open((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
-    expect(await open((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
-    // notes.txt holds a/eth0 but is no address: never released
-    expect(await open((s) => s.releaseByOwner({ containerID: 'a', ifname: 'eth0' }))).toEqual(['10.0.0.2']);
+  it('DEL, which opens the store without the address module, releases by content among address-like names only', async () => {
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
+    // notes.txt holds a/eth0 too, but its name is no address: never released
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'eth0' }))).toEqual(['10.0.0.2']);
     expect(readdirSync(dir()).sort()).toEqual(['10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
-  });
-
-  it('collectGarbage keeps valid owners (legacy: any ifname of a valid id), drops the rest and empty leases', async () => {
-    const freed = await use((s) =>
-      s.collectGarbage([
-        { containerID: 'a', ifname: 'eth0' },
-        { containerID: 'b', ifname: 'eth1' },
-      ]),
-    );
-    expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.3', '10.0.0.5']);
-    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.2', '10.0.0.4', 'last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
   it("a crashed writer's temp file is swept the next time the lock is held, and is never a lease", async () => {
@@ -110,14 +103,12 @@ describe('withStore', () => {
 
   it('a data directory path that is a file is an I/O error (5)', async () => {
     writeFileSync(join(dataDir, 'net'), '');
-    const err = await use(() => 'ran', false).catch((e) => e);
-    expect(err).toBeInstanceOf(CniError);
+    const err = await errorOf(() => use(() => 'ran', false));
     expect(err.code).toBe(ErrorCode.IoFailure);
   });
 
   it('refuses a network name that would leave the data directory', async () => {
-    const err = await DiskStore.withStore(dataDir, '../x', { create: true }, () => 'ran').catch((e) => e);
-    expect(err).toBeInstanceOf(CniError);
+    const err = await errorOf(() => DiskStore.withStore(dataDir, '../x', { create: true }, () => 'ran'));
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(existsSync(join(dataDir, '..', 'x'))).toBe(false);
   });
@@ -125,7 +116,7 @@ describe('withStore', () => {
 
 describe('pending leases (written and synced before the lock, linked under it)', () => {
   const owner = { containerID: 'abc', ifname: 'eth0' };
-  const prepared = <T>(count: number, fn: (s: DiskStore) => T) =>
+  const prepared = <T>(count: number, fn: (s: LeaseStore & LeaseAdmin) => T) =>
     DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count }, addresses }, fn);
   const dotFiles = () => readdirSync(dir()).filter((n) => n.startsWith('.'));
 

@@ -1,9 +1,10 @@
 // Pure parts of the masquerade backends: names and hashes (checked against values the reference
 // produces), iptables-save parsing, iptables-restore plans, nft scripts, backend choice.
 import { describe, expect, it } from 'vitest';
-import { decideBackend } from '../../lib/firewall/masquerade.ts';
+import { decideBackend } from '../../lib/firewall/backend.ts';
 import {
   chainName,
+  masqRuleComment,
   missingRules,
   parseAddresses,
   parseNatSave,
@@ -12,7 +13,6 @@ import {
   planSetup,
   planTeardown,
   restoreInput,
-  ruleComment,
   splitArgs,
 } from '../../lib/firewall/masquerade-iptables.ts';
 import {
@@ -62,9 +62,9 @@ describe('iptables names', () => {
     expect(chainName('mynet', 'abc123')).toBe(CHAIN);
   });
   it('comment is Go %q formatted and parses back', () => {
-    expect(ruleComment('mynet', 'abc123')).toBe('name: "mynet" id: "abc123"');
+    expect(masqRuleComment('mynet', 'abc123')).toBe('name: "mynet" id: "abc123"');
     expect(parseRuleComment('name: "mynet" id: "abc123"')).toEqual({ network: 'mynet', containerID: 'abc123' });
-    expect(parseRuleComment(ruleComment('a"b', 'c\\d'))).toEqual({ network: 'a"b', containerID: 'c\\d' });
+    expect(parseRuleComment(masqRuleComment('a"b', 'c\\d'))).toEqual({ network: 'a"b', containerID: 'c\\d' });
     expect(parseRuleComment('something else')).toBeUndefined();
   });
 });

@@ -2,20 +2,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { loadPtpConfig, routedHostVethName } from '../../plugins/ptp/config.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const req = (config: Record<string, unknown>) =>
   ({ config: { cniVersion: '1.0.0', name: 'n', type: 'ptp', ...config }, cniArgs: new Map() }) as unknown as Request;
-
-const codeOf = async (f: () => unknown): Promise<number | undefined> => {
-  try {
-    await f();
-  } catch (e) {
-    return e instanceof CniError ? e.code : -1;
-  }
-  return undefined;
-};
 
 describe('loadPtpConfig', () => {
   it('defaults to the reference mode', async () => {
@@ -53,13 +45,13 @@ describe('loadPtpConfig', () => {
     ['prefix with a space', { ipam: { type: 'x' }, hostVethPrefix: 'a b' }, ErrorCode.InvalidConfig],
     ['empty prefix', { ipam: { type: 'x' }, hostVethPrefix: '' }, ErrorCode.InvalidConfig],
   ])('rejects %s', async (_what, config, code) => {
-    expect(await codeOf(() => loadPtpConfig(req(config)))).toBe(code);
+    expect((await errorOf(() => loadPtpConfig(req(config)))).code).toBe(code);
   });
 });
 
 describe('routedHostVethName', () => {
   const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
-  it('hashes namespace.pod like Calico, cut to 15 bytes', () => {
+  it('hashes namespace.pod like Calico, cut to 15 bytes', async () => {
     const args = new Map([
       ['K8S_POD_NAMESPACE', 'default'],
       ['K8S_POD_NAME', 'web-0'],
@@ -70,7 +62,7 @@ describe('routedHostVethName', () => {
     // Same pod, another sandbox: same name.
     expect(routedHostVethName('cali', 'c2', args)).toBe(name);
   });
-  it('falls back to the container ID without Kubernetes args', () => {
+  it('falls back to the container ID without Kubernetes args', async () => {
     expect(routedHostVethName('ptp', 'abc', new Map())).toBe(`ptp${sha1('abc').slice(0, 12)}`);
     expect(routedHostVethName('ptp', 'abc', new Map([['K8S_POD_NAME', 'only-name']]))).toBe(`ptp${sha1('abc').slice(0, 12)}`);
     expect(routedHostVethName('ptp', 'abd', new Map())).not.toBe(routedHostVethName('ptp', 'abc', new Map()));

@@ -3,8 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import type { LinkInfo, RouteInfo } from '../../lib/kernel/iproute.ts';
+import { queryArgs, toLine } from '../../lib/kernel/ip-ops.ts';
 import { planPodAddressing } from '../../lib/kernel/pod-interface.ts';
+import type { LinkInfo, RouteInfo } from '../../lib/kernel/shapes.ts';
 import type { PtpConfig } from '../../plugins/ptp/config.ts';
 import {
   buildPtpResult,
@@ -15,11 +16,12 @@ import {
   hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
-  planAddressing,
   planHostLink,
   planHostRoutes,
+  planPtpAddressing,
   routesTo,
 } from '../../plugins/ptp/plan.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const dual: Result = {
   cniVersion: '1.1.0',
@@ -31,7 +33,7 @@ const dual: Result = {
 };
 
 describe('reference mode', () => {
-  const a = planAddressing('reference', 'eth0', dual);
+  const a = planPtpAddressing('reference', 'eth0', dual);
   it('keeps the IPAM prefix and points the addresses at the container interface', () => {
     expect(a.ips).toEqual([
       { address: '10.244.0.5/24', gateway: '10.244.0.1', interface: 1 },
@@ -40,7 +42,7 @@ describe('reference mode', () => {
     expect(a.routes).toEqual(dual.routes);
   });
   it('replaces the connected route by gateway routes, as the reference', () => {
-    expect(a.podGatewayLines).toEqual([
+    expect(a.podGatewayOps.map(toLine)).toEqual([
       'route del 10.244.0.0/24 dev eth0',
       'route add 10.244.0.1/32 dev eth0 scope link src 10.244.0.5',
       'route add 10.244.0.0/24 via 10.244.0.1 dev eth0 src 10.244.0.5',
@@ -50,27 +52,27 @@ describe('reference mode', () => {
     ]);
   });
   it('gives the host veth the gateways and a scope host route per pod address', () => {
-    expect(planHostLink('vethx', a)).toEqual([
+    expect(planHostLink('vethx', a).map(toLine)).toEqual([
       'link set vethx up',
       'addr replace 10.244.0.1/32 dev vethx',
       'addr replace fd00:10:244::1/128 dev vethx nodad',
     ]);
-    expect(planHostRoutes('vethx', a, [], [])).toEqual([
+    expect(planHostRoutes('vethx', a, [], []).map(toLine)).toEqual([
       'route add 10.244.0.5/32 dev vethx scope host',
       'route add fd00:10:244::5/128 dev vethx',
     ]);
   });
   it('fills a missing gateway with the first address of the subnet; a /32 without one is an error', () => {
-    expect(planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/24' }] }).ips[0]!.gateway).toBe(
+    expect(planPtpAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/24' }] }).ips[0]!.gateway).toBe(
       '10.1.2.1',
     );
-    expect(() => planAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/32' }] })).toThrow(CniError);
+    expect(() => planPtpAddressing('reference', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.2.9/32' }] })).toThrow(CniError);
   });
   it('an IPAM result without addresses is an error', () => {
-    expect(() => planAddressing('reference', 'eth0', { cniVersion: '1.1.0' })).toThrow(/missing IP config/);
+    expect(() => planPtpAddressing('reference', 'eth0', { cniVersion: '1.1.0' })).toThrow(/missing IP config/);
   });
   it('one gateway address per distinct gateway', () => {
-    const two = planAddressing('reference', 'eth0', {
+    const two = planPtpAddressing('reference', 'eth0', {
       cniVersion: '1.1.0',
       ips: [
         { address: '10.1.0.5/24', gateway: '10.1.0.1' },
@@ -83,7 +85,7 @@ describe('reference mode', () => {
 });
 
 describe('routed mode', () => {
-  const a = planAddressing('routed', 'eth0', dual);
+  const a = planPtpAddressing('routed', 'eth0', dual);
   it('uses host prefixes and the dummy next hops', () => {
     expect(a.ips).toEqual([
       { address: '10.244.0.5/32', gateway: '169.254.1.1', interface: 1 },
@@ -98,7 +100,7 @@ describe('routed mode', () => {
   });
   it('installs the on-link route to 169.254.1.1 before the routes through it', () => {
     const pod = planPodAddressing({ ifname: 'eth0', ips: a.ips, routes: a.podRoutes, dad: 'off' });
-    expect(pod.lines).toEqual([
+    expect(pod.ops.map(toLine)).toEqual([
       'addr add 10.244.0.5/32 dev eth0',
       'addr add fd00:10:244::5/128 dev eth0 nodad',
       'link set eth0 up',
@@ -106,21 +108,24 @@ describe('routed mode', () => {
       'route add 0.0.0.0/0 via 169.254.1.1 dev eth0',
       'route add ::/0 via fe80::ecee:eeff:feee:eeee dev eth0',
     ]);
-    expect(a.podGatewayLines).toEqual([]);
+    expect(a.podGatewayOps.map(toLine)).toEqual([]);
   });
   it('defaults to a default route per family present; IPAM routes of other families are dropped', () => {
     const v4: Result = { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24', gateway: '10.0.0.1' }] };
-    expect(planAddressing('routed', 'eth0', v4).routes).toEqual([{ dst: '0.0.0.0/0', gw: '169.254.1.1' }]);
+    expect(planPtpAddressing('routed', 'eth0', v4).routes).toEqual([{ dst: '0.0.0.0/0', gw: '169.254.1.1' }]);
     const withRoutes = { ...v4, routes: [{ dst: '10.96.0.0/12', gw: '10.0.0.254' }, { dst: '::/0' }] };
-    expect(planAddressing('routed', 'eth0', withRoutes).routes).toEqual([{ dst: '10.96.0.0/12', gw: '169.254.1.1' }]);
+    expect(planPtpAddressing('routed', 'eth0', withRoutes).routes).toEqual([{ dst: '10.96.0.0/12', gw: '169.254.1.1' }]);
     const v6: Result = { cniVersion: '1.1.0', ips: [{ address: 'fd00::7/64' }] };
-    expect(planAddressing('routed', 'eth0', v6).podRoutes).toEqual([{ dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' }]);
+    expect(planPtpAddressing('routed', 'eth0', v6).podRoutes).toEqual([{ dst: '::/0', gw: 'fe80::ecee:eeff:feee:eeee' }]);
   });
   it('host routes are scope link, no address on the host veth', () => {
-    expect(planHostLink('ptpabc', a)).toEqual(['link set ptpabc up', 'addr replace fe80::ecee:eeff:feee:eeee/64 dev ptpabc nodad']);
-    const v4 = planAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24' }] });
-    expect(planHostLink('ptpabc', v4)).toEqual(['link set ptpabc up']);
-    expect(planHostRoutes('ptpabc', a, [], [])).toEqual([
+    expect(planHostLink('ptpabc', a).map(toLine)).toEqual([
+      'link set ptpabc up',
+      'addr replace fe80::ecee:eeff:feee:eeee/64 dev ptpabc nodad',
+    ]);
+    const v4 = planPtpAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.0.0.7/24' }] });
+    expect(planHostLink('ptpabc', v4).map(toLine)).toEqual(['link set ptpabc up']);
+    expect(planHostRoutes('ptpabc', a, [], []).map(toLine)).toEqual([
       'route add 10.244.0.5/32 dev ptpabc scope link',
       'route add fd00:10:244::5/128 dev ptpabc',
     ]);
@@ -145,31 +150,29 @@ describe('routed mode', () => {
 });
 
 describe('host route conflicts', () => {
-  const a = planAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }] });
+  const a = planPtpAddressing('routed', 'eth0', { cniVersion: '1.1.0', ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }] });
   const links = (flags: string[]): LinkInfo[] => [{ ifindex: 9, ifname: 'other', flags }];
   const existing: RouteInfo[] = [
     { dst: '10.1.0.5', dev: 'other', scope: 'link' },
     { dst: '10.1.0.0/24', dev: 'up0' },
-    { dst: '10.1.0.5', dev: 'lo', table: 'local', type: 'local' } as RouteInfo,
+    { dst: '10.1.0.5', dev: 'lo', table: 'local', type: 'local' },
   ];
   it('finds only main-table routes to exactly that destination', () => {
     expect(routesTo(existing, '10.1.0.5/32')).toEqual([existing[0]]);
   });
   it('a route via another live interface is an error naming it', () => {
-    try {
-      planHostRoutes('ptpabc', a, existing, links(['BROADCAST', 'UP', 'LOWER_UP']));
-      expect.unreachable();
-    } catch (e) {
-      expect((e as CniError).code).toBe(ErrorCode.RouteConflict);
-      expect((e as CniError).message).toContain('"other"');
-    }
+    const e = errorOf(() => planHostRoutes('ptpabc', a, existing, links(['BROADCAST', 'UP', 'LOWER_UP'])));
+    expect(e.code).toBe(ErrorCode.RouteConflict);
+    expect(e.message).toContain('"other"');
   });
   it('a route via a downed, carrier-less or vanished interface is replaced', () => {
-    expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST']))).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
-    expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP']))).toEqual([
+    expect(planHostRoutes('ptpabc', a, existing, links(['BROADCAST'])).map(toLine)).toEqual([
       'route replace 10.1.0.5/32 dev ptpabc scope link',
     ]);
-    expect(planHostRoutes('ptpabc', a, existing, [])).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
+    expect(planHostRoutes('ptpabc', a, existing, links(['NO-CARRIER', 'BROADCAST', 'UP'])).map(toLine)).toEqual([
+      'route replace 10.1.0.5/32 dev ptpabc scope link',
+    ]);
+    expect(planHostRoutes('ptpabc', a, existing, []).map(toLine)).toEqual(['route replace 10.1.0.5/32 dev ptpabc scope link']);
   });
   it('only the devices of routes already leading to our destinations are looked up', () => {
     expect(devicesInTheWay('ptpabc', a, existing)).toEqual(['other']);
@@ -177,13 +180,13 @@ describe('host route conflicts', () => {
     expect(devicesInTheWay('ptpabc', a, [])).toEqual([]);
   });
   it('queries the main table of each family in use', () => {
-    expect(hostRouteQueries([4, 6])).toEqual([
+    expect(hostRouteQueries([4, 6]).map(queryArgs)).toEqual([
       ['-4', 'route', 'show', 'table', 'main'],
       ['-6', 'route', 'show', 'table', 'main'],
     ]);
   });
   it('a blackhole route is a conflict', () => {
-    const bh = [{ dst: '10.1.0.5', type: 'blackhole' } as RouteInfo];
+    const bh: RouteInfo[] = [{ dst: '10.1.0.5', type: 'blackhole' }];
     expect(() => planHostRoutes('ptpabc', a, bh, [])).toThrow(/blackhole/);
   });
 });
@@ -191,7 +194,7 @@ describe('host route conflicts', () => {
 describe('result and CHECK expectations', () => {
   const cfg = { raw: { name: 'n', dns: { nameservers: ['10.96.0.10'] } } } as unknown as PtpConfig;
   it('lists host veth then container interface, DNS from config over IPAM', () => {
-    const a = planAddressing('routed', 'eth0', dual);
+    const a = planPtpAddressing('routed', 'eth0', dual);
     const r = buildPtpResult({
       cfg,
       hostVeth: 'ptpabc',
@@ -210,14 +213,14 @@ describe('result and CHECK expectations', () => {
     expect(r.ips?.every((ip) => ip.interface === 1)).toBe(true);
   });
   it('expects the gateway plumbing of each mode', () => {
-    const ref = planAddressing('reference', 'eth0', dual).ips;
+    const ref = planPtpAddressing('reference', 'eth0', dual).ips;
     expect(expectedPodGatewayRoutes('reference', ref)).toEqual([
       { dst: '10.244.0.1/32' },
       { dst: '10.244.0.0/24', gw: '10.244.0.1' },
       { dst: 'fd00:10:244::1/128' },
       { dst: 'fd00:10:244::/64', gw: 'fd00:10:244::1' },
     ]);
-    const routed = planAddressing('routed', 'eth0', dual).ips;
+    const routed = planPtpAddressing('routed', 'eth0', dual).ips;
     expect(expectedPodGatewayRoutes('routed', routed)).toEqual([{ dst: '169.254.1.1/32' }]);
     expect(expectedHostState('reference', 'vethx', ref)).toEqual({
       addresses: ['10.244.0.1/32', 'fd00:10:244::1/128'],
@@ -233,7 +236,7 @@ describe('result and CHECK expectations', () => {
     });
   });
   it('recovers the masquerade subnets of routed addresses from the config ranges', () => {
-    const routed = planAddressing('routed', 'eth0', dual).ips;
+    const routed = planPtpAddressing('routed', 'eth0', dual).ips;
     const raw = { ipam: { ranges: [[{ subnet: '10.244.0.0/24' }]] }, runtimeConfig: { ipRanges: [[{ subnet: 'fd00:10:244::/64' }]] } };
     expect(masqAddressesOf('routed', routed, raw)).toEqual(['10.244.0.5/24', 'fd00:10:244::5/64']);
     expect(masqAddressesOf('routed', routed, {})).toEqual(['10.244.0.5/32', 'fd00:10:244::5/128']);

@@ -1,15 +1,16 @@
-// lib/cni/result-convert.ts: every pair of versions, table-driven.
+// lib/cni/result-format.ts and lib/cni/result-parse.ts: every pair of versions, table-driven.
 //
 // Model: each version carries a level of information — legacy (0.1/0.2: first IPv4 and IPv6 with
 // their routes), current (0.3.x/0.4: interfaces name/mac/sandbox, every ip, routes dst/gw),
 // 1.0 (same information, no `version`) and 1.1 (everything). Converting a result from version A
 // to version B keeps the information both levels can carry, printed in B's shape.
 import { describe, expect, it } from 'vitest';
-import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import { ErrorCode } from '../../lib/cni/errors.ts';
 import { compactDns, formatResult } from '../../lib/cni/result-format.ts';
 import { parseResult } from '../../lib/cni/result-parse.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
+import { errorOf } from '../helpers/cni-error.ts';
 
 const SANDBOX = '/var/run/netns/cni-1234';
 
@@ -146,15 +147,9 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
   it('a result without addresses cannot be expressed → CniError', async () => {
     for (const r of [{ cniVersion: '1.1.0' }, { cniVersion: '1.1.0', interfaces: [{ name: 'eth0' }], ips: [] }] as Result[]) {
       for (const v of ['0.1.0', '0.2.0']) {
-        let err: unknown;
-        try {
-          formatResult(r, v);
-        } catch (e) {
-          err = e;
-        }
-        expect(err).toBeInstanceOf(CniError);
-        expect((err as CniError).code).toBe(ErrorCode.IncompatibleVersion);
-        expect((err as CniError).message).toContain('no IP addresses');
+        const err = errorOf(() => formatResult(r, v));
+        expect(err.code).toBe(ErrorCode.IncompatibleVersion);
+        expect(err.message).toContain('no IP addresses');
       }
     }
   });
@@ -277,14 +272,7 @@ describe('parseResult', () => {
     ['legacy gateway not an address', { ip4: { ip: '10.0.0.2/8', gateway: 'gw' } }, '0.2.0'],
     ['legacy route dst not a CIDR', { ip6: { ip: 'fd00::2/64', routes: [{ dst: 'default' }] } }, '0.2.0'],
   ])('%s → code 6', async (_what, raw, version) => {
-    let err: unknown;
-    try {
-      await parseResult(raw, version);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(CniError);
-    expect((err as CniError).code).toBe(ErrorCode.DecodingFailure);
+    expect((await errorOf(() => parseResult(raw, version))).code).toBe(ErrorCode.DecodingFailure);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   missingSpoofRules,
   refID,
   repairSetupScript,
-  ruleComment,
+  spoofRuleComment,
   staleRefs,
   teardownScript,
 } from '../../lib/firewall/spoofcheck.ts';
@@ -62,7 +62,7 @@ describe('names', () => {
     expect(ref).toBe('abc123-eth0');
     expect(ifaceChainName(ref)).toBe('cni-br-iface-abc123-eth0');
     expect(macChainName(ref)).toBe('cni-br-iface-abc123-eth0-mac');
-    expect(ruleComment(ref)).toBe('macspoofchk-abc123-eth0');
+    expect(spoofRuleComment(ref)).toBe('macspoofchk-abc123-eth0');
   });
 });
 

@@ -37,7 +37,7 @@
 
 #include "modules.h"
 
-/* Each plugin's code is its own set of bytecode modules (plugins/standalone.ts, bundled per plugin
+/* Each plugin's code is its own set of bytecode modules (plugins/main.ts, bundled per plugin
  * with the code split at its lazy imports); its entry module is "<plugin>/standalone.mjs". */
 static const struct cni_module *find_module(const char *name) {
     for (size_t i = 0; i < cni_modules_count; i++)
