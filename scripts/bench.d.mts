@@ -14,3 +14,12 @@ export function scenarios(
   dataRoot: string,
 ): Array<{ id: string; label: string; plugin: string; builds: string[]; config: (slot: number, build?: string) => Record<string, any> }>;
 export function renderMarkdown(report: unknown): string;
+export interface ScaleChain {
+  id: string;
+  label: string;
+  cniVersion: string;
+  name: string;
+  plugins: Array<{ type: string; config: Record<string, any> }>;
+}
+export function scaleChains(backend: 'iptables' | 'nftables', dataDir: string, withPortmap: boolean): ScaleChain[];
+export function renderScale(scaleReport: unknown, sizes: number[]): string[];

@@ -18,6 +18,15 @@
 // build, and `node -e 0` and /bin/true for context. Runs are interleaved (reference, bundle,
 // standalone, reference, …) so machine drift cancels; ratios are ours / reference.
 // Prints a markdown table and writes .bench/latest.json and .bench/latest.md (git-ignored).
+//
+// Scenario "scale" (`--only scale` runs it alone): containerd's default chain (bridge with
+// isGateway + ipMasq, then portmap when it is built; with and without one host port per pod) with
+// 0, 100 and 250 pods already attached to the node, for each firewall backend, each in a node
+// namespace of its own. ADD and DEL of one more pod are timed, interleaved across builds, and our
+// growth (250 pods vs 0) is printed. The background pods are made by our standalone build (the
+// layout is the reference's, so every build sees the same node), several at a time.
+//   --scale-sizes 0,100,250  --scale-iterations 10  --scale-backends iptables,nftables
+//   --scale-builds reference,standalone,bundle
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -121,7 +130,7 @@ let podCounter = 0;
 
 function newPod() {
   podCounter += 1;
-  const name = `cnitsp${TAG}${podCounter.toString(36)}`;
+  const name = `cnitsp${TAG}${process.env.CNI_TS_BENCH_POD_INFIX ?? ''}${podCounter.toString(36)}`;
   sh('ip', ['netns', 'add', name]);
   return name;
 }
@@ -151,6 +160,25 @@ function invoke(dir, plugin, command, config, pod, containerID, wrap = []) {
     child.stdin.end(JSON.stringify(config));
     child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr }));
   });
+}
+
+/** Run a plugin chain as libcni does: ADD in order, each given the previous result; DEL in reverse. */
+async function invokeChain(dir, chain, command, pod, containerID) {
+  let ms = 0;
+  let prev;
+  const order = command === 'DEL' ? [...chain.plugins].reverse() : chain.plugins;
+  for (const plugin of order) {
+    const cfg = { cniVersion: chain.cniVersion, name: chain.name, ...plugin.config };
+    if (command === 'DEL' ? chain.lastResult?.[containerID] : prev)
+      cfg.prevResult = command === 'DEL' ? chain.lastResult[containerID] : prev;
+    const r = await invoke(dir, plugin.type, command, cfg, pod, containerID);
+    ms += r.ms;
+    if (r.code !== 0) return { ms, code: r.code, stdout: r.stdout, stderr: `${plugin.type}: ${r.stderr}` };
+    if (command === 'ADD') prev = JSON.parse(r.stdout);
+  }
+  if (command === 'ADD') (chain.lastResult ??= {})[containerID] = prev;
+  else delete chain.lastResult?.[containerID];
+  return { ms, code: 0, stdout: '', stderr: '' };
 }
 
 async function must(p, what) {
@@ -366,7 +394,212 @@ export function renderMarkdown(report) {
     `Context: \`node -e 0\` ${d('node -e 0')} ms, \`/bin/true\` ${d('/bin/true')} ms (median / p90). Bundle bridge ADD / \`node -e 0\`: ` +
       `${ratio(report.scenarios[0]?.results.bundle?.add?.median, st['node -e 0']?.median)}.`,
   );
+  if (report.scale) lines.push(...renderScale(report.scale, report.params.scale.sizes));
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// scale: one more pod on a node that already has 0, 100, 250
+
+const SCALE_SIZES = (argv.includes('--scale-sizes') ? String(argv[argv.indexOf('--scale-sizes') + 1]) : QUICK ? '0,20' : '0,100,250')
+  .split(',')
+  .map(Number);
+const SCALE_N = num('--scale-iterations', QUICK ? 3 : 10);
+const SCALE_BACKENDS = (argv.includes('--scale-backends') ? String(argv[argv.indexOf('--scale-backends') + 1]) : 'iptables,nftables').split(
+  ',',
+);
+const SCALE_BUILDS = (
+  argv.includes('--scale-builds') ? String(argv[argv.indexOf('--scale-builds') + 1]) : 'reference,standalone,bundle'
+).split(',');
+
+/** Whether a build has the plugin (portmap arrives later in ours). */
+const hasPlugin = (build, plugin) => existsSync(join(BUILDS[build], plugin));
+
+/**
+ * The chains of the scale scenario for one backend. The reference (Debian's 1.1.1) has only the
+ * iptables backend: in the nftables rows it runs its iptables path on the same node.
+ */
+export function scaleChains(backend, dataDir, withPortmap) {
+  const bridge = {
+    type: 'bridge',
+    config: {
+      type: 'bridge',
+      bridge: 'cnisc0',
+      isGateway: true,
+      ipMasq: true,
+      ipMasqBackend: backend,
+      ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.250.0.0/16' }]] },
+    },
+  };
+  const noMasq = { ...bridge, config: { ...bridge.config, ipMasq: false } };
+  const chains = [
+    { id: 'nomasq', label: 'bridge without ipMasq (baseline)', cniVersion: '1.0.0', name: 'scale', plugins: [noMasq] },
+    { id: 'bridge', label: 'bridge (isGateway, ipMasq)', cniVersion: '1.0.0', name: 'scale', plugins: [bridge] },
+  ];
+  if (withPortmap) {
+    const portmap = (hostPort) => ({
+      type: 'portmap',
+      config: {
+        type: 'portmap',
+        capabilities: { portMappings: true },
+        backend,
+        runtimeConfig: { portMappings: hostPort ? [{ hostPort, containerPort: 80, protocol: 'tcp' }] : [] },
+      },
+    });
+    chains.push({
+      id: 'portmap0',
+      label: 'bridge + portmap, no host port',
+      cniVersion: '1.0.0',
+      name: 'scale',
+      plugins: [bridge, portmap(0)],
+    });
+    chains.push({
+      id: 'portmap1',
+      label: 'bridge + portmap, one host port',
+      cniVersion: '1.0.0',
+      name: 'scale',
+      plugins: [bridge, portmap(-1)],
+    });
+  }
+  return chains;
+}
+
+/** The reference has no `backend` keys: strip them (it then uses iptables). */
+function forBuild(chain, build, podIndex) {
+  return {
+    ...chain,
+    plugins: chain.plugins.map((p) => {
+      const config = { ...p.config };
+      if (build === 'reference') {
+        delete config.ipMasqBackend;
+        delete config.backend;
+      }
+      const pm = config.runtimeConfig?.portMappings;
+      if (pm?.length) config.runtimeConfig = { portMappings: pm.map((m) => ({ ...m, hostPort: 20000 + (podIndex % 40000) })) };
+      return { ...p, config };
+    }),
+  };
+}
+
+/** Attach `count` more background pods with our standalone build, `parallel` at a time. */
+async function addBackground(chain, from, count, parallel = 6) {
+  let next = from;
+  const worker = async () => {
+    while (next < from + count) {
+      const i = next++;
+      const pod = newPod();
+      const c = forBuild(chain, 'standalone', i);
+      c.lastResult = chain.lastResult;
+      await must(invokeChain(BUILDS.standalone, c, 'ADD', pod, `bg-${i}`), `background pod ${i}`);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+}
+
+/**
+ * Runs inside a fresh node namespace: the scale figures of one backend. The background pods get
+ * the fullest chain (every firewall feature), and each size is measured for every chain on the
+ * same node; the chain without ipMasq shows how much of the growth is not the firewall's.
+ */
+async function innerScale(backend) {
+  const dataDir = join(WORK, `scale-${backend}`);
+  const withPortmap = SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap'));
+  const chains = scaleChains(backend, dataDir, withPortmap);
+  const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
+  const background = { ...chains[chains.length - 1], lastResult: {} };
+  let have = 0;
+  for (const size of SCALE_SIZES) {
+    if (size > have) {
+      process.stderr.write(`bench: scale ${backend}: attaching ${size - have} background pods…\n`);
+      await addBackground(background, have, size - have);
+      have = size;
+    }
+    for (const chain of chains) {
+      process.stderr.write(`bench: scale ${backend} ${chain.id}: ${have} pods on the node…\n`);
+      const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
+      const raw = Object.fromEntries(builds.map((b) => [b, { add: [], del: [] }]));
+      for (let i = 0; i < SCALE_N; i++) {
+        for (const build of rotated(builds, i)) {
+          const pod = newPod();
+          const id = `scale-${chain.id}-${build}-${size}-${i}`;
+          const c = forBuild(chain, build, 1000 + i);
+          try {
+            const add = await must(invokeChain(BUILDS[build], c, 'ADD', pod, id), `${build} scale ADD`);
+            const del = await must(invokeChain(BUILDS[build], c, 'DEL', pod, id), `${build} scale DEL`);
+            raw[build].add.push(add.ms);
+            raw[build].del.push(del.ms);
+          } finally {
+            delPod(pod);
+          }
+        }
+      }
+      out[chain.id].sizes[size] = Object.fromEntries(builds.map((b) => [b, { add: summarize(raw[b].add), del: summarize(raw[b].del) }]));
+    }
+  }
+  return out;
+}
+
+/** Each backend in a node namespace of its own (so one backend's rules do not weigh on the other). */
+async function scale() {
+  const result = {};
+  for (const backend of SCALE_BACKENDS) {
+    const node = `cnitsp${TAG}n${backend[0]}`;
+    const file = join(WORK, `scale-${backend}.json`);
+    sh('ip', ['netns', 'add', node]);
+    try {
+      sh('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
+      const code = await new Promise((resolve) => {
+        const child = spawn(
+          'nsenter',
+          [`--net=/run/netns/${node}`, '--', process.execPath, fileURLToPath(import.meta.url), '--inner-scale', backend, file, ...argv],
+          { stdio: 'inherit', env: { ...process.env, CNI_TS_BENCH_POD_INFIX: `s${backend[0]}` } },
+        );
+        child.on('close', (c) => resolve(c ?? 1));
+      });
+      if (code !== 0) throw new Error(`scale ${backend} failed (exit ${code})`);
+      result[backend] = JSON.parse(readFileSync(file, 'utf8'));
+    } finally {
+      spawnSync('ip', ['netns', 'del', node]);
+    }
+  }
+  return result;
+}
+
+export function renderScale(scaleReport, sizes) {
+  if (!scaleReport) return [];
+  const lines = [
+    '',
+    '| backend | chain | pods | ADD reference | ADD standalone | ratio | DEL reference | DEL standalone | ratio | ADD bundle | DEL bundle |',
+  ];
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const med = (x) => x?.median;
+  const growth = [];
+  for (const [backend, chains] of Object.entries(scaleReport)) {
+    for (const c of Object.values(chains)) {
+      for (const size of sizes) {
+        const r = c.sizes[size];
+        if (!r) continue;
+        const [ra, sa, ba] = ['reference', 'standalone', 'bundle'].map((b) => med(r[b]?.add));
+        const [rd, sd, bd] = ['reference', 'standalone', 'bundle'].map((b) => med(r[b]?.del));
+        lines.push(
+          `| ${backend} | ${c.label} | ${size} | ${f1(ra)} | ${f1(sa)} | ${ratio(sa, ra)} | ${f1(rd)} | ${f1(sd)} | ${ratio(sd, rd)} | ${f1(ba)} | ${f1(bd)} |`,
+        );
+      }
+      const [lo, hi] = [c.sizes[sizes[0]], c.sizes[sizes[sizes.length - 1]]];
+      if (lo && hi && sizes.length > 1) {
+        const g = (b, k) => ratio(med(hi[b]?.[k]), med(lo[b]?.[k]));
+        const cells = ['standalone', 'reference', 'bundle'].flatMap((b) => [g(b, 'add'), g(b, 'del')]);
+        growth.push(`| ${backend} | ${c.label} | ${cells.join(' | ')} |`);
+      }
+    }
+  }
+  if (growth.length) {
+    lines.push('', `Growth, ${sizes[sizes.length - 1]} pods vs ${sizes[0]} (median / median):`, '');
+    lines.push('| backend | chain | standalone ADD | standalone DEL | reference ADD | reference DEL | bundle ADD | bundle DEL |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+    lines.push(...growth);
+  }
+  return lines;
 }
 
 async function inner() {
@@ -388,8 +621,14 @@ async function inner() {
     }
     report.scenarios.push({ id: sc.id, label: sc.label, results });
   }
-  process.stderr.write(`bench: start-up and STATUS…\n`);
-  await startup(report.startup, dataRoot);
+  if (!flag('--only') || argv.includes('scale')) {
+    report.scale = await scale();
+    report.params.scale = { sizes: SCALE_SIZES, iterations: SCALE_N };
+  }
+  if (!flag('--only') || argv.includes('startup')) {
+    process.stderr.write(`bench: start-up and STATUS…\n`);
+    await startup(report.startup, dataRoot);
+  }
   const md = renderMarkdown(report);
   console.log(md);
   const out = join(ROOT, '.bench');
@@ -401,7 +640,13 @@ async function inner() {
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
-  const run = argv.includes('--inner') ? inner : outer;
+  const scaleAt = argv.indexOf('--inner-scale');
+  const run =
+    scaleAt >= 0
+      ? async () => writeFileSync(argv[scaleAt + 2], JSON.stringify(await innerScale(argv[scaleAt + 1])))
+      : argv.includes('--inner')
+        ? inner
+        : outer;
   run().catch((e) => {
     console.error(`bench: ${e.stack ?? e}`);
     process.exitCode = 1;

@@ -21,6 +21,9 @@ export function findExecutable(name: string, path = process.env.PATH ?? '/usr/sb
   return undefined;
 }
 
+/** Whether a resolved iptables path is the nf_tables one (xtables-nft-multi), by its file name. */
+const isNftMulti = (resolved: string): boolean => /nft/.test(resolved.slice(resolved.lastIndexOf('/') + 1));
+
 export interface BackendFacts {
   /** Resolved path of `iptables`, if installed. */
   iptables?: string;
@@ -36,7 +39,7 @@ export interface BackendFacts {
 export function decideBackend(requested: FirewallBackend | undefined, facts: BackendFacts): FirewallBackend | 'probe' {
   if (requested) return requested;
   if (!facts.iptables) return facts.nft ? 'nftables' : 'iptables';
-  if (!facts.nft || /nft/.test(facts.iptables)) return 'iptables';
+  if (!facts.nft || isNftMulti(facts.iptables)) return 'iptables';
   return 'probe';
 }
 
@@ -51,6 +54,17 @@ function hostFacts(): BackendFacts {
     }
   }
   return { iptables: resolved, nft: !!findExecutable('nft') };
+}
+
+let nftBased: boolean | undefined;
+
+/**
+ * Whether this host's iptables is iptables-nft (its rules live in nf_tables, where our netlink
+ * code can read and remove them) rather than the legacy x_tables one.
+ */
+export function iptablesIsNft(): boolean {
+  nftBased ??= isNftMulti(hostFacts().iptables ?? '');
+  return nftBased;
 }
 
 /** The backend for ADD/CHECK. No process is spawned except for a legacy iptables next to nft. */

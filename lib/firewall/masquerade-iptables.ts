@@ -4,19 +4,49 @@
 //     -A <chain> -d <pod network> -m comment --comment "name: \"<net>\" id: \"<id>\"" -j ACCEPT
 //     -A <chain> ! -d 224.0.0.0/4 (v6 ff00::/8) -m comment --comment … -j MASQUERADE
 //   -A POSTROUTING -s <pod ip>/32 (v6 /128) -m comment --comment … -j <chain>
-// Each change is one `iptables-restore -w --noflush` per family, planned from one
-// `iptables-save -t nat` read, so a re-ADD adds nothing twice and DEL needs no pod addresses.
+//
+// Each call touches only the attachment's own chain and its jumps, so its cost does not grow with
+// the number of pods on the node (see the README's benchmark):
+//   ADD   one `iptables-restore --noflush` per family that creates the chain (`-N`), fills it and
+//         appends the jumps; only when the chain already exists (a re-ADD) is the nat table read
+//         (`iptables-save -t nat`) to add just what is missing, as the reference's AppendUnique does.
+//   DEL   `iptables -S POSTROUTING` (that one chain) finds the jumps, then one restore deletes them and
+//         the chain. With iptables-nft in the standalone build, one nf_tables transaction over netlink
+//         does it for both families, without a process (lib/firewall/nftables/).
+//   CHECK and GC read the nat table: they must see every rule they judge.
+// Every command waits for the xtables lock at most LOCK_WAIT seconds (`-w`), never forever.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { bitsOf, type Cidr, type Family, formatCidr, formatIP, networkOf, parseIPOrCidr } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { iptablesIsNft } from './backend.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
+import {
+  deleteChain,
+  deleteRule,
+  flushChain,
+  jumpTarget,
+  mayJumpTo,
+  type NfMessage,
+  type NfRule,
+  type TableRef,
+} from './nftables/codec.ts';
+import { chainExists, listRules, available as netlinkAvailable, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
 
-const TOOLS: Record<Family, { save: string; restore: string; multicast: string }> = {
-  4: { save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4' },
-  6: { save: 'ip6tables-save', restore: 'ip6tables-restore', multicast: 'ff00::/8' },
+/** Seconds any iptables command waits for the xtables lock (kube-proxy and others hold it too). */
+export const LOCK_WAIT = '5';
+
+const TOOLS: Record<Family, { cmd: string; save: string; restore: string; multicast: string; nft: TableRef }> = {
+  4: { cmd: 'iptables', save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4', nft: { family: 'ip', table: 'nat' } },
+  6: {
+    cmd: 'ip6tables',
+    save: 'ip6tables-save',
+    restore: 'ip6tables-restore',
+    multicast: 'ff00::/8',
+    nft: { family: 'ip6', table: 'nat' },
+  },
 };
 
 // ---------------------------------------------------------------- names (pure)
@@ -160,6 +190,41 @@ export function planSetup(network: string, containerID: string, family: Family, 
   return lines;
 }
 
+/** ADD's fast path: create the chain (failing if it exists), fill it, append the jumps. */
+export function freshSetupLines(network: string, containerID: string, family: Family, ips: Cidr[]): string[] {
+  const wanted = wantedRules(network, containerID, family, ips);
+  return [`-N ${chainName(network, containerID)}`, ...wanted.chain, ...wanted.postrouting];
+}
+
+/** The `-A POSTROUTING … -j <chain>` lines of an `iptables -S POSTROUTING` listing. */
+export function jumpsIn(listing: string, chain: string): string[] {
+  return listing
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('-A POSTROUTING ') && splitArgs(l).at(-1) === chain && splitArgs(l).at(-2) === '-j');
+}
+
+/**
+ * DEL, given the jumps found: declaring the chain creates it if absent (or flushes it), so `-X`
+ * then always succeeds, and the deletions are one transaction.
+ */
+export const teardownLines = (chain: string, jumps: string[]): string[] => [
+  `:${chain} - [0:0]`,
+  ...jumps.map((l) => `-D ${l.slice(3)}`),
+  `-X ${chain}`,
+];
+
+/** The same DEL as nf_tables messages, for both families' tables (iptables-nft keeps its rules there). */
+export function teardownMessages(
+  chain: string,
+  perFamily: Array<{ ref: TableRef; postrouting: NfRule[]; chainExists: boolean }>,
+): NfMessage[] {
+  return perFamily.flatMap(({ ref, postrouting, chainExists: exists }) => [
+    ...postrouting.filter((r) => jumpTarget(r) === chain).map((r) => deleteRule(ref, 'POSTROUTING', r.handle)),
+    ...(exists ? [flushChain(ref, chain), deleteChain(ref, chain)] : []),
+  ]);
+}
+
 /** Lines removing every rule that jumps to `chain`, then the chain itself (if present). */
 export function planRemoveChain(chain: string, state: NatState): string[] {
   const lines = state.rules.filter((r) => r.target === chain && r.chain !== chain).map((r) => `-D ${r.line.slice(3)}`);
@@ -205,7 +270,7 @@ const UNUSABLE =
 
 /** `iptables-save -t nat` parsed; undefined when that family's iptables is unusable. */
 export async function readNat(family: Family): Promise<NatState | undefined> {
-  const r = await run(TOOLS[family].save, ['-t', 'nat']);
+  const r = await run(TOOLS[family].save, ['-t', 'nat']); // no lock: it only reads
   if (r.code !== 0) {
     if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
     throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].save}: ${r.stderr.trim().slice(0, 300)}`);
@@ -213,13 +278,30 @@ export async function readNat(family: Family): Promise<NatState | undefined> {
   return parseNatSave(r.stdout);
 }
 
+/** `iptables -S POSTROUTING` of the nat table; undefined when that family's iptables is unusable. */
+async function listPostrouting(family: Family): Promise<string | undefined> {
+  const r = await run(TOOLS[family].cmd, ['-w', LOCK_WAIT, '-t', 'nat', '-S', 'POSTROUTING']);
+  if (r.code !== 0) {
+    if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
+    throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].cmd}: ${r.stderr.trim().slice(0, 300)}`);
+  }
+  return r.stdout;
+}
+
+class RestoreError extends CniError {
+  constructor(
+    what: string,
+    tool: string,
+    readonly stderr: string,
+  ) {
+    super(ErrorCode.FirewallFailed, `${what}: ${tool}: ${stderr.trim().split('\n')[0]?.slice(0, 300)}`);
+  }
+}
+
 async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
   if (!lines.length) return;
-  // -w: wait for the xtables lock instead of failing when kube-proxy & co. hold it.
-  const r = await run(TOOLS[family].restore, ['-w', '--noflush'], { input: restoreInput(lines) });
-  if (r.code !== 0) {
-    throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].restore}: ${r.stderr.trim().split('\n')[0]?.slice(0, 300)}`);
-  }
+  const r = await run(TOOLS[family].restore, ['-w', LOCK_WAIT, '--noflush'], { input: restoreInput(lines) });
+  if (r.code !== 0) throw new RestoreError(what, TOOLS[family].restore, r.stderr || `exited ${r.code}`);
 }
 
 /**
@@ -238,19 +320,65 @@ function reconcile(family: Family, what: string, plan: (state: NatState) => stri
   });
 }
 
+/** ADD for one family: the fast path, or (the chain exists: a re-ADD) the read-and-complete path. */
+async function setupFamily(network: string, containerID: string, family: Family, ips: Cidr[]): Promise<void> {
+  try {
+    await applyNat(family, freshSetupLines(network, containerID, family, ips), 'masquerade setup');
+    return;
+  } catch (e) {
+    if (!(e instanceof RestoreError && /already exists/i.test(e.stderr))) throw e;
+  }
+  await reconcile(family, 'masquerade setup', (s) => planSetup(network, containerID, family, ips, s), true);
+}
+
+/** DEL for one family with processes: list POSTROUTING, then one restore (nothing when nothing is there). */
+function teardownFamily(family: Family, chain: string): Promise<void> {
+  return readPlanApply({
+    read: () => listPostrouting(family),
+    plan: (listing) => (listing === undefined ? null : { jumps: jumpsIn(listing, chain) }),
+    apply: async ({ jumps }) => {
+      if (jumps.length) return applyNat(family, teardownLines(chain, jumps), 'masquerade teardown');
+      // No jump: delete the chain if it exists (a restore that fails on a missing chain changes nothing).
+      try {
+        await applyNat(family, [`-F ${chain}`, `-X ${chain}`], 'masquerade teardown');
+      } catch (e) {
+        if (!(e instanceof RestoreError && /No chain|does not exist|doesn't exist/i.test(e.stderr))) throw e;
+      }
+    },
+  });
+}
+
+/** DEL for both families in one nf_tables transaction (iptables-nft's tables, read and written over netlink). */
+function teardownViaNetlink(chain: string): Promise<void> {
+  return readPlanApply({
+    read: async () =>
+      FAMILIES.flatMap((f) => {
+        const ref = TOOLS[f].nft;
+        const postrouting = listRules(ref, 'POSTROUTING', (p) => mayJumpTo(p, chain));
+        return postrouting ? [{ ref, postrouting, chainExists: chainExists(ref, chain) }] : [];
+      }),
+    plan: (perFamily) => {
+      const msgs = teardownMessages(chain, perFamily);
+      return msgs.length ? msgs : null;
+    },
+    apply: async (msgs) => transact('masquerade teardown', msgs),
+  });
+}
+
 /** The iptables driver: per-attachment nat chain CNI-<hash> and its POSTROUTING jumps, per family. */
 export const iptablesMasquerade: FirewallDriver<string[]> = {
   async setup({ network, containerID }, ips) {
     const byFamily = addressesByFamily(ips);
-    await Promise.all(
-      FAMILIES.filter((f) => byFamily[f].length).map((f) =>
-        reconcile(f, 'masquerade setup', (s) => planSetup(network, containerID, f, byFamily[f], s), true),
-      ),
-    );
+    await Promise.all(FAMILIES.filter((f) => byFamily[f].length).map((f) => setupFamily(network, containerID, f, byFamily[f])));
   },
   // Both families: the addresses (and so the families) may be unknown at DEL time.
   async teardown({ network, containerID }) {
-    await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade teardown', (s) => planTeardown(network, containerID, s), false)));
+    const chain = chainName(network, containerID);
+    const withProcesses = async () => {
+      await Promise.all(FAMILIES.map((f) => teardownFamily(f, chain)));
+    };
+    if (!netlinkAvailable() || !iptablesIsNft()) return withProcesses();
+    await netlinkOrNft('iptables masquerade teardown', () => teardownViaNetlink(chain), withProcesses);
   },
   // Chains are per (network, container ID): the reference ignores ifname here.
   async gc(network, valid) {

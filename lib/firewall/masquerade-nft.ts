@@ -7,13 +7,32 @@
 //     chain postrouting   (nat, postrouting hook, srcnat), rebuilt on every ADD:
 //         multicast destinations return, everything else goto masq_checks
 // Rules are found by their comment's hash prefix, so DEL and GC need no pod addresses.
-// Each operation is one `nft -j list table …` read and at most one `nft -f -` transaction.
+// The standalone build speaks netlink (lib/firewall/nftables/): each operation reads only the two
+// chains of this table and writes at most one transaction, and postrouting is rebuilt only when it
+// is not already the three rules it must be. The Node build runs `nft`: one `nft -j list table …`
+// read and at most one `nft -f -` transaction. Both write the same bytes (unit-tested against nft).
 
-import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net/address.ts';
+import { bitsOf, type Cidr, formatIP, ipBytes, ipEqual, networkOf, parseIP } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import { parseAddresses } from './masquerade-iptables.ts';
-import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
+import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, type RuleRef, rulesOf } from './nft.ts';
+import {
+  addChain,
+  addRule,
+  addressMatch,
+  addTable,
+  deleteRule,
+  type Expr,
+  flushChain,
+  type NfMessage,
+  type NfRule,
+  nfprotoIs,
+  sameExprs,
+  type TableRef,
+  verdict,
+} from './nftables/codec.ts';
+import { listRules, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
@@ -42,7 +61,7 @@ export function commentForInstance(network: string, ifname: string, containerID:
 const T = `inet ${TABLE}`;
 
 /** Handles of masq_checks rules whose comment starts with `prefix`. */
-export const handlesWithPrefix = (rules: NftRule[], prefix: string): number[] =>
+export const handlesWithPrefix = (rules: RuleRef[], prefix: string): number[] =>
   rules.filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(prefix)).map((r) => r.handle);
 
 const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete rule ${T} ${MASQ_CHAIN} handle ${h}`);
@@ -51,16 +70,28 @@ const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete 
  * One transaction: ensure table and chains, rebuild postrouting, replace this attachment's rules
  * (`stale` = handles of its existing rules, so a re-ADD does not duplicate them).
  */
-export function setupScript(network: string, ifname: string, containerID: string, ips: string[], stale: number[]): string {
+export function setupScript(
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+  stale: number[],
+  existing = false,
+): string {
   const comment = nftQuoted(commentForInstance(network, ifname, containerID));
   const lines = [
-    `add table ${T} { comment ${nftQuoted(TABLE_COMMENT)} ; }`,
-    `add chain ${T} ${MASQ_CHAIN} { comment ${nftQuoted(CHAIN_COMMENT)} ; }`,
-    `add chain ${T} postrouting { type nat hook postrouting priority srcnat ; }`,
-    `flush chain ${T} postrouting`,
-    `add rule ${T} postrouting ip daddr 224.0.0.0/4 return`,
-    `add rule ${T} postrouting ip6 daddr ff00::/8 return`,
-    `add rule ${T} postrouting goto ${MASQ_CHAIN}`,
+    // `existing`: see setupMessages — the same deferred clean-up makes an `nft` process wait at exit.
+    ...(existing
+      ? []
+      : [
+          `add table ${T} { comment ${nftQuoted(TABLE_COMMENT)} ; }`,
+          `add chain ${T} ${MASQ_CHAIN} { comment ${nftQuoted(CHAIN_COMMENT)} ; }`,
+          `add chain ${T} postrouting { type nat hook postrouting priority srcnat ; }`,
+          `flush chain ${T} postrouting`,
+          `add rule ${T} postrouting ip daddr 224.0.0.0/4 return`,
+          `add rule ${T} postrouting ip6 daddr ff00::/8 return`,
+          `add rule ${T} postrouting goto ${MASQ_CHAIN}`,
+        ]),
     ...deleteLines(stale),
   ];
   for (const c of parseAddresses(ips)) {
@@ -71,12 +102,38 @@ export function setupScript(network: string, ifname: string, containerID: string
   return `${lines.join('\n')}\n`;
 }
 
+/** postrouting's three rules as `nft -j` prints them. */
+const POSTROUTING_JSON = [
+  [
+    { match: { op: '==', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '224.0.0.0', len: 4 } } } },
+    { return: null },
+  ],
+  [
+    { match: { op: '==', left: { payload: { protocol: 'ip6', field: 'daddr' } }, right: { prefix: { addr: 'ff00::', len: 8 } } } },
+    { return: null },
+  ],
+  [{ goto: { target: MASQ_CHAIN } }],
+].map((e) => JSON.stringify(e));
+
+/** Whether `nft -j list table` shows both chains, and postrouting exactly as a rebuild would write it. */
+export function tableInPlace(objs: NftObject[] | null): boolean {
+  if (!objs) return false;
+  const chains = new Set(chainsOf(objs).map((c) => c.name));
+  const post = rulesOf(objs).filter((r) => r.chain === 'postrouting');
+  return (
+    chains.has(MASQ_CHAIN) &&
+    chains.has('postrouting') &&
+    post.length === 3 &&
+    post.every((r, i) => JSON.stringify(r.expr) === POSTROUTING_JSON[i])
+  );
+}
+
 /** Rule handles to delete on teardown (empty = nothing there). */
-export const teardownHandles = (rules: NftRule[], network: string, ifname: string, containerID: string): number[] =>
+export const teardownHandles = (rules: RuleRef[], network: string, ifname: string, containerID: string): number[] =>
   handlesWithPrefix(rules, hashForInstance(network, ifname, containerID));
 
 /** Rules of `network` whose comment is not that of a valid attachment. */
-export function gcHandles(rules: NftRule[], network: string, valid: readonly AttachmentKey[]): number[] {
+export function gcHandles(rules: RuleRef[], network: string, valid: readonly AttachmentKey[]): number[] {
   const keep = new Set(valid.map((a) => commentForInstance(network, a.ifname, a.containerID)));
   return rules
     .filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(hashForNetwork(network)) && !keep.has(r.comment))
@@ -125,7 +182,111 @@ export function missingNftRules(objs: NftObject[] | null, network: string, ifnam
   return missing;
 }
 
+// ---------------------------------------------------------------- netlink messages (pure)
+
+const REF: TableRef = { family: 'inet', table: TABLE };
+const POSTROUTING = 'postrouting';
+const MULTICAST: Record<4 | 6, [Uint8Array, number]> = {
+  4: [Uint8Array.of(224, 0, 0, 0), 4],
+  6: [Uint8Array.of(0xff, ...new Uint8Array(15)), 8],
+};
+
+/** postrouting's three rules: multicast destinations return, everything else goto masq_checks. */
+export const postroutingRules = (): Expr[][] => [
+  [...nfprotoIs(4), ...addressMatch(4, 'daddr', 'eq', ...MULTICAST[4]), verdict('return')],
+  [...nfprotoIs(6), ...addressMatch(6, 'daddr', 'eq', ...MULTICAST[6]), verdict('return')],
+  [verdict('goto', MASQ_CHAIN)],
+];
+
+/** `ip[6] saddr <pod ip> ip[6] daddr != <pod network> masquerade`. */
+export function masqRuleExprs(c: Cidr): Expr[] {
+  const f = c.ip.family;
+  return [
+    ...nfprotoIs(f),
+    ...addressMatch(f, 'saddr', 'eq', ipBytes(c.ip), bitsOf(f)),
+    ...addressMatch(f, 'daddr', 'neq', ipBytes(networkOf(c)), c.prefix),
+    { kind: 'masq' },
+  ];
+}
+
+/**
+ * The transaction of `setupScript`, as netlink messages. With `existing`, the table and both
+ * chains are known to be there and postrouting to hold exactly its three rules, and the
+ * transaction is only this attachment's rules: re-adding an existing chain is an update whose
+ * clean-up the kernel defers past an RCU grace period, which the process then waits for when it
+ * closes its netlink socket (~10 ms here), and flushing postrouting is a deletion (the same).
+ */
+export function setupMessages(
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+  stale: number[],
+  existing = false,
+): NfMessage[] {
+  const comment = commentForInstance(network, ifname, containerID);
+  return [
+    ...(existing
+      ? []
+      : [
+          addTable(REF, TABLE_COMMENT),
+          addChain(REF, MASQ_CHAIN, { comment: CHAIN_COMMENT }),
+          addChain(REF, POSTROUTING, { base: { type: 'nat', hook: 'postrouting', priority: 100 } }),
+          flushChain(REF, POSTROUTING),
+          ...postroutingRules().map((e) => addRule(REF, POSTROUTING, e)),
+        ]),
+    ...stale.map((h) => deleteRule(REF, MASQ_CHAIN, h)),
+    ...parseAddresses(ips).map((c) => addRule(REF, MASQ_CHAIN, masqRuleExprs(c), comment)),
+  ];
+}
+
+export const deleteMessages = (handles: number[]): NfMessage[] => handles.map((h) => deleteRule(REF, MASQ_CHAIN, h));
+
+/** Whether postrouting is exactly the three rules (in order) that a rebuild would write. */
+export const postroutingIntact = (rules: NfRule[]): boolean =>
+  rules.length === 3 && postroutingRules().every((exprs, i) => sameExprs(rules[i]!, exprs));
+
+/** What CHECK misses, from the two chains as netlink dumps them (null = chain or table absent). */
+export function missingNetlinkRules(
+  postrouting: NfRule[] | null,
+  masqChecks: NfRule[] | null,
+  network: string,
+  ifname: string,
+  containerID: string,
+  ips: string[],
+): string[] {
+  if (!postrouting && !masqChecks) return [`nftables table ${T}`];
+  const missing: string[] = [];
+  if (!postrouting) missing.push(`nftables chain ${T} postrouting`);
+  else if (!postrouting.some((r) => sameExprs(r, [verdict('goto', MASQ_CHAIN)]))) {
+    missing.push(`nftables rule "goto ${MASQ_CHAIN}" in ${T} postrouting`);
+  }
+  const comment = commentForInstance(network, ifname, containerID);
+  const mine = (masqChecks ?? []).filter((r) => r.comment === comment);
+  for (const c of parseAddresses(ips)) {
+    if (!mine.some((r) => sameExprs(r, masqRuleExprs(c))))
+      missing.push(`nftables masquerade rule for ${formatIP(c.ip)} in ${T} ${MASQ_CHAIN}`);
+  }
+  return missing;
+}
+
 // ---------------------------------------------------------------- kernel (thin shell)
+
+/**
+ * Read both chains (of masq_checks only the rules whose comment starts with `prefix`), plan, write
+ * one transaction; again when a concurrent change got in between.
+ */
+function changeViaNetlink(
+  what: string,
+  prefix: string,
+  plan: (postrouting: NfRule[] | null, masqChecks: RuleRef[] | null) => NfMessage[] | null,
+): Promise<void> {
+  return readPlanApply({
+    read: async () => ({ postrouting: listRules(REF, POSTROUTING), masqChecks: listRules(REF, MASQ_CHAIN, prefix) }),
+    plan: (s) => plan(s.postrouting, s.masqChecks),
+    apply: async (messages) => transact(what, messages),
+  });
+}
 
 const readTable = (): Promise<NftObject[] | null> => nftList(['table', 'inet', TABLE]);
 
@@ -136,18 +297,71 @@ const changeTable = (what: string, plan: (objs: NftObject[] | null) => string | 
 /** The nftables driver: one rule per pod address in inet cni_plugins_masquerade masq_checks. */
 export const nftMasquerade: FirewallDriver<string[]> = {
   setup: ({ network, ifname, containerID }, ips) =>
-    changeTable('masquerade setup', (objs) =>
-      setupScript(network, ifname, containerID, ips, objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : []),
+    netlinkOrNft(
+      'masquerade setup',
+      () =>
+        changeViaNetlink('masquerade setup', hashForInstance(network, ifname, containerID), (postrouting, masqChecks) =>
+          setupMessages(
+            network,
+            ifname,
+            containerID,
+            ips,
+            teardownHandles(masqChecks ?? [], network, ifname, containerID),
+            !!masqChecks && !!postrouting && postroutingIntact(postrouting),
+          ),
+        ),
+      () =>
+        changeTable('masquerade setup', (objs) =>
+          setupScript(
+            network,
+            ifname,
+            containerID,
+            ips,
+            objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [],
+            tableInPlace(objs),
+          ),
+        ),
     ),
   teardown: ({ network, ifname, containerID }) =>
-    changeTable('masquerade teardown', (objs) => {
-      const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
-      return handles.length ? deleteScript(handles) : null;
-    }),
+    netlinkOrNft(
+      'masquerade teardown',
+      () =>
+        changeViaNetlink('masquerade teardown', hashForInstance(network, ifname, containerID), (_, masqChecks) => {
+          const handles = teardownHandles(masqChecks ?? [], network, ifname, containerID);
+          return handles.length ? deleteMessages(handles) : null;
+        }),
+      () =>
+        changeTable('masquerade teardown', (objs) => {
+          const handles = objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [];
+          return handles.length ? deleteScript(handles) : null;
+        }),
+    ),
   gc: (network, valid) =>
-    changeTable('masquerade GC', (objs) => {
-      const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
-      return handles.length ? deleteScript(handles) : null;
-    }),
-  missing: async ({ network, ifname, containerID }, ips) => missingNftRules(await readTable(), network, ifname, containerID, ips),
+    netlinkOrNft(
+      'masquerade GC',
+      () =>
+        changeViaNetlink('masquerade GC', hashForNetwork(network), (_, masqChecks) => {
+          const handles = gcHandles(masqChecks ?? [], network, valid);
+          return handles.length ? deleteMessages(handles) : null;
+        }),
+      () =>
+        changeTable('masquerade GC', (objs) => {
+          const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
+          return handles.length ? deleteScript(handles) : null;
+        }),
+    ),
+  missing: ({ network, ifname, containerID }, ips) =>
+    netlinkOrNft(
+      'masquerade check',
+      () =>
+        missingNetlinkRules(
+          listRules(REF, POSTROUTING),
+          listRules(REF, MASQ_CHAIN, commentForInstance(network, ifname, containerID)),
+          network,
+          ifname,
+          containerID,
+          ips,
+        ),
+      async () => missingNftRules(await readTable(), network, ifname, containerID, ips),
+    ),
 };

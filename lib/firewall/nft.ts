@@ -46,6 +46,9 @@ export interface NftRule {
   expr?: any[];
 }
 
+/** What the handle pickers need of a rule, whether `nft -j` or a netlink dump described it. */
+export type RuleRef = Pick<NftRule, 'chain' | 'handle' | 'comment'>;
+
 export interface NftChain {
   family: string;
   table: string;

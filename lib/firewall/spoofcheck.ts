@@ -6,13 +6,33 @@
 //     chain cni-br-iface-<id>-<ifname>        jump cni-br-iface-<id>-<ifname>-mac
 //     chain cni-br-iface-<id>-<ifname>-mac    ether saddr == <mac> return ; drop
 //   every rule commented "macspoofchk-<id>-<ifname>".
-// Scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
+// The standalone build sends the same transactions over netlink (lib/firewall/nftables/; unit-tested
+// byte for byte against nft) and reads only PREROUTING and the attachment's own chains. The Node
+// build's scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
 // container ID never meets the text parser. One `nft -j -f -` transaction per change.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { ipJson } from '../kernel/iproute.ts';
+import { macBytes } from '../kernel/netlink-codec.ts';
 import { HOST, type LinkInfo } from '../kernel/shapes.ts';
 import { readPlanApply } from './driver.ts';
-import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, rulesOf } from './nft.ts';
+import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, type RuleRef, rulesOf } from './nft.ts';
+import {
+  addChain,
+  addRule,
+  addTable,
+  deleteChain,
+  deleteRule,
+  type Expr,
+  etherSaddrIs,
+  flushChain,
+  iifnameIs,
+  type NfMessage,
+  type NfRule,
+  sameExprs,
+  type TableRef,
+  verdict,
+} from './nftables/codec.ts';
+import { chainExists, listRules, NfError, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 const FAMILY = 'bridge';
 const TABLE = 'nat';
@@ -93,7 +113,7 @@ export function repairSetupScript(containerID: string, ifname: string, hostVeth:
 }
 
 /** PREROUTING rules carrying this attachment's comment (the reference deletes them all). */
-const baseRuleHandles = (rules: NftRule[], ref: string): number[] =>
+const baseRuleHandles = (rules: RuleRef[], ref: string): number[] =>
   rules.filter((r) => r.chain === BASE_CHAIN && r.comment === spoofRuleComment(ref)).map((r) => r.handle);
 
 /** Remove these attachments' rules and chains; null when none of it exists. */
@@ -157,31 +177,166 @@ export function missingSpoofRules(table: NftObject[] | null, containerID: string
   return missing;
 }
 
+// ---------------------------------------------------------------- netlink messages (pure)
+
+const REF: TableRef = { family: FAMILY, table: TABLE };
+
+/** The attachment's four rules, chain by chain, as the JSON script above writes them. */
+function ruleSpecs(ref: string, hostVeth: string, mac: string): Array<[chain: string, exprs: Expr[]]> {
+  return [
+    [BASE_CHAIN, [...iifnameIs(hostVeth), verdict('jump', ifaceChainName(ref))]],
+    [ifaceChainName(ref), [verdict('jump', macChainName(ref))]],
+    [macChainName(ref), [...etherSaddrIs(macBytes(mac)), verdict('return')]],
+    [macChainName(ref), [verdict('drop')]],
+  ];
+}
+
+/**
+ * The table and its base chain, unless known to exist: re-adding an existing base chain is an
+ * update whose clean-up the kernel defers past an RCU grace period, which this process would then
+ * wait for when it closes its netlink socket.
+ */
+const tableAndBaseMessages = (baseExists = false): NfMessage[] =>
+  baseExists
+    ? []
+    : [addTable(REF), addChain(REF, BASE_CHAIN, { base: { type: 'filter', hook: 'prerouting', priority: -300, policy: 'accept' } })];
+
+const ruleMessages = (ref: string, hostVeth: string, mac: string): NfMessage[] =>
+  ruleSpecs(ref, hostVeth, mac).map(([c, exprs]) => addRule(REF, c, exprs, spoofRuleComment(ref)));
+
+/** `freshSetupScript` as netlink messages: fails with EEXIST when the attachment's chains exist. */
+export function freshSetupMessages(containerID: string, ifname: string, hostVeth: string, mac: string, baseExists = false): NfMessage[] {
+  const ref = refID(containerID, ifname);
+  return [
+    ...tableAndBaseMessages(baseExists),
+    addChain(REF, ifaceChainName(ref), { exclusive: true }),
+    addChain(REF, macChainName(ref), { exclusive: true }),
+    ...ruleMessages(ref, hostVeth, mac),
+  ];
+}
+
+/** `repairSetupScript` as netlink messages, given PREROUTING's rules. */
+export function repairSetupMessages(containerID: string, ifname: string, hostVeth: string, mac: string, prerouting: NfRule[]): NfMessage[] {
+  const ref = refID(containerID, ifname);
+  return [
+    ...tableAndBaseMessages(),
+    addChain(REF, ifaceChainName(ref)),
+    addChain(REF, macChainName(ref)),
+    ...baseRuleHandles(prerouting, ref).map((h) => deleteRule(REF, BASE_CHAIN, h)),
+    flushChain(REF, ifaceChainName(ref)),
+    flushChain(REF, macChainName(ref)),
+    ...ruleMessages(ref, hostVeth, mac),
+  ];
+}
+
+/** `teardownScript` as netlink messages for one attachment; null when none of it exists. */
+export function teardownMessages(ref: string, prerouting: NfRule[], present: { iface: boolean; mac: boolean }): NfMessage[] | null {
+  const chains = [present.iface && ifaceChainName(ref), present.mac && macChainName(ref)].filter((c): c is string => !!c);
+  const msgs = [
+    ...baseRuleHandles(prerouting, ref).map((h) => deleteRule(REF, BASE_CHAIN, h)),
+    ...chains.map((c) => flushChain(REF, c)),
+    ...chains.map((c) => deleteChain(REF, c)),
+  ];
+  return msgs.length ? msgs : null;
+}
+
+/** What CHECK misses, from the three chains as netlink dumps them. */
+export function missingNetlinkSpoofRules(
+  rulesIn: (chain: string) => NfRule[] | null,
+  containerID: string,
+  ifname: string,
+  hostVeth: string,
+  mac: string,
+): string[] {
+  const ref = refID(containerID, ifname);
+  const base = rulesIn(BASE_CHAIN);
+  if (!base) return [`nftables table ${FAMILY} ${TABLE}`];
+  const [jump, toMac, allow, drop] = ruleSpecs(ref, hostVeth, mac);
+  const has = (rules: NfRule[] | null, exprs: Expr[]) =>
+    (rules ?? []).some((r) => r.comment === spoofRuleComment(ref) && sameExprs(r, exprs));
+  const missing: string[] = [];
+  if (!has(base, jump![1])) missing.push(`rule 'iifname "${hostVeth}" jump ${ifaceChainName(ref)}' in ${BASE_CHAIN}`);
+  if (!has(rulesIn(ifaceChainName(ref)), toMac![1])) missing.push(`chain ${ifaceChainName(ref)}`);
+  const macRules = rulesIn(macChainName(ref));
+  if (!has(macRules, allow![1])) missing.push(`rule 'ether saddr ${mac.toLowerCase()} return' in ${macChainName(ref)}`);
+  if (!has(macRules, drop![1])) missing.push(`drop rule in ${macChainName(ref)}`);
+  return missing;
+}
+
+/** Tear down one attachment over netlink: its PREROUTING rules are read by comment, its chains looked up by name. */
+function teardownViaNetlink(ref: string, what: string): Promise<void> {
+  return readPlanApply({
+    read: async () => listRules(REF, BASE_CHAIN, spoofRuleComment(ref)),
+    plan: (prerouting) =>
+      prerouting // no table or base chain: nothing of ours can exist
+        ? teardownMessages(ref, prerouting, { iface: chainExists(REF, ifaceChainName(ref)), mac: chainExists(REF, macChainName(ref)) })
+        : null,
+    apply: async (msgs) => transact(what, msgs),
+  });
+}
+
 // ---------------------------------------------------------------- kernel (thin shell)
 
 const readTable = (): Promise<NftObject[] | null> => nftList(['table', FAMILY, TABLE]);
 
-export async function setupSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
-  try {
-    await nftApply('spoof check setup', freshSetupScript(containerID, ifname, hostVeth, mac), { json: true });
-  } catch (e) {
-    if (!(e instanceof NftError && e.exists)) throw e;
-    const table = (await readTable()) ?? [];
-    await nftApply('spoof check setup', repairSetupScript(containerID, ifname, hostVeth, mac, table), { json: true });
-  }
-}
+export const setupSpoofCheck = (containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> =>
+  netlinkOrNft(
+    'spoof check setup',
+    () => {
+      try {
+        const baseExists = chainExists(REF, BASE_CHAIN);
+        try {
+          transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac, baseExists));
+        } catch (e) {
+          // The table went away between the look-up and the write: make it too.
+          if (!(baseExists && e instanceof NfError && e.missing)) throw e;
+          transact('spoof check setup', freshSetupMessages(containerID, ifname, hostVeth, mac));
+        }
+      } catch (e) {
+        if (!(e instanceof NfError && e.exists)) throw e;
+        transact(
+          'spoof check setup',
+          repairSetupMessages(
+            containerID,
+            ifname,
+            hostVeth,
+            mac,
+            listRules(REF, BASE_CHAIN, spoofRuleComment(refID(containerID, ifname))) ?? [],
+          ),
+        );
+      }
+    },
+    async () => {
+      try {
+        await nftApply('spoof check setup', freshSetupScript(containerID, ifname, hostVeth, mac), { json: true });
+      } catch (e) {
+        if (!(e instanceof NftError && e.exists)) throw e;
+        const table = (await readTable()) ?? [];
+        await nftApply('spoof check setup', repairSetupScript(containerID, ifname, hostVeth, mac, table), { json: true });
+      }
+    },
+  );
 
 /** Absent rules, chains or table are not an error. */
-export async function teardownSpoofCheck(containerID: string, ifname: string): Promise<void> {
-  await removeRefs(() => [refID(containerID, ifname)], 'spoof check teardown');
-}
+export const teardownSpoofCheck = (containerID: string, ifname: string): Promise<void> =>
+  netlinkOrNft(
+    'spoof check teardown',
+    () => teardownViaNetlink(refID(containerID, ifname), 'spoof check teardown'),
+    () => removeRefs(() => [refID(containerID, ifname)], 'spoof check teardown'),
+  );
 
 export async function checkSpoofCheck(containerID: string, ifname: string, hostVeth: string, mac: string): Promise<void> {
-  const missing = missingSpoofRules(await readTable(), containerID, ifname, hostVeth, mac);
+  const missing = await netlinkOrNft(
+    'spoof check',
+    () =>
+      missingNetlinkSpoofRules((c) => listRules(REF, c, spoofRuleComment(refID(containerID, ifname))), containerID, ifname, hostVeth, mac),
+    async () => missingSpoofRules(await readTable(), containerID, ifname, hostVeth, mac),
+  );
   if (missing.length)
     throw new CniError(ErrorCode.CheckFailed, `MAC spoof check for ${containerID}/${ifname} incomplete: missing ${missing.join(', ')}`);
 }
 
+/** GC reads the whole table (in either build): it must see every attachment to find the stale ones. */
 export async function gcSpoofCheck(valid: { containerID: string; ifname: string }[]): Promise<void> {
   const links = new Set((await ipJson<LinkInfo>(HOST, ['link', 'show'])).map((l) => l.ifname));
   await removeRefs((table) => staleRefs(table, valid, links), 'spoof check GC');

@@ -23,6 +23,14 @@ const NETLINK_EXT_ACK = 11;
 const NETLINK_GET_STRICT_CHK = 12;
 const SIOCGIFNAME = 0x8910;
 const SIOCGIFINDEX = 0x8933;
+const NETLINK_NETFILTER = 12;
+const NETLINK_CAP_ACK = 10;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+/** How long a netfilter answer may take before we stop waiting (a batch is answered within its send). */
+const NETFILTER_TIMEOUT_MS = 5000;
 
 /** libc, unless switched off (CNI_TS_NETLINK=0: use `ip`/`nsenter`/`sysctl` processes). */
 function loadLibc(): Libc | null {
@@ -106,7 +114,7 @@ export function socketFor(netns: string): number {
 const recvBuffer = new Uint8Array(1 << 16);
 
 /** Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump). */
-function exchange(fd: number, bytes: Uint8Array, mySeq: number): Message[] {
+function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK'): Message[] {
   const c = loadLibc()!;
   if (c.send(fd, bytes, bytes.length, 0) < 0) throw new NetlinkError(c.errno(), `netlink send: ${strerror(c.errno())}`);
   const out: Message[] = [];
@@ -122,7 +130,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number): Message[] {
       const errno = errnoOf(m);
       if (errno !== undefined) {
         if (errno === 0) return out;
-        throw new NetlinkError(errno, `RTNETLINK answers: ${strerror(errno)}${extAckText(m)}`);
+        throw new NetlinkError(errno, `${who} answers: ${strerror(errno)}${extAckText(m)}`);
       }
       if (isDone(m)) return out;
       out.push(m);
@@ -131,7 +139,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number): Message[] {
 }
 
 /** The kernel's own explanation (NLMSGERR_ATTR_MSG), as iproute2 prints it. */
-function extAckText(m: Message): string {
+export function extAckText(m: Message): string {
   // nlmsgerr = errno (4) + the request's header (16) [+ payload unless capped]; then TLVs.
   if (!(m.flags & 0x100)) return ''; // NLM_F_CAPPED: we asked for ext ack, the kernel caps
   const v = new DataView(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength);
@@ -177,4 +185,77 @@ export function ifIndexOf(netns: string, name: string): number | undefined {
   req.set(bytes);
   if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFINDEX, req) !== 0) return undefined;
   return new DataView(req.buffer).getInt32(16, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NETLINK_NETFILTER: nf_tables transactions and queries (lib/firewall/nftables/ builds the messages)
+
+let netfilterFd: number | undefined;
+
+/** This namespace's netfilter socket, made once per process; acks carry no copy of the request. */
+function netfilterSocket(): number {
+  if (netfilterFd !== undefined) return netfilterFd;
+  const c = loadLibc()!;
+  const fd = c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) throw new NetlinkError(c.errno(), `cannot open netfilter netlink socket: ${strerror(c.errno())}`);
+  c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, Uint8Array.of(1, 0, 0, 0), 4);
+  c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, Uint8Array.of(1, 0, 0, 0), 4);
+  const timeout = new Uint8Array(16); // struct timeval: seconds, microseconds
+  new DataView(timeout.buffer).setBigInt64(0, BigInt(Math.floor(NETFILTER_TIMEOUT_MS / 1000)), true);
+  new DataView(timeout.buffer).setBigInt64(8, BigInt((NETFILTER_TIMEOUT_MS % 1000) * 1000), true);
+  c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16);
+  netfilterFd = fd;
+  return fd;
+}
+
+/** `count` consecutive sequence numbers; returns the first. */
+export function reserveSeqs(count: number): number {
+  const first = seq + 1;
+  seq += count;
+  return first;
+}
+
+/** What the kernel said about one message of a batch. */
+export interface BatchAnswer {
+  seq: number;
+  errno: number;
+  /** The kernel's explanation, if it gave one (extended ack), with a leading space. */
+  detail: string;
+}
+
+/**
+ * Send one nf_tables batch whose messages (sequence numbers `first`..`last`) all ask for an ACK,
+ * and collect one answer per message. The kernel handles a batch inside the send call, so the
+ * answers are queued when send returns; a commit that fails after every message was accepted adds
+ * one more error (for the batch's first header). Returns every answer, in arrival order.
+ */
+export function netfilterBatch(bytes: Uint8Array, first: number, last: number): BatchAnswer[] {
+  const c = loadLibc()!;
+  const fd = netfilterSocket();
+  if (c.send(fd, bytes, bytes.length, 0) < 0) throw new NetlinkError(c.errno(), `netfilter send: ${strerror(c.errno())}`);
+  const answers: BatchAnswer[] = [];
+  const pending = new Set<number>();
+  for (let s = first; s <= last; s++) pending.add(s);
+  for (;;) {
+    // Wait only while an answer is missing; then take whatever else is already queued.
+    const n = c.recv(fd, recvBuffer, recvBuffer.length, pending.size ? 0 : MSG_DONTWAIT);
+    if (n < 0) {
+      const e = c.errno();
+      if (e === 4) continue; // EINTR
+      if (e === EAGAIN && !pending.size) return answers;
+      throw new NetlinkError(e, e === EAGAIN ? 'netfilter: no answer from the kernel' : `netfilter receive: ${strerror(e)}`);
+    }
+    for (const m of splitMessages(recvBuffer.slice(0, n))) {
+      const errno = errnoOf(m);
+      if (errno === undefined || m.seq < first - 1 || m.seq > last + 1) continue; // not ours
+      pending.delete(m.seq);
+      answers.push({ seq: m.seq, errno, detail: extAckText(m) });
+    }
+  }
+}
+
+/** One query (a dump, or a single get) on the netfilter socket: its answers up to DONE or ACK. */
+export function netfilterQuery(request: (seq: number) => Uint8Array): Message[] {
+  const s = ++seq;
+  return exchange(netfilterSocket(), request(s), s, 'netfilter');
 }

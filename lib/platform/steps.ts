@@ -111,3 +111,12 @@ function started(run: () => Promise<unknown>): Promise<unknown> {
     return Promise.reject(e);
   }
 }
+
+/**
+ * Resolves once every job already queued has run (one timer turn). DEL starts its firewall steps
+ * first and removes the interface after this: in the standalone build a firewall teardown is
+ * synchronous netlink work done within those jobs, and the kernel's RCU grace period before it
+ * frees the deleted rules — which this process would otherwise wait for when it exits, as its
+ * netlink socket closes — then passes during the veth deletion (tens of ms of kernel work itself).
+ */
+export const afterQueuedJobs = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));

@@ -5,18 +5,19 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { loadMasquerade as masquerade, loadSpoofCheck as spoofcheck } from '../../lib/firewall/load.ts';
 import { deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
-import { settleThenThrowJoined } from '../../lib/platform/steps.ts';
+import { afterQueuedJobs, settleThenThrowJoined } from '../../lib/platform/steps.ts';
 import { loadBridgeConfig } from './config.ts';
 
 export async function del(req: Request): Promise<void> {
   const cfg = await loadBridgeConfig(req);
   const { netns, ifname, containerID } = req.env;
   const prev = await prevResultOf(req, { lenient: true });
-  // Pod namespace gone: the host veth of prevResult is this attachment's while it is a port of our bridge.
-  const removeInterface =
-    req.netnsState === 'ok'
-      ? deleteContainerVeth(netns, ifname)
-      : deleteOrphanHostVeth(prev, [cfg.bridge, ifname], (veth) => veth.master === cfg.bridge);
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs). Pod namespace
+  // gone: the host veth of prevResult is this attachment's while it is a port of our bridge.
+  const removeInterface = afterQueuedJobs().then(async () => {
+    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
+    else await deleteOrphanHostVeth(prev, [cfg.bridge, ifname], (veth) => veth.master === cfg.bridge);
+  });
   await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     // The address is released only once its interface is gone (whatever that step's outcome).

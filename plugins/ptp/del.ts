@@ -8,7 +8,7 @@ import { loadMasquerade as masquerade } from '../../lib/firewall/load.ts';
 import { routes } from '../../lib/kernel/iproute.ts';
 import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
-import { settleThenThrowJoined } from '../../lib/platform/steps.ts';
+import { afterQueuedJobs, settleThenThrowJoined } from '../../lib/platform/steps.ts';
 import { loadPtpConfig } from './config.ts';
 
 /**
@@ -28,7 +28,9 @@ export async function del(req: Request): Promise<void> {
   const { netns, ifname } = req.env;
   const prev = await prevResultOf(req, { lenient: true });
   // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
+  // Firewall steps first, the interface once they have started (see afterQueuedJobs).
   const removeInterface = (async () => {
+    await afterQueuedJobs();
     if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
     else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
   })();

@@ -1,6 +1,6 @@
 // The benchmark's pure parts: statistics, per-build isolation of the scenario configs, the table.
 import { describe, expect, it } from 'vitest';
-import { quantile, renderMarkdown, scenarios, summarize } from '../../scripts/bench.mjs';
+import { quantile, renderMarkdown, renderScale, scaleChains, scenarios, summarize } from '../../scripts/bench.mjs';
 
 describe('bench statistics', () => {
   it('uses nearest-rank quantiles', () => {
@@ -53,5 +53,26 @@ describe('bench table', () => {
     expect(md).toContain(
       '| bridge + host-local | ADD ms (median / p90 / p99) | 10.0 / 10.0 / 10.0 | 60.0 / 60.0 / 60.0 | 6.00× | 8.0 / 8.0 / 8.0 | 0.80× |',
     );
+  });
+});
+
+describe('bench scale scenario', () => {
+  it('measures containerd’s chain with and without a host port, plus a bridge without masquerade', () => {
+    expect(scaleChains('nftables', '/tmp/x', false).map((c) => c.id)).toEqual(['nomasq', 'bridge']);
+    const chains = scaleChains('iptables', '/tmp/x', true);
+    expect(chains.map((c) => c.id)).toEqual(['nomasq', 'bridge', 'portmap0', 'portmap1']);
+    expect(chains[1]!.plugins[0]!.config).toMatchObject({ ipMasq: true, ipMasqBackend: 'iptables', isGateway: true });
+    expect(chains[0]!.plugins[0]!.config.ipMasq).toBe(false);
+    expect(chains[3]!.plugins[1]!.config).toMatchObject({ type: 'portmap', backend: 'iptables' });
+  });
+  it('prints ratios per size and the growth from the smallest to the largest node', () => {
+    const s = (m: number) => ({ n: 1, median: m, p90: m, p99: m, min: m, max: m });
+    const sizes = {
+      0: { reference: { add: s(40), del: s(80) }, standalone: { add: s(20), del: s(40) } },
+      250: { reference: { add: s(44), del: s(80) }, standalone: { add: s(24), del: s(44) } },
+    };
+    const md = renderScale({ nftables: { bridge: { label: 'bridge (isGateway, ipMasq)', sizes } } }, [0, 250]).join('\n');
+    expect(md).toContain('| nftables | bridge (isGateway, ipMasq) | 0 | 40.0 | 20.0 | 0.50× | 80.0 | 40.0 | 0.50× |');
+    expect(md).toContain('| nftables | bridge (isGateway, ipMasq) | 1.20× | 1.10× | 1.10× | 1.00× |');
   });
 });

@@ -1,0 +1,115 @@
+// The thin shell over lib/kernel/netlink.ts's netfilter socket: one transaction per call
+// (everything in it applies, or nothing does), and the few reads the firewall features make — one
+// chain's rules, one chain by name — instead of `nft list`, which reads the whole ruleset.
+// Only in the standalone build (`available()`); the Node bundle runs `nft` (lib/firewall/nft.ts).
+import { CniError, ErrorCode } from '../../cni/errors.ts';
+import { NetlinkError, netfilterBatch, netfilterQuery, available as netlinkAvailable, reserveSeqs } from '../../kernel/netlink.ts';
+import { errnoCode, strerror } from '../../platform/libc.ts';
+import { warn } from '../../platform/output.ts';
+import {
+  commentStartsWith,
+  decodeRule,
+  encodeBatch,
+  encodeMessage,
+  getChain,
+  getRules,
+  type NfMessage,
+  type NfRule,
+  NLM_F_ACK,
+  type TableRef,
+} from './codec.ts';
+
+export const available = (): boolean => netlinkAvailable() && process.env.CNI_TS_NFTABLES_NETLINK !== '0';
+
+const ENOENT = 2;
+const EEXIST = 17;
+
+/** A transaction the kernel refused: `errno` of the first failing message, and which message it was. */
+export class NfError extends CniError {
+  constructor(
+    what: string,
+    readonly errno: number,
+    detail: string,
+  ) {
+    super(ErrorCode.FirewallFailed, `${what}: ${strerror(errno)}${detail}`);
+  }
+  get exists(): boolean {
+    return this.errno === EEXIST;
+  }
+  get missing(): boolean {
+    return this.errno === ENOENT;
+  }
+}
+
+/**
+ * Errors that say "this kernel or this netlink path cannot do it" rather than "the request was
+ * wrong for the current state": the caller then does the same work with `nft`.
+ */
+const UNSUPPORTED = new Set([22 /* EINVAL */, 93 /* EPROTONOSUPPORT */, 95 /* EOPNOTSUPP */, 97 /* EAFNOSUPPORT */]);
+
+/**
+ * Whether an error means: fall back to the `nft` process. A netlink error outside a transaction
+ * (no socket, no answer, a dump the kernel refused) says this path cannot be used here.
+ */
+export function isUnsupported(e: unknown): boolean {
+  if (e instanceof NetlinkError) return true;
+  return e instanceof NfError && UNSUPPORTED.has(e.errno);
+}
+
+/** Apply `messages` as one transaction; throws NfError with the first failure. */
+export function transact(what: string, messages: readonly NfMessage[]): void {
+  if (!messages.length) return;
+  const first = reserveSeqs(messages.length + 2);
+  const answers = netfilterBatch(encodeBatch(messages, first), first + 1, first + messages.length);
+  const failed = answers.find((a) => a.errno !== 0);
+  if (failed) throw new NfError(what, failed.errno, failed.detail);
+}
+
+/**
+ * A chain's rules, in order; null when the table or the chain does not exist. `only` narrows them
+ * before anything is decoded: a comment prefix (string), or a test of the message bytes.
+ */
+export function listRules(t: TableRef, chain: string, only?: string | ((payload: Uint8Array) => boolean)): NfRule[] | null {
+  try {
+    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s));
+    if (only === undefined) return msgs.map((m) => decodeRule(m.payload));
+    const prefix = typeof only === 'string' ? new TextEncoder().encode(only) : undefined;
+    const keep = prefix ? (p: Uint8Array) => commentStartsWith(p, prefix) : (only as (p: Uint8Array) => boolean);
+    return msgs.filter((m) => keep(m.payload)).map((m) => decodeRule(m.payload));
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === ENOENT) return null;
+    throw e;
+  }
+}
+
+/** Whether a chain exists. */
+export function chainExists(t: TableRef, chain: string): boolean {
+  try {
+    netfilterQuery((s) => encodeMessage(getChain(t, chain), s, NLM_F_ACK));
+    return true;
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === ENOENT) return false;
+    throw e;
+  }
+}
+
+let warned = false;
+
+/**
+ * Run `viaNetlink`; when it finds this kernel or layout beyond it, say so once on stderr and run
+ * `viaNft` instead (which repeats the work from a fresh read: a transaction applies whole or not).
+ */
+export async function netlinkOrNft<T>(what: string, viaNetlink: () => T | Promise<T>, viaNft: () => Promise<T>): Promise<T> {
+  if (!available()) return viaNft();
+  try {
+    return await viaNetlink();
+  } catch (e) {
+    if (!isUnsupported(e)) throw e;
+    if (!warned) {
+      const reason = e instanceof NfError || e instanceof NetlinkError ? errnoCode(e.errno) : (e as Error).message;
+      warn(`cni-ts: ${what} over netlink failed (${reason}); using nft`);
+      warned = true;
+    }
+    return viaNft();
+  }
+}
