@@ -9,18 +9,18 @@ import { fileURLToPath } from 'node:url';
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
 import { withCodeCache } from './code-cache.mjs';
-import { ipNumLazyStatics } from './ip-num-lazy.mjs';
+import { ipNumBuild } from './ip-num-build.mjs';
 import { compiledSchemasPlugin, jsonSchemas, loadSchemas } from './schemas.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS = ['bridge', 'host-local', 'ptp'];
 const standalone = process.argv.includes('--standalone');
 
-// zod's compiled parsers (scripts/schemas.mjs) and ip-num without its import-time work
-// (scripts/ip-num-lazy.mjs), for both builds.
+// zod's compiled parsers (scripts/schemas.mjs) and ip-num without its import-time work and unused
+// classes (scripts/ip-num-build.mjs), for both builds.
 mkdirSync(join(root, 'dist'), { recursive: true });
 const schemas = loadSchemas(root);
-const plugins = [compiledSchemasPlugin(root, schemas), ipNumLazyStatics];
+const plugins = [compiledSchemasPlugin(root, schemas), ipNumBuild];
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see

@@ -198,11 +198,29 @@ export const ipEqual = (a: IP, b: IP): boolean => a.family === b.family && a.num
 export const compareIP = (a: IP, b: IP): number =>
   a.family !== b.family ? a.family - b.family : a.num.isLessThan(b.num) ? -1 : a.num.isGreaterThan(b.num) ? 1 : 0;
 
+// Each step builds a new ip-num address (~0.15 M QuickJS instructions: ip-num derives its octets
+// through binary strings); a config asks for the same neighbour more than once (a range's start and
+// its default gateway are both the network's next address), so each is made once per address.
+const nexts = new WeakMap<IP, IP>();
+const previous = new WeakMap<IP, IP>();
+
 /** The next address (ip-num's nextIPNumber). */
-export const nextIP = (ip: IP): IP => wrap(ip.num.nextIPNumber());
+export function nextIP(ip: IP): IP {
+  const known = nexts.get(ip);
+  if (known) return known;
+  const n = wrap(ip.num.nextIPNumber());
+  nexts.set(ip, n);
+  return n;
+}
 
 /** The previous address (ip-num's previousIPNumber). */
-export const previousIP = (ip: IP): IP => wrap(ip.num.previousIPNumber());
+export function previousIP(ip: IP): IP {
+  const known = previous.get(ip);
+  if (known) return known;
+  const p = wrap(ip.num.previousIPNumber());
+  previous.set(ip, p);
+  return p;
+}
 
 /** The whole address space of a family as an ip-num range (made once). */
 const spaces: Partial<Record<Family, RangedSet<AbstractIPNum>>> = {};
