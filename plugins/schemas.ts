@@ -6,4 +6,5 @@ export { hostLocalConfigSchema, hostLocalIpamSchema } from '../ipam/schema.ts';
 export { baseConfigSchema } from '../lib/cni/config-schema.ts';
 export { legacyResultSchema, resultSchema } from '../lib/cni/result-schema.ts';
 export { bridgeConfigSchema } from './bridge/schema.ts';
+export { portmapConfigSchema } from './portmap/schema.ts';
 export { ptpConfigSchema } from './ptp/schema.ts';

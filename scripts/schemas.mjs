@@ -157,7 +157,12 @@ export function compiledSchemasPlugin(root, zodPromise) {
 }
 
 /** Our plugins' network config schemas by plugin name (the `type` that selects them). */
-const PLUGIN_SCHEMAS = { bridge: 'bridgeConfigSchema', ptp: 'ptpConfigSchema' };
+const PLUGIN_SCHEMAS = {
+  bridge: 'bridgeConfigSchema',
+  ptp: 'ptpConfigSchema',
+  portmap: 'portmapConfigSchema',
+  loopback: 'baseConfigSchema',
+};
 const JSON_SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';
 
 /**

@@ -110,8 +110,10 @@ async function askOne(where: Where, q: KernelQuery): Promise<unknown[]> {
   const args = queryArgs(q);
   if (netlinkAvailable()) {
     const netns = enter(where);
+    // Only a route-get carries an address to encode (lib/net/address.ts and ip-num, loaded then).
+    const encodeAddress = q.kind === 'route-get' ? (await import('./address-bytes.ts')).addressBytes : undefined;
     try {
-      return netlinkIp.answer(netns, q);
+      return netlinkIp.answer(netns, q, encodeAddress);
     } catch (e) {
       if (!(e instanceof NetlinkError)) throw e;
       throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${e.text}`);
@@ -144,7 +146,8 @@ export async function query<const Qs extends readonly KernelQuery[]>(
   qs: Qs,
 ): Promise<{ -readonly [K in keyof Qs]: Answer<Qs[K]> }> {
   type Answers = { -readonly [K in keyof Qs]: Answer<Qs[K]> };
-  const batchable = qs.length > 1 && qs.every((q) => (q.kind === 'links' ? q.dev === undefined : q.family === undefined));
+  const batchable =
+    qs.length > 1 && qs.every((q) => (q.kind === 'links' ? q.dev === undefined : q.kind === 'routes' && q.family === undefined));
   if (netlinkAvailable() || !batchable) return (await Promise.all(qs.map((q) => askOne(where, q)))) as Answers;
   const lines = qs.map((q) => queryArgs(q).join(' '));
   const r = await runIp(where, ['-json', '-details', '-batch', '-'], `${lines.join('\n')}\n`);

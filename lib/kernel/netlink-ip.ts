@@ -16,6 +16,7 @@ import {
   ifinfomsg,
   type RawLink,
   RT_TABLE_MAIN,
+  RTA,
   RTM,
   rtmsg,
 } from './netlink-codec.ts';
@@ -95,9 +96,25 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
 
 const AF_OF = { 4: AF.INET, 6: AF.INET6 } as const;
 
-/** The answer to one query, as `ip -json -details` would print it. Throws NetlinkError. */
-export function answer<Q extends KernelQuery>(netns: string, q: Q): Answer<Q>;
-export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
+/** `ip route get ADDR`: the route the kernel would use to reach one address (RTM_GETROUTE). */
+function routeGet(netns: string, to: string, encodeAddress: ((ip: string) => Uint8Array) | undefined): RouteInfo[] {
+  let dst: Uint8Array | undefined;
+  try {
+    dst = encodeAddress?.(to);
+  } catch {}
+  if (!dst) throw new NetlinkError(22 /* EINVAL */, `Error: any valid prefix is expected rather than "${to}".`);
+  const v4 = dst.length === 4;
+  const request = rtmsg({ family: AF_OF[v4 ? 4 : 6], dstLen: v4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
+  const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, dst]] });
+  return m ? [decodeRoute(m.payload, (i) => ifNameOf(netns, i))] : [];
+}
+
+/**
+ * The answer to one query, as `ip -json -details` would print it. Throws NetlinkError.
+ * `encodeAddress` (lib/kernel/address-bytes.ts) is needed by a route-get query only.
+ */
+export function answer<Q extends KernelQuery>(netns: string, q: Q, encodeAddress?: (ip: string) => Uint8Array): Answer<Q>;
+export function answer(netns: string, q: KernelQuery, encodeAddress?: (ip: string) => Uint8Array): Answer<KernelQuery> {
   if (q.kind === 'links') {
     if (q.dev !== undefined) {
       const link = getLink(netns, { name: q.dev });
@@ -107,6 +124,7 @@ export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
     }
     return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
+  if (q.kind === 'route-get') return routeGet(netns, q.to, encodeAddress);
   if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined);
   // Like iproute2: a table without a family shows IPv4.
   return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN);

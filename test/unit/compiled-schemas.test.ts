@@ -71,6 +71,19 @@ const BASES: Record<string, Json[]> = {
     ...[...pluginConfigs('bridge'), ...pluginConfigs('ptp')].filter((c) => c.ipam?.type === 'host-local'),
     { ...everything, ipam: { type: 'host-local', subnet: '10.1.0.0/24', rangeStart: null, gateway: '', dataDir: '/d', resolvConf: '/r' } },
   ],
+  portmapConfigSchema: [
+    ...pluginConfigs('portmap'),
+    {
+      ...everything,
+      type: 'portmap',
+      snat: false,
+      markMasqBit: 13,
+      conditionsV4: ['-d', '10.0.0.1'],
+      masqAll: true,
+      backend: 'iptables',
+      runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 8080, protocol: 'tcp', hostIP: '0.0.0.0' }] },
+    },
+  ],
   baseConfigSchema: [everything],
   resultSchema: [
     {

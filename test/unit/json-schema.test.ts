@@ -30,7 +30,15 @@ function errorsOf(file: string, doc: unknown): string[] {
 
 describe('JSON Schemas of the network configs', () => {
   it('are written for each plugin, host-local, a .conf and a .conflist', () => {
-    expect(Object.keys(schemas).sort()).toEqual(['bridge.json', 'conflist.json', 'host-local.json', 'netconf.json', 'ptp.json']);
+    expect(Object.keys(schemas).sort()).toEqual([
+      'bridge.json',
+      'conflist.json',
+      'host-local.json',
+      'loopback.json',
+      'netconf.json',
+      'portmap.json',
+      'ptp.json',
+    ]);
     expect(schemas['bridge.json']!.properties.mtu).toMatchObject({ type: 'integer', minimum: 0, maximum: 65535 });
     expect(schemas['bridge.json']!.properties.isGateway.description).toMatch(/gateway/);
   });
@@ -42,7 +50,7 @@ describe('JSON Schemas of the network configs', () => {
 
   it.each(CONFLISTS)('each of our plugins in conflist/%s, written as a .conf, is valid', (file) => {
     const list = example(file);
-    for (const plugin of list.plugins.filter((p: Json) => ['bridge', 'ptp'].includes(p.type))) {
+    for (const plugin of list.plugins.filter((p: Json) => ['bridge', 'ptp', 'portmap', 'loopback'].includes(p.type))) {
       const conf = { cniVersion: list.cniVersion, name: list.name, ...plugin };
       expect(errorsOf('netconf.json', conf)).toEqual([]);
       expect(errorsOf(`${plugin.type}.json`, conf)).toEqual([]);
