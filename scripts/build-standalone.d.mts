@@ -6,6 +6,7 @@ export function standaloneDir(root: string, arch?: string): string;
 export function buildStandalone(opts: {
   root: string;
   plugins: string[];
+  esbuildPlugins?: unknown[];
   arch?: string;
   outDir?: string;
   entry?: string;

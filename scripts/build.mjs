@@ -10,10 +10,25 @@ import { fileURLToPath } from 'node:url';
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
+import { withCodeCache } from './code-cache.mjs';
+import { ipNumBuild } from './ip-num-build.mjs';
+import { compiledSchemasPlugin, jsonSchemas, loadSchemas } from './schemas.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Every plugin we build: the one list the builds, the installer and the release archives use. */
 export const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
+
+/**
+ * What both builds need from zod and ip-num, made on demand (importing this module for PLUGINS, as
+ * the installer and the release do, builds nothing): zod's compiled parsers (scripts/schemas.mjs,
+ * `schemas` resolves to the loaded schema module) and ip-num without its import-time work and
+ * unused classes (scripts/ip-num-build.mjs), as esbuild plugins.
+ */
+export function esbuildPlugins() {
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  const schemas = loadSchemas(root);
+  return { schemas, plugins: [compiledSchemasPlugin(root, schemas), ipNumBuild] };
+}
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
@@ -27,9 +42,10 @@ function writeAtomically(path, data, mode) {
   renameSync(tmp, path);
 }
 
-async function bundle(entry, outfile, marker) {
+async function bundle(plugin, outfile, marker, plugins) {
   const result = await build({
-    entryPoints: [join(root, entry)],
+    entryPoints: [join(root, 'plugins', 'main.ts')],
+    define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
     outfile,
     write: false,
     bundle: true,
@@ -38,10 +54,10 @@ async function bundle(entry, outfile, marker) {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    banner: { js: `#!/usr/bin/env node\n// ${marker}\n` },
+    plugins,
     logLevel: 'warning',
   });
-  writeAtomically(outfile, result.outputFiles[0].contents, 0o755);
+  writeAtomically(outfile, withCodeCache(root, plugin, `#!/usr/bin/env node\n// ${marker}\n`, result.outputFiles[0].text), 0o755);
 }
 
 /** `--arch X` or `--arch=X` from the command line (undefined: the build machine's own). */
@@ -57,18 +73,23 @@ async function main(argv) {
   const standalone = argv.includes('--standalone');
   const arch = archArgument(argv);
   if (arch && !standalone) throw new Error('--arch applies to the standalone build (npm run build:standalone -- --arch arm64)');
-  mkdirSync(join(root, 'dist'), { recursive: true });
+  const { schemas, plugins } = esbuildPlugins();
   // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
   const distPackage = join(root, 'dist', 'package.json');
   const distPackageJson = '{"type": "commonjs"}\n';
   if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson)
     writeAtomically(distPackage, distPackageJson, 0o644);
+  // The network config schemas for editors (README "Editor support"), from the same zod schemas.
+  mkdirSync(join(root, 'dist', 'schema'), { recursive: true });
+  for (const [file, schema] of Object.entries(jsonSchemas(await schemas))) {
+    writeAtomically(join(root, 'dist', 'schema', file), `${JSON.stringify(schema, null, 2)}\n`, 0o644);
+  }
   if (!standalone) {
-    for (const p of PLUGINS) await bundle(`plugins/${p}.ts`, join(root, 'dist', p), `cni-ts plugin: ${p}`);
+    for (const p of PLUGINS) await bundle(p, join(root, 'dist', p), `cni-ts plugin: ${p}`, plugins);
     console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
   } else {
     const { buildStandalone } = await import('./build-standalone.mjs');
-    await buildStandalone({ root, plugins: PLUGINS, arch });
+    await buildStandalone({ root, plugins: PLUGINS, esbuildPlugins: plugins, arch });
   }
 }
 

@@ -33,7 +33,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { PLUGINS } from './build.mjs';
+import { esbuildPlugins, PLUGINS } from './build.mjs';
 import { ARCHES, buildStandalone, MULTICALL, standaloneDir } from './build-standalone.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -118,9 +118,10 @@ export function packArchive(arch, version, out) {
 async function main(argv) {
   const opts = parseArgs(argv);
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const { plugins } = esbuildPlugins();
   for (const arch of opts.arches) {
     const started = Date.now();
-    await buildStandalone({ root, plugins: PLUGINS, arch });
+    await buildStandalone({ root, plugins: PLUGINS, esbuildPlugins: plugins, arch });
     const path = packArchive(arch, version, opts.out);
     const exe = statSync(join(standaloneDir(root, arch), MULTICALL)).size;
     console.log(`${path}: ${statSync(path).size} bytes (executable ${exe} bytes; ${((Date.now() - started) / 1000).toFixed(1)} s)`);

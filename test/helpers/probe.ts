@@ -23,10 +23,12 @@ export interface Probe {
 /** Build the probe for `arch` (a few seconds once QuickJS is cached for it). */
 export async function buildProbe(arch: Arch): Promise<Probe> {
   const { buildStandalone } = await import('../../scripts/build-standalone.mjs');
+  const { esbuildPlugins } = await import('../../scripts/build.mjs');
   const dir = mkdtempSync(join(tmpdir(), `cnits-probe-${arch}-`));
   await buildStandalone({
     root: ROOT,
     plugins: ['probe'],
+    esbuildPlugins: esbuildPlugins().plugins,
     arch,
     outDir: dir,
     entry: join(ROOT, 'test', 'qjs', 'probe.ts'),

@@ -23,6 +23,10 @@ import { cpath, errnoCode, type Libc, libc } from '../../lib/platform/libc.ts';
 import { writeAllSync } from '../../lib/platform/output.ts';
 import { plainStat } from './plain-stat.ts';
 
+// As plugins/main.ts does: the build routes a chunk's import() through this entry's (chunks carry no
+// file name to resolve against).
+(globalThis as { __cniImport?: (specifier: string) => Promise<unknown> }).__cniImport = (specifier) => import(specifier);
+
 const c = libc() as Libc;
 const [command = '', ...args] = process.argv.slice(3);
 
