@@ -5,7 +5,7 @@
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
 // bytecode by qjsc and linked with QuickJS and lib/platform/qjs/host.c into one static executable
-// (~2.6 MB) whose VERSION call takes ~2.3 ms here, less than a Go plugin's ~3.9 ms; Bun's runtime
+// (~3 MB) whose VERSION call takes ~2.3 ms here, less than a Go plugin's ~3.9 ms; Bun's runtime
 // took ~6 ms before running a line of ours, Node 60–70 ms (README "Benchmark").
 //
 // Architectures: amd64 and arm64 (`--arch`; the build machine's own by default). Another target

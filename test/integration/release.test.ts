@@ -60,6 +60,20 @@ describe.skipIf(!runOnce || !isRoot).each(ARCHES.filter(canTarget))('%s release 
     expect(file).toMatch(/gzip compressed data/);
   });
 
+  it('every plugin name in it answers VERSION (through qemu-user for a foreign target)', () => {
+    const bin = world.tmpdir('cnits-version-');
+    execFileSync('tar', ['-xzf', join(out, name), '-C', bin]);
+    const exec = arch === ARCH ? bin : emulatorDir(bin, arch);
+    for (const p of PLUGINS) {
+      const stdout = execFileSync(join(exec, p), [], {
+        input: '{"cniVersion":"1.0.0"}',
+        env: { CNI_COMMAND: 'VERSION' },
+        encoding: 'utf8',
+      });
+      expect({ p, ...JSON.parse(stdout) }).toMatchObject({ p, cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.1.0']) });
+    }
+  });
+
   it('tar -xzf into a bin dir replaces a foreign plugin of the same name; a pod runs through it', async () => {
     const bin = world.tmpdir('cnits-optcnibin-');
     writeFileSync(join(bin, 'bridge'), '#!/bin/sh\necho foreign\n', { mode: 0o755 });
