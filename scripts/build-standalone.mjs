@@ -5,15 +5,25 @@
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
 // bytecode by qjsc and linked with QuickJS and lib/platform/qjs/host.c into one static executable
-// (~5.7 MB) whose VERSION call takes ~2.3 ms here, less than a Go plugin's ~3.9 ms; Bun's runtime
+// (~3 MB) whose VERSION call takes ~2.3 ms here, less than a Go plugin's ~3.9 ms; Bun's runtime
 // took ~6 ms before running a line of ours, Node 60–70 ms (README "Benchmark").
 //
+// Architectures: amd64 and arm64 (`--arch`; the build machine's own by default). Another target
+// is cross-compiled with Debian's cross toolchain (aarch64-linux-gnu-gcc from gcc-aarch64-linux-gnu
+// and libc6-dev-arm64-cross, or x86_64-linux-gnu-gcc on an arm64 machine); its executable goes to
+// dist/bin-<arch>/. qjsc always runs on the build machine: QuickJS bytecode depends on the QuickJS
+// version and build options, not on the CPU, among 64-bit little-endian targets (both are), and
+// the arm64 executable runs under qemu-user in the tests. lib/platform/arch.ts holds what differs
+// (structure layouts, flag values), selected by the CNI_TS_ARCH constant defined here.
+//
 // QuickJS comes from Debian's source package (the upstream release tarball, checked against the
-// SHA-256 Debian publishes), built once into node_modules/.cache/ with the C compiler.
+// SHA-256 Debian publishes), fetched from the Debian archive this machine's apt uses
+// (scripts/apt-sources.mjs) and built once per architecture into node_modules/.cache/.
 // QUICKJS_TARBALL=/path/to/quickjs_2025.04.26.orig.tar.xz builds from a local copy (offline).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -26,14 +36,16 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { debianArchives, readAptSources } from './apt-sources.mjs';
 
 export const MULTICALL = 'cni-ts';
 
 const QUICKJS = {
   version: '2025.04.26',
-  url: 'https://deb.debian.org/debian/pool/main/q/quickjs/quickjs_2025.04.26.orig.tar.xz',
+  pool: 'pool/main/q/quickjs/quickjs_2025.04.26.orig.tar.xz', // inside a Debian archive
   sha256: 'ec81da5b3249ed648dbc7df4a1654988910e66a118d9b71cb63534216efcfbbe',
 };
 
@@ -46,35 +58,106 @@ function replaceWithSymlink(target, linkPath) {
   symlinkSync(target, linkPath);
 }
 
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * The tarball from QUICKJS_TARBALL, else from the first Debian archive in the machine's apt sources
+ * that serves it with the expected checksum (a mirror lacking it, or serving something else, is
+ * skipped with its reason kept for the error).
+ */
 async function fetchTarball(dest) {
   const local = process.env.QUICKJS_TARBALL;
-  let data;
   if (local) {
-    data = readFileSync(local);
-  } else {
-    const res = await fetch(QUICKJS.url);
-    if (!res.ok) throw new Error(`downloading ${QUICKJS.url}: HTTP ${res.status} (set QUICKJS_TARBALL to a local copy)`);
-    data = Buffer.from(await res.arrayBuffer());
+    const data = readFileSync(local);
+    if (sha256(data) !== QUICKJS.sha256) throw new Error(`${local}: checksum ${sha256(data)}, expected ${QUICKJS.sha256}`);
+    writeFileSync(dest, data);
+    return;
   }
-  const sum = createHash('sha256').update(data).digest('hex');
-  if (sum !== QUICKJS.sha256) throw new Error(`QuickJS tarball checksum mismatch: ${sum}, expected ${QUICKJS.sha256}`);
-  writeFileSync(dest, data);
+  const archives = debianArchives(readAptSources());
+  const failures = [];
+  for (const base of archives) {
+    const url = `${base}/${QUICKJS.pool}`;
+    try {
+      let data;
+      if (url.startsWith('file:')) data = readFileSync(fileURLToPath(url));
+      else {
+        const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        data = Buffer.from(await res.arrayBuffer());
+      }
+      if (sha256(data) !== QUICKJS.sha256) throw new Error(`checksum ${sha256(data)}, expected ${QUICKJS.sha256}`);
+      writeFileSync(dest, data);
+      return;
+    } catch (e) {
+      failures.push(`${url}: ${e.message}`);
+    }
+  }
+  throw new Error(
+    archives.length === 0
+      ? 'no Debian archive in the apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): set QUICKJS_TARBALL to a local copy'
+      : `QuickJS ${QUICKJS.version} source not found in the apt sources' Debian archives (set QUICKJS_TARBALL to a local copy):\n  ${failures.join('\n  ')}`,
+  );
 }
 
-/** The QuickJS source tree with libquickjs.a and qjsc built; cached across builds. */
-async function quickjs(root) {
-  const cache = join(root, 'node_modules', '.cache', `quickjs-${QUICKJS.version}`);
+export const ARCHES = ['amd64', 'arm64'];
+/** Node's process.arch → ours (lib/platform/arch.ts archOfNode). */
+export const HOST_ARCH = { x64: 'amd64', arm64: 'arm64' }[process.arch];
+const CROSS_PREFIX = { amd64: 'x86_64-linux-gnu-', arm64: 'aarch64-linux-gnu-' };
+
+/** The C compiler's command prefix for `arch`: '' for the build machine's own. */
+function crossPrefix(arch) {
+  if (!ARCHES.includes(arch)) throw new Error(`unknown architecture ${arch} (known: ${ARCHES.join(', ')})`);
+  return arch === HOST_ARCH ? '' : CROSS_PREFIX[arch];
+}
+
+/** Where the executable for `arch` goes: dist/bin for the build machine's own, else dist/bin-<arch>. */
+export function standaloneDir(root, arch = HOST_ARCH) {
+  return join(root, 'dist', arch === HOST_ARCH ? 'bin' : `bin-${arch}`);
+}
+
+/**
+ * The QuickJS source tree built for `arch` (libquickjs.a; qjsc too for the build machine's own),
+ * cached in node_modules/.cache/quickjs-<version>-<arch>. Built in a temporary directory and
+ * renamed into place, so a concurrent build never sees a half-built tree.
+ */
+async function quickjs(root, arch) {
+  const cacheRoot = join(root, 'node_modules', '.cache');
+  const cache = join(cacheRoot, `quickjs-${QUICKJS.version}-${arch}`);
   const src = join(cache, `quickjs-${QUICKJS.version}`);
-  const done = join(cache, '.built');
-  if (existsSync(done)) return src;
-  rmSync(cache, { recursive: true, force: true });
-  mkdirSync(cache, { recursive: true });
-  const tarball = join(cache, 'quickjs.tar.xz');
-  await fetchTarball(tarball);
-  execFileSync('tar', ['-xJf', tarball, '-C', cache], { stdio: 'inherit' });
-  console.log(`building QuickJS ${QUICKJS.version} (once; ~1 min)`);
-  execFileSync('make', ['-j', '2', 'qjsc', 'libquickjs.a'], { cwd: src, stdio: ['ignore', 'ignore', 'inherit'] });
-  writeFileSync(done, '');
+  if (existsSync(join(cache, '.built'))) return src;
+  mkdirSync(cacheRoot, { recursive: true });
+  const prefix = crossPrefix(arch);
+  const cc = `${prefix}gcc`;
+  try {
+    execFileSync(cc, ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      `${cc} not found: the ${arch} build needs it (scripts/setup.sh installs gcc-aarch64-linux-gnu and libc6-dev-arm64-cross)`,
+    );
+  }
+  const tarball = join(cacheRoot, `quickjs_${QUICKJS.version}.orig.tar.xz`);
+  if (!existsSync(tarball)) {
+    const tmpTarball = `${tarball}.tmp-${process.pid}`;
+    await fetchTarball(tmpTarball);
+    renameSync(tmpTarball, tarball);
+  }
+  const work = mkdtempSync(`${cache}.tmp-`);
+  chmodSync(work, 0o755);
+  try {
+    execFileSync('tar', ['-xJf', tarball, '-C', work], { stdio: 'inherit' });
+    const tree = join(work, `quickjs-${QUICKJS.version}`);
+    console.log(`building QuickJS ${QUICKJS.version} for ${arch} (once; ~1 min)`);
+    const targets = prefix ? ['libquickjs.a'] : ['qjsc', 'libquickjs.a'];
+    execFileSync('make', ['-j', '2', `CROSS_PREFIX=${prefix}`, ...targets], { cwd: tree, stdio: ['ignore', 'ignore', 'inherit'] });
+    writeFileSync(join(work, '.built'), '');
+    try {
+      renameSync(work, cache);
+    } catch (e) {
+      if (!existsSync(join(cache, '.built'))) throw e; // else a concurrent build finished first: use its tree
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
   return src;
 }
 
@@ -106,12 +189,27 @@ const quickjsModules = {
   },
 };
 
-export async function buildStandalone({ root, plugins, esbuildPlugins }) {
-  const qjs = await quickjs(root);
-  const outDir = join(root, 'dist', 'bin');
+/**
+ * Build the multi-call executable for `arch` into `outDir` with a link per plugin. `entry` and
+ * `executable` let the tests build a probe of the same runtime (test/qjs/probe.ts) without links.
+ * `esbuildPlugins`: scripts/build.mjs's (zod's compiled parsers, ip-num trimmed).
+ */
+export async function buildStandalone({
+  root,
+  plugins,
+  esbuildPlugins = [],
+  arch = HOST_ARCH,
+  outDir = standaloneDir(root, arch),
+  entry = join(root, 'plugins', 'main.ts'),
+  executable = MULTICALL,
+  links = true,
+}) {
+  const qjsc = join(await quickjs(root, HOST_ARCH), 'qjsc');
+  const qjs = await quickjs(root, arch);
   mkdirSync(outDir, { recursive: true });
+  mkdirSync(join(root, 'dist'), { recursive: true });
   const work = mkdtempSync(join(root, 'dist', '.standalone-')); // concurrent builds must not share it
-  const tmp = join(outDir, `.${MULTICALL}.tmp-${process.pid}`);
+  const tmp = join(outDir, `.${executable}.tmp-${process.pid}`);
   try {
     // Per plugin (see plugins/main.ts): one esbuild bundle split at its lazy imports, each
     // piece compiled by qjsc to a bytecode module of its own, so lib/platform/qjs/host.c reads a module only
@@ -133,6 +231,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
       legalComments: 'none',
       external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/hash.ts), never reached here
       plugins: [quickjsModules, ...esbuildPlugins],
+      define: { CNI_TS_ARCH: JSON.stringify(arch) },
       logLevel: 'warning',
     };
     // The runtime surface (lib/platform/qjs/prelude.ts) is a module of its own that host.c evaluates before
@@ -146,7 +245,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
       const cname = `qjsc_module_${modules.length}`;
       const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
       const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
-      execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], {
+      execFileSync(qjsc, ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], {
         cwd: work,
         stdio: 'inherit',
       });
@@ -158,13 +257,13 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
       const dir = join(work, plugin);
       rmSync(dir, { recursive: true, force: true });
       await build({
-        entryPoints: { standalone: join(root, 'plugins', 'main.ts') },
+        entryPoints: { standalone: entry },
         outdir: dir,
         splitting: true,
         chunkNames: 'chunk-[hash]',
         outExtension: { '.js': '.mjs' },
-        define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
         ...esbuildOptions,
+        define: { ...esbuildOptions.define, CNI_TS_PLUGIN: JSON.stringify(plugin) },
       });
       const names = readdirSync(dir).map((f) => `${plugin}/${f}`);
       for (const name of names) if (!name.endsWith('/standalone.mjs')) routeDynamicImports(join(work, name));
@@ -188,10 +287,11 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
     sources.push(table);
     // Linked statically: no dynamic loader work at start-up, and nothing to resolve on the host.
     execFileSync(
-      'cc',
+      `${crossPrefix(arch)}gcc`,
       [
         '-O2',
         '-static',
+        '-s', // no symbols or debug information (QuickJS's objects carry -g): less than half the size
         '-o',
         tmp,
         ...sources,
@@ -209,7 +309,7 @@ export async function buildStandalone({ root, plugins, esbuildPlugins }) {
     rmSync(work, { recursive: true, force: true });
   }
   // Rename into place so a test or runtime exec'ing the old binary never sees a half-written one.
-  renameSync(tmp, join(outDir, MULTICALL));
-  for (const p of plugins) replaceWithSymlink(MULTICALL, join(outDir, p));
-  console.log(`built dist/bin/${MULTICALL} (+ links ${plugins.join(', ')})`);
+  renameSync(tmp, join(outDir, executable));
+  if (links) for (const p of plugins) replaceWithSymlink(executable, join(outDir, p));
+  console.log(`built ${relative(root, join(outDir, executable))} for ${arch}${links ? ` (+ links ${plugins.join(', ')})` : ''}`);
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // Builds each plugin into one executable file:
 //   npm run build             → dist/bridge, dist/host-local, dist/ptp, dist/portmap, dist/loopback (need Node >= 20)
 //   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp/portmap/loopback (no Node needed)
+//   npm run build:standalone -- --arch arm64   → dist/bin-arm64/ (cross-compiled; amd64 likewise
+//                               on an arm64 machine; the build machine's own arch → dist/bin/)
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
@@ -13,14 +15,20 @@ import { ipNumBuild } from './ip-num-build.mjs';
 import { compiledSchemasPlugin, jsonSchemas, loadSchemas } from './schemas.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
-const standalone = process.argv.includes('--standalone');
+/** Every plugin we build: the one list the builds, the installer and the release archives use. */
+export const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
 
-// zod's compiled parsers (scripts/schemas.mjs) and ip-num without its import-time work and unused
-// classes (scripts/ip-num-build.mjs), for both builds.
-mkdirSync(join(root, 'dist'), { recursive: true });
-const schemas = loadSchemas(root);
-const plugins = [compiledSchemasPlugin(root, schemas), ipNumBuild];
+/**
+ * What both builds need from zod and ip-num, made on demand (importing this module for PLUGINS, as
+ * the installer and the release do, builds nothing): zod's compiled parsers (scripts/schemas.mjs,
+ * `schemas` resolves to the loaded schema module) and ip-num without its import-time work and
+ * unused classes (scripts/ip-num-build.mjs), as esbuild plugins.
+ */
+export function esbuildPlugins() {
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  const schemas = loadSchemas(root);
+  return { schemas, plugins: [compiledSchemasPlugin(root, schemas), ipNumBuild] };
+}
 
 /**
  * Replace `path` in one rename: a plugin started while another test run rebuilds dist/ must see
@@ -34,7 +42,7 @@ function writeAtomically(path, data, mode) {
   renameSync(tmp, path);
 }
 
-async function bundle(plugin, outfile, marker) {
+async function bundle(plugin, outfile, marker, plugins) {
   const result = await build({
     entryPoints: [join(root, 'plugins', 'main.ts')],
     define: { CNI_TS_PLUGIN: JSON.stringify(plugin) },
@@ -52,19 +60,39 @@ async function bundle(plugin, outfile, marker) {
   writeAtomically(outfile, withCodeCache(root, plugin, `#!/usr/bin/env node\n// ${marker}\n`, result.outputFiles[0].text), 0o755);
 }
 
-// The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
-const distPackage = join(root, 'dist', 'package.json');
-const distPackageJson = '{"type": "commonjs"}\n';
-if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson) writeAtomically(distPackage, distPackageJson, 0o644);
-// The network config schemas for editors (README "Editor support"), from the same zod schemas.
-mkdirSync(join(root, 'dist', 'schema'), { recursive: true });
-for (const [file, schema] of Object.entries(jsonSchemas(await schemas))) {
-  writeAtomically(join(root, 'dist', 'schema', file), `${JSON.stringify(schema, null, 2)}\n`, 0o644);
+/** `--arch X` or `--arch=X` from the command line (undefined: the build machine's own). */
+function archArgument(argv) {
+  const i = argv.findIndex((a) => a === '--arch' || a.startsWith('--arch='));
+  if (i < 0) return undefined;
+  const value = argv[i] === '--arch' ? argv[i + 1] : argv[i].slice('--arch='.length);
+  if (!value) throw new Error('--arch needs an architecture (amd64, arm64)');
+  return value;
 }
-if (!standalone) {
-  for (const p of PLUGINS) await bundle(p, join(root, 'dist', p), `cni-ts plugin: ${p}`);
-  console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
-} else {
-  const { buildStandalone } = await import('./build-standalone.mjs');
-  await buildStandalone({ root, plugins: PLUGINS, esbuildPlugins: plugins });
+
+async function main(argv) {
+  const standalone = argv.includes('--standalone');
+  const arch = archArgument(argv);
+  if (arch && !standalone) throw new Error('--arch applies to the standalone build (npm run build:standalone -- --arch arm64)');
+  const { schemas, plugins } = esbuildPlugins();
+  // The repo is "type": "module"; the extensionless bundles are CommonJS (as when installed).
+  const distPackage = join(root, 'dist', 'package.json');
+  const distPackageJson = '{"type": "commonjs"}\n';
+  if (!existsSync(distPackage) || readFileSync(distPackage, 'utf8') !== distPackageJson)
+    writeAtomically(distPackage, distPackageJson, 0o644);
+  // The network config schemas for editors (README "Editor support"), from the same zod schemas.
+  mkdirSync(join(root, 'dist', 'schema'), { recursive: true });
+  for (const [file, schema] of Object.entries(jsonSchemas(await schemas))) {
+    writeAtomically(join(root, 'dist', 'schema', file), `${JSON.stringify(schema, null, 2)}\n`, 0o644);
+  }
+  if (!standalone) {
+    for (const p of PLUGINS) await bundle(p, join(root, 'dist', p), `cni-ts plugin: ${p}`, plugins);
+    console.log(`built ${PLUGINS.map((p) => `dist/${p}`).join(', ')}`);
+  } else {
+    const { buildStandalone } = await import('./build-standalone.mjs');
+    await buildStandalone({ root, plugins: PLUGINS, esbuildPlugins: plugins, arch });
+  }
 }
+
+// Run when invoked as a script; importing this module (scripts/release.mjs, the tests) only reads PLUGINS.
+const invoked = process.argv[1] && existsSync(process.argv[1]) ? realpathSync(process.argv[1]) : '';
+if (invoked === realpathSync(fileURLToPath(import.meta.url))) await main(process.argv.slice(2));

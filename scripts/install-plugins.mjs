@@ -42,7 +42,9 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
+import { PLUGINS } from './build.mjs';
+
+export { PLUGINS };
 export const MULTICALL = 'cni-ts';
 const BUNDLE_MARKER = 'cni-ts plugin: ';
 const MULTICALL_MARKER = 'cni-ts multi-call executable'; // lib/platform/qjs/host.c prints it in its usage line

@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c.
+# gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c;
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross: its arm64 build (a cross compiler on x86-64);
+# qemu-user-static: runs that arm64 executable in the tests (explicitly; nothing is registered).
 # conntrack: portmap's Node build removes stale UDP conntrack entries with it (the standalone build uses ctnetlink).
 # bird2: the cross-node routing test runs BIRD (examples/bird/) inside its own node namespaces.
 PACKAGES=(iproute2 util-linux procps iptables nftables conntrack iputils-ping containernetworking-plugins containerd runc busybox-static
-  strace gcc make libc6-dev xz-utils bird2)
+  strace gcc make libc6-dev xz-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static bird2)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

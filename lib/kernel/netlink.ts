@@ -9,25 +9,17 @@
 // thread is away from the host namespace. Sysctls under /proc/sys/net resolve against the opening
 // thread's namespace, so lib/kernel/sysctl.ts writes a pod's inside inNetns().
 
+import { layout } from '../platform/arch.ts';
 import { cpath, type Libc, libc, strerror } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
 import { errnoOf, isDone, type Message, message, type NetlinkRequest, splitMessages } from './netlink-codec.ts';
 
-const AF_NETLINK = 16;
-const SOCK_RAW_CLOEXEC = 3 | 0o2000000;
-const NETLINK_ROUTE = 0;
-const CLONE_NEWNET = 0x40000000;
-const O_RDONLY_CLOEXEC = 0o2000000;
-const SOL_NETLINK = 270;
-const NETLINK_EXT_ACK = 11;
-const NETLINK_GET_STRICT_CHK = 12;
-const SIOCGIFNAME = 0x8910;
-const SIOCGIFINDEX = 0x8933;
-const NETLINK_NETFILTER = 12;
-const NETLINK_CAP_ACK = 10;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const MSG_DONTWAIT = 0x40;
+const { AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, NETLINK_ROUTE, SOL_NETLINK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK } = layout.socket;
+const { NETLINK_NETFILTER, NETLINK_CAP_ACK, SOL_SOCKET, SO_RCVTIMEO, MSG_DONTWAIT } = layout.socket;
+const { SIOCGIFNAME, SIOCGIFINDEX } = layout.ioctl;
+const { CLONE_NEWNET } = layout.misc;
+const O_RDONLY_CLOEXEC = layout.open.O_RDONLY | layout.open.O_CLOEXEC;
+const SOCK_RAW_CLOEXEC = SOCK_RAW | SOCK_CLOEXEC;
 const EAGAIN = 11;
 /** How long a netfilter answer may take before we stop waiting (a batch is answered within its send). */
 const NETFILTER_TIMEOUT_MS = 5000;
@@ -172,19 +164,22 @@ export function dump(netns: string, type: number, fixed: Uint8Array): Message[] 
  * undefined when there is no such interface.
  */
 export function ifNameOf(netns: string, index: number): string | undefined {
-  const req = new Uint8Array(40); // struct ifreq: name[16], then the union (ifindex)
-  new DataView(req.buffer).setInt32(16, index, true);
+  const { bytes, name, ifindex } = layout.ifreq;
+  const req = new Uint8Array(bytes);
+  new DataView(req.buffer).setInt32(ifindex, index, true);
   if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFNAME, req) !== 0) return undefined;
-  return new TextDecoder().decode(req.subarray(0, req.indexOf(0)));
+  const text = req.subarray(name);
+  return new TextDecoder().decode(text.subarray(0, text.indexOf(0)));
 }
 
-export function ifIndexOf(netns: string, name: string): number | undefined {
-  const req = new Uint8Array(40);
-  const bytes = new TextEncoder().encode(name);
-  if (bytes.length > 15) return undefined;
-  req.set(bytes);
+export function ifIndexOf(netns: string, ifname: string): number | undefined {
+  const { bytes, name, nameBytes, ifindex } = layout.ifreq;
+  const req = new Uint8Array(bytes);
+  const text = new TextEncoder().encode(ifname);
+  if (text.length > nameBytes - 1) return undefined;
+  req.set(text, name);
   if (loadLibc()!.ioctl(socketFor(netns), SIOCGIFINDEX, req) !== 0) return undefined;
-  return new DataView(req.buffer).getInt32(16, true);
+  return new DataView(req.buffer).getInt32(ifindex, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,10 +195,11 @@ function netfilterSocket(): number {
   if (fd < 0) throw new NetlinkError(c.errno(), `cannot open netfilter netlink socket: ${strerror(c.errno())}`);
   c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, Uint8Array.of(1, 0, 0, 0), 4);
   c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, Uint8Array.of(1, 0, 0, 0), 4);
-  const timeout = new Uint8Array(16); // struct timeval: seconds, microseconds
-  new DataView(timeout.buffer).setBigInt64(0, BigInt(Math.floor(NETFILTER_TIMEOUT_MS / 1000)), true);
-  new DataView(timeout.buffer).setBigInt64(8, BigInt((NETFILTER_TIMEOUT_MS % 1000) * 1000), true);
-  c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, 16);
+  const { bytes, sec, usec } = layout.timeval;
+  const timeout = new Uint8Array(bytes);
+  new DataView(timeout.buffer).setBigInt64(sec, BigInt(Math.floor(NETFILTER_TIMEOUT_MS / 1000)), true);
+  new DataView(timeout.buffer).setBigInt64(usec, BigInt((NETFILTER_TIMEOUT_MS % 1000) * 1000), true);
+  c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, bytes);
   netfilterFd = fd;
   return fd;
 }

@@ -1,8 +1,10 @@
 // The file system calls the plugins make (synchronous, and an asynchronous fdatasync), with
 // node:fs's names and behaviour (errors carry `.code` such as 'ENOENT'). Under Node this is node:fs itself. In the standalone executable
 // (QuickJS, which has no node:fs) the same calls are built on lib/platform/qjs/host.c's system call
-// wrappers (lib/platform/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
+// wrappers (lib/platform/libc.ts), with node:fs's error codes and messages; the structure layouts
+// and flag values of the target architecture come from lib/platform/arch.ts.
 import type * as NodeFs from 'node:fs';
+import { type Layout, layout } from './arch.ts';
 import { concatBytes } from './bytes.ts';
 import { errnoCode, libc, uvText, cpath as z } from './libc.ts';
 
@@ -43,17 +45,12 @@ export interface Fs {
   unlinkSync(path: string): void;
 }
 
-export const constants = {
-  O_RDONLY: 0,
-  O_WRONLY: 1,
-  O_RDWR: 2,
-  O_CREAT: 0o100,
-  O_EXCL: 0o200,
-  O_TRUNC: 0o1000,
-  X_OK: 1,
-  W_OK: 2,
-  R_OK: 4,
-} as const;
+/** The open(2) and access(2) flags the plugins use (node:fs's values under Node). */
+export type FsConstants = Pick<Layout['open'], 'O_RDONLY' | 'O_WRONLY' | 'O_RDWR' | 'O_CREAT' | 'O_EXCL' | 'O_TRUNC'> & {
+  X_OK: number;
+  W_OK: number;
+  R_OK: number;
+};
 
 function errnoError(errno: number, syscall: string, path?: string): NodeJS.ErrnoException {
   const code = errnoCode(errno);
@@ -67,14 +64,15 @@ function errnoError(errno: number, syscall: string, path?: string): NodeJS.Errno
 
 const S_IFMT = 0o170000;
 function statFrom(b: DataView): Stat {
-  const mode = b.getUint32(24, true);
+  const { dev, ino, mode: modeAt, size, mtimeSec, mtimeNsec } = layout.stat;
+  const mode = b.getUint32(modeAt, true);
   const type = mode & S_IFMT;
   return {
-    dev: Number(b.getBigUint64(0, true)),
-    ino: Number(b.getBigUint64(8, true)),
+    dev: Number(b.getBigUint64(dev, true)),
+    ino: Number(b.getBigUint64(ino, true)),
     mode,
-    size: Number(b.getBigInt64(48, true)),
-    mtimeMs: Number(b.getBigInt64(88, true)) * 1000 + Number(b.getBigInt64(96, true)) / 1e6,
+    size: Number(b.getBigInt64(size, true)),
+    mtimeMs: Number(b.getBigInt64(mtimeSec, true)) * 1000 + Number(b.getBigInt64(mtimeNsec, true)) / 1e6,
     isFile: () => type === 0o100000,
     isDirectory: () => type === 0o040000,
     isCharacterDevice: () => type === 0o020000,
@@ -92,7 +90,7 @@ function libcFs(): Fs | undefined {
     if (r < 0) throw errnoError(errno(), syscall, path);
     return r;
   };
-  const statBuf = new Uint8Array(144);
+  const statBuf = new Uint8Array(layout.stat.bytes);
   const statView = new DataView(statBuf.buffer);
   const pathBuf = new Uint8Array(4097);
 
@@ -106,7 +104,7 @@ function libcFs(): Fs | undefined {
       return check(c.write(fd, bytes, bytes.length), 'write');
     },
     openSync: (path, flags, mode = 0o666) =>
-      check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
+      check(c.open(z(path), (flags === 'r' ? layout.open.O_RDONLY : flags) | layout.open.O_CLOEXEC, mode), 'open', path),
     closeSync: (fd) => void check(c.close(fd), 'close'),
     fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
     fdatasync: (fd, callback) => {
@@ -128,9 +126,9 @@ function libcFs(): Fs | undefined {
       return statFrom(statView);
     },
     statfsSync: (path) => {
-      const b = new BigInt64Array(15);
+      const b = new Uint8Array(layout.statfs.bytes);
       check(c.statfs(z(path), b), 'statfs', path);
-      return { type: Number(b[0]) };
+      return { type: Number(new DataView(b.buffer).getBigInt64(layout.statfs.type, true)) };
     },
     readlinkSync: (path) => {
       const n = check(c.readlink(z(path), pathBuf, 4096), 'readlink', path);
@@ -185,6 +183,9 @@ function nodeFs(): Fs {
 }
 
 export const fs: Fs = libcFs() ?? nodeFs();
+export const constants: FsConstants = libc()
+  ? { ...layout.open, X_OK: 1, W_OK: 2, R_OK: 4 }
+  : (nodeFs() as unknown as { constants: FsConstants }).constants;
 export const {
   readSync,
   writeSync,

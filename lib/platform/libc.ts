@@ -1,7 +1,7 @@
 // The C functions the plugins call directly: lib/platform/fs.ts (file calls), lib/kernel/netlink.ts (sockets,
 // namespaces) and lib/platform/lock.ts (flock). In the standalone executable they are lib/platform/qjs/host.c's
 // thin wrappers (`globalThis.__cniHost`). Under Node `libc()` is null and callers use node:fs,
-// `ip`/`nsenter` processes and flock(1) instead. Layouts are Linux x86-64 glibc.
+// `ip`/`nsenter` processes and flock(1) instead. Layouts and flag values: lib/platform/arch.ts.
 
 /** Raw calls: a negative (or null) result means failure, the reason is `errno()`. */
 export interface Libc {
@@ -17,7 +17,7 @@ export interface Libc {
   fstat(fd: number, buf: Uint8Array): number;
   stat(path: Uint8Array, buf: Uint8Array): number;
   lstat(path: Uint8Array, buf: Uint8Array): number;
-  statfs(path: Uint8Array, buf: BigInt64Array): number;
+  statfs(path: Uint8Array, buf: Uint8Array): number;
   readlink(path: Uint8Array, buf: Uint8Array, len: number): number;
   /** 0 with the resolved path NUL-terminated in `buf` (4097 bytes), or -1. */
   realpath(path: Uint8Array, buf: Uint8Array): number;
@@ -46,7 +46,9 @@ export function libc(): Libc | null {
 /** A path or name as a NUL-terminated C string. */
 export const cpath = (p: string): Uint8Array => new TextEncoder().encode(`${p}\0`);
 
-// errno → [code, strerror(3) text (iproute2's messages), libuv text (node:fs's messages)].
+// errno → [code, strerror(3) text (iproute2's messages), libuv text (node:fs's messages)]. The
+// numbers are the generic Linux ones, the same on every architecture lib/platform/arch.ts lists
+// (test/unit/arch.test.ts checks them against each target's headers).
 const ERRNOS: Record<number, [string, string, string]> = {
   1: ['EPERM', 'Operation not permitted', 'operation not permitted'],
   2: ['ENOENT', 'No such file or directory', 'no such file or directory'],
@@ -68,6 +70,7 @@ const ERRNOS: Record<number, [string, string, string]> = {
   27: ['EFBIG', 'File too large', 'file too large'],
   28: ['ENOSPC', 'No space left on device', 'no space left on device'],
   30: ['EROFS', 'Read-only file system', 'read-only file system'],
+  32: ['EPIPE', 'Broken pipe', 'broken pipe'],
   34: ['ERANGE', 'Numerical result out of range', 'result too large'],
   36: ['ENAMETOOLONG', 'File name too long', 'name too long'],
   39: ['ENOTEMPTY', 'Directory not empty', 'directory not empty'],

@@ -5,13 +5,14 @@
 // The standalone executable calls flock(2) itself (lib/platform/qjs/host.c) and saves that process.
 
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { layout } from './arch.ts';
 import { run } from './exec.ts';
 import { closeSync, constants, openSync } from './fs.ts';
 import { libc, strerror } from './libc.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
 
-const LOCK_EX = 2;
+const { LOCK_EX } = layout.misc;
 const EINTR = 4;
 
 async function lockFd(fd: number, waitSeconds: number): Promise<{ ok: boolean; why: string }> {

@@ -5,14 +5,61 @@
 // Every plugin run happens under `ip netns exec <node>`, so host-side links, routes, sysctls and
 // firewall rules land in the node namespace, never in the machine's own.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ARCH, type Arch } from '../../lib/platform/arch.ts';
+import { runnerFor } from './targets.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-/** Which build the integration tests run: `bundle` (dist/<plugin>, needs Node) or `standalone` (dist/bin/). */
-export const BUILD = process.env.CNI_TS_BUILD === 'standalone' ? 'standalone' : 'bundle';
-export const PLUGIN_DIR = process.env.CNI_TS_PLUGIN_DIR ?? (BUILD === 'standalone' ? join(ROOT, 'dist/bin') : join(ROOT, 'dist'));
+/**
+ * Which build the integration tests run (CNI_TS_BUILD): `bundle` (dist/<plugin>, needs Node),
+ * `standalone` (dist/bin/, this machine's architecture) or `standalone-arm64` / `standalone-amd64`
+ * (dist/bin-<arch>/ when that is not this machine's: run under qemu-user, see emulatorDir).
+ */
+const requested = process.env.CNI_TS_BUILD ?? 'bundle';
+export const BUILD: 'bundle' | 'standalone' = requested.startsWith('standalone') ? 'standalone' : 'bundle';
+/** The architecture of the executables under test. */
+export const BUILD_ARCH: Arch = requested === 'standalone-arm64' ? 'arm64' : requested === 'standalone-amd64' ? 'amd64' : ARCH;
+/** The executables run under qemu-user (emulatorDir; what emulation cannot show: README "Architectures"). */
+export const EMULATED = BUILD_ARCH !== ARCH;
+/** Where the build put the executables. */
+export const BUILD_DIR = BUILD === 'bundle' ? join(ROOT, 'dist') : join(ROOT, 'dist', BUILD_ARCH === ARCH ? 'bin' : `bin-${BUILD_ARCH}`);
+
+/**
+ * For executables of a foreign architecture in `exeDir` (the multi-call `cni-ts` and its links): a
+ * directory with one small script per name that runs it under qemu-user with that name as argv[0]
+ * (the multi-call executable picks the plugin by it), so a runtime (the tests, a delegating plugin)
+ * can exec the plugins by name as it would on such a node. Made in a temp dir, removed when this
+ * process exits. Without qemu or an executable, the directory stays empty and the tests skip.
+ */
+export function emulatorDir(exeDir: string, arch: Arch): string {
+  const dir = mkdtempSync(join(tmpdir(), `cnits-${arch}-bin-`));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const runner = runnerFor(arch);
+  const exe = join(exeDir, 'cni-ts');
+  if (!runner || !existsSync(exe)) return dir;
+  for (const name of readdirSync(exeDir)) {
+    if (name.startsWith('.') || !(name === 'cni-ts' || lstatSync(join(exeDir, name)).isSymbolicLink())) continue;
+    writeFileSync(join(dir, name), `#!/bin/sh\nexec ${[...runner, '-0'].join(' ')} "$0" '${exe}' "$@"\n`);
+    chmodSync(join(dir, name), 0o755);
+  }
+  return dir;
+}
+
+export const PLUGIN_DIR = process.env.CNI_TS_PLUGIN_DIR ?? (EMULATED ? emulatorDir(BUILD_DIR, BUILD_ARCH) : BUILD_DIR);
+
+/**
+ * The spawn arguments that run the multi-call executable with `args` and, when given, `argv0` as
+ * its argv[0] (how it is invoked matters to it): directly, or through qemu-user's -0 when emulated
+ * (a wrapper script cannot pass an argv[0] on).
+ */
+export function multicall(args: string[], argv0?: string): { file: string; args: string[]; argv0?: string } {
+  const exe = join(BUILD_DIR, 'cni-ts');
+  if (!EMULATED) return { file: exe, args, argv0 };
+  const [qemu = 'qemu-user-missing', ...rest] = runnerFor(BUILD_ARCH) ?? [];
+  return { file: qemu, args: [...rest, '-0', argv0 ?? exe, exe, ...args] };
+}
 export const REFERENCE_DIR = '/usr/lib/cni';
 
 export const isRoot = process.getuid?.() === 0;

@@ -371,12 +371,13 @@ describe.skipIf(!isRoot || !haveBuild)('host-local (built plugin)', () => {
     // is a crash point at least once; a plain O_EXCL-create-then-write store fails this.
     // last_reserved_ip is rewritten in place: after any kill it still holds an address (only a
     // search hint), never nothing.
+    // link(2)/unlink(2) are linkat/unlinkat on arm64 (no older calls there): name both.
     const points = [
       ...Array.from({ length: 14 }, (_, n) => `write:when=${n + 1}`),
       'fdatasync:when=1',
-      'link:when=1',
-      'unlink:when=1',
-      'unlink:when=2',
+      'link,linkat:when=1',
+      'unlink,unlinkat:when=1',
+      'unlink,unlinkat:when=2',
       'ftruncate:when=1',
     ];
     let killed = 0;

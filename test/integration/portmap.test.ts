@@ -8,6 +8,7 @@ import { dnatChainName } from '../../lib/firewall/portmap-iptables.ts';
 import { nodeWithUplink, UPLINK } from '../helpers/examples.ts';
 import {
   containerId,
+  EMULATED,
   haveBuild,
   haveReference,
   isRoot,
@@ -180,16 +181,21 @@ describe.skipIf(!canRun)('portmap with real traffic (iptables backend)', () => {
     ).toHaveLength(1);
   });
 
-  it('ADD removes stale UDP conntrack entries of its host ports: a client reusing its flow reaches the new pod', async () => {
-    // Datagrams to a host port nobody maps yet leave a conntrack entry with no NAT; without the
-    // flush every later datagram of that flow would follow it past the new DNAT rule.
-    expect(await ask(w.remote, 'udp', REMOTE.nodeV4, 5454, 40404)).toBe('');
-    expect(w.node.exec('conntrack', ['-L', '-p', 'udp', '--orig-port-dst', '5454'])).toContain('sport=40404');
-    const c = await w.attach([{ hostPort: 5454, containerPort: 53, protocol: 'udp' }]);
-    await servers.start(c.ns, 'udp', 53, 'pod-c');
-    expect(w.node.tryExec('conntrack', ['-L', '-p', 'udp', '--orig-port-dst', '5454']).stdout).not.toContain('sport=40404');
-    expect(await ask(w.remote, 'udp', REMOTE.nodeV4, 5454, 40404)).toBe('pod-c');
-  });
+  // Under qemu-user there are no NETLINK_NETFILTER sockets, so an emulated standalone portmap cannot
+  // reach ctnetlink (it says so on stderr, as on a kernel without it): README "Architectures".
+  it.skipIf(EMULATED)(
+    'ADD removes stale UDP conntrack entries of its host ports: a client reusing its flow reaches the new pod',
+    async () => {
+      // Datagrams to a host port nobody maps yet leave a conntrack entry with no NAT; without the
+      // flush every later datagram of that flow would follow it past the new DNAT rule.
+      expect(await ask(w.remote, 'udp', REMOTE.nodeV4, 5454, 40404)).toBe('');
+      expect(w.node.exec('conntrack', ['-L', '-p', 'udp', '--orig-port-dst', '5454'])).toContain('sport=40404');
+      const c = await w.attach([{ hostPort: 5454, containerPort: 53, protocol: 'udp' }]);
+      await servers.start(c.ns, 'udp', 53, 'pod-c');
+      expect(w.node.tryExec('conntrack', ['-L', '-p', 'udp', '--orig-port-dst', '5454']).stdout).not.toContain('sport=40404');
+      expect(await ask(w.remote, 'udp', REMOTE.nodeV4, 5454, 40404)).toBe('pod-c');
+    },
+  );
 
   it('DEL with the netns gone and without prevResult removes every rule; a second DEL succeeds', async () => {
     const chain = dnatChainName(NET, b.att.containerID!);

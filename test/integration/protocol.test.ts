@@ -16,8 +16,8 @@ import {
   haveBuild,
   haveReference,
   isRoot,
+  multicall,
   type Netns,
-  PLUGIN_DIR,
   type PluginRun,
   REFERENCE_DIR,
   type RunOptions,
@@ -526,9 +526,11 @@ describe.skipIf(!isRoot || !haveBuild)('host-local and CNI_NETNS', () => {
 // The standalone executable is one file serving every plugin (lib/platform/qjs/host.c picks the bytecode
 // by the name it was invoked by, else by its first argument).
 describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call executable', () => {
-  const exe = join(PLUGIN_DIR, 'cni-ts');
-  const version = (args: string[], argv0?: string) =>
-    spawnSync(exe, args, { argv0, input: '{"cniVersion":"1.0.0"}', env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' });
+  const run = (args: string[], argv0: string | undefined, input: string, env: Record<string, string>) => {
+    const how = multicall(args, argv0);
+    return spawnSync(how.file, how.args, { argv0: how.argv0, input, env, encoding: 'utf8' });
+  };
+  const version = (args: string[], argv0?: string) => run(args, argv0, '{"cniVersion":"1.0.0"}', { CNI_COMMAND: 'VERSION' });
 
   it('runs the plugin named by its first argument when invoked as cni-ts', () => {
     for (const plugin of PLUGINS) {
@@ -559,8 +561,7 @@ describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call exe
       type: 'ptp',
       ipam: { type: 'host-local', subnet: '10.9.0.0/24', dataDir: '/nonexistent/cni-ts' },
     });
-    const status = (args: string[], argv0: string) =>
-      spawnSync(exe, args, { argv0, input: config, env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/nonexistent' }, encoding: 'utf8' });
+    const status = (args: string[], argv0: string) => run(args, argv0, config, { CNI_COMMAND: 'STATUS', CNI_PATH: '/nonexistent' });
     const hostLocal = status(['ptp'], '/opt/cni/bin/host-local');
     expect(hostLocal.status, hostLocal.stdout).toBe(0);
     const ptp = status(['host-local'], '/opt/cni/bin/ptp');

@@ -26,11 +26,14 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <net/if.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "quickjs-libc.h"
@@ -70,6 +73,8 @@ static JSModuleDef *load_module(JSContext *ctx, const char *name, void *opaque) 
 #define MULTICALL_MARKER "cni-ts multi-call executable"
 
 extern char **environ;
+
+static JSValue string_from_utf8(JSContext *ctx, const uint8_t *p, size_t n);
 
 /* errno of the last failed call, saved at once: the engine may call malloc & co. before
  * JavaScript gets to ask for it. */
@@ -197,7 +202,7 @@ FN(readdir) {
     struct dirent64 *e;
     while ((errno = 0, e = readdir64(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        JS_SetPropertyUint32(ctx, names, n++, JS_NewString(ctx, e->d_name));
+        JS_SetPropertyUint32(ctx, names, n++, string_from_utf8(ctx, (const uint8_t *)e->d_name, strlen(e->d_name)));
     }
     int err = errno;
     closedir(d);
@@ -206,24 +211,46 @@ FN(readdir) {
 }
 FN(link) { CSTR(0, from); CSTR(1, to); RET(link(from, to)); }
 FN(unlink) { CSTR(0, path); RET(unlink(path)); }
-static void on_alarm(int sig) { (void)sig; }
-/* flock(fd, op, timeout_ms): a blocking request is interrupted (EINTR) by a one-shot timer after
- * timeout_ms, as flock(1) -w does. Blocking, not polling: the lock is handed to a waiter the
- * moment it is released (under 20 concurrent ADDs it changes hands every few ms). */
+/* The handler of SIGALRM during a lock wait and of SIGPIPE: the signal only interrupts or fails
+ * the system call. */
+static void interrupt_only(int sig) { (void)sig; }
+
+static int64_t monotonic_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* flock(fd, op, timeout_ms): a blocking request is interrupted (EINTR) by a timer at the deadline,
+ * as flock(1) -w does. Blocking, not polling: the lock is handed to a waiter the moment it is
+ * released (under 20 concurrent ADDs it changes hands every few ms). The wait always ends:
+ * SIGALRM is unblocked for it (a parent may start us with it blocked, and the mask is inherited),
+ * and the timer keeps firing every 10 ms after the deadline, so a tick that lands just before
+ * flock() starts waiting is followed by another; an interruption before the deadline (another
+ * signal) waits again. */
 FN(flock) {
     INT(0, fd); INT(1, op); INT(2, timeout_ms);
     if ((op & LOCK_NB) || timeout_ms <= 0) RET(flock((int)fd, (int)op));
+    int64_t deadline = monotonic_ms() + timeout_ms;
     struct sigaction sa, old_sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm; /* no SA_RESTART: the timer interrupts flock() */
+    sa.sa_handler = interrupt_only; /* no SA_RESTART: the timer interrupts flock() */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, &old_sa);
-    struct itimerval timer = {{0, 0}, {timeout_ms / 1000, (timeout_ms % 1000) * 1000}}, off = {{0, 0}, {0, 0}};
+    sigset_t alarm_only, old_mask;
+    sigemptyset(&alarm_only);
+    sigaddset(&alarm_only, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alarm_only, &old_mask);
+    struct itimerval timer = {{0, 10000}, {timeout_ms / 1000, (timeout_ms % 1000) * 1000}}, off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &timer, NULL);
-    int r = flock((int)fd, (int)op);
-    int e = errno;
+    int r, e;
+    do {
+        r = flock((int)fd, (int)op);
+        e = errno;
+    } while (r < 0 && e == EINTR && monotonic_ms() < deadline);
     setitimer(ITIMER_REAL, &off, NULL);
     sigaction(SIGALRM, &old_sa, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (r < 0) last_errno = e;
     return JS_NewInt32(ctx, r);
 }
@@ -246,10 +273,12 @@ FN(socketpair) {
     RET(socketpair((int)domain, (int)type, (int)proto, (int *)fds));
 }
 FN(setns) { INT(0, fd); INT(1, nstype); RET(setns((int)fd, (int)nstype)); }
-/* Only the interface requests lib/kernel/netlink.ts makes (struct ifreq in and out). */
+/* Only the interface requests lib/kernel/netlink.ts makes (struct ifreq in and out): any other
+ * request code would let JavaScript pass a 40-byte buffer where the kernel reads or writes more. */
 FN(ioctl) {
     INT(0, fd); INT(1, req); BUF(2, arg);
-    if (arg_len < 40) return JS_ThrowRangeError(ctx, "ifreq buffer");
+    if (req != SIOCGIFNAME && req != SIOCGIFINDEX) return JS_ThrowRangeError(ctx, "ioctl request 0x%llx not allowed", (unsigned long long)req);
+    if (arg_len < sizeof(struct ifreq)) return JS_ThrowRangeError(ctx, "ifreq buffer");
     RET(ioctl((int)fd, (unsigned long)req, arg));
 }
 FN(errno) { return JS_NewInt32(ctx, last_errno); }
@@ -302,35 +331,81 @@ FN(utf8Encode) {
     return ab;
 }
 
-/* Well-formed UTF-8 as TextDecoder's `fatal` mode requires (no overlongs, surrogates, > U+10FFFF). */
-static int utf8_valid(const uint8_t *p, size_t n) {
-    size_t i = 0;
-    while (i < n) {
+/*
+ * UTF-8 decoding as TextDecoder does it (the WHATWG Encoding Standard's decoder): each maximal
+ * subpart of an ill-formed sequence becomes one U+FFFD and decoding resumes at the byte that ended
+ * it, so `80 41` is U+FFFD "A" and `E2 82 41` is U+FFFD "A" (the byte that broke a sequence is never
+ * swallowed: two different byte strings such as directory entries never decode alike because of
+ * it). Overlongs, surrogates and code points past U+10FFFF are caught by narrowing the range of the
+ * first continuation byte. Writes well-formed UTF-8 (at most 3 bytes per input byte: a U+FFFD) to
+ * `out` when given and returns its length; *errors counts the replacements.
+ */
+static size_t utf8_sanitize(const uint8_t *p, size_t n, uint8_t *out, size_t *errors) {
+    size_t o = 0, start = 0;
+    unsigned needed = 0, seen = 0;
+    uint8_t lower = 0x80, upper = 0xbf;
+    *errors = 0;
+#define EMIT(src, len) do { if (out) memcpy(out + o, (src), (len)); o += (len); } while (0)
+#define REPLACE() do { EMIT("\xef\xbf\xbd", 3); (*errors)++; } while (0)
+    for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
-        if (c < 0x80) { i++; continue; }
-        size_t k; uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (i + k >= n) return 0; /* truncated sequence */
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (p[i + j] & 0x3f);
+        if (needed == 0) {
+            start = i;
+            if (c < 0x80) { EMIT(&p[i], 1); continue; }
+            if (c >= 0xc2 && c <= 0xdf) needed = 1;
+            else if (c >= 0xe0 && c <= 0xef) {
+                needed = 2;
+                if (c == 0xe0) lower = 0xa0; /* overlong */
+                if (c == 0xed) upper = 0x9f; /* UTF-16 surrogates */
+            } else if (c >= 0xf0 && c <= 0xf4) {
+                needed = 3;
+                if (c == 0xf0) lower = 0x90; /* overlong */
+                if (c == 0xf4) upper = 0x8f; /* past U+10FFFF */
+            } else REPLACE(); /* a continuation byte without a lead, C0, C1, F5..FF */
+            continue;
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += k + 1;
+        if (c < lower || c > upper) {
+            /* The subpart so far is one error; `c` starts over (it may be ASCII or a lead byte). */
+            needed = seen = 0;
+            lower = 0x80, upper = 0xbf;
+            REPLACE();
+            i--;
+            continue;
+        }
+        lower = 0x80, upper = 0xbf;
+        if (++seen == needed) {
+            EMIT(&p[start], needed + 1);
+            needed = seen = 0;
+        }
     }
-    return 1;
+    if (needed) REPLACE(); /* truncated at the end */
+#undef REPLACE
+#undef EMIT
+    return o;
+}
+
+/* A JS string from bytes that should be UTF-8, decoded as TextDecoder does (ill-formed parts
+ * become U+FFFD): file names, environment variables, a child's output. */
+static JSValue string_from_utf8(JSContext *ctx, const uint8_t *p, size_t n) {
+    size_t errors, len = utf8_sanitize(p, n, NULL, &errors);
+    if (errors == 0) return JS_NewStringLen(ctx, (const char *)p, n);
+    uint8_t *clean = js_malloc(ctx, len);
+    if (!clean) return JS_EXCEPTION;
+    utf8_sanitize(p, n, clean, &errors);
+    JSValue str = JS_NewStringLen(ctx, (const char *)clean, len);
+    js_free(ctx, clean);
+    return str;
 }
 
 FN(utf8Decode) {
     BUF(0, buf);
     int fatal = JS_ToBool(ctx, argv[1]);
-    if (fatal && !utf8_valid(buf, buf_len)) return JS_ThrowTypeError(ctx, "The encoded data was not valid for encoding utf-8");
     /* A leading BOM is dropped, as TextDecoder does by default. */
-    if (buf_len >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf) return JS_NewStringLen(ctx, (const char *)buf + 3, buf_len - 3);
-    return JS_NewStringLen(ctx, (const char *)buf, buf_len);
+    if (buf_len >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf) buf += 3, buf_len -= 3;
+    size_t errors;
+    if (fatal && (utf8_sanitize(buf, buf_len, NULL, &errors), errors))
+        return JS_ThrowTypeError(ctx, "The encoded data was not valid for encoding utf-8");
+    return string_from_utf8(ctx, buf, buf_len);
 }
 
 /* --- SHA-1 and SHA-512 (lib/platform/hash.ts: the reference plugins' name hashes) --- */
@@ -448,11 +523,14 @@ FN(environ) {
     for (char **e = environ; *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq) continue;
-        char *key = strndup(*e, (size_t)(eq - *e));
-        if (!key) continue;
-        /* defined, not assigned: a variable named __proto__ stays a variable */
-        JS_DefinePropertyValueStr(ctx, obj, key, JS_NewString(ctx, eq + 1), JS_PROP_C_W_E);
-        free(key);
+        JSAtom key = JS_NewAtomLen(ctx, *e, (size_t)(eq - *e));
+        if (key == JS_ATOM_NULL) return JS_EXCEPTION;
+        /* A name listed twice keeps its first value, as getenv(3), Node and Go read it. Defined,
+         * not assigned: a variable named __proto__ stays a variable. */
+        int known = JS_GetOwnProperty(ctx, NULL, obj, key);
+        if (known == 0) JS_DefinePropertyValue(ctx, obj, key, string_from_utf8(ctx, (const uint8_t *)eq + 1, strlen(eq + 1)), JS_PROP_C_W_E);
+        JS_FreeAtom(ctx, key);
+        if (known < 0) return JS_EXCEPTION;
     }
     return obj;
 }
@@ -500,6 +578,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, ">, or invoke it through a link named after the plugin\n");
         return 1;
     }
+    /* A closed stdout fails the write with EPIPE (lib/cni/stdio.ts then exits 70) instead of
+     * killing the plugin. Handled, not ignored: an ignored signal stays ignored in the programs we
+     * exec (iptables, nft), a handled one is reset to its default there. */
+    struct sigaction pipe_sa;
+    memset(&pipe_sa, 0, sizeof pipe_sa);
+    pipe_sa.sa_handler = interrupt_only;
+    sigemptyset(&pipe_sa.sa_mask);
+    sigaction(SIGPIPE, &pipe_sa, NULL);
     JSRuntime *rt = JS_NewRuntime();
     if (!rt) return 70;
     /* A plugin lives for milliseconds and allocates a few MiB: reference counting frees almost

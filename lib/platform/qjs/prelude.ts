@@ -3,6 +3,7 @@
 // crypto.getRandomValues, setTimeout, and a child-process runner for lib/platform/exec.ts. Only what our
 // code calls, with Node's semantics for those calls. lib/platform/qjs/host.c evaluates it before any plugin module.
 import * as os from 'qjs:os';
+import { layout } from '../arch.ts';
 import { concatBytes } from '../bytes.ts';
 import type { Libc } from '../libc.ts';
 
@@ -102,10 +103,8 @@ g.crypto = {
 g.setTimeout = (fn: () => void, ms = 0) => os.setTimeout(fn, ms);
 g.clearTimeout = (handle: unknown) => os.clearTimeout(handle);
 
-const AF_UNIX = 1;
-const SOCK_STREAM_CLOEXEC = 1 | 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
+const { AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, MSG_DONTWAIT, MSG_NOSIGNAL } = layout.socket;
+const SOCK_STREAM_CLOEXEC = SOCK_STREAM | SOCK_CLOEXEC;
 const EAGAIN = 11;
 
 /** Read `fd` to its end through the event loop; resolves with the text. */
