@@ -5,12 +5,13 @@
 //     lock                            empty, mode 0750, flock(2) LOCK_EX around every operation
 //     <ip>                            one lease per address: "<containerID>\r\n<ifname>" (0644)
 //     last_reserved_ip.<set index>    the last address reserved in that range set, no newline
+//     .cni-ts/                        ours alone (below); the reference never takes it for a lease
 //
 // What we do better than the reference: a lease never exists half-written. It is written to a
 // temp file, fdatasync'ed, then link(2)ed to its address name — link fails with EEXIST when the
 // address is taken (the O_EXCL semantics) and is atomic, so a kill -9 or power loss at any
-// instant leaves either no lease or a complete one. The temp name is never an address, so the
-// reference ignores leftovers. Every method here runs with the lock held by `withStore`.
+// instant leaves either no lease or a complete one. Every method here runs with the lock held by
+// `withStore`.
 //
 // The content of an ADD's leases is known before any address is chosen, so ADD writes and syncs
 // them as "pending" files before it takes the lock (`prepare`) and only links them under it: the
@@ -18,6 +19,25 @@
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
+// Both live in `.cni-ts/`, never in the network directory itself (see the index, below); names
+// that are not addresses, so the reference (which reads every file under the network directory)
+// never counts them as leases.
+//
+// The lease index (lease-index.ts, in `.cni-ts/index`) spares ADD and DEL from reading every lease
+// file of the network (the reference's way, ~36 µs a lease here). It is trusted only while the
+// network directory is provably unchanged since it was written, whoever changed it: a lease is only
+// ever created or removed as a directory entry (the reference creates with O_EXCL and never rewrites
+// one; we link a finished file), and every entry change sets the directory's mtime and ctime to
+// one same instant. Before writing the index we set the directory's mtime to a second in the past,
+// so mtime ≠ ctime, and record both (with the directory's identity and the boot ID): a later entry
+// change would have to land on both recorded values at once, which it cannot, as they differ. No
+// clock or timestamp granularity is assumed. The index is emptied before the directory's mtime is
+// set and written after, so a writer killed in between leaves no index (the next command reads the
+// leases again); the boot ID rules out a power loss that kept the index but not a lease's content.
+// Not noticed: a lease file edited in place by hand (no entry change) until the next entry change;
+// every lease an index lookup points to is read before it counts, so such an edit can hide a lease
+// from its new owner's DEL (GC, which reads every lease, still finds it) but never releases a lease
+// of someone else.
 
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { Attachment } from '../lib/cni/types.ts';
@@ -32,7 +52,9 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  setMtimeSync,
   statSync,
+  statTimesSync,
   unlinkSync,
   writeSync,
 } from '../lib/platform/fs.ts';
@@ -41,19 +63,26 @@ import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
 import { checkNetworkName } from './config.ts';
+import { LeaseIndex, ownerDigest } from './lease-index.ts';
 import type { Lease, LeaseAdmin, LeaseStore, Owner } from './lease-store.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
-/** Starts with "." so it can never parse as an address: the reference never mistakes it for a lease. */
-const TMP_PREFIX = '.cni-ts-tmp.';
-const PENDING_PREFIX = '.cni-ts-pending.';
+/** Our own files: the lease index and temp files. Starts with "." and is a directory: never a lease. */
+export const OWN_DIR = '.cni-ts';
+export const INDEX_FILE = 'index';
+const TMP_PREFIX = 'tmp.';
+const PENDING_PREFIX = 'pending.';
+/** Where earlier releases kept their temp files (the network directory itself): swept when it is listed. */
+const OLD_TMP_PREFIX = '.cni-ts-tmp.';
+const OLD_PENDING_PREFIX = '.cni-ts-pending.';
 /** A pending file older than this is a leftover whatever its PID says (a live writer gives up waiting for the lock sooner). */
 const PENDING_STALE_MS = 2 * LOCK_WAIT_SECONDS * 1000;
 const LINE_BREAK = '\r\n';
 const LEASE_MODE = 0o644; // as the Debian reference (1.1.1) creates them
 const DIR_MODE = 0o755;
 const LOCK_MODE = 0o750;
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 export const leaseContent = (o: Owner): string => `${o.containerID.trim()}${LINE_BREAK}${o.ifname}`;
 
@@ -82,32 +111,59 @@ function ioError(what: string, e: unknown): CniError {
   return new CniError(ErrorCode.IoFailure, `host-local: ${what}`, (e as Error).message);
 }
 
-export class DiskStore implements LeaseStore, LeaseAdmin {
-  /** Names of the lease files present (kept current as we reserve and release). */
-  private readonly leased = new Set<string>();
-  /** Lease file contents, read on first need (one read per file per lock hold). */
-  private contents?: Map<string, string>;
+let bootId: string | undefined;
+/** This boot's ID ('' when the kernel has none to give): an index written in another boot is never trusted. */
+function currentBootId(): string {
+  if (bootId === undefined) {
+    try {
+      bootId = readFileSync(BOOT_ID, 'utf8').trim();
+    } catch {
+      bootId = '';
+    }
+  }
+  return bootId;
+}
 
-  /** This ADD's pending lease files, synced before the lock was taken; reserve() links them. */
+/**
+ * What identifies the state of the network directory's entries (see the header): the boot, the
+ * directory's identity, its mtime and ctime to the nanosecond. `settled` when mtime ≠ ctime.
+ */
+export function directoryStamp(dir: string): { stamp: string; settled: boolean } {
+  const t = statTimesSync(dir);
+  return { stamp: `${currentBootId()}/${t.dev}:${t.ino}/${t.mtimeNs}/${t.ctimeNs}`, settled: t.mtimeNs !== t.ctimeNs };
+}
+
+/** Errors after which the store is still exactly what the index says (the allocator's refusals). */
+const EXPECTED_CODES: ReadonlySet<number> = new Set([
+  ErrorCode.AddressExhausted,
+  ErrorCode.AddressUnavailable,
+  ErrorCode.DuplicateAllocation,
+]);
+
+export class DiskStore implements LeaseStore, LeaseAdmin {
+  private readonly own: string;
+  /** Lease names and owner digests: the directory's leases, kept current as we reserve and release. */
+  private readonly index: LeaseIndex;
+  /** The index differs from `.cni-ts/index` (rebuilt, or changed by this hold). */
+  private dirty = false;
+  /** Lease file contents read during this hold (a file is read at most once). */
+  private readonly contents = new Map<string, string | undefined>();
+  /** This ADD's pending lease files (in `.cni-ts/`), synced before the lock was taken; reserve() links them. */
   private readonly pending: string[];
 
   private constructor(
     readonly dir: string,
     pending: readonly string[] = [],
   ) {
+    this.own = join(dir, OWN_DIR);
     this.pending = [...pending];
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      throw ioError(`cannot read data directory ${dir}`, e);
+    const loaded = this.loadIndex();
+    if (loaded) this.index = loaded;
+    else {
+      this.index = this.readAllLeases();
+      this.dirty = true;
     }
-    for (const name of names) {
-      if (name.startsWith(TMP_PREFIX))
-        this.removeQuietly(name); // a crashed writer's leftover
-      else if (name.startsWith(PENDING_PREFIX) && !pending.includes(name) && this.isLeftoverPending(name)) this.removeQuietly(name);
-      else if (leaseNameToIP(name)) this.leased.add(name);
-    }
+    this.sweepOwnDir();
   }
 
   /**
@@ -123,7 +179,7 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     const dir = networkDir(dataDir, network);
     if (opts.create) {
       try {
-        mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+        mkdirSync(join(dir, OWN_DIR), { recursive: true, mode: DIR_MODE });
       } catch (e) {
         throw ioError(`cannot create data directory ${dir}`, e);
       }
@@ -135,23 +191,37 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         throw e instanceof CniError ? e : ioError(`cannot access data directory ${dir}`, e);
       }
     }
-    const pending = opts.prepare ? writePending(dir, opts.prepare.content, opts.prepare.count) : [];
+    const own = join(dir, OWN_DIR);
+    const pending = opts.prepare ? writePending(own, opts.prepare.content, opts.prepare.count) : [];
     try {
       return await withFileLock(
         join(dir, LOCK_FILE),
-        () => fn(new DiskStore(dir, pending)),
+        async () => {
+          const store = new DiskStore(dir, pending);
+          let intact = false;
+          try {
+            const result = await fn(store);
+            intact = true;
+            return result;
+          } catch (e) {
+            intact = e instanceof CniError && EXPECTED_CODES.has(e.code);
+            throw e;
+          } finally {
+            store.finish(intact);
+          }
+        },
         opts.waitSeconds ?? LOCK_WAIT_SECONDS,
         LOCK_MODE,
       );
     } finally {
-      for (const name of pending) removeQuietly(dir, name); // the ones not linked (or already removed)
+      for (const name of pending) removeQuietly(own, name); // the ones not linked (or already removed)
     }
   }
 
   // ---- LeaseStore (the allocator's view) ----
 
   isLeased(ip: IP): boolean {
-    return this.leased.has(formatIP(ip));
+    return this.index.has(formatIP(ip));
   }
 
   reserve(ip: IP, owner: Owner, setIndex: number): boolean {
@@ -161,21 +231,22 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     if (linked === 'taken') return false;
     if (linked === 'no pending file') {
       const tmp = `${TMP_PREFIX}${process.pid}.${name}`;
-      writeFileDurably(this.dir, tmp, content);
+      writeFileDurably(this.own, tmp, content);
       try {
-        linkSync(join(this.dir, tmp), join(this.dir, name));
+        linkSync(join(this.own, tmp), join(this.dir, name));
       } catch (e) {
-        this.removeQuietly(tmp);
+        this.removeOwn(tmp);
         if (errno(e) === 'EEXIST') {
-          this.leased.add(name);
+          this.noteExisting(name);
           return false;
         }
         throw ioError(`cannot create lease ${join(this.dir, name)}`, e);
       }
-      this.removeQuietly(tmp);
+      this.removeOwn(tmp);
     }
-    this.leased.add(name);
-    this.contents?.set(name, content);
+    this.contents.set(name, content);
+    this.index.set(name, ownerDigest(content));
+    this.dirty = true;
     this.writeLastReserved(setIndex, name);
     return true;
   }
@@ -193,48 +264,28 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
   }
 
   leasesOf(owner: Owner): IP[] {
-    const exact = leaseContent(owner);
-    const legacy = owner.containerID.trim();
-    return this.leases()
-      .filter((l) => {
-        const c = this.contents!.get(l.name)?.trim();
-        return c === exact || c === legacy;
-      })
-      .map((l) => l.ip);
+    return this.leaseNamesOf([leaseContent(owner), owner.containerID.trim()]).map((n) => leaseNameToIP(n)!);
   }
 
   // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
 
   leases(): Lease[] {
-    if (!this.contents) {
-      this.contents = new Map();
-      for (const name of this.leased) {
-        try {
-          this.contents.set(name, readFileSync(join(this.dir, name), 'utf8'));
-        } catch {
-          /* vanished or not a file: no owner */
-        }
-      }
-    }
-    return [...this.leased].map((name) => {
-      const content = this.contents!.get(name);
+    return this.index.names().map((name) => {
+      const content = this.contentOf(name);
       return { ip: leaseNameToIP(name)!, name, owner: content === undefined ? undefined : parseLeaseContent(content) };
     });
   }
 
   /** Without reading any lease file. */
   leasedAddresses(): IP[] {
-    return [...this.leased].map((n) => leaseNameToIP(n)!);
+    return this.index.names().map((n) => leaseNameToIP(n)!);
   }
 
   releaseByOwner(owner: Owner): string[] {
-    const exact = leaseContent(owner);
-    const legacy = owner.containerID.trim();
-    const all = this.leases();
-    let victims = all.filter((l) => this.contents!.get(l.name)?.trim() === exact);
-    if (victims.length === 0) victims = all.filter((l) => this.contents!.get(l.name)?.trim() === legacy);
-    for (const v of victims) this.removeLease(v.name);
-    return victims.map((v) => v.name);
+    let victims = this.leaseNamesOf([leaseContent(owner)]);
+    if (victims.length === 0) victims = this.leaseNamesOf([owner.containerID.trim()]);
+    for (const v of victims) this.removeLease(v);
+    return victims;
   }
 
   /**
@@ -253,7 +304,118 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     return victims;
   }
 
+  // ---- the index ----
+
+  /**
+   * Names of the leases whose trimmed content is one of `wanted` (as the reference compares): the
+   * index says which leases may match, each of them is read to make sure.
+   */
+  private leaseNamesOf(wanted: string[]): string[] {
+    const names = new Set(wanted.flatMap((w) => this.index.namesWith(ownerDigest(w))));
+    return [...names].filter((n) => {
+      const c = this.contentOf(n)?.trim();
+      return c !== undefined && wanted.includes(c);
+    });
+  }
+
+  private contentOf(name: string): string | undefined {
+    if (!this.contents.has(name)) {
+      let content: string | undefined;
+      try {
+        content = readFileSync(join(this.dir, name), 'utf8');
+      } catch {
+        /* vanished or not a file: no owner */
+      }
+      this.contents.set(name, content);
+    }
+    return this.contents.get(name);
+  }
+
+  /** The index of `.cni-ts/index`, if it describes the directory as it is now. */
+  private loadIndex(): LeaseIndex | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.own, INDEX_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return LeaseIndex.parse(text, directoryStamp(this.dir).stamp);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every lease of the directory with its owner, read file by file (the reference's way); sweeps our old temp files. */
+  private readAllLeases(): LeaseIndex {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      throw ioError(`cannot read data directory ${this.dir}`, e);
+    }
+    const index = LeaseIndex.empty();
+    for (const name of names) {
+      if (name.startsWith(OLD_TMP_PREFIX)) removeQuietly(this.dir, name);
+      else if (name.startsWith(OLD_PENDING_PREFIX) && isLeftoverPending(this.dir, name, OLD_PENDING_PREFIX)) removeQuietly(this.dir, name);
+      else if (leaseNameToIP(name)) index.set(name, ownerDigest(this.contentOf(name)));
+    }
+    return index;
+  }
+
+  /** Temp files of crashed writers in `.cni-ts/` (a small directory: only ADDs in flight have files there). */
+  private sweepOwnDir(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.own);
+    } catch {
+      return; // not made yet
+    }
+    for (const name of names) {
+      if (name.startsWith(TMP_PREFIX)) this.removeOwn(name);
+      else if (name.startsWith(PENDING_PREFIX) && !this.pending.includes(name) && isLeftoverPending(this.own, name, PENDING_PREFIX))
+        this.removeOwn(name);
+    }
+  }
+
+  /**
+   * End of the lock hold: write the index back if it changed, so the next command can trust it.
+   * When the hold ended in an unexpected error the index is dropped instead (the next command
+   * reads every lease again).
+   */
+  private finish(intact: boolean): void {
+    if (!intact) {
+      removeQuietly(this.own, INDEX_FILE);
+      return;
+    }
+    if (!this.dirty) return;
+    try {
+      mkdirSync(this.own, { recursive: true, mode: DIR_MODE }); // before the directory's mtime is set: it may add an entry
+      const fd = openSync(join(this.own, INDEX_FILE), constants.O_RDWR | constants.O_CREAT, LEASE_MODE);
+      try {
+        ftruncateSync(fd, 0); // no index while the directory's stamp changes (see the header)
+        setMtimeSync(this.dir, Math.floor(Date.now() / 1000) - 1);
+        const { stamp, settled } = directoryStamp(this.dir);
+        if (!settled) return; // mtime = ctime (a file system with coarse timestamps): no index at all
+        const text = this.index.format(stamp);
+        if (writeSync(fd, text) !== text.length) ftruncateSync(fd, 0);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      removeQuietly(this.own, INDEX_FILE);
+      warn(`host-local: cannot write the lease index of ${this.dir} (every lease is read next time): ${(e as Error).message}\n`);
+    }
+  }
+
   // ---- file helpers ----
+
+  /** `name` exists on disk: make sure the index has it (it always should, while we hold the lock). */
+  private noteExisting(name: string): void {
+    if (this.index.has(name)) return;
+    this.index.set(name, ownerDigest(this.contentOf(name)));
+    this.dirty = true;
+  }
 
   /**
    * Link the next pending file (written for this owner before the lock) to `name`. 'no pending
@@ -263,10 +425,10 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     while (this.pending.length) {
       const pending = this.pending[0]!;
       try {
-        linkSync(join(this.dir, pending), join(this.dir, name));
+        linkSync(join(this.own, pending), join(this.dir, name));
       } catch (e) {
         if (errno(e) === 'EEXIST') {
-          this.leased.add(name);
+          this.noteExisting(name);
           return 'taken'; // keep the pending file for the next candidate
         }
         this.pending.shift();
@@ -274,25 +436,10 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         throw ioError(`cannot create lease ${join(this.dir, name)}`, e);
       }
       this.pending.shift();
-      this.removeQuietly(pending); // the lease name keeps the file
+      this.removeOwn(pending); // the lease name keeps the file
       return 'linked';
     }
     return 'no pending file';
-  }
-
-  /** A pending file whose writer is gone: its PID has no /proc entry, or it is older than any lock wait. */
-  private isLeftoverPending(name: string): boolean {
-    const pid = Number(name.slice(PENDING_PREFIX.length).split('.')[0]);
-    try {
-      statSync(`/proc/${pid}`);
-    } catch {
-      return true;
-    }
-    try {
-      return Date.now() - statSync(join(this.dir, name)).mtimeMs > PENDING_STALE_MS;
-    } catch {
-      return false; // already gone
-    }
   }
 
   /** last_reserved_ip.<set>: the last address given out from that range set (where the next search starts). */
@@ -323,12 +470,28 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     } catch (e) {
       if (errno(e) !== 'ENOENT') throw ioError(`cannot remove lease ${join(this.dir, name)}`, e);
     }
-    this.leased.delete(name);
-    this.contents?.delete(name);
+    this.index.delete(name);
+    this.contents.delete(name);
+    this.dirty = true;
   }
 
-  private removeQuietly(name: string): void {
-    removeQuietly(this.dir, name);
+  private removeOwn(name: string): void {
+    removeQuietly(this.own, name);
+  }
+}
+
+/** A pending file `name` in `dir` ("<prefix><pid>.<random>.<n>") whose writer is gone: its PID has no /proc entry, or it is older than any lock wait. */
+function isLeftoverPending(dir: string, name: string, prefix: string): boolean {
+  const pid = Number(name.slice(prefix.length).split('.')[0]);
+  try {
+    statSync(`/proc/${pid}`);
+  } catch {
+    return true;
+  }
+  try {
+    return Date.now() - statSync(join(dir, name)).mtimeMs > PENDING_STALE_MS;
+  } catch {
+    return false; // already gone
   }
 }
 
@@ -360,17 +523,17 @@ function writeFileDurably(dir: string, name: string, content: string, exclusive 
   closeSync(fd);
 }
 
-/** `count` synced files holding `content`, named for this process (see the header). */
-function writePending(dir: string, content: string, count: number): string[] {
+/** `count` synced files holding `content`, named for this process (see the header), in `.cni-ts/`. */
+function writePending(own: string, content: string, count: number): string[] {
   const names: string[] = [];
   try {
     for (let i = 0; i < count; i++) {
       const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
-      writeFileDurably(dir, name, content, true);
+      writeFileDurably(own, name, content, true);
       names.push(name);
     }
   } catch (e) {
-    for (const name of names) removeQuietly(dir, name);
+    for (const name of names) removeQuietly(own, name);
     throw e;
   }
   return names;

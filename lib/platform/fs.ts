@@ -20,6 +20,14 @@ export interface Stat {
   isSymbolicLink(): boolean;
 }
 
+/** A file's identity and change times to the nanosecond (node:fs's BigIntStats fields of the same names). */
+export interface ExactTimes {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
 export interface Fs {
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number;
   writeSync(fd: number, data: Uint8Array | string): number;
@@ -30,6 +38,9 @@ export interface Fs {
   fstatSync(fd: number): Stat;
   statSync(path: string): Stat;
   lstatSync(path: string): Stat;
+  statTimesSync(path: string): ExactTimes;
+  /** Set the modification time (to the second: `seconds` is whole), leaving the access time as it is. */
+  setMtimeSync(path: string, seconds: number): void;
   statfsSync(path: string): { type: number };
   readlinkSync(path: string): string;
   realpathSync(path: string): string;
@@ -93,6 +104,7 @@ function libcFs(): Fs | undefined {
   const statBuf = new Uint8Array(144);
   const statView = new DataView(statBuf.buffer);
   const pathBuf = new Uint8Array(4097);
+  const readBuf = new Uint8Array(65536);
 
   const fs: Fs = {
     readSync: (fd, buf, offset, length, position) => {
@@ -120,6 +132,12 @@ function libcFs(): Fs | undefined {
       check(c.lstat(z(path), statBuf), 'lstat', path);
       return statFrom(statView);
     },
+    statTimesSync: (path) => {
+      check(c.stat(z(path), statBuf), 'stat', path);
+      const ns = (at: number): bigint => statView.getBigInt64(at, true) * 1_000_000_000n + statView.getBigInt64(at + 8, true);
+      return { dev: statView.getBigUint64(0, true), ino: statView.getBigUint64(8, true), mtimeNs: ns(88), ctimeNs: ns(104) };
+    },
+    setMtimeSync: (path, seconds) => void check(c.utimensat(z(path), seconds, 0), 'utime', path),
     statfsSync: (path) => {
       const b = new BigInt64Array(15);
       check(c.statfs(z(path), b), 'statfs', path);
@@ -154,14 +172,15 @@ function libcFs(): Fs | undefined {
     readFileSync: (path) => {
       const fd = fs.openSync(path, 0);
       try {
+        // One scratch buffer for every call (synchronous, so never shared): most files read here
+        // are a few bytes, and a fresh 64 KiB buffer per file was most of the cost of reading hundreds.
         const chunks: Uint8Array[] = [];
-        const buf = new Uint8Array(65536);
         for (;;) {
-          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          const n = fs.readSync(fd, readBuf, 0, readBuf.length, null);
           if (n <= 0) break;
-          chunks.push(buf.slice(0, n));
+          chunks.push(readBuf.slice(0, n));
         }
-        return decoder.decode(concatBytes(chunks));
+        return decoder.decode(chunks.length === 1 ? chunks[0]! : concatBytes(chunks));
       } finally {
         c.close(fd);
       }
@@ -174,7 +193,11 @@ function libcFs(): Fs | undefined {
 
 function nodeFs(): Fs {
   const fs = (process.getBuiltinModule?.('node:fs') ?? require('node:fs')) as typeof NodeFs;
-  return fs as unknown as Fs;
+  return {
+    ...(fs as unknown as Fs),
+    statTimesSync: (path) => fs.statSync(path, { bigint: true }),
+    setMtimeSync: (path, seconds) => fs.utimesSync(path, fs.statSync(path).atime, seconds),
+  };
 }
 
 export const fs: Fs = libcFs() ?? nodeFs();
@@ -188,6 +211,8 @@ export const {
   fstatSync,
   statSync,
   lstatSync,
+  statTimesSync,
+  setMtimeSync,
   statfsSync,
   readlinkSync,
   realpathSync,

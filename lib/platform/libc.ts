@@ -25,6 +25,8 @@ export interface Libc {
   readdir(path: Uint8Array): string[] | null;
   link(existing: Uint8Array, path: Uint8Array): number;
   unlink(path: Uint8Array): number;
+  /** utimensat(2) at the current directory: the modification time set, the access time left as it is (UTIME_OMIT). */
+  utimensat(path: Uint8Array, mtimeSec: number, mtimeNsec: number): number;
   /** flock(2); a blocking request gives up after `timeoutMs` (> 0), failing with EINTR. */
   flock(fd: number, op: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;

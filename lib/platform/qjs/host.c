@@ -165,6 +165,11 @@ FN(readdir) {
 }
 FN(link) { CSTR(0, from); CSTR(1, to); RET(link(from, to)); }
 FN(unlink) { CSTR(0, path); RET(unlink(path)); }
+FN(utimensat) {
+    CSTR(0, path); INT(1, sec); INT(2, nsec);
+    struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)sec, (long)nsec}};
+    RET(utimensat(AT_FDCWD, path, times, 0));
+}
 static void on_alarm(int sig) { (void)sig; }
 /* flock(fd, op, timeout_ms): a blocking request is interrupted (EINTR) by a one-shot timer after
  * timeout_ms, as flock(1) -w does. Blocking, not polling: the lock is handed to a waiter the
@@ -429,7 +434,7 @@ static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),
-    JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink),
+    JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink), JS_CFUNC_DEF("utimensat", 3, h_utimensat),
     JS_CFUNC_DEF("flock", 3, h_flock), JS_CFUNC_DEF("socket", 3, h_socket), JS_CFUNC_DEF("send", 4, h_send),
     JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt),
     JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
