@@ -30,7 +30,8 @@ export interface ExactTimes {
 
 export interface Fs {
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number;
-  writeSync(fd: number, data: Uint8Array | string): number;
+  /** At `position` when given (pwrite: the file offset does not move), else at the file offset. */
+  writeSync(fd: number, data: Uint8Array | string, position?: number): number;
   openSync(path: string, flags: number | 'r', mode?: number): number;
   closeSync(fd: number): void;
   fdatasyncSync(fd: number): void;
@@ -111,9 +112,9 @@ function libcFs(): Fs | undefined {
       const target = buf.subarray(offset, offset + length);
       return check(position === null ? c.read(fd, target, length) : c.pread(fd, target, length, position), 'read');
     },
-    writeSync: (fd, data) => {
+    writeSync: (fd, data, position) => {
       const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-      return check(c.write(fd, bytes, bytes.length), 'write');
+      return check(position === undefined ? c.write(fd, bytes, bytes.length) : c.pwrite(fd, bytes, bytes.length, position), 'write');
     },
     openSync: (path, flags, mode = 0o666) =>
       check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
@@ -153,16 +154,20 @@ function libcFs(): Fs | undefined {
     },
     accessSync: (path, mode) => void check(c.access(z(path), mode), 'access', path),
     mkdirSync: (path, opts) => {
-      // mkdir -p: create missing parents first; an existing directory is fine.
-      const parts = path.split('/');
-      for (let i = path.startsWith('/') ? 2 : 1; i <= parts.length; i++) {
-        const prefix = parts.slice(0, i).join('/');
-        if (!prefix) continue;
-        if (c.mkdir(z(prefix), opts.mode) === 0) continue;
+      // mkdir -p: the directory itself first (it usually exists, or only it is missing), then its
+      // parents if they are missing (ENOENT); an existing directory is fine.
+      const make = (dir: string): void => {
+        if (c.mkdir(z(dir), opts.mode) === 0) return;
         const e = errno();
-        if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', prefix);
-        if (i === parts.length && !fs.statSync(prefix).isDirectory()) throw errnoError(17, 'mkdir', prefix);
-      }
+        if (e === 2 /* ENOENT */ && dir.lastIndexOf('/') > 0) {
+          make(dir.slice(0, dir.lastIndexOf('/')));
+          if (c.mkdir(z(dir), opts.mode) === 0) return;
+          const again = errno();
+          if (again !== 17) throw errnoError(again, 'mkdir', dir);
+        } else if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', dir);
+        if (!fs.statSync(dir).isDirectory()) throw errnoError(17, 'mkdir', dir);
+      };
+      make(path.length > 1 ? path.replace(/\/+$/, '') : path);
     },
     readdirSync: (path) => {
       const names = c.readdir(z(path));

@@ -10,6 +10,7 @@ export interface Libc {
   read(fd: number, buf: Uint8Array, len: number): number;
   pread(fd: number, buf: Uint8Array, len: number, offset: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
+  pwrite(fd: number, buf: Uint8Array, len: number, offset: number): number;
   fdatasync(fd: number): number;
   ftruncate(fd: number, length: number): number;
   fstat(fd: number, buf: Uint8Array): number;

@@ -115,6 +115,7 @@ FN(close) { INT(0, fd); RET(close((int)fd)); }
 FN(read) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(read((int)fd, buf, (size_t)len)); }
 FN(pread) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); RET(pread((int)fd, buf, (size_t)len, (off_t)off)); }
 FN(write) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(write((int)fd, buf, (size_t)len)); }
+FN(pwrite) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); RET(pwrite((int)fd, buf, (size_t)len, (off_t)off)); }
 FN(fdatasync) { INT(0, fd); RET(fdatasync((int)fd)); }
 FN(ftruncate) { INT(0, fd); INT(1, len); RET(ftruncate((int)fd, (off_t)len)); }
 FN(fstat) {
@@ -430,7 +431,8 @@ FN(exit) {
 
 static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("open", 3, h_open), JS_CFUNC_DEF("close", 1, h_close), JS_CFUNC_DEF("read", 3, h_read),
-    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
+    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("pwrite", 4, h_pwrite),
+    JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),
