@@ -6,6 +6,7 @@ import { dump, ERRNO, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } fr
 import {
   AF,
   type Attr,
+  addressBytes,
   assembleLinks,
   cstring,
   decodeAddr,
@@ -17,6 +18,7 @@ import {
   type RawLink,
   RT_TABLE_MAIN,
   RTM,
+  routeDstIs,
   rtmsg,
 } from './netlink-codec.ts';
 import type { RouteInfo } from './shapes.ts';
@@ -76,8 +78,11 @@ const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfom
 const dumpAddrs = (netns: string, index = 0) =>
   dump(netns, RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, index)).map((m) => decodeAddr(m.payload));
 
-/** Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`. */
-function dumpRoutes(netns: string, family: number, table: number | undefined): RouteInfo[] {
+/**
+ * Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`;
+ * with `dst`, only those to exactly that prefix (`… exact DST`), picked out before decoding.
+ */
+function dumpRoutes(netns: string, family: number, table: number | undefined, dst?: string): RouteInfo[] {
   const names = new Map<number, string | undefined>();
   const nameOf = (i: number): string | undefined => {
     if (!names.has(i)) names.set(i, ifNameOf(netns, i));
@@ -86,11 +91,27 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
   // The kernel filters by family and (strict checking on) by table; the table check below
   // covers kernels that ignore the filter.
   const request = rtmsg({ family, dstLen: 0, table: table ?? 0, protocol: 0, scope: 0, type: 0 });
-  const routes = dump(netns, RTM.GETROUTE, request).map((m) => decodeRoute(m.payload, nameOf));
+  const wanted = dst === undefined ? undefined : exactPrefix(dst);
+  const messages = dump(netns, RTM.GETROUTE, request);
+  const routes = (wanted ? messages.filter((m) => routeDstIs(m.payload, wanted.bytes, wanted.prefix)) : messages).map((m) =>
+    decodeRoute(m.payload, nameOf),
+  );
   return table === RT_TABLE_MAIN ? routes.filter((r) => r.table === undefined) : routes;
 }
 
 const AF_OF = { 4: AF.INET, 6: AF.INET6 } as const;
+
+/** "10.1.0.5/32" (or a bare address: a host prefix) as bytes and length; never matching when unparsable. */
+function exactPrefix(dst: string): { bytes: Uint8Array; prefix: number } {
+  const [text, len] = dst.split('/');
+  let bytes: Uint8Array;
+  try {
+    bytes = addressBytes(text ?? '');
+  } catch {
+    return { bytes: new Uint8Array(0), prefix: -1 };
+  }
+  return { bytes, prefix: len === undefined ? bytes.length * 8 : Number(len) };
+}
 
 /** The answer to one query, as `ip -json -details` would print it. Throws NetlinkError. */
 export function answer<Q extends KernelQuery>(netns: string, q: Q): Answer<Q>;
@@ -104,7 +125,7 @@ export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
     }
     return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
-  if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined);
+  if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined, q.dst);
   // Like iproute2: a table without a family shows IPv4.
-  return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN);
+  return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN, q.dst);
 }

@@ -15,6 +15,7 @@ import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interfa
 import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { createVeth, deleteContainerVeth, deleteOrphanHostVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
+import { familyOfAddress } from '../../lib/net/address.ts';
 import { warn } from '../../lib/platform/output.ts';
 import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
@@ -81,7 +82,7 @@ async function add(req: Request): Promise<Result> {
     const hostSide = async () => {
       const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
       await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-      const hostRoutes = (await query(HOST, hostRouteQueries(families))).flat();
+      const hostRoutes = (await query(HOST, hostRouteQueries(addressing))).flat();
       const devs = devicesInTheWay(veth.hostName, addressing, hostRoutes);
       const inTheWay = (await Promise.all(devs.map((dev) => link(HOST, dev)))).filter((l) => l !== undefined);
       await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, hostRoutes, inTheWay)]);
@@ -115,8 +116,12 @@ async function add(req: Request): Promise<Result> {
  * addresses. (Routed-mode names are reused by the pod's next sandbox: never deleted by name.)
  */
 async function routesOurAddresses(prev: Result | undefined, veth: LinkInfo): Promise<boolean> {
-  const all = await routes(HOST, { table: 'all' });
-  return (prev?.ips ?? []).some((ip) => routesTo(all, hostCidr(ip.address)).some((r) => r.dev === veth.ifname));
+  for (const ip of prev?.ips ?? []) {
+    const dst = hostCidr(ip.address);
+    const found = await routes(HOST, { family: familyOfAddress(dst)!, table: 'main', dst });
+    if (routesTo(found, dst).some((r) => r.dev === veth.ifname)) return true;
+  }
+  return false;
 }
 
 async function del(req: Request): Promise<void> {
