@@ -10,9 +10,14 @@ export interface Summary {
 export const BUILDS: Record<'reference' | 'bundle' | 'standalone', string>;
 export function quantile(sorted: number[], q: number): number;
 export function summarize(samples: number[]): Summary;
-export function scenarios(
-  dataRoot: string,
-): Array<{ id: string; label: string; plugin: string; builds: string[]; config: (slot: number, build?: string) => Record<string, any> }>;
+export function scenarios(dataRoot: string): Array<{
+  id: string;
+  label: string;
+  plugin: string;
+  builds: string[];
+  config: (slot: number, build?: string) => Record<string, any>;
+  next?: (slot: number, build?: string) => Array<{ plugin: string; config: Record<string, any> }>;
+}>;
 export function renderMarkdown(report: unknown): string;
 export interface ScaleChain {
   id: string;

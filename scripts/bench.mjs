@@ -8,9 +8,10 @@
 // wrapper adding its own cost) and a fresh pod namespace per attachment; all are deleted at the
 // end, also on failure or Ctrl-C. Needs root.
 //
-// For each scenario (bridge+host-local, ptp+host-local, ptp routed+host-local, host-local alone)
-// and each build (reference /usr/lib/cni, our Node bundle dist/, our standalone dist/bin/):
-//   - ADD and DEL wall time over N iterations: median, p90, p99;
+// For each scenario (bridge+host-local, ptp+host-local, ptp routed+host-local, host-local alone,
+// loopback, and containerd's default chain — bridge with ipMasq + portmap — with and without a
+// host port) and each build (reference /usr/lib/cni, our Node bundle dist/, our standalone dist/bin/):
+//   - ADD and DEL wall time over N iterations: median, p90, p99 (a chain: the sum of its plugins' runs);
 //   - wall time of C concurrent ADDs and then of C concurrent DELs (median of R rounds);
 //   - peak RSS of one ADD (GNU time's max RSS, which includes a delegated IPAM child);
 // plus STATUS latency (ours: 1.1.0 STATUS; the reference has no STATUS — its plugins stop at
@@ -240,7 +241,75 @@ export function scenarios(dataRoot) {
       builds: ['reference', 'bundle', 'standalone'],
       config: (slot) => ({ cniVersion: '1.0.0', name: `bench-hl-${slot}`, ipam: ipam(slot, 4) }),
     },
+    {
+      id: 'loopback',
+      label: 'loopback',
+      plugin: 'loopback',
+      builds: ['reference', 'bundle', 'standalone'],
+      config: () => ({ cniVersion: '1.0.0', name: 'cni-loopback', type: 'loopback' }),
+    },
+    // containerd's default network (conflist/10-containerd-bridge.conflist): bridge with ipMasq,
+    // then portmap, run as libcni runs a chain (prevResult forward on ADD, DEL in reverse).
+    ...[
+      { id: 'chain-hostport', label: 'containerd chain (bridge ipMasq + portmap), one host port', sub: 5, hostPort: true },
+      { id: 'chain', label: 'containerd chain (bridge ipMasq + portmap), no host port', sub: 6, hostPort: false },
+    ].map((c) => ({
+      id: c.id,
+      label: c.label,
+      plugin: 'bridge',
+      builds: ['reference', 'bundle', 'standalone'],
+      config: (slot) => ({
+        cniVersion: '1.0.0',
+        name: `bench-${c.id}-${slot}`,
+        type: 'bridge',
+        bridge: `cni${c.sub}br${slot}`,
+        isGateway: true,
+        ipMasq: true,
+        promiscMode: true,
+        ipam: { ...ipam(slot, c.sub), routes: [{ dst: '0.0.0.0/0' }] },
+      }),
+      next: (slot) => [
+        {
+          plugin: 'portmap',
+          config: {
+            cniVersion: '1.0.0',
+            name: `bench-${c.id}-${slot}`,
+            type: 'portmap',
+            capabilities: { portMappings: true },
+            ...(c.hostPort ? { runtimeConfig: { portMappings: [{ hostPort: 8080 + slot, containerPort: 80, protocol: 'tcp' }] } } : {}),
+          },
+        },
+      ],
+    })),
   ];
+}
+
+/** The plugins a scenario runs, in ADD order. */
+const stepsOf = (sc, slot, build) => [{ plugin: sc.plugin, config: sc.config(slot, build) }, ...(sc.next?.(slot, build) ?? [])];
+
+/**
+ * ADD of every step in order, each given the previous result as prevResult; resolves with the
+ * wall time of the whole chain and the final result (what a runtime caches for DEL).
+ */
+async function chainAdd(dir, steps, pod, id, what) {
+  let ms = 0;
+  let prev;
+  for (const step of steps) {
+    const r = await must(invoke(dir, step.plugin, 'ADD', prev ? { ...step.config, prevResult: prev } : step.config, pod, id), what);
+    ms += r.ms;
+    prev = steps.length > 1 ? JSON.parse(r.stdout) : undefined;
+  }
+  return { ms, result: prev };
+}
+
+/** DEL of every step in reverse order, with the cached result as prevResult (chains only, as libcni does from 0.4.0). */
+async function chainDel(dir, steps, pod, id, result, what) {
+  let ms = 0;
+  for (const step of [...steps].reverse()) {
+    const r = await must(invoke(dir, step.plugin, 'DEL', result ? { ...step.config, prevResult: result } : step.config, pod, id), what);
+    ms += r.ms;
+  }
+  return { ms };
 }
 
 const BUILD_NAMES = Object.keys(BUILDS);
@@ -253,10 +322,10 @@ async function sequential(sc, results) {
     for (const build of rotated(sc.builds, i)) {
       const pod = newPod();
       const id = `bench-${sc.id}-${build}-${i}`;
-      const cfg = sc.config(slotOf(build), build);
+      const steps = stepsOf(sc, slotOf(build), build);
       try {
-        const add = await must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, id), `${build} ${sc.id} ADD`);
-        const del = await must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, id), `${build} ${sc.id} DEL`);
+        const add = await chainAdd(BUILDS[build], steps, pod, id, `${build} ${sc.id} ADD`);
+        const del = await chainDel(BUILDS[build], steps, pod, id, add.result, `${build} ${sc.id} DEL`);
         (results[build].add ??= []).push(add.ms);
         (results[build].del ??= []).push(del.ms);
       } finally {
@@ -269,18 +338,18 @@ async function sequential(sc, results) {
 async function concurrent(sc, results) {
   for (let round = 0; round < R; round++) {
     for (const build of rotated(sc.builds, round)) {
-      const cfg = sc.config(slotOf(build), build);
+      const steps = stepsOf(sc, slotOf(build), build);
       const pods = Array.from({ length: C }, () => newPod());
       const ids = pods.map((_, k) => `bench-c-${sc.id}-${build}-${round}-${k}`);
       try {
         let t0 = process.hrtime.bigint();
-        await Promise.all(
-          pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'ADD', cfg, pod, ids[k]), `${build} ${sc.id} concurrent ADD`)),
+        const added = await Promise.all(
+          pods.map((pod, k) => chainAdd(BUILDS[build], steps, pod, ids[k], `${build} ${sc.id} concurrent ADD`)),
         );
         (results[build].cadd ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
         t0 = process.hrtime.bigint();
         await Promise.all(
-          pods.map((pod, k) => must(invoke(BUILDS[build], sc.plugin, 'DEL', cfg, pod, ids[k]), `${build} ${sc.id} concurrent DEL`)),
+          pods.map((pod, k) => chainDel(BUILDS[build], steps, pod, ids[k], added[k].result, `${build} ${sc.id} concurrent DEL`)),
         );
         (results[build].cdel ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
       } finally {
@@ -290,8 +359,9 @@ async function concurrent(sc, results) {
   }
 }
 
+/** Peak RSS of one plugin's ADD (single-plugin scenarios: a chain is several processes). */
 async function peakRss(sc, results) {
-  if (!existsSync('/usr/bin/time')) return;
+  if (!existsSync('/usr/bin/time') || sc.next) return;
   for (const build of sc.builds) {
     const pod = newPod();
     const id = `bench-rss-${sc.id}-${build}`;

@@ -1,5 +1,5 @@
 // Standalone build: one self-contained executable, dist/bin/cni-ts, that needs no Node.js on the
-// host, plus dist/bin/{bridge,host-local,ptp} as symlinks to it (it dispatches on the name it was
+// host, plus dist/bin/{bridge,host-local,ptp,portmap,loopback} as symlinks to it (it dispatches on the name it was
 // invoked by — lib/platform/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
 //
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each

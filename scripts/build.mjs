@@ -3,14 +3,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // Builds each plugin into one executable file:
-//   npm run build             → dist/bridge, dist/host-local, dist/ptp  (need Node >= 20)
-//   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp (no Node needed)
+//   npm run build             → dist/bridge, dist/host-local, dist/ptp, dist/portmap, dist/loopback (need Node >= 20)
+//   npm run build:standalone  → dist/bin/cni-ts + links bridge/host-local/ptp/portmap/loopback (no Node needed)
 // Every bundle starts with a marker line so a delegating plugin can recognise our own
 // host-local in CNI_PATH and run it in-process (lib/cni/delegate.ts).
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PLUGINS = ['bridge', 'host-local', 'ptp'];
+const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
 const standalone = process.argv.includes('--standalone');
 
 /**

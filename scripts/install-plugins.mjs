@@ -6,8 +6,8 @@
 // --dir DIR      target directory (default /opt/cni/bin; --dest is accepted as a synonym);
 //                created if missing.
 // --standalone   install dist/bin/cni-ts (no Node.js needed on the host) plus the links
-//                bridge, host-local, ptp → cni-ts; without it, the Node bundles dist/bridge,
-//                dist/host-local, dist/ptp (the host then needs Node >= 20).
+//                bridge, host-local, ptp, portmap, loopback → cni-ts; without it, the Node
+//                bundles dist/<plugin> of those names (the host then needs Node >= 20).
 // --force        also replace files that are not ours (e.g. the reference Go plugins).
 // --dry-run      print what would be done, change nothing.
 //
@@ -42,7 +42,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PLUGINS = ['bridge', 'host-local', 'ptp'];
+export const PLUGINS = ['bridge', 'host-local', 'ptp', 'portmap', 'loopback'];
 export const MULTICALL = 'cni-ts';
 const BUNDLE_MARKER = 'cni-ts plugin: ';
 const MULTICALL_MARKER = 'cni-ts multi-call executable'; // lib/platform/qjs/host.c prints it in its usage line

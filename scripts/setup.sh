@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # gcc, make, libc6-dev, xz-utils: the standalone build compiles QuickJS and lib/platform/qjs/host.c.
+# conntrack: portmap's Node build removes stale UDP conntrack entries with it (the standalone build uses ctnetlink).
 # bird2: the cross-node routing test runs BIRD (examples/bird/) inside its own node namespaces.
-PACKAGES=(iproute2 util-linux procps iptables nftables iputils-ping containernetworking-plugins containerd runc busybox-static strace
-  gcc make libc6-dev xz-utils bird2)
+PACKAGES=(iproute2 util-linux procps iptables nftables conntrack iputils-ping containernetworking-plugins containerd runc busybox-static
+  strace gcc make libc6-dev xz-utils bird2)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

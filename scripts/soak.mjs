@@ -70,7 +70,7 @@ const summary = {
   stressCycles: sum('stress', 'adds'),
   stressCyclesViaReference: sum('stress', 'byReference'),
   leaseScans: sum('stress', 'scans'),
-  internalErrors: sum('fuzz', 'internalErrors'),
+  internalErrors: sum('fuzz', 'internalErrors') + sum('stress', 'internalErrors'),
   partialLeases: sum('faults', 'partialLeases'),
   doubleAllocations: sum('stress', 'doubleAllocations'),
   leaks: sum('', 'leaks'),

@@ -34,6 +34,11 @@ export interface Plugin {
    * any CNI_NETNS value, e.g. a path only the calling plugin can see.
    */
   entersNetns?: boolean;
+  /**
+   * false for plugins that, like their reference (portmap, loopback), never read CNI_ARGS: any
+   * value is accepted there, and `cniArgs` is empty.
+   */
+  readsCniArgs?: boolean;
   add(req: Request): Promise<Result>;
   del(req: Request): Promise<void>;
   check(req: Request): Promise<void>;
@@ -156,7 +161,7 @@ export async function dispatch(plugin: Plugin, processEnv: NodeJS.ProcessEnv, re
         `${command} needs ${min} or later`,
       );
     }
-    const cniArgs = parseCniArgs(env.args);
+    const cniArgs = plugin.readsCniArgs === false ? new Map<string, string>() : parseCniArgs(env.args);
     const inspectsNetns = plugin.entersNetns !== false && (command === 'ADD' || command === 'CHECK' || command === 'DEL');
     const netnsState = inspectsNetns ? refuseNetns(command, env) : 'none';
     const req: Request = { command, env, version: cfgVersion, config, stdin, cniArgs, netnsState, processEnv };

@@ -38,7 +38,7 @@ export const FAMILIES: readonly Family[] = [4, 6];
 /** Seconds any iptables command waits for the xtables lock (kube-proxy and others hold it too). */
 export const LOCK_WAIT = '5';
 
-const TOOLS: Record<Family, { cmd: string; save: string; restore: string; multicast: string; nft: TableRef }> = {
+export const TOOLS: Record<Family, { cmd: string; save: string; restore: string; multicast: string; nft: TableRef }> = {
   4: { cmd: 'iptables', save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4', nft: { family: 'ip', table: 'nat' } },
   6: {
     cmd: 'ip6tables',
@@ -308,7 +308,7 @@ async function applyNat(family: Family, lines: string[], what: string): Promise<
  * One family's nat table brought to what `plan` wants. `required`: an unusable iptables is an
  * error (setup), or means there is nothing of ours to remove (teardown, GC).
  */
-function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+export function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
   return readPlanApply({
     read: () => readNat(family),
     plan: (state) => {

@@ -400,7 +400,13 @@ export interface RouteQuery {
   dst?: string;
 }
 
-export type KernelQuery = LinkQuery | RouteQuery;
+/** The route the kernel would use to reach one address: `ip -json route get ADDR` (fails when there is none). */
+export interface RouteGetQuery {
+  kind: 'route-get';
+  to: string;
+}
+
+export type KernelQuery = LinkQuery | RouteQuery | RouteGetQuery;
 
 /** What a query returns. */
 export type Answer<Q extends KernelQuery> = Q extends LinkQuery ? LinkInfo[] : RouteInfo[];
@@ -408,6 +414,7 @@ export type Answer<Q extends KernelQuery> = Q extends LinkQuery ? LinkInfo[] : R
 /** The `ip` arguments of a query (without `-json -details`). */
 export function queryArgs(q: KernelQuery): string[] {
   if (q.kind === 'links') return [q.addresses ? 'addr' : 'link', 'show', ...(q.dev === undefined ? [] : ['dev', q.dev])];
+  if (q.kind === 'route-get') return ['route', 'get', q.to];
   return [...(q.family ? [`-${q.family}`] : []), 'route', 'show', 'table', q.table, ...(q.dst === undefined ? [] : ['exact', q.dst])];
 }
 

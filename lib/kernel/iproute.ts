@@ -144,7 +144,8 @@ export async function query<const Qs extends readonly KernelQuery[]>(
   qs: Qs,
 ): Promise<{ -readonly [K in keyof Qs]: Answer<Qs[K]> }> {
   type Answers = { -readonly [K in keyof Qs]: Answer<Qs[K]> };
-  const batchable = qs.length > 1 && qs.every((q) => (q.kind === 'links' ? q.dev === undefined : q.family === undefined));
+  const batchable =
+    qs.length > 1 && qs.every((q) => (q.kind === 'links' ? q.dev === undefined : q.kind === 'routes' && q.family === undefined));
   if (netlinkAvailable() || !batchable) return (await Promise.all(qs.map((q) => askOne(where, q)))) as Answers;
   const lines = qs.map((q) => queryArgs(q).join(' '));
   const r = await runIp(where, ['-json', '-details', '-batch', '-'], `${lines.join('\n')}\n`);

@@ -1,6 +1,8 @@
 // Plans and queries over our own netlink socket (standalone build): the operations of
 // lib/kernel/ip-ops.ts sent as rtnetlink requests, and the queries answered in the shapes
 // `ip -json -details` prints (lib/kernel/shapes.ts), so lib/kernel/iproute.ts can use either path.
+
+import { parseIP } from '../net/address.ts';
 import { type Answer, type IpOp, type KernelQuery, type PendingRequest, toRequest, UnencodableOp } from './ip-ops.ts';
 import { dump, ERRNO, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } from './netlink.ts';
 import {
@@ -15,8 +17,10 @@ import {
   IFLA,
   ifaddrmsg,
   ifinfomsg,
+  ipBytes,
   type RawLink,
   RT_TABLE_MAIN,
+  RTA,
   RTM,
   routeDstIs,
   rtmsg,
@@ -113,6 +117,15 @@ function exactPrefix(dst: string): { bytes: Uint8Array; prefix: number } {
   return { bytes, prefix: len === undefined ? bytes.length * 8 : Number(len) };
 }
 
+/** `ip route get ADDR`: the route the kernel would use to reach one address (RTM_GETROUTE). */
+function routeGet(netns: string, to: string): RouteInfo[] {
+  const ip = parseIP(to);
+  if (!ip) throw new NetlinkError(22 /* EINVAL */, `Error: any valid prefix is expected rather than "${to}".`);
+  const request = rtmsg({ family: AF_OF[ip.family], dstLen: ip.family === 4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
+  const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, ipBytes(ip)]] });
+  return m ? [decodeRoute(m.payload, (i) => ifNameOf(netns, i))] : [];
+}
+
 /** The answer to one query, as `ip -json -details` would print it. Throws NetlinkError. */
 export function answer<Q extends KernelQuery>(netns: string, q: Q): Answer<Q>;
 export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
@@ -125,6 +138,7 @@ export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
     }
     return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
+  if (q.kind === 'route-get') return routeGet(netns, q.to);
   if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined, q.dst);
   // Like iproute2: a table without a family shows IPv4.
   return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN, q.dst);

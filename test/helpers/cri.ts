@@ -148,17 +148,41 @@ export class CriClient {
     return `${str(r, 2)} ${str(r, 3)} (CRI ${str(r, 4)})`;
   }
 
-  /** RunPodSandbox with a kubelet-like config; returns the sandbox id. */
-  async runPodSandbox(pod: { name: string; namespace: string; uid: string; attempt?: number; cgroupParent?: string }): Promise<string> {
+  /**
+   * RunPodSandbox with a kubelet-like config; returns the sandbox id. `ports` are the sandbox's
+   * port mappings (what kubelet sends for a container's `hostPort`), TCP.
+   */
+  async runPodSandbox(pod: {
+    name: string;
+    namespace: string;
+    uid: string;
+    attempt?: number;
+    cgroupParent?: string;
+    ports?: Array<{ containerPort: number; hostPort: number; hostIP?: string }>;
+  }): Promise<string> {
     const metadata = encode([
       [1, pod.name],
       [2, pod.uid],
       [3, pod.namespace],
       [4, pod.attempt ?? 0],
     ]);
+    // PortMapping: protocol = 1 (TCP = 0), container_port = 2, host_port = 3, host_ip = 4.
+    const ports = (pod.ports ?? []).map(
+      (p) =>
+        [
+          5,
+          encode([
+            [1, 0],
+            [2, p.containerPort],
+            [3, p.hostPort],
+            [4, p.hostIP],
+          ]),
+        ] as Field,
+    );
     const config = encode([
       [1, metadata],
       [2, pod.name],
+      ...ports,
       ...mapEntries(6, { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace }),
       [8, encode([[1, pod.cgroupParent ?? '']])], // LinuxPodSandboxConfig.cgroup_parent
     ]);

@@ -2,7 +2,7 @@
 // busybox containers with `ctr run --rm --cni` for each example conflist. Two containers get
 // addresses from our plugins and ping each other and the node; when they stop, ctr sends DEL
 // (with an empty CNI_NETNS, as it does) and leases, veths, firewall state and libcni's result
-// cache are gone.
+// cache are gone. The CNI bin dir holds only our executables: no reference plugin at all.
 //
 // Isolation: containerd and every ctr call run inside a throwaway node network namespace (entered
 // with nsenter: `ip netns exec` would remount /sys and hide the cgroup mounts runc needs) and a
@@ -12,7 +12,7 @@
 // are untouched; containerd's root, state, socket and runc root are in the temp dir too. The
 // image is built by hand from busybox-static (no registry).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage, haveStaticBusybox } from '../helpers/busybox-image.ts';
@@ -27,8 +27,9 @@ import {
   UPLINK,
   withDataDir,
 } from '../helpers/examples.ts';
-import { BUILD, haveBuild, haveReference, isRoot, type Netns, REFERENCE_DIR, ROOT, trySh, uniqueName, World } from '../helpers/kernel.ts';
+import { BUILD, haveBuild, isRoot, type Netns, ROOT, trySh, uniqueName, World } from '../helpers/kernel.ts';
 import { loadConfList } from '../helpers/libcni.ts';
+import { ask, REMOTE, remoteHost, Servers } from '../helpers/traffic.ts';
 
 // Debian packages containerd (pulls in runc), busybox-static, util-linux.
 const haveContainerd =
@@ -205,7 +206,10 @@ function addressesIn(text: string): string[] {
   return [...text.matchAll(/inet6? ([0-9a-f.:]+)\/\d+ .*scope global/g)].map((m) => m[1]!);
 }
 
-/** net.d and the CNI bin dir: our plugins installed the way users install them; portmap and loopback from the reference. */
+/**
+ * net.d and the CNI bin dir: our plugins installed the way users install them, and nothing else
+ * (containerd runs loopback for every sandbox and portmap for the examples' chains: ours).
+ */
 function prepareDirs(t: string): void {
   mkdirSync(join(t, 'netd'));
   execFileSync(
@@ -213,7 +217,11 @@ function prepareDirs(t: string): void {
     [join(ROOT, 'scripts/install-plugins.mjs'), '--dir', join(t, 'bin'), ...(BUILD === 'standalone' ? ['--standalone'] : [])],
     { stdio: 'pipe' },
   );
-  for (const p of ['portmap', 'loopback']) symlinkSync(join(REFERENCE_DIR, p), join(t, 'bin', p));
+  expect(readdirSync(join(t, 'bin')).sort()).toEqual(
+    BUILD === 'standalone'
+      ? ['bridge', 'cni-ts', 'host-local', 'loopback', 'portmap', 'ptp']
+      : ['bridge', 'host-local', 'loopback', 'portmap', 'ptp'],
+  );
 }
 
 /** The conflist as it goes into net.d, its IPAM dataDir in the temp dir. */
@@ -225,7 +233,7 @@ function writeConflist(t: string, file: string) {
   return { list, dataDir, families: subnetsOf(list).length };
 }
 
-describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`containerd (ctr run --cni) with our ${BUILD} plugins`, () => {
+describe.skipIf(!isRoot || !haveBuild || !haveContainerd)(`containerd (ctr run --cni) with only our ${BUILD} plugins`, () => {
   const world = new World();
   let node: Netns;
   let t: string;
@@ -319,14 +327,16 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(`con
 // kubelet's way: the CRI API. containerd's CRI loads the conflist (written before it starts: 1.6
 // reloads on write/rename, not on create), runs the pause sandbox, and sends ADD; StopPodSandbox
 // sends DEL with the netns, RemovePodSandbox another DEL without it.
-describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(
-  `containerd CRI (RunPodSandbox/StopPodSandbox/RemovePodSandbox) with our ${BUILD} plugins`,
+describe.skipIf(!isRoot || !haveBuild || !haveContainerd)(
+  `containerd CRI (RunPodSandbox/StopPodSandbox/RemovePodSandbox) with only our ${BUILD} plugins`,
   () => {
     let world: World | undefined;
     let ctrd: Containerd | undefined;
     let cri: CriClient | undefined;
+    const servers = new Servers();
 
     afterEach(async () => {
+      servers.stopAll();
       cri?.close();
       await ctrd?.stop();
       world?.cleanup();
@@ -334,9 +344,10 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(
     }, 60_000);
 
     for (const file of CONFLIST_FILES) {
-      it(`${file}: two pod sandboxes get addresses and reach each other; stop and remove release everything`, async () => {
+      it(`${file}: two sandboxes get addresses, reach each other, a host port answers from another host; stop and remove release all`, async () => {
         world = new World();
         const node = nodeWithUplink(world);
+        const remote = remoteHost(world, node);
         const t = world.tmpdir('cnits-cri-');
         prepareDirs(t);
         const { list, dataDir, families } = writeConflist(t, file);
@@ -348,7 +359,11 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(
 
         const ids: string[] = [];
         for (const i of [0, 1]) {
-          ids.push(await cri.runPodSandbox({ name: `web-${i}`, namespace: 'default', uid: `${CTR_NS}-${i}`, cgroupParent: `/${CTR_NS}` }));
+          // Sandbox 0 has a hostPort, as kubelet asks for one: port_mappings in the sandbox config.
+          const ports = i === 0 ? [{ containerPort: 80, hostPort: 18090 }] : [];
+          ids.push(
+            await cri.runPodSandbox({ name: `web-${i}`, namespace: 'default', uid: `${CTR_NS}-${i}`, cgroupParent: `/${CTR_NS}`, ports }),
+          );
         }
         const status = await Promise.all(ids.map((id) => cri!.podSandboxStatus(id)));
         for (const st of status) {
@@ -368,11 +383,22 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference || !haveContainerd)(
           }
         }
 
+        // Sandbox 0's host port, from another host through the node, and from the node's 127.0.0.1.
+        await servers.start(status[0]!.pid!, 'tcp', 80, 'sandbox-0');
+        expect(await ask(remote, 'tcp', REMOTE.nodeV4, 18090)).toBe('sandbox-0');
+        expect(await ask(remote, 'tcp', UPLINK.v4, 18090)).toBe('sandbox-0');
+        expect(await ask(node, 'tcp', '127.0.0.1', 18090)).toBe('sandbox-0');
+        expect(firewallState(node)).toContain(ids[0]);
+        // Our loopback brought each sandbox's lo up.
+        for (const st of status)
+          expect(trySh('nsenter', [`--target=${st.pid}`, '--net', 'ip', '-o', 'link', 'show', 'lo']).stdout).toContain(',UP');
+
         for (const id of ids) await cri.stopPodSandbox(id);
         expect(leaseFiles(dataDir, list.name)).toEqual([]);
-        expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
+        expect(node.links().filter((l) => l.linkinfo?.info_kind === 'veth' && l.ifname !== remote.nodeLink)).toEqual([]);
         const fw = firewallState(node);
         for (const id of ids) expect(fw).not.toContain(id);
+        expect(fw).not.toMatch(/CNI-DN-/);
 
         for (const id of ids) await cri.removePodSandbox(id); // the second DEL, without netns
         expect(await cri.listPodSandbox()).toEqual([]);

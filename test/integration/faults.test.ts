@@ -1,13 +1,14 @@
 // Fault injection: the plugins are killed with SIGKILL at random moments of ADD (as a runtime
-// timeout, the OOM killer or a node shutdown would), for bridge, ptp in both modes and
-// host-local; the pod's namespace disappears between ADD and DEL; another process holds the data
-// directory's lock. After each fault the runtime's DEL (with the namespace still there or already
-// gone) must leave no veth, no route, no lease, no masquerade or spoof-check rule and no held
-// lock, a lease file must never be seen empty or half-written, and the next pod must get a working
-// network (ADD + ping the node).
+// timeout, the OOM killer or a node shutdown would), for bridge, ptp in both modes, host-local,
+// portmap (both backends) and loopback; the pod's namespace disappears between ADD and DEL;
+// another process holds the data directory's lock. After each fault the runtime's DEL (with the
+// namespace still there or already gone) must leave no veth, no route, no lease, no masquerade,
+// spoof-check or host-port rule and no held lock, a lease file must never be seen empty or
+// half-written, and the next pod must get a working network (ADD + ping the node).
 //
 // Reproduce with CNI_TS_FUZZ_SEED=<seed printed>; raise the count with CNI_TS_FAULT_ITERATIONS.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -42,6 +43,23 @@ interface Target {
 }
 
 const ipam = (dataDir: string) => ({ type: 'host-local', dataDir, ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] });
+/** portmap chained after an interface plugin: its host ports and the pod's addresses (dual stack). */
+const PORTMAP_INPUT = {
+  runtimeConfig: {
+    portMappings: [
+      { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostPort: 5353, containerPort: 53, protocol: 'udp' },
+    ],
+  },
+  prevResult: {
+    cniVersion: '1.1.0',
+    interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/pod' }],
+    ips: [
+      { address: '10.88.0.5/24', interface: 0 },
+      { address: 'fd00:88::5/64', interface: 0 },
+    ],
+  },
+};
 const TARGETS: Target[] = [
   {
     plugin: 'bridge',
@@ -75,6 +93,20 @@ const TARGETS: Target[] = [
     label: 'host-local',
     kernel: false,
     config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'host-local', ipam: ipam(d) }),
+  },
+  ...(['iptables', 'nftables'] as const).map(
+    (backend): Target => ({
+      plugin: 'portmap',
+      label: `portmap ${backend}`,
+      kernel: false,
+      config: (name) => ({ cniVersion: '1.1.0', name, type: 'portmap', backend, ...PORTMAP_INPUT }),
+    }),
+  ),
+  {
+    plugin: 'loopback',
+    label: 'loopback',
+    kernel: false,
+    config: (name) => ({ cniVersion: '1.1.0', name, type: 'loopback' }),
   },
 ];
 
@@ -139,7 +171,7 @@ function leftovers(n: Network, firewall0: string): string[] {
       .filter((r) => String(r.dst).startsWith('10.88.') && (!known.has(r.dev) || n.node.link(r.dev)?.linkinfo?.info_kind === 'veth'))
       .map((r) => `route ${r.dst} dev ${r.dev}`),
     ...leaseLikeFiles(n.dataDir).map((f) => `lease ${f}`),
-    ...(lockIsFree(join(n.dataDir, n.net, 'lock')) ? [] : ['lock still held']),
+    ...(!existsSync(join(n.dataDir, n.net, 'lock')) || lockIsFree(join(n.dataDir, n.net, 'lock')) ? [] : ['lock still held']),
     ...(firewallSnapshot(n.node) === firewall0 ? [] : [`firewall rules:\n${textDiff(firewall0, firewallSnapshot(n.node))}`]),
   ];
 }

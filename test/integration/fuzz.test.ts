@@ -1,5 +1,6 @@
 // Mutation fuzzing of the built executables, run as a runtime runs them (environment + stdin,
-// inside a throwaway node namespace), for bridge, ptp (reference and routed mode) and host-local.
+// inside a throwaway node namespace), for bridge, ptp (reference and routed mode), host-local,
+// portmap and loopback.
 //
 // Every failed run must print exactly one well-formed error document with a documented code and
 // exit non-zero, with no stack trace, and leave the node namespace's links, addresses, routes and
@@ -69,6 +70,32 @@ const TARGETS: Target[] = [
     config: (name, d) => ({ cniVersion: '1.1.0', name, type: 'ptp', proxyArp: true, ipMasq: true, ipam: ipam(d) }),
   },
   { plugin: 'host-local', label: 'host-local', config: (name, d) => ({ cniVersion: '0.4.0', name, type: 'host-local', ipam: ipam(d) }) },
+  {
+    plugin: 'portmap',
+    label: 'portmap',
+    // Dual stack, so the warm-up run makes both families' shared chains (infrastructure, never removed).
+    config: (name) => ({
+      cniVersion: '1.1.0',
+      name,
+      type: 'portmap',
+      capabilities: { portMappings: true },
+      runtimeConfig: {
+        portMappings: [
+          { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+          { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '192.0.2.1' },
+        ],
+      },
+      prevResult: {
+        cniVersion: '1.1.0',
+        interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/pod' }],
+        ips: [
+          { address: '10.77.0.5/24', interface: 0 },
+          { address: 'fd00:77::5/64', interface: 0 },
+        ],
+      },
+    }),
+  },
+  { plugin: 'loopback', label: 'loopback', config: (name) => ({ cniVersion: '1.0.0', name, type: 'loopback' }) },
 ];
 
 /** Infrastructure a failed ADD may legitimately leave: the network directory, its lock, round-robin marker. */

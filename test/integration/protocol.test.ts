@@ -27,8 +27,14 @@ import {
   World,
 } from '../helpers/kernel.ts';
 
-const PLUGINS = ['bridge', 'ptp', 'host-local'] as const;
+const PLUGINS = ['bridge', 'ptp', 'host-local', 'portmap', 'loopback'] as const;
 type PluginName = (typeof PLUGINS)[number];
+/** Plugins that never enter CNI_NETNS and, like the reference ones, accept any value there. */
+const NODE_ONLY: readonly PluginName[] = ['host-local', 'portmap'];
+/** Plugins with an `ipam` section. */
+const WITH_IPAM: readonly PluginName[] = ['bridge', 'ptp', 'host-local'];
+/** Plugins that read CNI_ARGS (portmap and loopback accept anything there, as the reference ones do). */
+const READ_ARGS: readonly PluginName[] = ['bridge', 'ptp', 'host-local'];
 
 /** What one test owns: its node namespace (where plugins run) and a data dir for IPAM state. */
 interface Ctx {
@@ -58,7 +64,32 @@ function validConfig(t: Ctx, plugin: PluginName, version = '1.0.0'): Record<stri
       return { cniVersion: version, name, type: 'ptp', ipam };
     case 'host-local':
       return { cniVersion: version, name, type: 'some-plugin', ipam };
+    case 'portmap':
+      return {
+        cniVersion: version,
+        name,
+        type: 'portmap',
+        runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] },
+        prevResult: {
+          cniVersion: version,
+          interfaces: [{ name: 'eth0', sandbox: '/x' }],
+          ips: [{ address: '10.250.7.5/24', interface: 0 }],
+        },
+      };
+    case 'loopback':
+      return { cniVersion: version, name, type: 'loopback' };
   }
+}
+
+/** The code a plugin gives `badConfig`: loopback has no keys of its own, only a prevResult to decode. */
+const badConfigCode = (plugin: PluginName): number => (plugin === 'loopback' ? 6 : 7);
+
+/** A config the plugin itself must refuse (the protocol core accepts it), with `badConfigCode`. */
+function badConfig(t: Ctx, plugin: PluginName, version = '1.0.0'): Record<string, unknown> {
+  const c = validConfig(t, plugin, version);
+  if (plugin === 'portmap') return { ...c, runtimeConfig: { portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] } };
+  if (plugin === 'loopback') return { ...c, prevResult: { cniVersion: version, ips: [{ address: 'bogus' }] } };
+  return { ...c, ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } };
 }
 
 /** The environment of a well-formed request; each case breaks one thing. */
@@ -105,8 +136,12 @@ interface BadInput {
   /** Expected code from our plugins. */
   code: number;
   opts: (t: Ctx, plugin: PluginName) => Partial<RunOptions>;
-  /** A CNI_NETNS problem: host-local never enters the netns and, like the reference, ignores it. */
+  /** A CNI_NETNS problem: host-local and portmap never enter the netns and, like the reference ones, ignore it. */
   netns?: true;
+  /** A problem in the `ipam` section (plugins without one skip it). */
+  ipam?: true;
+  /** A CNI_ARGS problem: portmap and loopback never read CNI_ARGS, as the reference ones do not. */
+  cniArgs?: true;
 }
 
 const withConfig = (f: (c: Record<string, unknown>) => unknown) => (t: Ctx, p: PluginName) => ({
@@ -125,8 +160,8 @@ const BAD_INPUTS: BadInput[] = [
   { what: 'CNI_IFNAME too long', code: 4, opts: () => ({ ifname: 'a'.repeat(16) }) },
   { what: 'CNI_IFNAME with "/"', code: 4, opts: () => ({ ifname: 'eth/0' }) },
   { what: 'CNI_IFNAME "."', code: 4, opts: () => ({ ifname: '.' }) },
-  { what: 'CNI_ARGS with an unknown key', code: 4, opts: () => ({ args: 'FOO=bar' }) },
-  { what: 'CNI_ARGS malformed pair', code: 4, opts: () => ({ args: 'IgnoreUnknown=1;IP' }) },
+  { what: 'CNI_ARGS with an unknown key', code: 4, cniArgs: true, opts: () => ({ args: 'FOO=bar' }) },
+  { what: 'CNI_ARGS malformed pair', code: 4, cniArgs: true, opts: () => ({ args: 'IgnoreUnknown=1;IP' }) },
   { what: 'empty stdin', code: 6, opts: () => ({ config: '' }) },
   { what: 'truncated JSON', code: 6, opts: () => ({ config: '{"cniVersion":"1.0.0","name":' }) },
   { what: 'JSON array', code: 6, opts: () => ({ config: '[]' }) },
@@ -148,6 +183,7 @@ const BAD_INPUTS: BadInput[] = [
   {
     what: 'wrong type for ipam.subnet',
     code: 7,
+    ipam: true,
     opts: (t, p) => ({
       netns: t.world.pod().path,
       config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } },
@@ -156,6 +192,7 @@ const BAD_INPUTS: BadInput[] = [
   {
     what: 'ipam.subnet not a CIDR',
     code: 7,
+    ipam: true,
     opts: (t, p) => ({
       netns: t.world.pod().path,
       config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } },
@@ -182,17 +219,19 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
     expect(empty.json.supportedVersions).toContain('1.1.0');
   });
 
-  it.for(BAD_INPUTS.filter((b) => !(b.netns && plugin === 'host-local')).map((b) => [b.what, b] as const))(
-    '%s → error document, non-zero exit, nothing changed',
-    async ([_what, bad], ctx) => {
-      const t = fresh(ctx);
-      const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
-      expectErrorDocument(r, bad.code);
-      expectNothingChanged(t);
-    },
-  );
+  it.for(
+    BAD_INPUTS.filter(
+      (b) =>
+        !(b.netns && NODE_ONLY.includes(plugin)) && !(b.ipam && !WITH_IPAM.includes(plugin)) && !(b.cniArgs && !READ_ARGS.includes(plugin)),
+    ).map((b) => [b.what, b] as const),
+  )('%s → error document, non-zero exit, nothing changed', async ([_what, bad], ctx) => {
+    const t = fresh(ctx);
+    const r = await runPlugin(request(t, plugin, 'ADD', bad.opts(t, plugin)));
+    expectErrorDocument(r, bad.code);
+    expectNothingChanged(t);
+  });
 
-  it.skipIf(plugin === 'host-local')('refuses its own network namespace before doing anything', async (ctx) => {
+  it.skipIf(NODE_ONLY.includes(plugin))('refuses its own network namespace before doing anything', async (ctx) => {
     const t = fresh(ctx);
     const { node } = t;
     for (const command of ['ADD', 'CHECK', 'DEL']) {
@@ -208,9 +247,8 @@ describeRoot.each(PLUGINS)('%s executable', { concurrent: true }, (plugin) => {
 
   it('error documents carry the config version once the config is read', async (ctx) => {
     const t = fresh(ctx);
-    const config = { ...validConfig(t, plugin, '0.3.1'), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } };
-    const r = await runPlugin(request(t, plugin, 'ADD', { config, netns: t.world.pod().path }));
-    expectErrorDocument(r, 7);
+    const r = await runPlugin(request(t, plugin, 'ADD', { config: badConfig(t, plugin, '0.3.1'), netns: t.world.pod().path }));
+    expectErrorDocument(r, badConfigCode(plugin));
     expect(r.json.cniVersion).toBe('0.3.1');
   });
 
@@ -287,11 +325,14 @@ const DIFF_CASES: DiffCase[] = [
   // both fail, codes differ by design or because the reference answers 999:
   { what: 'null config', command: 'ADD', same: 'class', opts: () => ({ config: 'null' }) },
   { what: 'CNI_ARGS unknown key', command: 'ADD', same: 'class', opts: () => ({ args: 'FOO=bar' }) },
+  // portmap and loopback ignore CNI_ARGS altogether, as the reference ones do: a DEL with any succeeds.
+  { what: 'CNI_ARGS malformed, DEL', command: 'DEL', same: 'class', skip: ['bridge', 'ptp', 'host-local'], opts: () => ({ args: 'a;;=' }) },
   { what: 'cniVersion not semver', command: 'ADD', same: 'class', opts: withConfig((c) => ({ ...c, cniVersion: '1.0' })) },
   {
     what: 'ipam.subnet wrong type',
     command: 'ADD',
     same: 'class',
+    skip: ['portmap', 'loopback'], // no ipam section
     opts: (t, p) => ({
       netns: t.world.pod().path,
       config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: 24, dataDir: t.dataDir } },
@@ -301,13 +342,20 @@ const DIFF_CASES: DiffCase[] = [
     what: 'ipam.subnet not a CIDR',
     command: 'ADD',
     same: 'class',
+    skip: ['portmap', 'loopback'], // no ipam section
     opts: (t, p) => ({
       netns: t.world.pod().path,
       config: { ...validConfig(t, p), ipam: { type: 'host-local', subnet: '10.0.0.0/33', dataDir: t.dataDir } },
     }),
   },
-  // host-local never enters CNI_NETNS: both implementations allocate whatever path it names.
+  // host-local and portmap never enter CNI_NETNS: both implementations work whatever path it names.
   { what: 'ADD on a missing netns', command: 'ADD', same: 'class', opts: () => ({}) },
+  {
+    what: 'plugin-side config error',
+    command: 'ADD',
+    same: 'class',
+    opts: (t, p) => ({ netns: t.world.pod().path, config: badConfig(t, p) }),
+  },
   // both succeed:
   { what: 'DEL on a missing netns', command: 'DEL', same: 'code', opts: () => ({}) },
   { what: 'DEL with an empty CNI_NETNS', command: 'DEL', same: 'code', opts: () => ({ netns: '' }) },
@@ -491,18 +539,14 @@ describe.skipIf(BUILD !== 'standalone' || !haveBuild)('standalone multi-call exe
   });
 
   it('prints its usage on stderr and exits 1 when no plugin is named (nothing on stdout)', () => {
-    for (const [args, argv0] of [
-      [[]],
-      [['portmap']],
-      [['../bridge']],
-      [['portmap'], '/opt/cni/bin/portmap'],
-      [[], '/x/bridge.old'],
-    ] as Array<[string[], string?]>) {
+    for (const [args, argv0] of [[[]], [['tuning']], [['../bridge']], [['tuning'], '/opt/cni/bin/tuning'], [[], '/x/bridge.old']] as Array<
+      [string[], string?]
+    >) {
       const r = version(args, argv0);
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toBe(
-        'cni-ts multi-call executable; usage: cni-ts <bridge|host-local|ptp>, or invoke it through a link named after the plugin\n',
+        'cni-ts multi-call executable; usage: cni-ts <bridge|host-local|ptp|portmap|loopback>, or invoke it through a link named after the plugin\n',
       );
     }
   });

@@ -3,11 +3,12 @@
 //    host-local gives them (measured side by side), and nothing is group- or world-writable;
 //  - a full ADD/CHECK/GC/STATUS/DEL life cycle writes nothing outside the configured data
 //    directory (a whole temp tree, the plugin's working directory included, is snapshotted);
-//  - shell metacharacters in every user-controlled string are never interpreted.
+//  - shell metacharacters in every user-controlled string are never interpreted, and no portmap
+//    value can end the iptables-restore line or nft command it goes into.
 import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runRaw, treeDiff, treeSnapshot } from '../helpers/fuzz.ts';
+import { firewallSnapshot, runRaw, treeDiff, treeSnapshot } from '../helpers/fuzz.ts';
 import { containerId, haveBuild, haveReference, isRoot, PLUGIN_DIR, REFERENCE_DIR, runOk, uniqueName, World } from '../helpers/kernel.ts';
 
 let world: World;
@@ -141,6 +142,59 @@ describe.skipIf(!isRoot || !haveBuild)('file-system hygiene and injection resist
       }
     }
     expect(runs).toBe(payloads.length * 3 * 3 * 2);
+  });
+
+  it('portmap: values that could end an iptables-restore line or an nft command, or reach a shell, are refused; nothing changes', async () => {
+    world = new World();
+    const node = world.node();
+    const tree = world.tmpdir('cnits-pminject-');
+    const marker = join(tree, 'pwned');
+    const rules = () => firewallSnapshot(node);
+    const prevResult = {
+      cniVersion: '1.1.0',
+      interfaces: [{ name: 'eth0', sandbox: '/x' }],
+      ips: [{ address: '10.60.0.5/24', interface: 0 }],
+    };
+    const base = {
+      cniVersion: '1.1.0',
+      name: 'pmsec',
+      type: 'portmap',
+      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
+      prevResult,
+    };
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'pmsec', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: PLUGIN_DIR };
+    const ok = await runRaw(node, join(PLUGIN_DIR, 'portmap'), env, Buffer.from(JSON.stringify(base)), tree);
+    expect(ok.code, ok.stdout).toBe(0); // the shared chains exist: only an attachment's rules could change
+    const before = rules();
+    const mapping = (m: Record<string, unknown>) => ({
+      runtimeConfig: { portMappings: [{ hostPort: 8081, containerPort: 80, protocol: 'tcp', ...m }] },
+    });
+    const hostile: Array<Record<string, unknown>> = [
+      { conditionsV4: ['-d', '10.0.0.1\n-A INPUT -j DROP'] },
+      { conditionsV4: ['-d', `10.0.0.1\r\n*filter\n-A INPUT -j DROP\nCOMMIT`] },
+      { conditionsV4: [`$(touch ${marker})`] }, // not iptables-style, so nftables; nft itself refuses it (113)
+      { backend: 'nftables', conditionsV4: [`ip daddr 10.0.0.1; flush ruleset`] },
+      { backend: 'nftables', conditionsV4: [`ip daddr 10.0.0.1 # comment the jump away`] },
+      { externalSetMarkChain: 'KUBE-MARK-MASQ\n-A INPUT -j DROP' },
+      { externalSetMarkChain: `x;touch ${marker}` },
+      mapping({ protocol: `tcp\n-A INPUT -j DROP` }),
+      mapping({ hostIP: `10.0.0.1\n-A INPUT -j DROP` }),
+      mapping({ hostIP: `$(touch ${marker})` }),
+    ];
+    for (const over of hostile) {
+      const out = await runRaw(
+        node,
+        join(PLUGIN_DIR, 'portmap'),
+        { ...env, CNI_CONTAINERID: 'hostile' },
+        Buffer.from(JSON.stringify({ ...base, ...over })),
+        tree,
+      );
+      expect(out.code, JSON.stringify(over)).not.toBe(0);
+      // Refused as config (7, or 2 for an unsupported protocol), or by nft itself (113).
+      expect(String(over.conditionsV4).startsWith('$(') ? [113] : [2, 7], JSON.stringify(over)).toContain(JSON.parse(out.stdout).code);
+      expect(rules(), JSON.stringify(over)).toBe(before);
+      expect(existsSync(marker)).toBe(false);
+    }
   });
 
   it('a lone UTF-16 surrogate in a path becomes U+FFFD, as node:fs writes it (both builds name files alike)', async () => {

@@ -7,6 +7,11 @@
 // returned and whose DEL has not started must own the lease of its address, and no two such pods
 // may hold the same address. At the end nothing is left: no lease, no veth, no held lock.
 //
+// A second test runs containerd's pod network set-up 50 times at once: loopback, then bridge +
+// portmap as a chain, each pod with a host port of its own (half the pods on the iptables backend,
+// half on nftables), CHECK of the chain, then DEL; no error, and nothing left: no host-port chain
+// or rule, no veth, no lease.
+//
 // Raise the load with CNI_TS_STRESS_ROUNDS (cycles per worker).
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +29,7 @@ import {
   uniqueName,
   World,
 } from '../helpers/kernel.ts';
+import { type Attachment, addNetworkList, type ConfList, checkNetworkList, delNetworkList, type Runtime } from '../helpers/libcni.ts';
 
 const WORKERS = 50;
 const ROUNDS = countFromEnv('STRESS_ROUNDS', 3);
@@ -130,5 +136,82 @@ describe.skipIf(!isRoot || !haveBuild || !haveReference)('concurrency stress', (
     expect(counts.adds).toBe(WORKERS * ROUNDS);
     expect(counts.byReference).toBe((WORKERS / 2) * ROUNDS);
     expect(counts.scans).toBeGreaterThan(1);
+  }, 900_000);
+});
+
+describe.skipIf(!isRoot || !haveBuild)('concurrency stress: loopback + bridge + portmap', () => {
+  it(`${WORKERS} workers × ${ROUNDS} pod set-ups (loopback, bridge + portmap chain with a host port, CHECK, DEL): no error, nothing left`, async () => {
+    world = new World();
+    const node = world.node();
+    const dataDir = world.tmpdir('cnits-stress-pm-');
+    const net = uniqueName('sp');
+    const rt: Runtime = { node, path: [PLUGIN_DIR] };
+    const list = (backend: string): ConfList => ({
+      cniVersion: '1.0.0',
+      name: net,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cnistress0',
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.97.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
+        },
+        { type: 'portmap', backend, capabilities: { portMappings: true } },
+      ],
+    });
+    const loopbackConfig = { cniVersion: '1.0.0', name: 'cni-loopback', type: 'loopback' };
+    const pods: Netns[] = Array.from({ length: WORKERS }, () => world.pod());
+    const failures: string[] = [];
+    const counts = { adds: 0, dels: 0, checks: 0, leaks: 0, internalErrors: 0 };
+
+    const worker = async (w: number) => {
+      const pod = pods[w]!;
+      const chain = list(w % 2 ? 'nftables' : 'iptables');
+      for (let round = 0; round < ROUNDS; round++) {
+        const att: Attachment = {
+          containerID: `stress-${net}-${w}-${round}`,
+          netns: pod.path,
+          ifname: 'eth0',
+          capabilityArgs: { portMappings: [{ hostPort: 20000 + w, containerPort: 80, protocol: w % 3 ? 'tcp' : 'udp' }] },
+        };
+        const lo = { plugin: 'loopback', node, containerID: att.containerID, netns: pod.path, ifname: 'lo' };
+        try {
+          const l = await runPlugin({ ...lo, command: 'ADD', config: loopbackConfig });
+          if (l.code !== 0) throw new Error(`loopback ADD: ${l.stdout}`);
+          const result = await addNetworkList(rt, chain, att);
+          counts.adds += 1;
+          await checkNetworkList(rt, chain, att, result);
+          counts.checks += 1;
+          await delNetworkList(rt, chain, att, result);
+          const d = await runPlugin({ ...lo, command: 'DEL', config: loopbackConfig });
+          if (d.code !== 0) throw new Error(`loopback DEL: ${d.stdout}`);
+          counts.dels += 1;
+        } catch (e) {
+          const text = (e as Error).message;
+          if (text.includes('"code": 999') || text.includes('"code":999')) counts.internalErrors += 1;
+          failures.push(`${att.containerID}: ${text.slice(0, 600)}`);
+          return;
+        }
+      }
+    };
+    await Promise.all(pods.map((_, w) => worker(w)));
+
+    const nat = node.exec('iptables-save', ['-t', 'nat']) + node.exec('ip6tables-save', ['-t', 'nat']);
+    const nft = node.tryExec('nft', ['list', 'ruleset']).stdout;
+    const left = [
+      ...nat.split('\n').filter((l) => /CNI-DN-|stress-/.test(l)),
+      ...nft.split('\n').filter((l) => l.includes('stress-')),
+      ...leaseLikeFiles(dataDir).map((f) => `lease ${f}`),
+      ...node
+        .links()
+        .filter((l) => l.linkinfo?.info_kind === 'veth')
+        .map((l) => `veth ${l.ifname}`),
+    ];
+    counts.leaks = left.length;
+    recordCounts('stress portmap', counts);
+    expect(failures).toEqual([]);
+    expect(left).toEqual([]);
+    expect(counts.adds).toBe(WORKERS * ROUNDS);
   }, 900_000);
 });

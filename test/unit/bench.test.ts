@@ -17,7 +17,7 @@ describe('bench statistics', () => {
 
 describe('bench scenarios', () => {
   it('keep every build on its own network name, bridge, subnet and dataDir', () => {
-    for (const sc of scenarios('/tmp/x')) {
+    for (const sc of scenarios('/tmp/x').filter((x) => x.config(0).ipam)) {
       const cfgs = [0, 1, 2].map((slot) => sc.config(slot, slot === 0 ? 'reference' : 'bundle'));
       for (const key of ['name', 'bridge']) {
         const values = cfgs.map((c) => c[key]).filter((v) => v !== undefined);
@@ -27,6 +27,12 @@ describe('bench scenarios', () => {
       expect(new Set(subnets).size).toBe(3);
       expect(new Set(cfgs.map((c) => c.ipam.dataDir)).size).toBe(3);
     }
+  });
+  it('chains hand the same network name to every plugin, and only one scenario asks for a host port', () => {
+    const chains = scenarios('/tmp/x').filter((x) => x.next);
+    expect(chains.map((c) => c.id)).toEqual(['chain-hostport', 'chain']);
+    for (const c of chains) for (const slot of [0, 1, 2]) expect(c.next!(slot)[0]!.config.name).toBe(c.config(slot).name);
+    expect(chains.map((c) => c.next!(0)[0]!.config.runtimeConfig?.portMappings?.length ?? 0)).toEqual([1, 0]);
   });
   it('never sends our routed-mode key to the reference ptp', () => {
     const routed = scenarios('/tmp/x').find((s) => s.id === 'ptp-routed')!;

@@ -1,4 +1,5 @@
-// In-process mutation fuzzing of the real plugin objects (bridge, ptp in both modes, host-local)
+// In-process mutation fuzzing of the real plugin objects (bridge, ptp in both modes, host-local,
+// portmap, loopback)
 // through lib/cni/dispatch.ts: thousands of hostile configs and environments per run, no root and no
 // kernel. Process spawning is replaced by a recorder that refuses (so nothing can reach the
 // kernel even when a mutated input is valid), and every file-system write is confined to a
@@ -105,6 +106,8 @@ import { dispatch, type Plugin } from '../../lib/cni/dispatch.ts';
 import { ErrorCode } from '../../lib/cni/errors.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { bridge } from '../../plugins/bridge/plugin.ts';
+import { loopback } from '../../plugins/loopback/plugin.ts';
+import { portmap } from '../../plugins/portmap/plugin.ts';
 import { ptp } from '../../plugins/ptp/plugin.ts';
 import {
   countFromEnv,
@@ -170,6 +173,24 @@ const TARGETS: Target[] = [
     config: (d) => ({ cniVersion: '1.1.0', name: 'fuzznet', type: 'ptp', proxyArp: true, hostVethPrefix: 'fz', ipam: ipam(d) }),
   },
   { plugin: hostLocal, label: 'host-local', config: (d) => ({ cniVersion: '0.4.0', name: 'fuzznet', type: 'host-local', ipam: ipam(d) }) },
+  {
+    plugin: portmap,
+    label: 'portmap',
+    config: () => ({
+      cniVersion: '1.0.0',
+      name: 'fuzznet',
+      type: 'portmap',
+      snat: true,
+      markMasqBit: 13,
+      runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '192.0.2.1' }] },
+      prevResult: {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', sandbox: '/fake-netns/pod' }],
+        ips: [{ address: '10.77.0.5/24', interface: 0 }],
+      },
+    }),
+  },
+  { plugin: loopback, label: 'loopback', config: () => ({ cniVersion: '1.0.0', name: 'fuzznet', type: 'loopback' }) },
 ];
 
 /** What the dispatcher alone must refuse, from the environment: the expected code, else undefined. */
@@ -254,9 +275,13 @@ describe('fuzzing dispatch() with the real plugins (in-process, no kernel)', () 
         if (env.CNI_COMMAND === 'VERSION') {
           expect(JSON.parse(out.stdout).supportedVersions, where).toEqual(SUPPORTED_VERSIONS);
         } else {
-          // With spawning refused, no ADD can complete (host-local needs flock); the rest print nothing.
-          expect(env.CNI_COMMAND, where).not.toBe('ADD');
-          expect(out.stdout, where).toBe('');
+          // With spawning refused, no ADD can complete (host-local needs flock) but portmap's
+          // pass-through of a prevResult when it has nothing to map; the rest print nothing.
+          if (env.CNI_COMMAND === 'ADD') {
+            expect(target.label, where).toBe('portmap');
+            expect(state.spawned, where).toEqual([]);
+            expect(typeof JSON.parse(out.stdout), where).toBe('object');
+          } else expect(out.stdout, where).toBe('');
         }
         continue;
       }

@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { classify, install, parseArgs } from '../../scripts/install-plugins.mjs';
+import { classify, install, PLUGINS, parseArgs } from '../../scripts/install-plugins.mjs';
 
 let root: string;
 let dir: string;
@@ -23,7 +23,7 @@ const opts = (o: Partial<ReturnType<typeof parseArgs>> = {}) => ({ ...parseArgs(
 
 function fakeBuild(version: string): void {
   mkdirSync(join(root, 'dist', 'bin'), { recursive: true });
-  for (const p of ['bridge', 'host-local', 'ptp']) {
+  for (const p of PLUGINS) {
     writeFileSync(join(root, 'dist', p), `#!/usr/bin/env node\n// cni-ts plugin: ${p}\nconsole.log(${JSON.stringify(version)})\n`, {
       mode: 0o644,
     });
@@ -58,8 +58,8 @@ describe('install-plugins', () => {
 
   it('installs the Node bundles with mode 0755 into a new directory, leaving no temp files', () => {
     install(root, opts());
-    expect(readdirSync(dir).sort()).toEqual(['bridge', 'host-local', 'ptp']);
-    for (const p of ['bridge', 'host-local', 'ptp']) {
+    expect(readdirSync(dir).sort()).toEqual(['bridge', 'host-local', 'loopback', 'portmap', 'ptp']);
+    for (const p of PLUGINS) {
       expect(statSync(join(dir, p)).mode & 0o777).toBe(0o755);
       expect(readFileSync(join(dir, p), 'utf8')).toBe(readFileSync(join(root, 'dist', p), 'utf8'));
     }
@@ -67,9 +67,9 @@ describe('install-plugins', () => {
 
   it('installs the standalone executable plus links named after each plugin', () => {
     install(root, opts({ standalone: true }));
-    expect(readdirSync(dir).sort()).toEqual(['bridge', 'cni-ts', 'host-local', 'ptp']);
+    expect(readdirSync(dir).sort()).toEqual(['bridge', 'cni-ts', 'host-local', 'loopback', 'portmap', 'ptp']);
     expect(statSync(join(dir, 'cni-ts')).mode & 0o777).toBe(0o755);
-    for (const p of ['bridge', 'host-local', 'ptp']) {
+    for (const p of PLUGINS) {
       expect(lstatSync(join(dir, p)).isSymbolicLink()).toBe(true);
       expect(readlinkSync(join(dir, p))).toBe('cni-ts');
     }
@@ -90,16 +90,16 @@ describe('install-plugins', () => {
   it('refuses to replace a foreign plugin of the same name, changing nothing, unless --force', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'bridge'), '\x7fELF someone else', { mode: 0o755 });
-    writeFileSync(join(dir, 'portmap'), 'another plugin', { mode: 0o755 });
+    writeFileSync(join(dir, 'bandwidth'), 'another plugin', { mode: 0o755 });
     expect(classify(join(dir, 'bridge'))).toBe('foreign');
     expect(() => install(root, opts())).toThrow(/not ours.*bridge.*--force/);
-    expect(readdirSync(dir).sort()).toEqual(['bridge', 'portmap']);
+    expect(readdirSync(dir).sort()).toEqual(['bandwidth', 'bridge']);
     expect(readFileSync(join(dir, 'bridge'), 'utf8')).toBe('\x7fELF someone else');
 
     const r = install(root, opts({ force: true }));
     expect(r.replacedForeign).toEqual(['bridge']);
     expect(readFileSync(join(dir, 'bridge'), 'utf8')).toContain('cni-ts plugin: bridge');
-    expect(readFileSync(join(dir, 'portmap'), 'utf8')).toBe('another plugin'); // other names untouched
+    expect(readFileSync(join(dir, 'bandwidth'), 'utf8')).toBe('another plugin'); // other names untouched
   });
 
   it('fails before touching anything when the build is missing', () => {
@@ -111,7 +111,7 @@ describe('install-plugins', () => {
   it('dry run changes nothing', () => {
     const lines: string[] = [];
     install(root, opts({ dryRun: true }), (m) => lines.push(m));
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(PLUGINS.length);
     expect(() => statSync(dir)).toThrow();
   });
 

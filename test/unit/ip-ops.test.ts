@@ -651,6 +651,10 @@ describe('queries', () => {
     expect(queryOf(['-details', ...args])).toEqual(queryOf(args));
   });
 
+  it('route-get is `ip route get ADDR` (asked as a typed query only: its words are not read back)', () => {
+    expect(queryArgs({ kind: 'route-get', to: '10.0.0.1' })).toEqual(['route', 'get', '10.0.0.1']);
+  });
+
   it.each([
     [['link', 'show', 'up']],
     [['-4', 'link', 'show']],
