@@ -570,6 +570,9 @@ async function addBackground(chain, count, parallel = 6) {
   await Promise.all(Array.from({ length: parallel }, worker));
 }
 
+/** Whether the portmap chains are measured: only once every build has a portmap plugin. */
+const portmapInEveryBuild = () => SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap'));
+
 /** Where a node's leases live (each node of the scale scenario has its own). */
 const scaleDataDir = (backend, size) => join(WORK, `scale-${backend}-${size}`);
 
@@ -578,11 +581,7 @@ const scaleDataDir = (backend, size) => join(WORK, `scale-${backend}-${size}`);
  * chain (every firewall feature). The layout is the reference's, so every build sees the same node.
  */
 async function innerScaleAttach(backend, size) {
-  const chains = scaleChains(
-    backend,
-    scaleDataDir(backend, size),
-    SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap')),
-  );
+  const chains = scaleChains(backend, scaleDataDir(backend, size), portmapInEveryBuild());
   await addBackground(chains[chains.length - 1], size);
 }
 
@@ -591,11 +590,7 @@ async function innerScaleAttach(backend, size) {
  * and build (builds interleaved); returns the samples.
  */
 async function innerScaleMeasure(backend, size, iterations, round) {
-  const chains = scaleChains(
-    backend,
-    scaleDataDir(backend, size),
-    SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap')),
-  );
+  const chains = scaleChains(backend, scaleDataDir(backend, size), portmapInEveryBuild());
   const out = {};
   for (const chain of chains) {
     const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
@@ -648,7 +643,7 @@ async function scale() {
   const result = {};
   for (const [b, backend] of SCALE_BACKENDS.entries()) {
     const nodes = SCALE_SIZES.map((size, k) => ({ size, name: `cnitsp${TAG}n${backend[0]}${k}`, infix: `s${backend[0]}${k}` }));
-    const chains = scaleChains(backend, '', false);
+    const chains = scaleChains(backend, '', portmapInEveryBuild());
     const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
     const raw = {};
     try {
