@@ -148,7 +148,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK
 const NLMSG_MIN_TYPE = 0x10; // below: NOOP, ERROR, DONE, OVERRUN
 
 /** The messages of `buf` that are control messages or contain `needle` (copied out of `buf`). */
-function messagesContaining(buf: Uint8Array, needle: Uint8Array): Message[] {
+export function messagesContaining(buf: Uint8Array, needle: Uint8Array): Message[] {
   const out: Message[] = [];
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let hit = indexOfBytes(buf, needle);
