@@ -14,14 +14,22 @@
 // `withStore`.
 //
 // The content of an ADD's leases is known before any address is chosen, so ADD writes and syncs
-// them as "pending" files before it takes the lock (`prepare`) and only links them under it: the
-// flush to disk (~1 ms) no longer holds up every other ADD of the node. Temp files of the
+// them as "pending" files before it takes the lock (PendingLeases) and only links them under it: the
+// flush to disk (~1 ms) no longer holds up every other ADD of the node. The flush runs off the
+// JavaScript thread, started before ADD has even loaded its address code (ipam/host-local.ts), so
+// it costs ADD nothing but the wait for whichever of the two ends last. Temp files of the
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
 // Both live in `.cni-ts/`, never in the network directory itself (see the index, below); names
 // that are not addresses, so the reference (which reads every file under the network directory)
 // never counts them as leases.
+//
+// Lease files are named by Go's text form of their address, and only such names are leases. The
+// callers that work with addresses (ADD, CHECK, STATUS, GC) hand the store lib/net/address.ts,
+// which they load anyway; a name is parsed only where an address is wanted (under the lock an ADD
+// parses none but its own). DEL does not load it: its leases are found by content, as the
+// reference's DEL finds them, among the names made of address characters (see releaseByOwner).
 //
 // The lease index (lease-index.ts, in `.cni-ts/index`) spares ADD and DEL from reading every lease
 // file of the network (the reference's way, ~36 µs a lease here). It is trusted only while the
@@ -41,10 +49,12 @@
 
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { Attachment } from '../lib/cni/types.ts';
-import { formatIP, type IP, parseIP } from '../lib/net/address.ts';
+import type * as AddressModule from '../lib/net/address.ts';
+import type { IP } from '../lib/net/address.ts';
 import {
   closeSync,
   constants,
+  fdatasyncAsync,
   fdatasyncSync,
   fstatSync,
   ftruncateSync,
@@ -63,9 +73,9 @@ import { randomBytesHex } from '../lib/platform/hash.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
-import { checkNetworkName } from './config.ts';
 import { LeaseIndex, ownerDigest } from './lease-index.ts';
 import type { Lease, LeaseAdmin, LeaseStore, Owner } from './lease-store.ts';
+import { estimatedRangeSets, networkDir, parseStoreLocation } from './store-location.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -85,6 +95,12 @@ const DIR_MODE = 0o755;
 const LOCK_MODE = 0o750;
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
+/** The attachment a request is for: a lease's owner. */
+export const ownerOf = (req: { env: { containerID: string; ifname: string } }): Owner => ({
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+});
+
 export const leaseContent = (o: Owner): string => `${o.containerID.trim()}${LINE_BREAK}${o.ifname}`;
 
 /** Owner recorded in a lease file; `ifname` is absent in legacy leases. undefined when empty. */
@@ -95,16 +111,17 @@ export function parseLeaseContent(content: string): { containerID: string; ifnam
   return i < 0 ? { containerID: t } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
 }
 
+/** What the store needs of lib/net/address.ts: lease names are Go's text form of the address. */
+export type LeaseAddresses = Pick<typeof AddressModule, 'formatIP' | 'parseIP'>;
+
 /** The address a lease file name stands for; only Go's canonical text form counts. */
-export function leaseNameToIP(name: string): IP | undefined {
-  const ip = parseIP(name);
-  return ip && formatIP(ip) === name ? ip : undefined;
+export function leaseNameToIP(name: string, addresses: LeaseAddresses): IP | undefined {
+  const ip = addresses.parseIP(name);
+  return ip && addresses.formatIP(ip) === name ? ip : undefined;
 }
 
-export const networkDir = (dataDir: string, network: string): string => {
-  checkNetworkName(network);
-  return join(dataDir, network);
-};
+/** A name that may be a lease: made of the characters of Go's address text (the lock, last_reserved_ip.N and our dot-files are not). */
+const mayBeLease = (name: string): boolean => /^[0-9a-f.:]+$/.test(name);
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
 
@@ -143,7 +160,10 @@ const EXPECTED_CODES: ReadonlySet<number> = new Set([
 
 export class DiskStore implements LeaseStore, LeaseAdmin {
   private readonly own: string;
-  /** Lease names and owner digests: the directory's leases, kept current as we reserve and release. */
+  /**
+   * The names that may be leases, with owner digests, kept current as we reserve and release; the
+   * ones that are not an address's text are dropped where an address is wanted (see the header).
+   */
   private readonly index: LeaseIndex;
   /** The index differs from `.cni-ts/index` (rebuilt, or changed by this hold). */
   private dirty = false;
@@ -154,7 +174,8 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
 
   private constructor(
     readonly dir: string,
-    pending: readonly string[] = [],
+    pending: readonly string[],
+    private readonly addresses: LeaseAddresses | undefined,
   ) {
     this.own = join(dir, OWN_DIR);
     this.pending = [...pending];
@@ -169,12 +190,19 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
 
   /**
    * Take the network's lock and run `fn` with the store. `create` makes the directory (ADD);
-   * without it a missing directory means "nothing stored" and `fn` is not called.
+   * without it a missing directory means "nothing stored" and `fn` is not called. `addresses`
+   * (lib/net/address.ts) is needed by every method that takes or returns an address.
    */
   static async withStore<T>(
     dataDir: string,
     network: string,
-    opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number } },
+    opts: {
+      create: boolean;
+      waitSeconds?: number;
+      pending?: PendingLeases;
+      prepare?: { content: string; count: number };
+      addresses?: LeaseAddresses;
+    },
     fn: (store: LeaseStore & LeaseAdmin) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
@@ -192,13 +220,16 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         throw e instanceof CniError ? e : ioError(`cannot access data directory ${dir}`, e);
       }
     }
-    const own = join(dir, OWN_DIR);
-    const pending = opts.prepare ? writePending(own, opts.prepare.content, opts.prepare.count) : [];
+    const pending =
+      opts.pending?.dir === dir ? opts.pending : opts.prepare && PendingLeases.write(dir, opts.prepare.content, opts.prepare.count);
     try {
+      // Linked under the lock only once on disk: a lease never exists half-written.
+      const flushed = await pending?.flushed;
+      if (flushed) throw ioError(`cannot write ${join(dir, OWN_DIR, pending!.names[0] ?? '')}`, flushed);
       return await withFileLock(
         join(dir, LOCK_FILE),
         async () => {
-          const store = new DiskStore(dir, pending);
+          const store = new DiskStore(dir, pending?.names ?? [], opts.addresses);
           let intact = false;
           try {
             const result = await fn(store);
@@ -215,18 +246,23 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         LOCK_MODE,
       );
     } finally {
-      for (const name of pending) removeQuietly(own, name); // the ones not linked (or already removed)
+      pending?.discard(); // the ones not linked (or already removed)
     }
+  }
+
+  private address(): LeaseAddresses {
+    if (!this.addresses) throw new Error('host-local: the disk store was opened without lib/net/address.ts');
+    return this.addresses;
   }
 
   // ---- LeaseStore (the allocator's view) ----
 
   isLeased(ip: IP): boolean {
-    return this.index.has(formatIP(ip));
+    return this.index.has(this.address().formatIP(ip));
   }
 
   reserve(ip: IP, owner: Owner, setIndex: number): boolean {
-    const name = formatIP(ip);
+    const name = this.address().formatIP(ip);
     const content = leaseContent(owner);
     const linked = this.linkPending(name);
     if (linked === 'taken') return false;
@@ -253,39 +289,51 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
   }
 
   release(ip: IP): void {
-    this.removeLease(formatIP(ip));
+    this.removeLease(this.address().formatIP(ip));
   }
 
   lastReserved(setIndex: number): IP | undefined {
     try {
-      return parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
+      return this.address().parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
     } catch {
       return undefined; // missing or unreadable: round-robin restarts at the range start, as in Go
     }
   }
 
   leasesOf(owner: Owner): IP[] {
-    return this.leaseNamesOf([leaseContent(owner), owner.containerID.trim()]).map((n) => leaseNameToIP(n)!);
+    const addresses = this.address();
+    return this.leaseNamesOf([leaseContent(owner), owner.containerID.trim()]).flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
   // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
 
+  /** Every lease with its recorded owner. */
   leases(): Lease[] {
-    return this.index.names().map((name) => {
+    const addresses = this.address();
+    return this.index.names().flatMap((name) => {
+      const ip = leaseNameToIP(name, addresses);
+      if (!ip) return [];
       const content = this.contentOf(name);
-      return { ip: leaseNameToIP(name)!, name, owner: content === undefined ? undefined : parseLeaseContent(content) };
+      return [{ ip, name, owner: content === undefined ? undefined : parseLeaseContent(content) }];
     });
   }
 
   /** Without reading any lease file. */
   leasedAddresses(): IP[] {
-    return this.index.names().map((n) => leaseNameToIP(n)!);
+    const addresses = this.address();
+    return this.index.names().flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
+  /**
+   * Found by content; with lib/net/address.ts, only names that are an address's text count.
+   * Without it (DEL), a name of address characters holding exactly this owner counts: the
+   * reference's DEL takes any file holding it.
+   */
   releaseByOwner(owner: Owner): string[] {
-    let victims = this.leaseNamesOf([leaseContent(owner)]);
-    if (victims.length === 0) victims = this.leaseNamesOf([owner.containerID.trim()]);
-    for (const v of victims) this.removeLease(v);
+    const isLease = (name: string) => !this.addresses || leaseNameToIP(name, this.addresses) !== undefined;
+    let victims = this.leaseNamesOf([leaseContent(owner)]).filter(isLease);
+    if (victims.length === 0) victims = this.leaseNamesOf([owner.containerID.trim()]).filter(isLease);
+    for (const name of victims) this.removeLease(name);
     return victims;
   }
 
@@ -347,7 +395,7 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     }
   }
 
-  /** Every lease of the directory with its owner, read file by file (the reference's way); sweeps our old temp files. */
+  /** Every name that may be a lease with its owner, read file by file (the reference's way); sweeps our old temp files. */
   private readAllLeases(): LeaseIndex {
     let names: string[];
     try {
@@ -359,7 +407,7 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     for (const name of names) {
       if (name.startsWith(OLD_TMP_PREFIX)) removeQuietly(this.dir, name);
       else if (name.startsWith(OLD_PENDING_PREFIX) && isLeftoverPending(this.dir, name, OLD_PENDING_PREFIX)) removeQuietly(this.dir, name);
-      else if (leaseNameToIP(name)) index.set(name, ownerDigest(this.contentOf(name)));
+      else if (mayBeLease(name)) index.set(name, ownerDigest(this.contentOf(name)));
     }
     return index;
   }
@@ -529,18 +577,76 @@ function writeFileDurably(dir: string, name: string, content: string, exclusive 
   closeSync(fd);
 }
 
-/** `count` synced files holding `content`, named for this process (see the header), in `.cni-ts/`. */
-function writePending(own: string, content: string, count: number): string[] {
-  const names: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
-      writeFileDurably(own, name, content, true);
-      names.push(name);
+/**
+ * An ADD's lease files, written before the lock and flushed to disk off the JavaScript thread
+ * (see the header): named for this process, in the network directory's `.cni-ts/`, linked to their
+ * addresses by DiskStore.reserve.
+ */
+export class PendingLeases {
+  private constructor(
+    /** The network directory (the files are in its `.cni-ts/`). */
+    readonly dir: string,
+    readonly names: string[],
+    /** Resolves when every file is on disk: with the error when one could not be flushed (never rejects). */
+    readonly flushed: Promise<Error | undefined>,
+  ) {}
+
+  /** `count` files holding `content` in `dir`'s `.cni-ts/`, their flush started; throws (removing them) when one cannot be written. */
+  static write(dir: string, content: string, count: number): PendingLeases {
+    const own = join(dir, OWN_DIR);
+    const names: string[] = [];
+    const flushes: Array<Promise<Error | undefined>> = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
+        const fd = openSync(join(own, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, LEASE_MODE);
+        names.push(name);
+        try {
+          writeSync(fd, content);
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+        // The descriptor stays open until its flush has ended.
+        flushes.push(
+          fdatasyncAsync(fd)
+            .then(
+              () => undefined,
+              (e: Error) => e,
+            )
+            .finally(() => closeSync(fd)),
+        );
+      }
+    } catch (e) {
+      for (const name of names) removeQuietly(own, name);
+      throw ioError(`cannot write ${join(own, names[names.length - 1] ?? PENDING_PREFIX)}`, e);
     }
-  } catch (e) {
-    for (const name of names) removeQuietly(own, name);
-    throw e;
+    return new PendingLeases(
+      dir,
+      names,
+      Promise.all(flushes).then((errors) => errors.find((e) => e !== undefined)),
+    );
   }
-  return names;
+
+  /**
+   * Started by an ADD before it has validated its config (ipam/host-local.ts): only into a network
+   * directory (and its `.cni-ts/`) that exists already (an invalid config must leave the disk as it
+   * was; discard() removes the files again), sized by the config's range sets as written. undefined
+   * when that cannot be done; ADD then writes its leases when it opens the store.
+   */
+  static start(req: { config: Record<string, unknown>; env: { containerID: string; ifname: string } }): PendingLeases | undefined {
+    try {
+      const loc = parseStoreLocation(req.config);
+      const dir = networkDir(loc.dataDir, loc.network);
+      if (!statSync(join(dir, OWN_DIR)).isDirectory()) return undefined;
+      return PendingLeases.write(dir, leaseContent(ownerOf(req)), estimatedRangeSets(req.config));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Remove the files not linked (or already removed by another process's sweep). */
+  discard(): void {
+    for (const name of this.names.splice(0)) removeQuietly(join(this.dir, OWN_DIR), name);
+  }
 }

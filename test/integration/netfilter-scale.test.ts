@@ -9,7 +9,8 @@ import { chmodSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chainName } from '../../lib/firewall/masquerade-iptables.ts';
-import { commentForInstance, setupScript } from '../../lib/firewall/masquerade-nft.ts';
+import { commentForInstance } from '../../lib/firewall/masquerade-nft.ts';
+import { setupScript } from '../../lib/firewall/masquerade-setup.ts';
 import {
   BUILD,
   haveBuild,

@@ -9,6 +9,7 @@ import { DiskStore, directoryStamp, leaseNameToIP, parseLeaseContent } from '../
 import { LeaseIndex } from '../../ipam/lease-index.ts';
 import type { LeaseAdmin, LeaseStore } from '../../ipam/lease-store.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
+import * as addresses from '../../lib/net/address.ts';
 import { formatIP, parseIP } from '../../lib/net/address.ts';
 import { errorOf } from '../helpers/cni-error.ts';
 
@@ -24,7 +25,9 @@ const own = () => join(dir(), '.cni-ts');
 const tempFiles = () => (existsSync(own()) ? readdirSync(own()).filter((n) => n !== 'index') : []);
 const ip = (s: string) => parseIP(s)!;
 const texts = (ips: ReturnType<typeof ip>[]) => ips.map(formatIP).sort();
-const use = <T>(fn: (s: LeaseStore & LeaseAdmin) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create }, fn);
+const use = <T>(fn: (s: LeaseStore & LeaseAdmin) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create, addresses }, fn);
+/** As DEL opens the store: without lib/net/address.ts. */
+const useForDel = <T>(fn: (s: LeaseStore & LeaseAdmin) => T) => DiskStore.withStore(dataDir, 'net', { create: false }, fn);
 
 describe('file format', () => {
   it('a lease is "<id>\\r\\n<ifname>" named by the address; last_reserved_ip.<set> holds the address', async () => {
@@ -48,10 +51,10 @@ describe('file format', () => {
   });
 
   it('only canonical address names are leases', () => {
-    expect(leaseNameToIP('10.0.0.2')).toBeDefined();
-    expect(leaseNameToIP('fd00::2')).toBeDefined();
+    expect(leaseNameToIP('10.0.0.2', addresses)).toBeDefined();
+    expect(leaseNameToIP('fd00::2', addresses)).toBeDefined();
     for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts', '.cni-ts-tmp.1.10.0.0.2'])
-      expect(leaseNameToIP(n)).toBeUndefined();
+      expect(leaseNameToIP(n, addresses)).toBeUndefined();
   });
 
   it('parses owners, legacy and empty contents', () => {
@@ -79,6 +82,15 @@ describe('release, GC and leftovers on disk', () => {
     const freed = await use((s) => s.collectGarbage([]));
     expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.2', '10.0.0.4', '10.0.0.5']);
     expect(readdirSync(dir()).sort()).toEqual(['.cni-ts', 'last_reserved_ip.0', 'lock', 'notes.txt']);
+  });
+
+  it('DEL, which opens the store without the address module, releases by content among address-like names only', async () => {
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
+    // notes.txt holds a/eth0 too, but its name is no address: never released
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'eth0' }))).toEqual(['10.0.0.2']);
+    expect(readdirSync(dir()).sort()).toEqual(['.cni-ts', '10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
   it("a crashed writer's temp file is swept the next time the lock is held, and is never a lease", async () => {
@@ -115,7 +127,7 @@ describe('withStore', () => {
 describe('pending leases (written and synced before the lock, linked under it)', () => {
   const owner = { containerID: 'abc', ifname: 'eth0' };
   const prepared = <T>(count: number, fn: (s: LeaseStore & LeaseAdmin) => T) =>
-    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count } }, fn);
+    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count }, addresses }, fn);
   const dotFiles = tempFiles;
 
   it('each reserve links one pending file; a taken address keeps it for the next; unused ones are removed', async () => {
