@@ -22,11 +22,13 @@
 //
 // Scenario "scale" (`--only scale` runs it alone): containerd's default chain (bridge with
 // isGateway + ipMasq, then portmap when it is built; with and without one host port per pod) with
-// 0, 100 and 250 pods already attached to the node, for each firewall backend, each in a node
-// namespace of its own. ADD and DEL of one more pod are timed, interleaved across builds, and our
-// growth (250 pods vs 0) is printed. The background pods are made by our standalone build (the
-// layout is the reference's, so every build sees the same node), several at a time.
-//   --scale-sizes 0,100,250  --scale-iterations 10  --scale-backends iptables,nftables
+// 0, 100 and 250 pods already attached to the node, for each firewall backend, each backend and
+// each size on a node namespace of its own. ADD and DEL of one more pod are timed, interleaved
+// across builds, and the sizes in rounds (every round visits every size, so a shared machine's
+// drifting load does not pass for growth); our growth (250 pods vs 0) is printed. The background
+// pods are made by our standalone build (the layout is the reference's, so every build sees the
+// same node), several at a time.
+//   --scale-sizes 0,100,250  --scale-iterations 10  --scale-round 5  --scale-backends iptables,nftables
 //   --scale-builds reference,standalone,bundle
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -475,6 +477,8 @@ const SCALE_SIZES = (argv.includes('--scale-sizes') ? String(argv[argv.indexOf('
   .split(',')
   .map(Number);
 const SCALE_N = num('--scale-iterations', QUICK ? 3 : 10);
+/** Iterations per size in one round (every round visits every size: see scale()). */
+const SCALE_ROUND = Math.max(1, num('--scale-round', 5));
 const SCALE_BACKENDS = (argv.includes('--scale-backends') ? String(argv[argv.indexOf('--scale-backends') + 1]) : 'iptables,nftables').split(
   ',',
 );
@@ -551,86 +555,133 @@ function forBuild(chain, build, podIndex) {
   };
 }
 
-/** Attach `count` more background pods with our standalone build, `parallel` at a time. */
-async function addBackground(chain, from, count, parallel = 6) {
-  let next = from;
+/** Attach `count` background pods with our standalone build, `parallel` at a time. */
+async function addBackground(chain, count, parallel = 6) {
+  let next = 0;
   const worker = async () => {
-    while (next < from + count) {
+    while (next < count) {
       const i = next++;
       const pod = newPod();
       const c = forBuild(chain, 'standalone', i);
-      c.lastResult = chain.lastResult;
+      c.lastResult = {};
       await must(invokeChain(BUILDS.standalone, c, 'ADD', pod, `bg-${i}`), `background pod ${i}`);
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
 }
 
+/** Whether the portmap chains are measured: only once every build has a portmap plugin. */
+const portmapInEveryBuild = () => SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap'));
+
+/** Where a node's leases live (each node of the scale scenario has its own). */
+const scaleDataDir = (backend, size) => join(WORK, `scale-${backend}-${size}`);
+
 /**
- * Runs inside a fresh node namespace: the scale figures of one backend. The background pods get
- * the fullest chain (every firewall feature), and each size is measured for every chain on the
- * same node; the chain without ipMasq shows how much of the growth is not the firewall's.
+ * Runs inside the node namespace of one size: attaches its background pods, with the fullest
+ * chain (every firewall feature). The layout is the reference's, so every build sees the same node.
  */
-async function innerScale(backend) {
-  const dataDir = join(WORK, `scale-${backend}`);
-  const withPortmap = SCALE_BUILDS.every((b) => hasPlugin(b, 'portmap'));
-  const chains = scaleChains(backend, dataDir, withPortmap);
-  const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
-  const background = { ...chains[chains.length - 1], lastResult: {} };
-  let have = 0;
-  for (const size of SCALE_SIZES) {
-    if (size > have) {
-      process.stderr.write(`bench: scale ${backend}: attaching ${size - have} background pods…\n`);
-      await addBackground(background, have, size - have);
-      have = size;
-    }
-    for (const chain of chains) {
-      process.stderr.write(`bench: scale ${backend} ${chain.id}: ${have} pods on the node…\n`);
-      const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
-      const raw = Object.fromEntries(builds.map((b) => [b, { add: [], del: [] }]));
-      for (let i = 0; i < SCALE_N; i++) {
-        for (const build of rotated(builds, i)) {
-          const pod = newPod();
-          const id = `scale-${chain.id}-${build}-${size}-${i}`;
-          const c = forBuild(chain, build, 1000 + i);
-          try {
-            const add = await must(invokeChain(BUILDS[build], c, 'ADD', pod, id), `${build} scale ADD`);
-            const del = await must(invokeChain(BUILDS[build], c, 'DEL', pod, id), `${build} scale DEL`);
-            raw[build].add.push(add.ms);
-            raw[build].del.push(del.ms);
-          } finally {
-            delPod(pod);
-          }
+async function innerScaleAttach(backend, size) {
+  const chains = scaleChains(backend, scaleDataDir(backend, size), portmapInEveryBuild());
+  await addBackground(chains[chains.length - 1], size);
+}
+
+/**
+ * Runs inside the node namespace of one size: `iterations` ADD + DEL of one more pod per chain
+ * and build (builds interleaved); returns the samples.
+ */
+async function innerScaleMeasure(backend, size, iterations, round) {
+  const chains = scaleChains(backend, scaleDataDir(backend, size), portmapInEveryBuild());
+  const out = {};
+  for (const chain of chains) {
+    const builds = SCALE_BUILDS.filter((b) => chain.plugins.every((p) => hasPlugin(b, p.type)));
+    for (let i = 0; i < iterations; i++) {
+      for (const build of rotated(builds, i + round)) {
+        const pod = newPod();
+        const id = `scale-${chain.id}-${build}-${size}-${round}-${i}`;
+        const c = forBuild(chain, build, 1000 + i);
+        try {
+          const add = await must(invokeChain(BUILDS[build], c, 'ADD', pod, id), `${build} scale ADD`);
+          const del = await must(invokeChain(BUILDS[build], c, 'DEL', pod, id), `${build} scale DEL`);
+          const samples = ((out[chain.id] ??= {})[build] ??= { add: [], del: [] });
+          samples.add.push(add.ms);
+          samples.del.push(del.ms);
+        } finally {
+          delPod(pod);
         }
       }
-      out[chain.id].sizes[size] = Object.fromEntries(builds.map((b) => [b, { add: summarize(raw[b].add), del: summarize(raw[b].del) }]));
     }
   }
   return out;
 }
 
-/** Each backend in a node namespace of its own (so one backend's rules do not weigh on the other). */
+/** Run this script with `args` inside the network namespace `node`; resolves with its JSON output file. */
+function inNode(node, args, infix) {
+  const file = join(WORK, `scale-${node}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'nsenter',
+      [`--net=/run/netns/${node}`, '--', process.execPath, fileURLToPath(import.meta.url), ...args, file, ...argv],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, CNI_TS_BENCH_POD_INFIX: infix },
+      },
+    );
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(readFileSync(file, 'utf8'))) : reject(new Error(`scale ${args.join(' ')} failed (exit ${code})`)),
+    );
+  });
+}
+
+/**
+ * Each backend, and each size, on a node namespace of its own (so one backend's rules do not
+ * weigh on the other, and every size stays as it is): the background pods are attached first,
+ * then the sizes are measured in rounds of `--scale-round` iterations, every round visiting every
+ * size. A machine whose load drifts (other work on a shared VM) then weighs on every size alike,
+ * instead of on whichever size happened to be measured last.
+ */
 async function scale() {
   const result = {};
-  for (const backend of SCALE_BACKENDS) {
-    const node = `cnitsp${TAG}n${backend[0]}`;
-    const file = join(WORK, `scale-${backend}.json`);
-    sh('ip', ['netns', 'add', node]);
+  for (const [b, backend] of SCALE_BACKENDS.entries()) {
+    const nodes = SCALE_SIZES.map((size, k) => ({ size, name: `cnitsp${TAG}n${backend[0]}${k}`, infix: `s${backend[0]}${k}` }));
+    const chains = scaleChains(backend, '', portmapInEveryBuild());
+    const out = Object.fromEntries(chains.map((c) => [c.id, { label: c.label, sizes: {} }]));
+    const raw = {};
     try {
-      sh('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
-      const code = await new Promise((resolve) => {
-        const child = spawn(
-          'nsenter',
-          [`--net=/run/netns/${node}`, '--', process.execPath, fileURLToPath(import.meta.url), '--inner-scale', backend, file, ...argv],
-          { stdio: 'inherit', env: { ...process.env, CNI_TS_BENCH_POD_INFIX: `s${backend[0]}` } },
-        );
-        child.on('close', (c) => resolve(c ?? 1));
-      });
-      if (code !== 0) throw new Error(`scale ${backend} failed (exit ${code})`);
-      result[backend] = JSON.parse(readFileSync(file, 'utf8'));
+      for (const n of nodes) {
+        sh('ip', ['netns', 'add', n.name]);
+        sh('ip', ['-n', n.name, 'link', 'set', 'lo', 'up']);
+        if (n.size > 0) {
+          process.stderr.write(`bench: scale ${backend}: attaching ${n.size} background pods to a node…\n`);
+          await inNode(n.name, ['--inner-scale-attach', backend, String(n.size)], `${n.infix}b`);
+        }
+      }
+      const rounds = Math.ceil(SCALE_N / SCALE_ROUND);
+      for (let r = 0; r < rounds; r++) {
+        const iterations = Math.min(SCALE_ROUND, SCALE_N - r * SCALE_ROUND);
+        process.stderr.write(`bench: scale ${backend}: round ${r + 1}/${rounds} (${iterations} per chain, build and size)…\n`);
+        for (const n of rotated(nodes, r + b)) {
+          const samples = await inNode(
+            n.name,
+            ['--inner-scale-measure', backend, String(n.size), String(iterations), String(r)],
+            `${n.infix}r${r}`,
+          );
+          for (const [chain, builds] of Object.entries(samples))
+            for (const [build, s] of Object.entries(builds)) {
+              const acc = (((raw[chain] ??= {})[n.size] ??= {})[build] ??= { add: [], del: [] });
+              acc.add.push(...s.add);
+              acc.del.push(...s.del);
+            }
+        }
+      }
     } finally {
-      spawnSync('ip', ['netns', 'del', node]);
+      for (const n of nodes) spawnSync('ip', ['netns', 'del', n.name]);
     }
+    for (const [chain, sizes] of Object.entries(raw))
+      for (const [size, builds] of Object.entries(sizes))
+        out[chain].sizes[size] = Object.fromEntries(
+          Object.entries(builds).map(([build, s]) => [build, { add: summarize(s.add), del: summarize(s.del) }]),
+        );
+    result[backend] = out;
   }
   return result;
 }
@@ -710,13 +761,22 @@ async function inner() {
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
-  const scaleAt = argv.indexOf('--inner-scale');
+  const attachAt = argv.indexOf('--inner-scale-attach');
+  const measureAt = argv.indexOf('--inner-scale-measure');
   const run =
-    scaleAt >= 0
-      ? async () => writeFileSync(argv[scaleAt + 2], JSON.stringify(await innerScale(argv[scaleAt + 1])))
-      : argv.includes('--inner')
-        ? inner
-        : outer;
+    attachAt >= 0
+      ? async () => {
+          await innerScaleAttach(argv[attachAt + 1], Number(argv[attachAt + 2]));
+          writeFileSync(argv[attachAt + 3], '{}');
+        }
+      : measureAt >= 0
+        ? async () => {
+            const [backend, size, iterations, round, file] = argv.slice(measureAt + 1, measureAt + 6);
+            writeFileSync(file, JSON.stringify(await innerScaleMeasure(backend, Number(size), Number(iterations), Number(round))));
+          }
+        : argv.includes('--inner')
+          ? inner
+          : outer;
   run().catch((e) => {
     console.error(`bench: ${e.stack ?? e}`);
     process.exitCode = 1;

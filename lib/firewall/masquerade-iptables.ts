@@ -273,7 +273,10 @@ function teardownViaNetlink(chain: string): Promise<void> {
     read: async () =>
       FAMILIES.flatMap((f) => {
         const ref = TOOLS[f].nft;
-        const postrouting = listRules(ref, 'POSTROUTING', (p) => mayJumpTo(p, chain));
+        const postrouting = listRules(ref, 'POSTROUTING', {
+          keep: (p) => mayJumpTo(p, chain),
+          needle: new TextEncoder().encode(`${chain}\0`),
+        });
         return postrouting ? [{ ref, postrouting, chainExists: chainExists(ref, chain) }] : [];
       }),
     plan: (perFamily) => {

@@ -397,13 +397,19 @@ export interface LinkQuery {
 
 /**
  * Routes of one family (or both) and the main table or all tables:
- * `ip -json [-4|-6] route show table main|all`. (iproute2 shows IPv4 only for a table but no
- * family, both for `table all`.)
+ * `ip -json [-4|-6] route show table main|all [exact DST]`. (iproute2 shows IPv4 only for a table
+ * but no family, both for `table all`.)
  */
 export interface RouteQuery {
   kind: 'routes';
   family?: Family;
   table: 'main' | 'all';
+  /**
+   * Only the routes to exactly this prefix ("10.1.0.5/32"): on a node with a route per pod, the
+   * kernel still lists every route (it cannot filter a dump by destination) but nothing else is
+   * decoded or named.
+   */
+  dst?: string;
 }
 
 /** The route the kernel would use to reach one address: `ip -json route get ADDR` (fails when there is none). */
@@ -421,7 +427,7 @@ export type Answer<Q extends KernelQuery> = Q extends LinkQuery ? LinkInfo[] : R
 export function queryArgs(q: KernelQuery): string[] {
   if (q.kind === 'links') return [q.addresses ? 'addr' : 'link', 'show', ...(q.dev === undefined ? [] : ['dev', q.dev])];
   if (q.kind === 'route-get') return ['route', 'get', q.to];
-  return [...(q.family ? [`-${q.family}`] : []), 'route', 'show', 'table', q.table];
+  return [...(q.family ? [`-${q.family}`] : []), 'route', 'show', 'table', q.table, ...(q.dst === undefined ? [] : ['exact', q.dst])];
 }
 
 /** The query that `ip -json [-details] ARGS` asks, when it is one of ours; undefined otherwise. */
@@ -437,8 +443,9 @@ export function queryOf(args: string[]): KernelQuery | undefined {
     if (rest.length === 2 && rest[0] === 'dev') return { kind: 'links', dev: rest[1], addresses };
     return undefined;
   }
-  if (object === 'route' && rest.length === 2 && rest[0] === 'table' && (rest[1] === 'main' || rest[1] === 'all')) {
-    return { kind: 'routes', family, table: rest[1] };
+  if (object === 'route' && rest[0] === 'table' && (rest[1] === 'main' || rest[1] === 'all')) {
+    if (rest.length === 2) return { kind: 'routes', family, table: rest[1] };
+    if (rest.length === 4 && rest[2] === 'exact') return { kind: 'routes', family, table: rest[1], dst: rest[3] };
   }
   return undefined;
 }

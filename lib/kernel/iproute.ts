@@ -110,8 +110,10 @@ async function askOne(where: Where, q: KernelQuery): Promise<unknown[]> {
   const args = queryArgs(q);
   if (netlinkAvailable()) {
     const netns = enter(where);
-    // Only a route-get carries an address to encode (lib/net/address.ts and ip-num, loaded then).
-    const encodeAddress = q.kind === 'route-get' ? (await import('./address-bytes.ts')).addressBytes : undefined;
+    // Only a route-get and a routes query for one destination carry an address to encode
+    // (lib/net/address.ts and ip-num, loaded then).
+    const encodes = q.kind === 'route-get' || (q.kind === 'routes' && q.dst !== undefined);
+    const encodeAddress = encodes ? (await import('./address-bytes.ts')).addressBytes : undefined;
     try {
       return netlinkIp.answer(netns, q, encodeAddress);
     } catch (e) {

@@ -288,6 +288,26 @@ const PROTOCOLS: Record<number, string> = {
 const TABLES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
 
 /** A route as `ip -json route show table all` prints it (dev resolved by `linkName`). */
+/**
+ * Whether a route message's destination is exactly `dst`/`dstLen` (the default route: no RTA_DST
+ * and length 0), read off its bytes: the cheap test that keeps a dump's other routes undecoded.
+ */
+export function routeDstIs(payload: Uint8Array, dst: Uint8Array, dstLen: number): boolean {
+  if (payload[1] !== dstLen) return false;
+  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  for (let off = 12; off + 4 <= payload.length; ) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > payload.length) return false;
+    if ((v.getUint16(off + 2, true) & 0x3fff) === RTA.DST) {
+      if (len - 4 !== dst.length) return false;
+      for (let i = 0; i < dst.length; i++) if (payload[off + 4 + i] !== dst[i]) return false;
+      return true;
+    }
+    off += align4(len);
+  }
+  return dst.every((b) => b === 0) && dstLen === 0;
+}
+
 export function decodeRoute(payload: Uint8Array, linkName: (index: number) => string | undefined): RouteInfo {
   const [family, dstLen, , , tableByte, protocol, scope, type] = payload;
   const a = parseAttrs(payload, 12);

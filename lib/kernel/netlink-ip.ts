@@ -18,6 +18,7 @@ import {
   RT_TABLE_MAIN,
   RTA,
   RTM,
+  routeDstIs,
   rtmsg,
 } from './netlink-codec.ts';
 import type { RouteInfo } from './shapes.ts';
@@ -80,8 +81,16 @@ const dumpLinks = (netns: string): RawLink[] => dump(netns, RTM.GETLINK, ifinfom
 const dumpAddrs = (netns: string, index = 0) =>
   dump(netns, RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, index)).map((m) => decodeAddr(m.payload));
 
-/** Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`. */
-function dumpRoutes(netns: string, family: number, table: number | undefined): RouteInfo[] {
+/**
+ * Routes of one family (or all) and one table (or all), as `ip -json [-4|-6] route show table …`;
+ * with `dst`, only those to exactly that prefix (`… exact DST`), picked out before decoding.
+ */
+function dumpRoutes(
+  netns: string,
+  family: number,
+  table: number | undefined,
+  dst?: { prefix: string; encode: (ip: string) => Uint8Array },
+): RouteInfo[] {
   const names = new Map<number, string | undefined>();
   const nameOf = (i: number): string | undefined => {
     if (!names.has(i)) names.set(i, ifNameOf(netns, i));
@@ -90,11 +99,27 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
   // The kernel filters by family and (strict checking on) by table; the table check below
   // covers kernels that ignore the filter.
   const request = rtmsg({ family, dstLen: 0, table: table ?? 0, protocol: 0, scope: 0, type: 0 });
-  const routes = dump(netns, RTM.GETROUTE, request).map((m) => decodeRoute(m.payload, nameOf));
+  const wanted = dst === undefined ? undefined : exactPrefix(dst.prefix, dst.encode);
+  const messages = dump(netns, RTM.GETROUTE, request);
+  const routes = (wanted ? messages.filter((m) => routeDstIs(m.payload, wanted.bytes, wanted.prefix)) : messages).map((m) =>
+    decodeRoute(m.payload, nameOf),
+  );
   return table === RT_TABLE_MAIN ? routes.filter((r) => r.table === undefined) : routes;
 }
 
 const AF_OF = { 4: AF.INET, 6: AF.INET6 } as const;
+
+/** "10.1.0.5/32" (or a bare address: a host prefix) as bytes and length; never matching when unparsable. */
+function exactPrefix(dst: string, encode: (ip: string) => Uint8Array): { bytes: Uint8Array; prefix: number } {
+  const [text, len] = dst.split('/');
+  let bytes: Uint8Array;
+  try {
+    bytes = encode(text ?? '');
+  } catch {
+    return { bytes: new Uint8Array(0), prefix: -1 };
+  }
+  return { bytes, prefix: len === undefined ? bytes.length * 8 : Number(len) };
+}
 
 /** `ip route get ADDR`: the route the kernel would use to reach one address (RTM_GETROUTE). */
 function routeGet(netns: string, to: string, encodeAddress: ((ip: string) => Uint8Array) | undefined): RouteInfo[] {
@@ -125,7 +150,10 @@ export function answer(netns: string, q: KernelQuery, encodeAddress?: (ip: strin
     return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
   if (q.kind === 'route-get') return routeGet(netns, q.to, encodeAddress);
-  if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined);
+  // Without an encoder for its prefix, a `dst` query answers the whole table: callers still pick
+  // the routes to their destination, only not before decoding.
+  const dst = q.dst !== undefined && encodeAddress ? { prefix: q.dst, encode: encodeAddress } : undefined;
+  if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined, dst);
   // Like iproute2: a table without a family shows IPv4.
-  return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN);
+  return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN, dst);
 }

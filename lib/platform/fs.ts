@@ -22,9 +22,18 @@ export interface Stat {
   isSymbolicLink(): boolean;
 }
 
+/** A file's identity and change times to the nanosecond (node:fs's BigIntStats fields of the same names). */
+export interface ExactTimes {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
 export interface Fs {
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number;
-  writeSync(fd: number, data: Uint8Array | string): number;
+  /** At `position` when given (pwrite: the file offset does not move), else at the file offset. */
+  writeSync(fd: number, data: Uint8Array | string, position?: number): number;
   openSync(path: string, flags: number | 'r', mode?: number): number;
   closeSync(fd: number): void;
   fdatasyncSync(fd: number): void;
@@ -34,6 +43,9 @@ export interface Fs {
   fstatSync(fd: number): Stat;
   statSync(path: string): Stat;
   lstatSync(path: string): Stat;
+  statTimesSync(path: string): ExactTimes;
+  /** Set the modification time (to the second: `seconds` is whole), leaving the access time as it is. */
+  setMtimeSync(path: string, seconds: number): void;
   statfsSync(path: string): { type: number };
   readlinkSync(path: string): string;
   realpathSync(path: string): string;
@@ -93,15 +105,16 @@ function libcFs(): Fs | undefined {
   const statBuf = new Uint8Array(layout.stat.bytes);
   const statView = new DataView(statBuf.buffer);
   const pathBuf = new Uint8Array(4097);
+  const readBuf = new Uint8Array(65536);
 
   const fs: Fs = {
     readSync: (fd, buf, offset, length, position) => {
       const target = buf.subarray(offset, offset + length);
       return check(position === null ? c.read(fd, target, length) : c.pread(fd, target, length, position), 'read');
     },
-    writeSync: (fd, data) => {
+    writeSync: (fd, data, position) => {
       const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-      return check(c.write(fd, bytes, bytes.length), 'write');
+      return check(position === undefined ? c.write(fd, bytes, bytes.length) : c.pwrite(fd, bytes, bytes.length, position), 'write');
     },
     openSync: (path, flags, mode = 0o666) =>
       check(c.open(z(path), (flags === 'r' ? layout.open.O_RDONLY : flags) | layout.open.O_CLOEXEC, mode), 'open', path),
@@ -125,6 +138,12 @@ function libcFs(): Fs | undefined {
       check(c.lstat(z(path), statBuf), 'lstat', path);
       return statFrom(statView);
     },
+    statTimesSync: (path) => {
+      check(c.stat(z(path), statBuf), 'stat', path);
+      const ns = (at: number): bigint => statView.getBigInt64(at, true) * 1_000_000_000n + statView.getBigInt64(at + 8, true);
+      return { dev: statView.getBigUint64(0, true), ino: statView.getBigUint64(8, true), mtimeNs: ns(88), ctimeNs: ns(104) };
+    },
+    setMtimeSync: (path, seconds) => void check(c.utimensat(z(path), seconds, 0), 'utime', path),
     statfsSync: (path) => {
       const b = new Uint8Array(layout.statfs.bytes);
       check(c.statfs(z(path), b), 'statfs', path);
@@ -140,16 +159,20 @@ function libcFs(): Fs | undefined {
     },
     accessSync: (path, mode) => void check(c.access(z(path), mode), 'access', path),
     mkdirSync: (path, opts) => {
-      // mkdir -p: create missing parents first; an existing directory is fine.
-      const parts = path.split('/');
-      for (let i = path.startsWith('/') ? 2 : 1; i <= parts.length; i++) {
-        const prefix = parts.slice(0, i).join('/');
-        if (!prefix) continue;
-        if (c.mkdir(z(prefix), opts.mode) === 0) continue;
+      // mkdir -p: the directory itself first (it usually exists, or only it is missing), then its
+      // parents if they are missing (ENOENT); an existing directory is fine.
+      const make = (dir: string): void => {
+        if (c.mkdir(z(dir), opts.mode) === 0) return;
         const e = errno();
-        if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', prefix);
-        if (i === parts.length && !fs.statSync(prefix).isDirectory()) throw errnoError(17, 'mkdir', prefix);
-      }
+        if (e === 2 /* ENOENT */ && dir.lastIndexOf('/') > 0) {
+          make(dir.slice(0, dir.lastIndexOf('/')));
+          if (c.mkdir(z(dir), opts.mode) === 0) return;
+          const again = errno();
+          if (again !== 17) throw errnoError(again, 'mkdir', dir);
+        } else if (e !== 17 /* EEXIST */) throw errnoError(e, 'mkdir', dir);
+        if (!fs.statSync(dir).isDirectory()) throw errnoError(17, 'mkdir', dir);
+      };
+      make(path.length > 1 ? path.replace(/\/+$/, '') : path);
     },
     readdirSync: (path) => {
       const names = c.readdir(z(path));
@@ -159,14 +182,15 @@ function libcFs(): Fs | undefined {
     readFileSync: (path) => {
       const fd = fs.openSync(path, 0);
       try {
+        // One scratch buffer for every call (synchronous, so never shared): most files read here
+        // are a few bytes, and a fresh 64 KiB buffer per file was most of the cost of reading hundreds.
         const chunks: Uint8Array[] = [];
-        const buf = new Uint8Array(65536);
         for (;;) {
-          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          const n = fs.readSync(fd, readBuf, 0, readBuf.length, null);
           if (n <= 0) break;
-          chunks.push(buf.slice(0, n));
+          chunks.push(readBuf.slice(0, n));
         }
-        return decoder.decode(concatBytes(chunks));
+        return decoder.decode(chunks.length === 1 ? chunks[0]! : concatBytes(chunks));
       } finally {
         c.close(fd);
       }
@@ -179,7 +203,11 @@ function libcFs(): Fs | undefined {
 
 function nodeFs(): Fs {
   const fs = (process.getBuiltinModule?.('node:fs') ?? require('node:fs')) as typeof NodeFs;
-  return fs as unknown as Fs;
+  return {
+    ...(fs as unknown as Fs),
+    statTimesSync: (path) => fs.statSync(path, { bigint: true }),
+    setMtimeSync: (path, seconds) => fs.utimesSync(path, fs.statSync(path).atime, seconds),
+  };
 }
 
 export const fs: Fs = libcFs() ?? nodeFs();
@@ -196,6 +224,8 @@ export const {
   fstatSync,
   statSync,
   lstatSync,
+  statTimesSync,
+  setMtimeSync,
   statfsSync,
   readlinkSync,
   realpathSync,

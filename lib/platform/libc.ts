@@ -10,6 +10,7 @@ export interface Libc {
   read(fd: number, buf: Uint8Array, len: number): number;
   pread(fd: number, buf: Uint8Array, len: number, offset: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
+  pwrite(fd: number, buf: Uint8Array, len: number, offset: number): number;
   fdatasync(fd: number): number;
   /** fdatasync(2) on a thread: a pipe's read end, readable with the errno (0: done) as an int when it ends; -1 if not started. */
   fdatasyncStart(fd: number): number;
@@ -27,6 +28,8 @@ export interface Libc {
   readdir(path: Uint8Array): string[] | null;
   link(existing: Uint8Array, path: Uint8Array): number;
   unlink(path: Uint8Array): number;
+  /** utimensat(2) at the current directory: the modification time set, the access time left as it is (UTIME_OMIT). */
+  utimensat(path: Uint8Array, mtimeSec: number, mtimeNsec: number): number;
   /** flock(2); a blocking request gives up after `timeoutMs` (> 0), failing with EINTR. */
   flock(fd: number, op: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -35,6 +38,8 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   setns(fd: number, nstype: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** memmem(3): the first index of `needle` in `hay` at or after `from`, or -1 (not a system call: never sets errno). */
+  indexOfBytes(hay: Uint8Array, needle: Uint8Array, from: number): number;
   errno(): number;
 }
 

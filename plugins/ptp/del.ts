@@ -18,9 +18,18 @@ import { loadPtpConfig } from './config.ts';
  */
 async function routesOurAddresses(prev: Result | undefined, veth: LinkInfo): Promise<boolean> {
   // Address arithmetic for this rare path only; DEL's prevResult addresses are unchecked until here.
-  const [{ hostCidr, routesTo }, { parseCidr }] = await Promise.all([import('./plan.ts'), import('../../lib/net/address.ts')]);
-  const all = await routes(HOST, { table: 'all' });
-  return (prev?.ips ?? []).some((ip) => parseCidr(ip.address) && routesTo(all, hostCidr(ip.address)).some((r) => r.dev === veth.ifname));
+  const [{ hostCidr, routesTo }, { familyOfAddress, parseCidr }] = await Promise.all([
+    import('./plan.ts'),
+    import('../../lib/net/address.ts'),
+  ]);
+  // The routes to each address's host prefix, not every table of the node (a route per pod).
+  for (const ip of prev?.ips ?? []) {
+    if (!parseCidr(ip.address)) continue;
+    const dst = hostCidr(ip.address);
+    const found = await routes(HOST, { family: familyOfAddress(dst)!, table: 'main', dst });
+    if (routesTo(found, dst).some((r) => r.dev === veth.ifname)) return true;
+  }
+  return false;
 }
 
 export async function del(req: Request): Promise<void> {

@@ -233,8 +233,12 @@ export function planHostRoutes(
   });
 }
 
-/** The route queries planHostRoutes needs: the main table of each family in use. */
-export const hostRouteQueries = (families: Family[]): RouteQuery[] => families.map((family) => ({ kind: 'routes', family, table: 'main' }));
+/**
+ * The route queries planHostRoutes needs: the main-table routes to each pod address's host prefix
+ * (not the whole table: a node has a route per pod).
+ */
+export const hostRouteQueries = (addressing: Pick<PtpAddressing, 'hostRouteDsts'>): RouteQuery[] =>
+  addressing.hostRouteDsts.map((dst) => ({ kind: 'routes', family: familyOfAddress(dst)!, table: 'main', dst }));
 
 /**
  * Interfaces of routes already leading to our destinations through another device: only their

@@ -80,7 +80,7 @@ async function add(req: Request): Promise<Result> {
     const hostSide = async () => {
       const hostSysctls = hostVethSysctls(cfg.mode, veth.hostName, families);
       await writeSysctls(HOST, hostSysctls.sysctls, { bestEffort: hostSysctls.optional });
-      const hostRoutes = (await query(HOST, hostRouteQueries(families))).flat();
+      const hostRoutes = (await query(HOST, hostRouteQueries(addressing))).flat();
       const devs = devicesInTheWay(veth.hostName, addressing, hostRoutes);
       const inTheWay = (await Promise.all(devs.map((dev) => link(HOST, dev)))).filter((l) => l !== undefined);
       await ipBatch(HOST, [...planHostLink(veth.hostName, addressing), ...planHostRoutes(veth.hostName, addressing, hostRoutes, inTheWay)]);

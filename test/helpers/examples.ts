@@ -2,7 +2,7 @@
 // containerd, in the benchmark's spirit): a node with an uplink, and dataDir redirection.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Netns, ROOT, type World } from './kernel.ts';
+import { leaseDirEntries, type Netns, ROOT, type World } from './kernel.ts';
 import type { ConfList } from './libcni.ts';
 
 export const CONFLIST_DIR = join(ROOT, 'conflist');
@@ -44,11 +44,7 @@ export function subnetsOf(list: ConfList): string[] {
 
 /** Lease files host-local keeps for `network` (everything but the lock and last-reserved markers). */
 export function leaseFiles(dataDir: string, network: string): string[] {
-  try {
-    return readdirSync(join(dataDir, network)).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
-  } catch {
-    return [];
-  }
+  return leaseDirEntries(join(dataDir, network));
 }
 
 /** iptables, ip6tables and nftables state of a namespace, as text. */

@@ -754,6 +754,8 @@ export function runRaw(node: Netns, exe: string, env: Record<string, string | un
 /** Lease files and crashed writers' temp files anywhere under `dir` (any network, any dataDir). */
 export function leaseLikeFiles(dir: string): string[] {
   return [...treeSnapshot(dir).entries()]
-    .filter(([path, desc]) => desc.startsWith('file') && /(^|\/)([0-9.]+|[0-9a-f:]*:[0-9a-f:.]*|\.cni-ts-tmp\..*)$/i.test(path))
+    .filter(
+      ([path, desc]) => desc.startsWith('file') && /(^|\/)([0-9.]+|[0-9a-f:]*:[0-9a-f:.]*|\.cni-ts-tmp\..*|\.cni-ts\/tmp\..*)$/i.test(path),
+    )
     .map(([path]) => path);
 }

@@ -241,6 +241,23 @@ export async function runOk(opts: RunOptions): Promise<any> {
 }
 
 /** A container id unique to this run. */
+/**
+ * What a host-local network directory holds beyond its lock and last_reserved_ip markers: the
+ * leases, and anything left in `.cni-ts/` (ours: the lease index stays, a temp or pending lease
+ * file there is a leftover and is listed as ".cni-ts/<name>"). [] when the directory does not exist.
+ */
+export function leaseDirEntries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const own = join(dir, '.cni-ts');
+  const ours = existsSync(own)
+    ? readdirSync(own)
+        .filter((f) => f !== 'index')
+        .map((f) => `.cni-ts/${f}`)
+    : [];
+  const main = readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && f !== '.cni-ts');
+  return [...main, ...ours].sort();
+}
+
 export function containerId(): string {
   return `cnits-${uniqueName('c')}-${Math.random().toString(16).slice(2, 10)}`;
 }

@@ -1,9 +1,20 @@
 // The bridge plugin against the real kernel: every run inside a throwaway node namespace, pods in
 // further namespaces, host-local (ours) as IPAM with a per-test data dir.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { containerId, haveBuild, isRoot, type Netns, PLUGIN_DIR, runOk, runPlugin, uniqueName, World } from '../helpers/kernel.ts';
+import {
+  containerId,
+  haveBuild,
+  isRoot,
+  leaseDirEntries,
+  type Netns,
+  PLUGIN_DIR,
+  runOk,
+  runPlugin,
+  uniqueName,
+  World,
+} from '../helpers/kernel.ts';
 
 let world: World;
 beforeEach(() => {
@@ -34,14 +45,7 @@ function bridgeConf(n: Net, extra: Record<string, unknown> = {}, ipam: Record<st
   };
 }
 
-const leases = (n: Net) => {
-  const dir = join(n.dataDir, n.name);
-  return existsSync(dir)
-    ? readdirSync(dir)
-        .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
-        .sort()
-    : [];
-};
+const leases = (n: Net) => leaseDirEntries(join(n.dataDir, n.name));
 
 async function attach(n: Net, conf: Record<string, unknown>, pod = world.pod(), ifname = 'eth0', id = containerId()) {
   const result = await runOk({ plugin: 'bridge', command: 'ADD', node: n.node, config: conf, containerID: id, netns: pod.path, ifname });

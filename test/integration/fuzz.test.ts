@@ -99,8 +99,11 @@ const TARGETS: Target[] = [
 ];
 
 /** Infrastructure a failed ADD may legitimately leave: the network directory, its lock, round-robin marker. */
+/** host-local's own files, which any command may create or rewrite: the lock, the round-robin marker, the lease index. */
 const infrastructure = (line: string) =>
-  /^\+ [^:]*(?:: dir |\/lock: |\/last_reserved_ip\.\d+: )/.test(line) || /^~ [^:]*\/last_reserved_ip\.\d+: /.test(line);
+  /^\+ [^:]*(?:: dir |\/lock: |\/last_reserved_ip\.\d+: |\/\.cni-ts\/index: )/.test(line) ||
+  /^~ [^:]*\/(?:last_reserved_ip\.\d+|\.cni-ts\/index): /.test(line) ||
+  /^- [^:]*\/\.cni-ts\/index: /.test(line);
 
 const onlyLo = (pod: Netns) => pod.links().map((l) => l.ifname);
 

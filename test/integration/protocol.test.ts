@@ -127,7 +127,7 @@ function expectNothingChanged(t: Ctx): void {
   expect(t.node.links().map((l) => l.ifname)).toEqual(['lo']);
   const leases = readdirSync(t.dataDir, { recursive: true })
     .map(String)
-    .filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+)$/.test(f));
+    .filter((f) => !/(^|\/)(lock|last_reserved_ip\.\d+|\.cni-ts|\.cni-ts\/index)$/.test(f));
   expect(leases.filter((f) => f.includes('.') || f.includes(':'))).toEqual([]);
 }
 

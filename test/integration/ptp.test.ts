@@ -2,13 +2,14 @@
 // namespace, pods in further namespaces, host-local with a per-test data dir (ours by default;
 // PTP_TEST_REFERENCE_IPAM=1 uses Debian's through a CNI_PATH of symlinks).
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   containerId,
   haveReference,
   isRoot,
+  leaseDirEntries,
   type Netns,
   PLUGIN_DIR,
   REFERENCE_DIR,
@@ -80,14 +81,7 @@ function conf(
   };
 }
 
-const leases = (n: Net) => {
-  const dir = join(n.dataDir, n.name);
-  return existsSync(dir)
-    ? readdirSync(dir)
-        .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
-        .sort()
-    : [];
-};
+const leases = (n: Net) => leaseDirEntries(join(n.dataDir, n.name));
 
 interface Attached {
   pod: Netns;
@@ -310,10 +304,7 @@ describe.skipIf(!isRoot || !havePtp)('ptp', () => {
       ...kindnet.plugins[i],
       ...(prevResult ? { prevResult } : {}),
     });
-    const leasesDir = () =>
-      existsSync(join(n.dataDir, 'kindnet'))
-        ? readdirSync(join(n.dataDir, 'kindnet')).filter((f) => f !== 'lock' && !f.startsWith('last_'))
-        : [];
+    const leasesDir = () => leaseDirEntries(join(n.dataDir, 'kindnet'));
     const pod = world.pod();
     const id = containerId();
     const base = {

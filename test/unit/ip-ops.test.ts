@@ -645,6 +645,7 @@ describe('queries', () => {
     [{ kind: 'links', dev: 'br0', addresses: true }, ['addr', 'show', 'dev', 'br0']],
     [{ kind: 'routes', table: 'all' }, ['route', 'show', 'table', 'all']],
     [{ kind: 'routes', family: 6, table: 'main' }, ['-6', 'route', 'show', 'table', 'main']],
+    [{ kind: 'routes', family: 4, table: 'main', dst: '10.1.0.5/32' }, ['-4', 'route', 'show', 'table', 'main', 'exact', '10.1.0.5/32']],
   ])('%j is ip %j, and read back from those words', (q, args) => {
     expect(queryArgs(q)).toEqual(args);
     expect(queryOf(args)).toEqual(q.kind === 'links' ? { addresses: false, ...q } : q);
@@ -660,6 +661,8 @@ describe('queries', () => {
     [['-4', 'link', 'show']],
     [['route', 'get', '10.0.0.1']],
     [['route', 'show', 'table', 'local']],
+    [['route', 'show', 'table', 'main', 'match', '10.0.0.0/8']],
+    [['route', 'show', 'table', 'main', 'exact']],
     [['route', 'show']],
     [['neigh', 'show']],
     [[]],

@@ -18,6 +18,7 @@ import {
   type RawAddr,
   type RawLink,
   RTM,
+  routeDstIs,
   splitMessages,
 } from '../../lib/kernel/netlink-codec.ts';
 
@@ -603,5 +604,31 @@ describe('decodeRoute', () => {
   it('names other route types', () => {
     expect(route({ family: 2, dstLen: 8, ...main, type: 6 }, rta(1, ipv4('10.0.0.0'))).type).toBe('blackhole');
     expect(route({ family: 2, dstLen: 8, ...main, type: 7 }, rta(1, ipv4('10.0.0.0'))).type).toBe('unreachable');
+  });
+
+  describe('routeDstIs', () => {
+    const unicast = { table: 254, protocol: 3, scope: 0, type: 1 };
+    const payload = (head: Parameters<typeof rtm>[0], ...attrs: number[][]) => received(bytes(rtm(head), ...attrs));
+    const host = payload({ family: 2, dstLen: 32, ...unicast }, rta(15, le32(254)), rta(1, ipv4('10.1.2.3')), rta(4, le32(2)));
+
+    it('matches the destination bytes and length exactly', () => {
+      expect(routeDstIs(host, addressBytes('10.1.2.3'), 32)).toBe(true);
+      expect(routeDstIs(host, addressBytes('10.1.2.4'), 32)).toBe(false);
+      expect(routeDstIs(host, addressBytes('10.1.2.3'), 24)).toBe(false);
+      expect(routeDstIs(host, addressBytes('fd00::1'), 32)).toBe(false);
+    });
+
+    it('a route without RTA_DST is the default route, of length 0 only', () => {
+      const dflt = payload({ family: 2, dstLen: 0, ...unicast }, rta(5, ipv4('10.1.2.1')), rta(4, le32(2)));
+      expect(routeDstIs(dflt, addressBytes('0.0.0.0'), 0)).toBe(true);
+      expect(routeDstIs(dflt, addressBytes('10.1.2.1'), 0)).toBe(false);
+      expect(routeDstIs(dflt, addressBytes('0.0.0.0'), 32)).toBe(false);
+    });
+
+    it('an IPv6 destination', () => {
+      const six = payload({ family: 10, dstLen: 128, ...unicast }, rta(1, ipv6(0xfd00, 0, 0, 0, 0, 0, 0, 5)), rta(4, le32(7)));
+      expect(routeDstIs(six, addressBytes('fd00::5'), 128)).toBe(true);
+      expect(routeDstIs(six, addressBytes('fd00::6'), 128)).toBe(false);
+    });
   });
 });

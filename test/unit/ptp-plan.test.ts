@@ -179,11 +179,12 @@ describe('host route conflicts', () => {
     expect(devicesInTheWay('other', a, existing)).toEqual([]); // our own veth is never in the way
     expect(devicesInTheWay('ptpabc', a, [])).toEqual([]);
   });
-  it('queries the main table of each family in use', () => {
-    expect(hostRouteQueries([4, 6]).map(queryArgs)).toEqual([
-      ['-4', 'route', 'show', 'table', 'main'],
-      ['-6', 'route', 'show', 'table', 'main'],
+  it('queries the main-table routes to each pod address, not the whole table', () => {
+    expect(hostRouteQueries(planPtpAddressing('reference', 'eth0', dual)).map(queryArgs)).toEqual([
+      ['-4', 'route', 'show', 'table', 'main', 'exact', '10.244.0.5/32'],
+      ['-6', 'route', 'show', 'table', 'main', 'exact', 'fd00:10:244::5/128'],
     ]);
+    expect(hostRouteQueries(a).map(queryArgs)).toEqual([['-4', 'route', 'show', 'table', 'main', 'exact', '10.1.0.5/32']]);
   });
   it('a blackhole route is a conflict', () => {
     const bh: RouteInfo[] = [{ dst: '10.1.0.5', type: 'blackhole' }];

@@ -65,17 +65,24 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
   if (failed) throw new NfError(what, failed.errno, failed.detail);
 }
 
+/** Narrows a chain's rules before anything is decoded: a test of the message bytes, and bytes every match contains. */
+export interface RuleFilter {
+  keep: (payload: Uint8Array) => boolean;
+  needle: Uint8Array;
+}
+
 /**
  * A chain's rules, in order; null when the table or the chain does not exist. `only` narrows them
- * before anything is decoded: a comment prefix (string), or a test of the message bytes.
+ * before anything is decoded: a comment prefix (string), or a RuleFilter. Only the rules whose
+ * bytes contain the prefix (the needle) are even taken out of the kernel's answer.
  */
-export function listRules(t: TableRef, chain: string, only?: string | ((payload: Uint8Array) => boolean)): NfRule[] | null {
+export function listRules(t: TableRef, chain: string, only?: string | RuleFilter): NfRule[] | null {
   try {
-    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s));
-    if (only === undefined) return msgs.map((m) => decodeRule(m.payload));
+    if (only === undefined) return netfilterQuery((s) => encodeMessage(getRules(t, chain), s)).map((m) => decodeRule(m.payload));
     const prefix = typeof only === 'string' ? new TextEncoder().encode(only) : undefined;
-    const keep = prefix ? (p: Uint8Array) => commentStartsWith(p, prefix) : (only as (p: Uint8Array) => boolean);
-    return msgs.filter((m) => keep(m.payload)).map((m) => decodeRule(m.payload));
+    const filter: RuleFilter = prefix ? { keep: (p) => commentStartsWith(p, prefix), needle: prefix } : (only as RuleFilter);
+    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s), filter.needle);
+    return msgs.filter((m) => filter.keep(m.payload)).map((m) => decodeRule(m.payload));
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;

@@ -121,6 +121,7 @@ FN(close) { INT(0, fd); RET(close((int)fd)); }
 FN(read) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(read((int)fd, buf, (size_t)len)); }
 FN(pread) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); RET(pread((int)fd, buf, (size_t)len, (off_t)off)); }
 FN(write) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(write((int)fd, buf, (size_t)len)); }
+FN(pwrite) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); RET(pwrite((int)fd, buf, (size_t)len, (off_t)off)); }
 FN(fdatasync) { INT(0, fd); RET(fdatasync((int)fd)); }
 FN(ftruncate) { INT(0, fd); INT(1, len); RET(ftruncate((int)fd, (off_t)len)); }
 
@@ -209,8 +210,20 @@ FN(readdir) {
     if (err) { last_errno = err; JS_FreeValue(ctx, names); return JS_NULL; }
     return names;
 }
+/* indexOfBytes(hay, needle, from): where needle first occurs in hay at or after from, or -1 (memmem). */
+FN(indexOfBytes) {
+    BUF(0, hay); BUF(1, needle); INT(2, from);
+    if (from < 0 || (size_t)from > hay_len || needle_len == 0) return JS_NewInt32(ctx, -1);
+    const uint8_t *at = memmem(hay + from, hay_len - (size_t)from, needle, needle_len);
+    return JS_NewInt64(ctx, at ? (int64_t)(at - hay) : -1);
+}
 FN(link) { CSTR(0, from); CSTR(1, to); RET(link(from, to)); }
 FN(unlink) { CSTR(0, path); RET(unlink(path)); }
+FN(utimensat) {
+    CSTR(0, path); INT(1, sec); INT(2, nsec);
+    struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)sec, (long)nsec}};
+    RET(utimensat(AT_FDCWD, path, times, 0));
+}
 /* The handler of SIGALRM during a lock wait and of SIGPIPE: the signal only interrupts or fails
  * the system call. */
 static void interrupt_only(int sig) { (void)sig; }
@@ -544,17 +557,18 @@ FN(exit) {
 
 static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("open", 3, h_open), JS_CFUNC_DEF("close", 1, h_close), JS_CFUNC_DEF("read", 3, h_read),
-    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync),
-    JS_CFUNC_DEF("fdatasyncStart", 1, h_fdatasyncStart), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
+    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("pwrite", 4, h_pwrite),
+    JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("fdatasyncStart", 1, h_fdatasyncStart),
+    JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),
-    JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink),
+    JS_CFUNC_DEF("link", 2, h_link), JS_CFUNC_DEF("unlink", 1, h_unlink), JS_CFUNC_DEF("utimensat", 3, h_utimensat),
     JS_CFUNC_DEF("flock", 3, h_flock), JS_CFUNC_DEF("socket", 3, h_socket), JS_CFUNC_DEF("send", 4, h_send),
     JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt),
     JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
     JS_CFUNC_DEF("ioctl", 3, h_ioctl), JS_CFUNC_DEF("errno", 0, h_errno), JS_CFUNC_DEF("getrandom", 1, h_getrandom),
-    JS_CFUNC_DEF("utf8Encode", 1, h_utf8Encode), JS_CFUNC_DEF("utf8Decode", 2, h_utf8Decode),
+    JS_CFUNC_DEF("indexOfBytes", 3, h_indexOfBytes), JS_CFUNC_DEF("utf8Encode", 1, h_utf8Encode), JS_CFUNC_DEF("utf8Decode", 2, h_utf8Decode),
     JS_CFUNC_DEF("hexDigest", 2, h_hexDigest), JS_CFUNC_DEF("environ", 0, h_environ), JS_CFUNC_DEF("exit", 1, h_exit),
 };
 
