@@ -324,6 +324,11 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     return this.index.names().flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
+  /** The names that may be leases (see the header), none parsed. */
+  leaseCountAtMost(): number {
+    return this.leased.size;
+  }
+
   /**
    * Found by content; with lib/net/address.ts, only names that are an address's text count.
    * Without it (DEL), a name of address characters holding exactly this owner counts: the

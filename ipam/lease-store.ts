@@ -39,6 +39,8 @@ export interface LeaseAdmin {
   leases(): Lease[];
   /** Every leased address, without reading who holds it (STATUS). */
   leasedAddresses(): IP[];
+  /** At least the number of leases, found without parsing an address (STATUS). */
+  leaseCountAtMost(): number;
   /**
    * Release every lease of (containerID, ifname); if there is none, the legacy leases recording
    * only the container ID (the reference's fallback). Returns the released addresses.

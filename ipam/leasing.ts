@@ -12,7 +12,7 @@ import * as addresses from '../lib/net/address.ts';
 import { formatIP, parseIPOrCidr } from '../lib/net/address.ts';
 import { accessSync, constants, readFileSync, statSync } from '../lib/platform/fs.ts';
 import { dirname } from '../lib/platform/path.ts';
-import { allocateAll, freeCount, toIPConfig } from './allocator.ts';
+import { allocateAll, exhaustedSets, toIPConfig } from './allocator.ts';
 import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, rangeFor, rangeSetToString } from './config.ts';
 import { DiskStore, leaseContent, ownerOf, type PendingLeases } from './disk-store.ts';
 import { networkDir } from './store-location.ts';
@@ -106,18 +106,17 @@ function checkWritable(dir: string): void {
 export async function status(req: Request): Promise<void> {
   const cfg = await parseHostLocalConfig(req.config, req.cniArgs, req.version, { withRequested: false });
   checkWritable(networkDir(cfg.dataDir, cfg.network));
-  let leased;
+  let exhausted: number[];
   try {
-    leased =
+    exhausted =
       (await DiskStore.withStore(cfg.dataDir, cfg.network, { create: false, waitSeconds: STATUS_LOCK_WAIT_SECONDS, addresses }, (s) =>
-        s.leasedAddresses(),
-      )) ?? [];
+        exhaustedSets(cfg.rangeSets, s.leaseCountAtMost(), () => s.leasedAddresses()),
+      )) ?? exhaustedSets(cfg.rangeSets, 0, () => []);
   } catch (e) {
     if (e instanceof CniError && e.code === ErrorCode.TryAgainLater)
       throw notAvailable(`lock of network "${cfg.network}" is held by another process: ${e.message}`);
     throw e instanceof CniError ? notAvailable(e.message) : e;
   }
-  cfg.rangeSets.forEach((set, i) => {
-    if (freeCount(set, leased) === 0n) throw notAvailable(`range set ${i} (${rangeSetToString(set)}) has no free address`);
-  });
+  const [i] = exhausted;
+  if (i !== undefined) throw notAvailable(`range set ${i} (${rangeSetToString(cfg.rangeSets[i]!)}) has no free address`);
 }

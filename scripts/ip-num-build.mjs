@@ -20,6 +20,24 @@
 // ADD). The names stay defined (ip-num's own module code refers to them); calling a method of one
 // fails with a TypeError, and only the lazy ranges of step 1 and methods address.ts does not call
 // would.
+//
+// 3. What an address derives from its value is derived when first read. ip-num's IPv4 and IPv6
+// constructors compute the value and, from it or from the text, the address's octets (IPv6: its
+// sixteen-bit groups) as objects, each built through binary strings and validated again: most of a
+// construction's cost (~0.14 M QuickJS instructions an IPv4 address, ~0.24 M an IPv6 one), while
+// the plugins read them only to print or encode an address or two per call, and the allocator's
+// stepping, containment and comparisons use the value alone. The derivation of each is wrapped in
+// a function, unchanged, and the property becomes an accessor that runs it on first read and keeps
+// its result: the same arrays, the same methods producing them, later. Validation and the value
+// stay where they were.
+//
+// 4. Regular expression literals inside ip-num's functions are made once per file. A literal is a
+// new RegExp object each time its expression is evaluated; ip-num checks each part of an address
+// with one (`/^(\d+)$/.test(octet)`: four objects an IPv4 parse, up to 24 an IPv6 one, ~10 k
+// instructions each under QuickJS). Each listed use becomes a constant made when the file loads.
+// The same object serves every call: sound for these uses only, which read no state of the
+// object between calls: `test` and `replace` with a literal without the g or y flag (lastIndex is
+// neither read nor written), `match` with a g literal (it starts from 0 and leaves lastIndex at 0).
 
 import { readFileSync } from 'node:fs';
 
@@ -180,8 +198,102 @@ export function dropMethods(src, methods) {
   return { code, count };
 }
 
+const DERIVED_HELPER =
+  'function __cniTsDerived(proto, key) {\n' +
+  '  const slot = Symbol(key);\n' +
+  "  Object.defineProperty(proto, key, { get() { let v = this[slot]; if (typeof v === 'function') this[slot] = v = v(); return v; },\n" +
+  '    set(v) { this[slot] = v; }, configurable: true });\n' +
+  '}\n';
+
+/**
+ * The derivations made lazy (see the header), as exact text of ip-num's IPNumber.js: each `from`
+ * becomes `to` (the expression computing the state wrapped in a function), and the class's
+ * property `key`, which its constructor assigns the function, an accessor running it on first read.
+ */
+export const DERIVED = [
+  {
+    what: 'IPv4 octets from the text',
+    from: '        octets = stringOctets.map((rawOctet) => {',
+    to: '        octets = () => stringOctets.map((rawOctet) => {',
+  },
+  {
+    what: 'IPv4 octets from the value',
+    from: '        return [ipv4Number, this.binaryStringToDecimalOctets(binaryString)];',
+    to: '        return [ipv4Number, () => this.binaryStringToDecimalOctets(binaryString)];',
+  },
+  {
+    what: 'IPv6 groups from the text',
+    from: '        let hexadecatet = stringHexadecimals.map((stringHexadecatet) => {',
+    to: '        let hexadecatet = () => stringHexadecimals.map((stringHexadecatet) => {',
+  },
+  {
+    what: 'IPv6 groups from the value',
+    from: '        return [ipv6Number, this.binaryStringToHexadecatets(binaryString)];',
+    to: '        return [ipv6Number, () => this.binaryStringToHexadecatets(binaryString)];',
+  },
+];
+/** The properties holding them, made accessors right after their class is exported. */
+export const DERIVED_PROPERTIES = [
+  { cls: 'IPv4', key: 'octets' },
+  { cls: 'IPv6', key: 'hexadecatet' },
+];
+
+/**
+ * Step 3 on one file: the source and how many of DERIVED and DERIVED_PROPERTIES were applied (all
+ * or none per file: a file holding some but not all of them is left as it is and counted 0, so a
+ * changed ip-num shows up in the count, which the test checks, rather than as half a rewrite).
+ */
+export function deriveOnRead(src) {
+  const at = (text) => src.indexOf(text);
+  const exports = DERIVED_PROPERTIES.map(({ cls }) => `\nexports.${cls} = ${cls};\n`);
+  const found = DERIVED.filter((d) => at(d.from) >= 0 && at(d.from) === src.lastIndexOf(d.from)).length;
+  if (found === 0 || found < DERIVED.length || exports.some((e) => at(e) < 0)) return { code: src, count: 0 };
+  let code = src;
+  for (const d of DERIVED) code = code.replace(d.from, d.to);
+  DERIVED_PROPERTIES.forEach(({ cls, key }, i) => {
+    code = code.replace(exports[i], `${exports[i]}__cniTsDerived(${cls}.prototype, ${JSON.stringify(key)});\n`);
+  });
+  return { code: DERIVED_HELPER + code, count: DERIVED.length + DERIVED_PROPERTIES.length };
+}
+
+/**
+ * Step 4's uses, as exact text of ip-num's files: the literal and how it is used (see the header
+ * for why each use is sound). Uses in methods dropped or classes emptied by steps 1–2 need none.
+ */
+export const HOISTED_REGEXPS = [
+  { literal: '/^(\\d+)$/', use: 'test' },
+  { literal: '/^[0-9A-Fa-f]{4}$/', use: 'test' },
+  { literal: '/^([10])+$/', use: 'test' },
+  { literal: '/(:){3,}/', use: 'test' },
+  { literal: '/^0+/', use: 'replace' },
+  { literal: '/.{1,8}/g', use: 'match' },
+  { literal: '/.{1,4}/g', use: 'match' },
+  { literal: '/.{1,16}/g', use: 'match' },
+];
+
+/** The text of one use: `/x/.test(` or `.replace(/x/,` or `.match(/x/g)`. */
+const useText = ({ literal, use }, by = literal) =>
+  use === 'test' ? `${by}.test(` : use === 'replace' ? `.replace(${by}, ` : `.match(${by})`;
+
+/** Step 4 on one file: the source and how many uses became a constant. */
+export function hoistRegExps(src) {
+  let code = src;
+  let count = 0;
+  const constants = [];
+  HOISTED_REGEXPS.forEach((r, i) => {
+    const name = `__cniTsRegExp${i}`;
+    const uses = code.split(useText(r)).length - 1;
+    if (uses === 0) return;
+    code = code.replaceAll(useText(r), useText(r, name));
+    constants.push(`const ${name} = ${r.literal};\n`);
+    count += uses;
+  });
+  return { code: constants.join('') + code, count };
+}
+
 /** One ip-num file as the builds bundle it. */
-export const ipNumForBuild = (src) => lazyStatics(dropMethods(emptyClasses(src, UNUSED_CLASSES).code, UNUSED_METHODS).code).code;
+export const ipNumForBuild = (src) =>
+  hoistRegExps(deriveOnRead(lazyStatics(dropMethods(emptyClasses(src, UNUSED_CLASSES).code, UNUSED_METHODS).code).code).code).code;
 
 export const ipNumBuild = {
   name: 'ip-num-build',

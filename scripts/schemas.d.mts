@@ -6,5 +6,6 @@ export interface LoadedSchemas {
 }
 export function loadSchemas(root: string): Promise<LoadedSchemas>;
 export function compiledParserSource(zod: LoadedSchemas, name: string): string;
+export function inlineImmediateFunctions(body: string): string;
 export function jsonSchemas(zod: LoadedSchemas): Record<string, Record<string, any>>;
 export function compiledSchemasPlugin(root: string, zod: Promise<LoadedSchemas>): unknown;

@@ -3,9 +3,11 @@
 // (net.IP.String(), RFC 5952 for IPv6, which host-local's lease file names must match byte for
 // byte; lib/net/ip-text.ts), its parse rules where they differ from ip-num's (no zones;
 // "::ffff:a.b.c.d" is IPv4; a prefix length may have leading zeros), and what keeps ip-num's cost
-// within a plugin's start-up under QuickJS (see boundsOf, parseIP): ip-num builds addresses through
-// strings of bits, so a parse costs ~0.2M instructions (an IPv6 one ~1M) and a CIDR's
-// getFirst()/getLast() ~0.8M each (~3M for IPv6) — more than the rest of an ADD.
+// within a plugin's start-up under QuickJS: ip-num validates and converts through strings of bits,
+// so a parse costs ~0.18 M instructions (an IPv6 one ~0.9 M), a step ~0.03 M (as the builds bundle
+// it: scripts/ip-num-build.mjs), and a CIDR's own getFirst()/getLast() ~0.8 M each. So each text is
+// parsed once (parseIP, parseCidr), each CIDR's bounds (boundsOf), range (rangeOf), neighbours
+// (nextIP, previousIP) and text (formatIP) are computed once per object.
 //
 // ip-num's modules are imported one by one: its index also loads what no plugin uses (Asn, IPPool).
 import { type AbstractIPNum, IPv4, IPv6 } from 'ip-num/dist/src/IPNumber.js';
@@ -45,22 +47,8 @@ const v4MappedBlock = (): RangedSet<AbstractIPNum> =>
   (mappedBlock ??= new RangedSet(IPv6.fromIPv4DotDecimalString('0.0.0.0'), IPv6.fromIPv4DotDecimalString('255.255.255.255')));
 const isV4Mapped = (v6: IPv6): boolean => v4MappedBlock().contains(RangedSet.fromSingleIP(v6));
 
-/**
- * The eight 16-bit groups of an IPv6 address. ip-num derives them by printing the value in hex:
- * from a number it keeps only the groups from the first non-zero one on (the leading zero groups
- * are put back here), and QuickJS prints a BigInt whose top bit is set with an extra leading "0"
- * (fd00::1 → "0fd00…"), which ip-num turns into a ninth, leading zero group (dropped here).
- */
-function groupsOf(v6: IPv6): number[] {
-  const h = v6.getHexadecatet().map((x) => x.getValue());
-  return h.length < 8 ? [...new Array<number>(8 - h.length).fill(0), ...h] : h.slice(h.length - 8);
-}
-
-/** The IPv4 address an IPv4-mapped IPv6 address carries in its last two groups. */
-function unmap(v6: IPv6): IPv4 {
-  const g = groupsOf(v6);
-  return IPv4.fromString(`${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`);
-}
+/** The IPv4 address an IPv4-mapped IPv6 address carries in its last 32 bits (ip-num's IPv4 from that number). */
+const unmap = (v6: IPv6): IPv4 => IPv4.fromNumber(v6.value & 0xffffffffn);
 
 /**
  * Parsed addresses and CIDRs by their text: a plugin call meets the same few strings again and
@@ -135,24 +123,37 @@ export function parseIPOrCidr(s: string): { ip: IP; prefix?: number } | null {
   return ip ? { ip } : null;
 }
 
-/** Go's net.IP.String(): what host-local names its lease files. */
+/** Each address's text, made once: an allocation prints the same address for its check, its lease and its result. */
+const texts = new WeakMap<IP, string>();
+
+/**
+ * Go's net.IP.String(): what host-local names its lease files. The text is made from the address's
+ * bytes (lib/net/ip-text.ts for IPv6), not by ip-num's toString(), whose IPv6 text is not Go's and
+ * whose parts ip-num derives through strings of bits (~0.1 M QuickJS instructions an address).
+ */
 export function formatIP(ip: IP): string {
-  const num = ip.num;
-  if (num instanceof IPv4) return num.toString();
-  return formatIPv6Groups(groupsOf(num));
+  let text = texts.get(ip);
+  if (text === undefined) {
+    const b = ipBytes(ip);
+    text = b.length === 4 ? b.join('.') : formatIPv6Groups(Array.from({ length: 8 }, (_, i) => (b[2 * i]! << 8) | b[2 * i + 1]!));
+    texts.set(ip, text);
+  }
+  return text;
 }
 
 export const formatCidr = (c: Cidr): string => `${formatIP(c.ip)}/${c.prefix}`;
 
-/** The address in network byte order (4 or 16 bytes), from ip-num's octets or groups. */
+/** The address in network byte order (4 or 16 bytes), from ip-num's value, 32 bits at a time (BigInt steps are the costly part). */
 export function ipBytes(ip: IP): Uint8Array {
-  const num = ip.num;
-  if (num instanceof IPv4) return Uint8Array.from(num.getOctets(), (o) => o.getValue());
-  const out = new Uint8Array(16);
-  groupsOf(num).forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 255;
-  });
+  const out = new Uint8Array(ip.family === 4 ? 4 : 16);
+  let rest = ip.value;
+  for (let at = out.length - 4; at >= 0; at -= 4, rest >>= 32n) {
+    const word = Number(rest & 0xffffffffn);
+    out[at] = word >>> 24;
+    out[at + 1] = (word >>> 16) & 255;
+    out[at + 2] = (word >>> 8) & 255;
+    out[at + 3] = word & 255;
+  }
   return out;
 }
 
@@ -244,11 +245,21 @@ export function addToIP(ip: IP, n: bigint): IP {
 }
 
 /** How many addresses lie from `first` to `last`, both included (ip-num's range size). */
-export const rangeSize = (first: IP, last: IP): bigint => new RangedSet<AbstractIPNum>(first.num, last.num).getSize();
+export const rangeSize = (first: IP, last: IP): bigint => rangeOf(first, last).getSize();
+
+/** ip-num's range from `first` to `last`, made once per pair of addresses (a config's ranges are asked about again and again). */
+const ranges = new WeakMap<IP, { last: IP; range: RangedSet<AbstractIPNum> }>();
+function rangeOf(first: IP, last: IP): RangedSet<AbstractIPNum> {
+  const known = ranges.get(first);
+  if (known?.last === last) return known.range;
+  const range = new RangedSet<AbstractIPNum>(first.num, last.num);
+  ranges.set(first, { last, range });
+  return range;
+}
 
 /** Is `ip` between `first` and `last` (both included, same family)? */
 export const inRange = (first: IP, last: IP, ip: IP): boolean =>
-  ip.family === first.family && new RangedSet<AbstractIPNum>(first.num, last.num).contains(RangedSet.fromSingleIP<AbstractIPNum>(ip.num));
+  ip.family === first.family && rangeOf(first, last).contains(RangedSet.fromSingleIP<AbstractIPNum>(ip.num));
 
 /** The family of an address or CIDR ("::ffff:a.b.c.d" is IPv4, as in Go); null when it is neither. */
 export const familyOfAddress = (cidrOrIp: string): Family | null => parseIPOrCidr(cidrOrIp)?.ip.family ?? null;

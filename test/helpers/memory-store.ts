@@ -50,6 +50,10 @@ export class MemoryStore implements LeaseStore, LeaseAdmin {
     return [...this.leaseContents.keys()].map((name) => parseIP(name)!);
   }
 
+  leaseCountAtMost(): number {
+    return this.leaseContents.size;
+  }
+
   releaseByOwner(owner: Owner): string[] {
     const all = this.leases();
     let victims = all.filter((l) => this.heldExactly(l, owner));

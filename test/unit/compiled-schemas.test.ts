@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compiledParserSource, type LoadedSchemas, loadSchemas } from '../../scripts/schemas.mjs';
+import { compiledParserSource, inlineImmediateFunctions, type LoadedSchemas, loadSchemas } from '../../scripts/schemas.mjs';
 import { countFromEnv, fuzzCase, Rand, seedFromEnv } from '../helpers/fuzz.ts';
 import { ROOT } from '../helpers/kernel.ts';
 
@@ -152,5 +152,47 @@ describe(`compiled parsers agree with zod (seed ${seed}, CNI_TS_FUZZ_SEED replay
     // the mutations must exercise both answers
     expect(valid).toBeGreaterThan(BASES[name]!.length);
     expect(invalid).toBeGreaterThan(10);
+  });
+});
+
+describe('inlineImmediateFunctions', () => {
+  const run = (code: string, input: unknown) => new Function('INVALID', `return (input) => {\n${code}\n};`)('bad')(input);
+  const body = [
+    'const v0 = input["a"];',
+    'let v1 = (() => {',
+    '  let v2;',
+    '  if (v0 !== undefined) {',
+    '    if (!Array.isArray(v0)) return INVALID;',
+    '    const v3 = [];',
+    '    for (let i = 0; i < v0.length; i++) {',
+    '      let v4 = (() => {',
+    '        if (typeof v0[i] !== "number") return INVALID;',
+    '        return v0[i] * 2;',
+    '      })();',
+    '      if (v4 === INVALID) return INVALID;',
+    '      v3.push(v4);',
+    '    }',
+    '    v2 = v3;',
+    '  }',
+    '  return v2;',
+    '})();',
+    'if (v1 === INVALID) return "invalid; a";',
+    'return { a: v1 };',
+  ].join('\n');
+
+  it('turns each immediately called arrow function into a labelled block that computes the same', () => {
+    const inlined = inlineImmediateFunctions(body);
+    expect(inlined).not.toContain('=>');
+    for (const input of [{}, { a: [1, 2] }, { a: [1, 'x'] }, { a: 'no' }, { a: [] }]) {
+      expect(run(inlined, input)).toEqual(run(body, input));
+    }
+    expect(run(inlined, { a: [1, 2] })).toEqual({ a: [2, 4] });
+    expect(run(inlined, { a: [1, 'x'] })).toBe('invalid; a');
+  });
+
+  it('stops at code it cannot read safely', () => {
+    expect(() => inlineImmediateFunctions('let v1 = (() => { return [1].map((x) => x); })();')).toThrow(/holds a function/);
+    expect(() => inlineImmediateFunctions('let v1 = (() => { return 1 / 2; })();')).toThrow(/unexpected/);
+    expect(() => inlineImmediateFunctions('let v1 = (() => { return 1; });')).toThrow(/not called at once/);
   });
 });

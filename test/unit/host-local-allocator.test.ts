@@ -1,7 +1,7 @@
 // The pure allocator against the in-memory LeaseStore (test/helpers/memory-store.ts): round-robin order, wrap-around, gateway
 // skipping, requested addresses, duplicates, exhaustion, multi-set rollback, IPv6.
 import { describe, expect, it } from 'vitest';
-import { allocateAll, candidates, capacityOf, freeCount, toIPConfig } from '../../ipam/allocator.ts';
+import { allocateAll, candidates, capacityOf, exhaustedSets, freeCount, toIPConfig } from '../../ipam/allocator.ts';
 import { type HostLocalConfig, parseHostLocalConfig } from '../../ipam/config.ts';
 import type { LeaseStore, Owner } from '../../ipam/lease-store.ts';
 import { ErrorCode } from '../../lib/cni/errors.ts';
@@ -210,5 +210,38 @@ describe('capacity and free count (STATUS)', () => {
     const set = (await cfgOf({ subnet: '10.0.0.0/29' })).rangeSets[0]!;
     const leased = ['10.0.0.2', '10.0.0.3', '10.9.0.1', 'fd00::1'].map((s) => parseIP(s)!);
     expect(freeCount(set, leased)).toBe(3n);
+  });
+  describe('exhaustedSets: the sets without a free address, reading the leases only when a set may be full', () => {
+    const sets = async () => (await cfgOf({ ranges: [[{ subnet: '10.0.0.0/29' }], [{ subnet: '10.1.0.0/24' }]] })).rangeSets;
+    const reader = (texts: string[]) => {
+      const read = { times: 0 };
+      const leased = () => {
+        read.times++;
+        return texts.map((s) => parseIP(s)!);
+      };
+      return { read, leased };
+    };
+
+    it('reads no lease while every set holds more addresses than there are leases', async () => {
+      const { read, leased } = reader(['10.0.0.2']);
+      expect(exhaustedSets(await sets(), 4, leased)).toEqual([]);
+      expect(read.times).toBe(0);
+    });
+
+    it('counts exactly, reading the leases once, when a set may be full', async () => {
+      const full = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'];
+      const a = reader(full);
+      expect(exhaustedSets(await sets(), 5, a.leased)).toEqual([0]);
+      expect(a.read.times).toBe(1);
+      // As many names, not all of them in the set (another set's leases, a stray file): not full.
+      const b = reader([...full.slice(1), '10.1.0.9']);
+      expect(exhaustedSets(await sets(), 5, b.leased)).toEqual([]);
+      expect(b.read.times).toBe(1);
+    });
+
+    it('a set with no allocatable address is exhausted without any lease', async () => {
+      const only = (await cfgOf({ subnet: '10.0.0.0/24', gateway: '10.0.0.5', rangeStart: '10.0.0.5', rangeEnd: '10.0.0.5' })).rangeSets;
+      expect(exhaustedSets(only, 0, () => [])).toEqual([0]);
+    });
   });
 });

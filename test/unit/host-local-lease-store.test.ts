@@ -160,6 +160,14 @@ describe.each([
       expect(await s.use((st) => texts(st.leasedAddresses()))).toEqual(['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5']);
     });
 
+    it('leaseCountAtMost counts at least every lease, and follows releases', async () => {
+      expect(await s.use((st) => st.leaseCountAtMost())).toBeGreaterThanOrEqual(4);
+      await s.use((st) => st.releaseByOwner(a1));
+      const after = await s.use((st) => [st.leaseCountAtMost(), st.leasedAddresses().length]);
+      expect(after[0]).toBeGreaterThanOrEqual(after[1]!);
+      expect(after[1]).toBe(3);
+    });
+
     it('releaseByOwner takes exact matches, falling back to legacy ones only when there are none', async () => {
       expect(await s.use((st) => st.releaseByOwner(a1))).toEqual(['10.0.0.3']);
       expect(await s.use((st) => st.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);

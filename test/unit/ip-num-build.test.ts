@@ -1,25 +1,43 @@
 // ip-num as the builds bundle it (scripts/ip-num-build.mjs: lazy well-known ranges, unused classes
-// emptied): the rewrites on their own, then lib/net/address.ts bundled through them against the
-// same module on the plain package, over a battery of IPv4 and IPv6 operations — so an emptied
-// class that address.ts (or what it calls in ip-num) did use fails here, not in a plugin.
+// emptied, derived parts of an address made on first read, regular expressions made once): the
+// rewrites on their own, ip-num's own classes through them against the plain package, then
+// lib/net/address.ts bundled through them against the same module on the plain package, over a
+// battery of IPv4 and IPv6 operations — so an emptied class that address.ts (or what it calls in
+// ip-num) did use fails here, not in a plugin.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import * as plainIPNumber from 'ip-num/dist/src/IPNumber.js';
+import * as plainIPRange from 'ip-num/dist/src/IPRange.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as plain from '../../lib/net/address.ts';
-import { emptyClasses, ipNumBuild, lazyStatics, UNUSED_CLASSES } from '../../scripts/ip-num-build.mjs';
+import {
+  DERIVED,
+  DERIVED_PROPERTIES,
+  deriveOnRead,
+  emptyClasses,
+  HOISTED_REGEXPS,
+  hoistRegExps,
+  ipNumBuild,
+  ipNumForBuild,
+  lazyStatics,
+  UNUSED_CLASSES,
+} from '../../scripts/ip-num-build.mjs';
 import { ROOT } from '../helpers/kernel.ts';
 
 type Address = typeof plain;
+type IPNum = typeof plainIPNumber & typeof plainIPRange;
 const IP_NUM = join(ROOT, 'node_modules/ip-num/dist/src');
 let built: Address;
+let builtIPNum: IPNum;
 const dir = mkdtempSync(join(tmpdir(), 'cnits-ip-num-'));
 
-beforeAll(async () => {
+/** `contents` (TypeScript, resolved from the repository) bundled through the rewrites, imported. */
+async function bundled<T>(name: string, contents: string): Promise<T> {
   const out = await build({
-    entryPoints: [join(ROOT, 'lib/net/address.ts')],
+    stdin: { contents, resolveDir: ROOT, loader: 'ts' },
     bundle: true,
     format: 'esm',
     platform: 'neutral',
@@ -28,9 +46,17 @@ beforeAll(async () => {
     plugins: [ipNumBuild as never],
     logLevel: 'silent',
   });
-  const file = join(dir, 'address.mjs');
+  const file = join(dir, `${name}.mjs`);
   writeFileSync(file, out.outputFiles[0]!.text);
-  built = await import(pathToFileURL(file).href);
+  return import(pathToFileURL(file).href);
+}
+
+beforeAll(async () => {
+  built = await bundled('address', `export * from './lib/net/address.ts';`);
+  builtIPNum = await bundled(
+    'ip-num',
+    `export { IPv4, IPv6 } from 'ip-num/dist/src/IPNumber.js';\nexport { RangedSet } from 'ip-num/dist/src/IPRange.js';`,
+  );
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -61,6 +87,45 @@ describe('the rewrites', () => {
     expect(X.RANGE).toBe('range 10.0.0.0/8');
     expect(X.RANGE).toBe('range 10.0.0.0/8');
     expect(calls).toBe(1);
+  });
+
+  it('makes a derivation run on first read of its property, once, and a regular expression once per file', () => {
+    const src =
+      'class IPv4 {\n    constructor(v) {\n        this.octets = [];\n        this.octets = (() => { globalThis.__runs++; return [v]; });\n    }\n}\n' +
+      'exports.IPv4 = IPv4;\nclass IPv6 {\n}\nexports.IPv6 = IPv6;\n';
+    // deriveOnRead needs all of ip-num's texts; the accessor itself is checked through its helper.
+    expect(deriveOnRead(src).count).toBe(0);
+    const withAll = `${src}${DERIVED.map((d: { from: string }) => `// ${d.from}\n`).join('')}`;
+    const r = deriveOnRead(withAll);
+    expect(r.count).toBe(DERIVED.length + DERIVED_PROPERTIES.length);
+    const exports: Record<string, new (v: number) => { octets: number[] }> = {};
+    const g = globalThis as { __runs?: number };
+    g.__runs = 0;
+    new Function('exports', r.code)(exports);
+    const ip = new exports.IPv4!(7);
+    expect(g.__runs).toBe(0);
+    expect(ip.octets).toEqual([7]);
+    expect(ip.octets).toBe(ip.octets);
+    expect(g.__runs).toBe(1);
+    delete g.__runs;
+
+    const re = hoistRegExps('function f(x) {\n    return /^(\\d+)$/.test(x) && x.match(/.{1,8}/g).length;\n}\nexports.f = f;\n');
+    expect(re.count).toBe(2);
+    expect(re.code).not.toContain('/.test(');
+    const fns: Record<string, (x: string) => unknown> = {};
+    new Function('exports', re.code)(fns);
+    expect(fns.f!('123456789')).toBe(2);
+    expect(fns.f!('1a')).toBe(false);
+  });
+
+  it('finds every derivation and regular expression use it rewrites in the installed ip-num', () => {
+    const files = readdirSync(IP_NUM).filter((f) => f.endsWith('.js'));
+    const src = (f: string) => readFileSync(join(IP_NUM, f), 'utf8');
+    expect(files.reduce((n, f) => n + deriveOnRead(src(f)).count, 0)).toBe(DERIVED.length + DERIVED_PROPERTIES.length);
+    for (const r of HOISTED_REGEXPS) {
+      const found = files.filter((f) => ipNumForBuild(src(f)).includes(`= ${r.literal};`));
+      expect(found.length, r.literal).toBeGreaterThan(0);
+    }
   });
 
   it('finds every class it is told to empty in the installed ip-num', () => {
@@ -130,6 +195,67 @@ function battery(a: Address): unknown[] {
   for (const x of ips) for (const y of ips) if (x && y && x.family === y.family) out.push(a.compareIP(x, y), a.ipEqual(x, y));
   return out;
 }
+
+/** ip-num's own API used by address.ts (and what it derives lazily now), as plain values. */
+function ipNumBattery(m: IPNum): unknown[] {
+  const out: unknown[] = [];
+  const t = (f: () => unknown): unknown => {
+    try {
+      return f();
+    } catch (e) {
+      return `throws ${e instanceof Error ? e.message : String(e)}`;
+    }
+  };
+  const describeIP = (ip: plainIPNumber.IPv4 | plainIPNumber.IPv6) => [
+    ip.toString(),
+    ip.value,
+    ip instanceof m.IPv4 ? ip.getOctets().map((o) => [o.getValue(), o.toString()]) : null,
+    ip instanceof m.IPv6 ? ip.getHexadecatet().map((h) => [h.getValue(), h.toString()]) : null,
+  ];
+  const v4s = ['10.1.2.3', '0.0.0.0', '255.255.255.255', '192.168.0.1', '01.2.3.4', '1.2.3', '256.1.1.1', 'a.b.c.d'];
+  const v6s = [
+    '::',
+    '::1',
+    'fd00::1',
+    'ff02::1:2',
+    '2001:db8::ffff:1',
+    '::ffff:10.0.0.1',
+    'fe80::1%eth0',
+    '1:::2',
+    'g::1',
+    '1:2:3:4:5:6:7:8',
+  ];
+  for (const s of v4s) out.push(t(() => describeIP(m.IPv4.fromString(s))));
+  for (const s of v6s) out.push(t(() => describeIP(m.IPv6.fromString(s))));
+  for (const n of [0n, 1n, 0xa010203n, 0xffffffffn, 1n << 32n, -1n]) out.push(t(() => describeIP(m.IPv4.fromNumber(n))));
+  for (const n of [0n, 1n, 0xfd00n << 112n, (1n << 128n) - 1n, 1n << 128n, 0xffffa000001n])
+    out.push(t(() => describeIP(m.IPv6.fromBigInt(n))));
+  for (const s of ['10.1.2.3', '255.255.255.255', '0.0.0.0']) {
+    const ip = m.IPv4.fromString(s);
+    out.push(
+      t(() => describeIP(ip.nextIPNumber())),
+      t(() => describeIP(ip.previousIPNumber())),
+    );
+  }
+  for (const s of ['fd00::1', '::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) {
+    const ip = m.IPv6.fromString(s);
+    out.push(
+      t(() => describeIP(ip.nextIPNumber())),
+      t(() => describeIP(ip.previousIPNumber())),
+    );
+  }
+  const r = new m.RangedSet<plainIPNumber.AbstractIPNum>(m.IPv4.fromString('10.0.0.0'), m.IPv4.fromString('10.0.0.255'));
+  out.push(r.getSize(), r.contains(m.RangedSet.fromSingleIP<plainIPNumber.AbstractIPNum>(m.IPv4.fromString('10.0.0.7'))));
+  out.push(t(() => describeIP(r.takeSubRange(5n, 1n).getFirst() as plainIPNumber.IPv4)));
+  return out;
+}
+
+describe('ip-num rewritten', () => {
+  it('gives the same results as the plain package', () => {
+    const plainIPNum = { ...plainIPNumber, ...plainIPRange } as IPNum;
+    expect(ipNumBattery(builtIPNum)).toEqual(ipNumBattery(plainIPNum));
+  });
+});
 
 describe('lib/net/address.ts on the rewritten ip-num', () => {
   it('gives the same results as on the plain package', () => {
