@@ -326,7 +326,7 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
 
   /** The names that may be leases (see the header), none parsed. */
   leaseCountAtMost(): number {
-    return this.leased.size;
+    return this.index.size();
   }
 
   /**

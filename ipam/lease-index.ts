@@ -92,6 +92,13 @@ export class LeaseIndex {
     return out;
   }
 
+  /** How many entries (one line each after the leading newline), none parsed. */
+  size(): number {
+    let n = -1;
+    for (let at = this.body.indexOf('\n'); at >= 0; at = this.body.indexOf('\n', at + 1)) n++;
+    return n;
+  }
+
   names(): string[] {
     return this.body
       .slice(1, -1)
