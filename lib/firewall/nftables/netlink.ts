@@ -66,8 +66,9 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
 }
 
 /**
- * A chain's rules, in order; null when the table or the chain does not exist. `only` narrows them
- * before anything is decoded: a comment prefix (string), or a test of the message bytes.
+ * A chain's rules, in order. A missing table or chain: null, or (as current kernels answer a dump
+ * that finds nothing) no rules — ask chainExists when it matters. `only` narrows them before
+ * anything is decoded: a comment prefix (string), or a test of the message bytes.
  */
 export function listRules(t: TableRef, chain: string, only?: string | ((payload: Uint8Array) => boolean)): NfRule[] | null {
   try {
