@@ -196,12 +196,12 @@ export function freshSetupLines(network: string, containerID: string, family: Fa
   return [`-N ${chainName(network, containerID)}`, ...wanted.chain, ...wanted.postrouting];
 }
 
-/** The `-A POSTROUTING … -j <chain>` lines of an `iptables -S POSTROUTING` listing. */
-export function jumpsIn(listing: string, chain: string): string[] {
+/** The `-A <from> … -j <chain>` lines of an `iptables -S <from>` listing. */
+export function jumpsIn(listing: string, chain: string, from = 'POSTROUTING'): string[] {
   return listing
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.startsWith('-A POSTROUTING ') && splitArgs(l).at(-1) === chain && splitArgs(l).at(-2) === '-j');
+    .filter((l) => l.startsWith(`-A ${from} `) && splitArgs(l).at(-1) === chain && splitArgs(l).at(-2) === '-j');
 }
 
 /**
@@ -278,17 +278,23 @@ export async function readNat(family: Family): Promise<NatState | undefined> {
   return parseNatSave(r.stdout);
 }
 
-/** `iptables -S POSTROUTING` of the nat table; undefined when that family's iptables is unusable. */
-async function listPostrouting(family: Family): Promise<string | undefined> {
-  const r = await run(TOOLS[family].cmd, ['-w', LOCK_WAIT, '-t', 'nat', '-S', 'POSTROUTING']);
+/** A chain that is not there, as `iptables -S <chain>` says it (iptables-nft's wording included). */
+const NO_CHAIN = /No chain\/target\/match|does not exist|incompatible, use 'nft'/i;
+
+/**
+ * `iptables -S <chain>` of the nat table: that one chain's rules (iptables-nft reads only it);
+ * undefined when that family's iptables is unusable or the chain does not exist.
+ */
+export async function listChain(family: Family, chain: string): Promise<string | undefined> {
+  const r = await run(TOOLS[family].cmd, ['-w', LOCK_WAIT, '-t', 'nat', '-S', chain]);
   if (r.code !== 0) {
-    if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
+    if (r.code === 127 || UNUSABLE.test(r.stderr) || NO_CHAIN.test(r.stderr)) return undefined;
     throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].cmd}: ${r.stderr.trim().slice(0, 300)}`);
   }
   return r.stdout;
 }
 
-class RestoreError extends CniError {
+export class RestoreError extends CniError {
   constructor(
     what: string,
     tool: string,
@@ -298,7 +304,7 @@ class RestoreError extends CniError {
   }
 }
 
-async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
+export async function applyNat(family: Family, lines: string[], what: string): Promise<void> {
   if (!lines.length) return;
   const r = await run(TOOLS[family].restore, ['-w', LOCK_WAIT, '--noflush'], { input: restoreInput(lines) });
   if (r.code !== 0) throw new RestoreError(what, TOOLS[family].restore, r.stderr || `exited ${r.code}`);
@@ -334,7 +340,7 @@ async function setupFamily(network: string, containerID: string, family: Family,
 /** DEL for one family with processes: list POSTROUTING, then one restore (nothing when nothing is there). */
 function teardownFamily(family: Family, chain: string): Promise<void> {
   return readPlanApply({
-    read: () => listPostrouting(family),
+    read: () => listChain(family, 'POSTROUTING'),
     plan: (listing) => (listing === undefined ? null : { jumps: jumpsIn(listing, chain) }),
     apply: async ({ jumps }) => {
       if (jumps.length) return applyNat(family, teardownLines(chain, jumps), 'masquerade teardown');

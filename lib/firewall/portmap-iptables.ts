@@ -7,28 +7,48 @@
 //   CNI-DN-<21 hex of sha512(network + containerID)>   per attachment: per mapping, the hairpin and
 //       localhost mark rules and the DNAT; entered from CNI-HOSTPORT-DNAT by one multiport rule per
 //       protocol (15 ports each) commented `dnat name: "<net>" id: "<id>"`.
-// Every change is one `iptables-restore -w --noflush` per family touching only the attachment's
-// chain, its entry rules and (the first time on a node) the shared chains; it is planned from one
-// `iptables-save -t nat` read. The shared chains are created with `-N`, which fails the whole
-// transaction when a concurrent ADD created them first: it is then read, planned and applied again,
-// so two first ADDs never flush each other's entry rules. DEL and GC find an attachment by its
-// chain name (network + container ID), never by addresses; the shared chains are never removed.
+// Each call touches only the attachment's chain and its entry rules, so its cost does not grow
+// with the pods on the node (see the README's node-scale benchmark):
+//   ADD   one `iptables-restore -w --noflush` per family that creates the attachment's chain with
+//         `-N` (a re-ADD is told by its failure), fills it and appends the entry rules, once the
+//         shared chains are known to be in place: checked over netlink in the standalone build with
+//         iptables-nft (their jumps and the masquerade mark; no process), by `-C` lines in the same
+//         restore otherwise. When any of that fails (a bare node, a re-ADD, a shared rule someone
+//         removed) the nat table is read (`iptables-save -t nat`) and exactly what is missing is
+//         written; the shared chains are then created with `-N`, which fails the whole transaction
+//         when a concurrent ADD created them first, so it is read and planned again, and two first
+//         ADDs never flush each other's entry rules.
+//   DEL   with iptables-nft in the standalone build: one nf_tables transaction over netlink for
+//         both families (the entry rules found among CNI-HOSTPORT-DNAT's by their jump, on the
+//         dump's bytes; the chain flushed and deleted). Otherwise `iptables -S` of CNI-HOSTPORT-DNAT
+//         and of the attachment's chain (one chain each) and one restore per family, none when
+//         nothing is there. The legacy CNI-SN chain of old versions, if there, makes DEL read the
+//         whole table, as any unexpected state does.
+//   CHECK and GC read the nat table: they must see every rule they judge.
+// DEL and GC find an attachment by its chain name (network + container ID), never by addresses;
+// the shared chains are never removed. Every command waits for the xtables lock at most LOCK_WAIT.
 import { bitsOf, type Family, formatIP } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
-import type { AttachmentKey, FirewallDriver } from './driver.ts';
+import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import {
+  applyNat,
+  jumpsIn,
   LOCK_WAIT,
+  listChain,
   type NatState,
   planRemoveChain,
+  RestoreError,
   readNat,
   reconcile,
   restoreInput,
   type SavedRule,
   TOOLS,
+  teardownLines,
 } from './masquerade-iptables.ts';
-import { chainExists, available as nfNetlinkAvailable } from './nftables/netlink.ts';
+import { CMP_OP, deleteChain, deleteRule, type Expr, flushChain, META_KEY, mayJumpTo, type NfMessage, REG1 } from './nftables/codec.ts';
+import { chainExists, chainUse, listRules, NfError, netlinkOrNft, available as nfNetlinkAvailable, transact } from './nftables/netlink.ts';
 import {
   FAMILIES,
   familiesOf,
@@ -228,6 +248,23 @@ export function planSetup(network: string, containerID: string, family: Family, 
   ];
 }
 
+/** The shared rules as `-C` lines: a restore holding them fails when one is missing. */
+export function sharedChecks(want: HostportWant): string[] {
+  const rules = masqueradeWanted(want) ? [setmarkRule(want.mark), masqRule(want.mark), postroutingJump, ...hookJumps] : hookJumps;
+  return rules.map((r) => ruleLine('-C', r));
+}
+
+/**
+ * ADD's fast path: create the attachment's chain (failing if it exists: a re-ADD), optionally
+ * test the shared rules (failing if one is missing), fill the chain, append the entry rules.
+ */
+export const freshSetupLines = (network: string, containerID: string, family: Family, want: HostportWant, checks: string[]): string[] => [
+  `-N ${dnatChainName(network, containerID)}`,
+  ...checks,
+  ...dnatRules(network, containerID, family, want).map((r) => ruleLine('-A', r)),
+  ...entryRules(network, containerID, family, want).map((r) => ruleLine('-A', r)),
+];
+
 /** Lines removing the attachment's chain (and the legacy SNAT chain of old versions) with every jump to them. */
 export const planTeardown = (network: string, containerID: string, state: NatState): string[] => [
   ...planRemoveChain(dnatChainName(network, containerID), state),
@@ -293,34 +330,142 @@ async function missingInFamily(family: Family, items: Array<{ what: string; rule
   return missing;
 }
 
+/** `meta mark & <mark> == <mark>`: how iptables-nft stores CNI-HOSTPORT-MASQ's `-m mark --mark`. */
+function testsMark(exprs: readonly Expr[], mark: number): boolean {
+  const le = new Uint8Array(4);
+  new DataView(le.buffer).setUint32(0, mark, true); // a host-order register (little-endian targets)
+  const same = (b: Uint8Array) => b.length === 4 && b.every((x, i) => x === le[i]);
+  return exprs.some(
+    (e, i) =>
+      e.kind === 'meta' &&
+      e.key === META_KEY.mark &&
+      e.dreg === REG1 &&
+      exprs[i + 1]?.kind === 'bitwise' &&
+      same((exprs[i + 1] as Extract<Expr, { kind: 'bitwise' }>).mask) &&
+      exprs[i + 2]?.kind === 'cmp' &&
+      (exprs[i + 2] as Extract<Expr, { kind: 'cmp' }>).op === CMP_OP.eq &&
+      same((exprs[i + 2] as Extract<Expr, { kind: 'cmp' }>).data),
+  );
+}
+
 /**
- * The attachment certainly has no chain in this family: iptables-nft keeps its chains in
- * nf_tables, where the standalone build can ask for them by name without reading the table
- * (most DELs are of pods without host ports). False when that cannot be told.
+ * Whether the shared chains and jumps are in place, as iptables-nft keeps them in nf_tables:
+ * PREROUTING and OUTPUT jump to CNI-HOSTPORT-DNAT (their few rules read, the jump tested on the
+ * bytes); with masquerade, CNI-HOSTPORT-MASQ is jumped to (its reference count, which counts its
+ * own rules and the jumps to it, exceeds its rules: POSTROUTING, which holds a rule per pod, is
+ * not read), tests this mark, and CNI-HOSTPORT-SETMARK has its rule (an xt target, not decoded).
  */
-function surelyAbsent(family: Family, network: string, containerID: string): boolean {
-  if (!nfNetlinkAvailable() || !iptablesIsNft()) return false;
+function sharedInPlace(family: Family, want: HostportWant): boolean {
+  const ref = TOOLS[family].nft;
+  const jumps = (from: string, to: string) => (listRules(ref, from, (p) => mayJumpTo(p, to)) ?? []).length > 0;
+  if (!jumps('PREROUTING', DNAT_CHAIN) || !jumps('OUTPUT', DNAT_CHAIN)) return false;
+  if (!masqueradeWanted(want)) return true;
+  const masq = listRules(ref, MASQ_CHAIN) ?? [];
+  const use = chainUse(ref, MASQ_CHAIN);
+  if (use === null || use <= masq.length || !masq.some((r) => testsMark(r.exprs, want.mark))) return false;
+  return (listRules(ref, SETMARK_CHAIN) ?? []).length > 0;
+}
+
+/** ADD in one family: the fast path when it can be taken, else the read-and-complete path. */
+async function setupFamily(network: string, containerID: string, family: Family, want: HostportWant): Promise<void> {
+  const viaNetlink = nfNetlinkAvailable() && iptablesIsNft();
+  let fast = true;
+  if (viaNetlink) {
+    try {
+      fast = sharedInPlace(family, want);
+    } catch {
+      fast = false;
+    }
+  }
+  if (fast) {
+    try {
+      return await applyNat(
+        family,
+        freshSetupLines(network, containerID, family, want, viaNetlink ? [] : sharedChecks(want)),
+        'portmap setup',
+      );
+    } catch (e) {
+      // The chain exists (a re-ADD), a shared rule is missing, or a concurrent change: read the table.
+      if (!(e instanceof RestoreError)) throw e;
+    }
+  }
+  await reconcile(family, 'portmap setup', (s) => planSetup(network, containerID, family, want, s), true);
+}
+
+/**
+ * DEL in both families as one nf_tables transaction (iptables-nft's tables): the entry rules
+ * (CNI-HOSTPORT-DNAT's rules that jump to the chain; that chain is read only when the attachment's
+ * chain exists, which no pod without host ports has), then the chain. False when this cannot be
+ * done safely here — the legacy SNAT chain exists, or something else still jumps to the chain —
+ * and the caller does it with processes.
+ */
+async function teardownViaNetlink(network: string, containerID: string): Promise<boolean> {
+  const [dn, sn] = [dnatChainName(network, containerID), legacySnatChainName(network, containerID)];
+  let legacy = false;
   try {
-    return [dnatChainName(network, containerID), legacySnatChainName(network, containerID)].every(
-      (c) => !chainExists(TOOLS[family].nft, c),
-    );
-  } catch {
-    return false; // cannot tell: read the table
+    await readPlanApply({
+      read: async () =>
+        FAMILIES.map((f) => {
+          const ref = TOOLS[f].nft;
+          const exists = chainExists(ref, dn);
+          legacy ||= chainExists(ref, sn);
+          return { ref, exists, entries: exists ? (listRules(ref, DNAT_CHAIN, (p) => mayJumpTo(p, dn)) ?? []) : [] };
+        }),
+      plan: (perFamily): NfMessage[] | null => {
+        if (legacy) return null;
+        const msgs = perFamily.flatMap(({ ref, exists, entries }) => [
+          ...entries.map((r) => deleteRule(ref, DNAT_CHAIN, r.handle)),
+          ...(exists ? [flushChain(ref, dn), deleteChain(ref, dn)] : []),
+        ]);
+        return msgs.length ? msgs : null;
+      },
+      apply: async (msgs) => transact('portmap teardown', msgs),
+    });
+  } catch (e) {
+    if (e instanceof NfError && e.errno === EBUSY) return false;
+    throw e;
+  }
+  return !legacy;
+}
+const EBUSY = 16;
+
+/**
+ * DEL in one family with processes: list CNI-HOSTPORT-DNAT, the attachment's chain and the legacy
+ * SNAT chain (each `iptables -S` of one chain, in parallel); then one restore removing the entry
+ * rules and the chain, or nothing when neither is there. A legacy chain, or a restore that fails
+ * (something else jumps to the chain), makes it read the whole table and remove every jump it finds.
+ */
+async function teardownFamily(family: Family, network: string, containerID: string): Promise<void> {
+  const [dn, sn] = [dnatChainName(network, containerID), legacySnatChainName(network, containerID)];
+  const whole = () => reconcile(family, 'portmap teardown', (s) => planTeardown(network, containerID, s), false);
+  const [listing, own, legacy] = await Promise.all([DNAT_CHAIN, dn, sn].map((c) => listChain(family, c)));
+  if (legacy !== undefined) return whole();
+  const entries = listing === undefined ? [] : jumpsIn(listing, dn, DNAT_CHAIN);
+  if (!entries.length && own === undefined) return;
+  try {
+    await applyNat(family, teardownLines(dn, entries), 'portmap teardown');
+  } catch (e) {
+    if (!(e instanceof RestoreError)) throw e;
+    await whole();
   }
 }
 
 /** The iptables driver: per-attachment CNI-DN chain and its entry rules, in each family the pod has an address of. */
 export const iptablesHostports: FirewallDriver<HostportWant> = {
   async setup({ network, containerID }, want) {
-    await Promise.all(familiesOf(want).map((f) => reconcile(f, 'portmap setup', (s) => planSetup(network, containerID, f, want, s), true)));
+    await Promise.all(familiesOf(want).map((f) => setupFamily(network, containerID, f, want)));
   },
   // Both families: the pod's addresses may be unknown at DEL time.
   async teardown({ network, containerID }) {
-    await Promise.all(
-      FAMILIES.filter((f) => !surelyAbsent(f, network, containerID)).map((f) =>
-        reconcile(f, 'portmap teardown', (s) => planTeardown(network, containerID, s), false),
-      ),
-    );
+    if (nfNetlinkAvailable() && iptablesIsNft()) {
+      const done = await netlinkOrNft(
+        'iptables portmap teardown',
+        () => teardownViaNetlink(network, containerID),
+        async () => false,
+      );
+      if (done) return;
+    }
+    await Promise.all(FAMILIES.map((f) => teardownFamily(f, network, containerID)));
   },
   // Chains are per (network, container ID): ifname plays no part, as in the reference.
   async gc(network: string, valid: readonly AttachmentKey[]) {

@@ -76,6 +76,38 @@ const natSave = (node: Netns, v6 = false): string[] =>
     .filter((l) => l.startsWith('-A ') || l.startsWith(':'))
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
 
+/**
+ * A PATH whose firewall commands (and `others`) log their arguments, then run the real ones. The
+ * iptables commands are links to one logging xtables-nft-multi, as on the host, so the plugin
+ * still recognises iptables-nft (whose rules it may then read and remove over netlink). `spawned()`:
+ * the logged command lines.
+ */
+function loggingPath(world: World, others: string[] = []): { env: Record<string, string>; spawned: () => string[] } {
+  const dir = world.tmpdir('cnits-fwpath-');
+  const log = join(dir, 'spawned.log');
+  writeFileSync(log, '');
+  const realPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
+  const multi = join(dir, 'xtables-nft-multi');
+  writeFileSync(multi, `#!/bin/sh\ncmd=$(basename "$0")\necho "$cmd $*" >> ${log}\nPATH=${realPath} exec "$cmd" "$@"\n`);
+  chmodSync(multi, 0o755);
+  for (const cmd of ['iptables', 'ip6tables', 'iptables-save', 'ip6tables-save', 'iptables-restore', 'ip6tables-restore']) {
+    symlinkSync(multi, join(dir, cmd));
+  }
+  for (const cmd of ['nft', ...others]) {
+    const real = sh('sh', ['-c', `command -v ${cmd}`]).trim();
+    writeFileSync(join(dir, cmd), `#!/bin/sh\necho "${cmd} $*" >> ${log}\nexec ${real} "$@"\n`);
+    chmodSync(join(dir, cmd), 0o755);
+  }
+  return {
+    env: { PATH: `${dir}:${realPath}` },
+    spawned: () => {
+      const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      writeFileSync(log, '');
+      return lines;
+    },
+  };
+}
+
 const canRun = isRoot && haveBuild;
 
 describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
@@ -146,21 +178,7 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
     'standalone, nftables backend: ADD, CHECK and DEL with masquerade and spoof check start no firewall process',
     async () => {
       // Stand-ins for every firewall command come first on PATH: they log, then run the real one.
-      const dir = world.tmpdir('cnits-fwpath-');
-      const log = join(dir, 'spawned.log');
-      writeFileSync(log, '');
-      // The iptables commands are links to one logging xtables-nft-multi, as on the host, so the
-      // plugin still recognises iptables-nft (whose rules it may then remove over netlink).
-      const realPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
-      const multi = join(dir, 'xtables-nft-multi');
-      writeFileSync(multi, `#!/bin/sh\ncmd=$(basename "$0")\necho "$cmd $*" >> ${log}\nPATH=${realPath} exec "$cmd" "$@"\n`);
-      chmodSync(multi, 0o755);
-      for (const cmd of ['iptables', 'ip6tables', 'iptables-save', 'ip6tables-save', 'iptables-restore', 'ip6tables-restore']) {
-        symlinkSync(multi, join(dir, cmd));
-      }
-      const nft = sh('sh', ['-c', 'command -v nft']).trim();
-      writeFileSync(join(dir, 'nft'), `#!/bin/sh\necho "nft $*" >> ${log}\nexec ${nft} "$@"\n`);
-      chmodSync(join(dir, 'nft'), 0o755);
+      const logged = loggingPath(world);
       const node = world.node();
       const pod = world.pod();
       const id = `cnits-${uniqueName('np')}`;
@@ -171,7 +189,7 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
         containerID: id,
         netns: pod.path,
         ifname: 'eth0',
-        extraEnv: { PATH: `${dir}:${process.env.PATH}` },
+        extraEnv: logged.env,
       };
       const add = await runPlugin({ ...base, command: 'ADD', config: cfg });
       expect(add.code, add.stdout + add.stderr).toBe(0);
@@ -179,7 +197,7 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
       expect(check.code, check.stdout + check.stderr).toBe(0);
       const del = await runPlugin({ ...base, command: 'DEL', config: { ...cfg, prevResult: add.json } });
       expect(del.code, del.stdout + del.stderr).toBe(0);
-      expect(readFileSync(log, 'utf8')).toBe('');
+      expect(logged.spawned()).toEqual([]);
       expect([add, check, del].map((r) => r.stderr).join('')).not.toMatch(/using nft/);
       expect(nftText(node, 'inet', 'cni_plugins_masquerade')).not.toContain(id);
       expect(nftText(node, 'bridge', 'nat')).not.toContain(id);
@@ -537,23 +555,9 @@ describe.skipIf(!canRun)(`portmap at node scale (${BUILD} build)`, () => {
   });
 
   it.skipIf(BUILD !== 'standalone')('standalone, nftables backend: portmap ADD, CHECK and DEL start no firewall process', async () => {
-    const dir = world.tmpdir('cnits-pmpath-');
-    const log = join(dir, 'spawned.log');
-    writeFileSync(log, '');
-    const realPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin';
-    const multi = join(dir, 'xtables-nft-multi');
-    writeFileSync(multi, `#!/bin/sh\ncmd=$(basename "$0")\necho "$cmd $*" >> ${log}\nPATH=${realPath} exec "$cmd" "$@"\n`);
-    chmodSync(multi, 0o755);
-    for (const cmd of ['iptables', 'ip6tables', 'iptables-save', 'ip6tables-save', 'iptables-restore', 'ip6tables-restore']) {
-      symlinkSync(multi, join(dir, cmd));
-    }
-    for (const cmd of ['nft', 'conntrack', 'sysctl', 'ip']) {
-      const real = sh('sh', ['-c', `command -v ${cmd}`]).trim();
-      writeFileSync(join(dir, cmd), `#!/bin/sh\necho "${cmd} $*" >> ${log}\nexec ${real} "$@"\n`);
-      chmodSync(join(dir, cmd), 0o755);
-    }
+    const logged = loggingPath(world, ['conntrack', 'sysctl', 'ip']);
     const node = world.node();
-    const env = { PATH: `${dir}:${realPath}` };
+    const env = logged.env;
     const cfg = pmConfig('nftables', 0, {
       runtimeConfig: {
         portMappings: [
@@ -577,12 +581,31 @@ describe.skipIf(!canRun)(`portmap at node scale (${BUILD} build)`, () => {
       expect(r.stderr).not.toMatch(/using nft|running/);
     }
     // (The test's own `ip netns exec` that starts the plugin is logged too.)
-    expect(
-      readFileSync(log, 'utf8')
-        .split('\n')
-        .filter((l) => l && !l.startsWith('ip netns exec ')),
-    ).toEqual([]);
+    expect(logged.spawned().filter((l) => !l.startsWith('ip netns exec '))).toEqual([]);
     expect(nftHostports(node).filter((l) => l.includes('comment'))).toEqual([]);
+  });
+
+  it('iptables: with the shared chains in place an ADD is one restore per family and reads no table; so is a DEL, or none at all', async () => {
+    const node = world.node();
+    const logged = loggingPath(world);
+    const call = (command: string, id: string, i?: number) => pm(node, command, id, pmConfig('iptables', i), logged.env);
+    await call('ADD', 'cnits-first', 0); // a bare node: the table is read, the shared chains made
+    expect(logged.spawned().filter((l) => l.includes('-save'))).toHaveLength(2);
+    await call('ADD', 'cnits-second', 1);
+    expect(logged.spawned().sort()).toEqual(['ip6tables-restore -w 5 --noflush', 'iptables-restore -w 5 --noflush']);
+    await call('ADD', 'cnits-second', 1); // the same again: -N fails, the table is read, nothing written twice
+    expect(natBoth(node).filter(mineIn('iptables', 'cnits-second'))).toHaveLength(PER_POD.iptables);
+    logged.spawned();
+    await call('DEL', 'cnits-second');
+    const del = logged.spawned();
+    expect(del.filter((l) => l.includes('-save'))).toEqual([]);
+    // The standalone build deletes iptables-nft's rules over netlink; the Node build lists one chain and restores.
+    if (BUILD === 'standalone') expect(del).toEqual([]);
+    else expect(del.filter((l) => l.includes('-restore'))).toHaveLength(2);
+    await call('DEL', 'cnits-never-added');
+    expect(logged.spawned().filter((l) => l.includes('-save') || l.includes('-restore'))).toEqual([]);
+    expect(natBoth(node).filter(mineIn('iptables', 'cnits-second'))).toEqual([]);
+    expect(natBoth(node).filter(mineIn('iptables', 'cnits-first'))).toHaveLength(PER_POD.iptables);
   });
 
   for (const backend of ['nftables', 'iptables'] as const) {

@@ -10,12 +10,14 @@ import {
   checkedRules,
   dnatChainName,
   entryComment,
+  freshSetupLines,
   legacySnatChainName,
   parseEntryComment,
   planGc,
   planSetup,
   planTeardown,
   restoreArg,
+  sharedChecks,
 } from '../../lib/firewall/portmap-iptables.ts';
 import {
   exprFacts,
@@ -161,6 +163,26 @@ describe('portmap iptables setup plan', () => {
       `-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000`,
       `-I POSTROUTING 1 -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ`,
     ]);
+  });
+
+  it('fast path: the chain created with -N, the shared rules tested with -C, then only the attachment appended', () => {
+    const checks = sharedChecks(want());
+    expect(checks).toEqual([
+      `-C CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000`,
+      `-C CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`,
+      `-C POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ`,
+      `-C PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+      `-C OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+    ]);
+    // Without masquerade (snat false, or an external mark chain) only the hook jumps matter.
+    expect(sharedChecks(want({ externalSetMarkChain: 'KUBE-MARK-MASQ' }))).toEqual(checks.slice(3));
+    expect(sharedChecks(want({ snat: false }))).toEqual(checks.slice(3));
+    const lines = freshSetupLines('podman', ID, 4, want(), checks);
+    expect(lines.slice(0, 6)).toEqual([`-N ${DN}`, ...checks]);
+    // What remains is exactly what a planned ADD with the shared chains in place appends.
+    const planned = planSetup('podman', ID, 4, want(), parseNatSave(REFERENCE_SAVE.replace(/-A (CNI-DN|CNI-HOSTPORT-DNAT) .*\n/g, '')));
+    expect(lines.slice(6)).toEqual(planned.filter((l) => l.startsWith('-A ')));
+    expect(freshSetupLines('podman', ID, 4, want(), [])[1]).toBe(lines[6]);
   });
 
   it('snat false: DNAT only, no mark chains', () => {

@@ -37,7 +37,7 @@ const NLM_F_APPEND = 0x800;
 const NLM_F_DUMP = 0x300;
 
 const TABLE = { NAME: 1, FLAGS: 2, USERDATA: 6 } as const;
-const CHAIN = { TABLE: 1, NAME: 3, HOOK: 4, POLICY: 5, TYPE: 7, USERDATA: 12 } as const;
+const CHAIN = { TABLE: 1, NAME: 3, HOOK: 4, POLICY: 5, USE: 6, TYPE: 7, USERDATA: 12 } as const;
 const HOOK = { NUM: 1, PRIORITY: 2 } as const;
 const RULE = { TABLE: 1, CHAIN: 2, HANDLE: 3, EXPRESSIONS: 4, USERDATA: 7 } as const;
 const LIST_ELEM = 1;
@@ -49,7 +49,7 @@ const UDATA_COMMENT = 0;
 
 /** Netfilter hook numbers (the same for ip, ip6, inet and bridge). */
 export const HOOK_NUM = { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 } as const;
-export const META_KEY = { iifname: 6, oifname: 7, nfproto: 15, l4proto: 16 } as const;
+export const META_KEY = { mark: 3, iifname: 6, oifname: 7, nfproto: 15, l4proto: 16 } as const;
 /** IP protocol numbers of the transport headers nft matches on. */
 export const L4PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
 export type L4Proto = keyof typeof L4PROTO;
@@ -529,6 +529,15 @@ export const getChain = (t: TableRef, name: string): NfMessage => ({
     [CHAIN.NAME, cstr(name)],
   ],
 });
+
+/**
+ * A chain's reference count from a NEWCHAIN answer (payload after the netlink header): the kernel
+ * counts the chain's own rules and every jump or goto to it.
+ */
+export function decodeChainUse(payload: Uint8Array): number | undefined {
+  const use = parseAttrs(payload, 4).get(CHAIN.USE);
+  return use && use.length >= 4 ? readBe32(use) : undefined;
+}
 
 /** nfgenmsg: family, version 0, resource id (big-endian). */
 const nfgenmsg = (family: number, resId = 0): Uint8Array => Uint8Array.of(family, 0, resId >> 8, resId & 0xff);

@@ -8,6 +8,7 @@ import { errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
   commentStartsWith,
+  decodeChainUse,
   decodeRule,
   encodeBatch,
   encodeMessage,
@@ -90,6 +91,19 @@ export function chainExists(t: TableRef, chain: string): boolean {
     return true;
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return false;
+    throw e;
+  }
+}
+
+/** A chain's reference count (its rules plus the jumps to it); null when the chain does not exist. */
+export function chainUse(t: TableRef, chain: string): number | null {
+  try {
+    const [answer] = netfilterQuery((s) => encodeMessage(getChain(t, chain), s, NLM_F_ACK));
+    const use = answer ? decodeChainUse(answer.payload) : undefined;
+    if (use === undefined) throw new NetlinkError(0, `netfilter: no reference count for chain ${chain}`);
+    return use;
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
   }
 }
