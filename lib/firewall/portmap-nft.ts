@@ -492,8 +492,7 @@ function readViewViaNetlink(family: Family, containerID: string, whole: boolean)
   const mine: FamilyView['mine'] = [];
   const small = emptySmall();
   for (const chain of ATTACHMENT_CHAINS) {
-    // The comment's bytes with its NUL: an exact match, not a prefix.
-    for (const r of listRules(ref, chain, `${containerID}\0`) ?? []) {
+    for (const r of listRules(ref, chain, { comment: containerID }) ?? []) {
       seen.add(chain);
       mine.push({ chain, handle: r.handle, facts: exprFacts(family, r.exprs) });
     }

@@ -113,8 +113,32 @@ export function socketFor(netns: string): number {
 
 const recvBuffer = new Uint8Array(1 << 16);
 
-/** Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump). */
-function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK'): Message[] {
+/**
+ * A test of one answer's payload — bytes `start`..`end` of `buf`, valid only during the call —
+ * made before anything is allocated for it: a dump of hundreds of rules keeps the few it needs.
+ */
+export type PayloadFilter = (buf: Uint8Array, start: number, end: number) => boolean;
+
+/** The messages of a received datagram that are control messages or pass `keep`, each copied out. */
+function keptMessages(buf: Uint8Array, n: number, keep: PayloadFilter): Message[] {
+  const out: Message[] = [];
+  const v = new DataView(buf.buffer, buf.byteOffset, n);
+  for (let off = 0; off + 16 <= n; ) {
+    const len = v.getUint32(off, true);
+    if (len < 16 || off + len > n) break;
+    const type = v.getUint16(off + 4, true);
+    if (type <= NLMSG_CONTROL_MAX || keep(buf, off + 16, off + len)) {
+      out.push({ type, flags: v.getUint16(off + 6, true), seq: v.getUint32(off + 8, true), payload: buf.slice(off + 16, off + len) });
+    }
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+/** NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN. */
+const NLMSG_CONTROL_MAX = 4;
+
+/** Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump), only those that pass `keep`. */
+function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK', keep?: PayloadFilter): Message[] {
   const c = loadLibc()!;
   if (c.send(fd, bytes, bytes.length, 0) < 0) throw new NetlinkError(c.errno(), `netlink send: ${strerror(c.errno())}`);
   const out: Message[] = [];
@@ -125,7 +149,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK
       if (e === ERRNO.EINTR) continue;
       throw new NetlinkError(e, `netlink receive: ${strerror(e)}`);
     }
-    for (const m of splitMessages(recvBuffer.slice(0, n))) {
+    for (const m of keep ? keptMessages(recvBuffer, n, keep) : splitMessages(recvBuffer.slice(0, n))) {
       if (m.seq !== mySeq) continue; // a stale answer of an earlier request
       const errno = errnoOf(m);
       if (errno !== undefined) {
@@ -254,8 +278,8 @@ export function netfilterBatch(bytes: Uint8Array, first: number, last: number): 
   }
 }
 
-/** One query (a dump, or a single get) on the netfilter socket: its answers up to DONE or ACK. */
-export function netfilterQuery(request: (seq: number) => Uint8Array): Message[] {
+/** One query (a dump, or a single get) on the netfilter socket: its answers up to DONE or ACK (those that pass `keep`). */
+export function netfilterQuery(request: (seq: number) => Uint8Array, keep?: PayloadFilter): Message[] {
   const s = ++seq;
-  return exchange(netfilterSocket(), request(s), s, 'netfilter');
+  return exchange(netfilterSocket(), request(s), s, 'netfilter', keep);
 }

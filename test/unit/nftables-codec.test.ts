@@ -16,6 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { setupMessages } from '../../lib/firewall/masquerade-nft.ts';
 import {
   addRule,
+  commentAttr,
+  commentIsAt,
   commentStartsWith,
   commentUdata,
   decodeExpr,
@@ -209,6 +211,23 @@ describe('decoding what the kernel dumps', () => {
     ).toEqual({ kind: 'unknown', name: 'nat' });
     // Without the port flag it rewrites no port: not our rule.
     expect(exprFacts(4, [...immediates, { ...dumped, flags: 1 } as Expr]).other).toBeGreaterThan(0);
+  });
+
+  it('finds a rule of exactly this comment in place, at the end of the message as the kernel dumps it', () => {
+    const enc = (comment?: string) =>
+      encodeMessage(addRule({ family: 'ip', table: 't' }, 'hostports', [verdict('accept')], comment), 1).subarray(16);
+    const attr = commentAttr('c0ffee');
+    const inBuffer = (p: Uint8Array) => {
+      const buf = new Uint8Array(p.length + 40);
+      buf.set(p, 20); // somewhere inside a received datagram
+      return commentIsAt(buf, 20, 20 + p.length, attr);
+    };
+    expect(inBuffer(enc('c0ffee'))).toBe(true);
+    expect(inBuffer(enc('c0ffee1'))).toBe(false);
+    expect(inBuffer(enc('c0ffe'))).toBe(false);
+    expect(inBuffer(enc('xc0ffee'))).toBe(false);
+    expect(inBuffer(enc())).toBe(false);
+    expect(commentIsAt(Uint8Array.of(1, 2), 0, 2, attr)).toBe(false);
   });
 
   it('user data comments round-trip, and other user data is ignored', () => {

@@ -677,6 +677,31 @@ export function commentStartsWith(payload: Uint8Array, prefix: Uint8Array): bool
 }
 
 /**
+ * The user-data attribute of a rule whose comment is exactly `comment` and nothing else, as nft
+ * writes it: what `commentIsAt` looks for at the end of a dumped rule.
+ */
+export function commentAttr(comment: string): Uint8Array {
+  const udata = commentUdata(comment);
+  const attr = new Uint8Array(4 + udata.length);
+  new DataView(attr.buffer).setUint16(0, attr.length, true);
+  new DataView(attr.buffer).setUint16(2, RULE.USERDATA, true);
+  attr.set(udata, 4);
+  return attr;
+}
+
+/**
+ * Whether the NEWRULE payload at `buf[start..end)` ends with `attr` (from commentAttr), tested in
+ * place: the kernel dumps a rule's user data last, so a rule of this comment is known without
+ * walking its attributes — a dump of a node's chain holds a rule per pod.
+ */
+export function commentIsAt(buf: Uint8Array, start: number, end: number, attr: Uint8Array): boolean {
+  const at = end - ((attr.length + 3) & ~3);
+  if (at < start) return false;
+  for (let i = 0; i < attr.length; i++) if (buf[at + i] !== attr[i]) return false;
+  return true;
+}
+
+/**
  * Whether a NEWRULE message's last expression may be a jump or goto to `chain`, checked on the
  * bytes: nested attributes end together, so the verdict's chain name is the last thing in the
  * expression list. A cheap filter for a dump (iptables-nft's POSTROUTING has a rule per pod);

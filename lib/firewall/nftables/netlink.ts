@@ -3,10 +3,19 @@
 // chain's rules, one chain by name — instead of `nft list`, which reads the whole ruleset.
 // Only in the standalone build (`available()`); the Node bundle runs `nft` (lib/firewall/nft.ts).
 import { CniError, ErrorCode } from '../../cni/errors.ts';
-import { NetlinkError, netfilterBatch, netfilterQuery, available as netlinkAvailable, reserveSeqs } from '../../kernel/netlink.ts';
+import {
+  NetlinkError,
+  netfilterBatch,
+  netfilterQuery,
+  available as netlinkAvailable,
+  type PayloadFilter,
+  reserveSeqs,
+} from '../../kernel/netlink.ts';
 import { errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
+  commentAttr,
+  commentIsAt,
   commentStartsWith,
   decodeChainUse,
   decodeRule,
@@ -69,15 +78,26 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
 /**
  * A chain's rules, in order. A missing table or chain: null, or (as current kernels answer a dump
  * that finds nothing) no rules — ask chainExists when it matters. `only` narrows them before
- * anything is decoded: a comment prefix (string), or a test of the message bytes.
+ * anything is decoded: a comment prefix (string), exactly this comment (`{ comment }`, tested in
+ * place at the end of each rule), or a test of the message bytes.
  */
-export function listRules(t: TableRef, chain: string, only?: string | ((payload: Uint8Array) => boolean)): NfRule[] | null {
+export function listRules(
+  t: TableRef,
+  chain: string,
+  only?: string | { comment: string } | ((payload: Uint8Array) => boolean),
+): NfRule[] | null {
+  let keep: PayloadFilter | undefined;
+  if (typeof only === 'string') {
+    const prefix = new TextEncoder().encode(only);
+    keep = (b, s, e) => commentStartsWith(b.subarray(s, e), prefix);
+  } else if (typeof only === 'object') {
+    const attr = commentAttr(only.comment);
+    keep = (b, s, e) => commentIsAt(b, s, e, attr);
+  } else if (only) {
+    keep = (b, s, e) => only(b.subarray(s, e));
+  }
   try {
-    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s));
-    if (only === undefined) return msgs.map((m) => decodeRule(m.payload));
-    const prefix = typeof only === 'string' ? new TextEncoder().encode(only) : undefined;
-    const keep = prefix ? (p: Uint8Array) => commentStartsWith(p, prefix) : (only as (p: Uint8Array) => boolean);
-    return msgs.filter((m) => keep(m.payload)).map((m) => decodeRule(m.payload));
+    return netfilterQuery((s) => encodeMessage(getRules(t, chain), s), keep).map((m) => decodeRule(m.payload));
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
