@@ -21,16 +21,7 @@ import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
-import {
-  deleteChain,
-  deleteRule,
-  flushChain,
-  jumpTarget,
-  mayJumpTo,
-  type NfMessage,
-  type NfRule,
-  type TableRef,
-} from './nftables/codec.ts';
+import { deleteChain, deleteRule, flushChain, jumpTarget, type NfMessage, type NfRule, type TableRef } from './nftables/codec.ts';
 import { chainExists, listRules, available as netlinkAvailable, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
@@ -360,7 +351,7 @@ function teardownViaNetlink(chain: string): Promise<void> {
     read: async () =>
       FAMILIES.flatMap((f) => {
         const ref = TOOLS[f].nft;
-        const postrouting = listRules(ref, 'POSTROUTING', (p) => mayJumpTo(p, chain));
+        const postrouting = listRules(ref, 'POSTROUTING', { jumpsTo: chain });
         return postrouting ? [{ ref, postrouting, chainExists: chainExists(ref, chain) }] : [];
       }),
     plan: (perFamily) => {

@@ -47,7 +47,7 @@ import {
   TOOLS,
   teardownLines,
 } from './masquerade-iptables.ts';
-import { CMP_OP, deleteChain, deleteRule, type Expr, flushChain, META_KEY, mayJumpTo, type NfMessage, REG1 } from './nftables/codec.ts';
+import { CMP_OP, deleteChain, deleteRule, type Expr, flushChain, jumpTarget, META_KEY, type NfMessage, REG1 } from './nftables/codec.ts';
 import { chainExists, chainUse, listRules, NfError, netlinkOrNft, available as nfNetlinkAvailable, transact } from './nftables/netlink.ts';
 import {
   FAMILIES,
@@ -357,7 +357,7 @@ function testsMark(exprs: readonly Expr[], mark: number): boolean {
  */
 function sharedInPlace(family: Family, want: HostportWant): boolean {
   const ref = TOOLS[family].nft;
-  const jumps = (from: string, to: string) => (listRules(ref, from, (p) => mayJumpTo(p, to)) ?? []).length > 0;
+  const jumps = (from: string, to: string) => (listRules(ref, from, { jumpsTo: to }) ?? []).some((r) => jumpTarget(r) === to);
   if (!jumps('PREROUTING', DNAT_CHAIN) || !jumps('OUTPUT', DNAT_CHAIN)) return false;
   if (!masqueradeWanted(want)) return true;
   const masq = listRules(ref, MASQ_CHAIN) ?? [];
@@ -409,7 +409,11 @@ async function teardownViaNetlink(network: string, containerID: string): Promise
           const ref = TOOLS[f].nft;
           const exists = chainExists(ref, dn);
           legacy ||= chainExists(ref, sn);
-          return { ref, exists, entries: exists ? (listRules(ref, DNAT_CHAIN, (p) => mayJumpTo(p, dn)) ?? []) : [] };
+          return {
+            ref,
+            exists,
+            entries: exists ? (listRules(ref, DNAT_CHAIN, { jumpsTo: dn }) ?? []).filter((r) => jumpTarget(r) === dn) : [],
+          };
         }),
       plan: (perFamily): NfMessage[] | null => {
         if (legacy) return null;

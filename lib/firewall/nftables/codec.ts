@@ -701,29 +701,40 @@ export function commentIsAt(buf: Uint8Array, start: number, end: number, attr: U
   return true;
 }
 
-/**
- * Whether a NEWRULE message's last expression may be a jump or goto to `chain`, checked on the
- * bytes: nested attributes end together, so the verdict's chain name is the last thing in the
- * expression list. A cheap filter for a dump (iptables-nft's POSTROUTING has a rule per pod);
- * `jumpTarget` on the decoded rule is the authority.
- */
-export function mayJumpTo(payload: Uint8Array, chain: string): boolean {
+/** The verdict's chain-name attribute of a jump or goto to `chain`: what `jumpsToAt` looks for. */
+export function jumpChainAttr(chain: string): Uint8Array {
   const name = new TextEncoder().encode(`${chain}\0`);
-  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  for (let off = 4; off + 4 <= payload.length; ) {
-    const len = v.getUint16(off, true);
-    if (len < 4 || off + len > payload.length) return false;
-    if ((v.getUint16(off + 2, true) & 0x3fff) === RULE.EXPRESSIONS) {
-      const end = off + len;
-      const attrAt = end - ((4 + name.length + 3) & ~3);
-      if (attrAt < off || v.getUint16(attrAt, true) !== 4 + name.length || v.getUint16(attrAt + 2, true) !== VERDICT.CHAIN) return false;
-      for (let i = 0; i < name.length; i++) if (payload[attrAt + 4 + i] !== name[i]) return false;
+  const attr = new Uint8Array(4 + name.length);
+  new DataView(attr.buffer).setUint16(0, attr.length, true);
+  new DataView(attr.buffer).setUint16(2, VERDICT.CHAIN, true);
+  attr.set(name, 4);
+  return attr;
+}
+
+/**
+ * Whether the NEWRULE payload at `buf[start..end)` may end in a jump or goto to the chain of
+ * `attr` (from jumpChainAttr), tested in place: nested attributes end together, so the verdict's
+ * chain name is the last thing in the expression list. A cheap filter for a dump (iptables-nft's
+ * POSTROUTING has a rule per pod); `jumpTarget` on the decoded rule is the authority.
+ */
+export function jumpsToAt(buf: Uint8Array, start: number, end: number, attr: Uint8Array): boolean {
+  const u16 = (at: number) => buf[at]! | (buf[at + 1]! << 8);
+  for (let off = start + 4; off + 4 <= end; ) {
+    const len = u16(off);
+    if (len < 4 || off + len > end) return false;
+    if ((u16(off + 2) & 0x3fff) === RULE.EXPRESSIONS) {
+      const at = off + len - ((attr.length + 3) & ~3);
+      if (at < off) return false;
+      for (let i = 0; i < attr.length; i++) if (buf[at + i] !== attr[i]) return false;
       return true;
     }
     off += (len + 3) & ~3;
   }
   return false;
 }
+
+/** `jumpsToAt` on one message's payload. */
+export const mayJumpTo = (payload: Uint8Array, chain: string): boolean => jumpsToAt(payload, 0, payload.length, jumpChainAttr(chain));
 
 /** Only the last expression of a list (where a rule's verdict is), without decoding the others. */
 function lastExprOf(list: Uint8Array | undefined): Expr | null {

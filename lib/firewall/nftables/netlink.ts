@@ -23,6 +23,8 @@ import {
   encodeMessage,
   getChain,
   getRules,
+  jumpChainAttr,
+  jumpsToAt,
   type NfMessage,
   type NfRule,
   NLM_F_ACK,
@@ -78,23 +80,20 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
 /**
  * A chain's rules, in order. A missing table or chain: null, or (as current kernels answer a dump
  * that finds nothing) no rules — ask chainExists when it matters. `only` narrows them before
- * anything is decoded: a comment prefix (string), exactly this comment (`{ comment }`, tested in
- * place at the end of each rule), or a test of the message bytes.
+ * anything is decoded, on the dump's bytes: a comment prefix (string), exactly this comment
+ * (`{ comment }`), or a jump or goto to this chain (`{ jumpsTo }`, a cheap test: check jumpTarget).
  */
-export function listRules(
-  t: TableRef,
-  chain: string,
-  only?: string | { comment: string } | ((payload: Uint8Array) => boolean),
-): NfRule[] | null {
+export function listRules(t: TableRef, chain: string, only?: string | { comment: string } | { jumpsTo: string }): NfRule[] | null {
   let keep: PayloadFilter | undefined;
   if (typeof only === 'string') {
     const prefix = new TextEncoder().encode(only);
     keep = (b, s, e) => commentStartsWith(b.subarray(s, e), prefix);
-  } else if (typeof only === 'object') {
+  } else if (only && 'comment' in only) {
     const attr = commentAttr(only.comment);
     keep = (b, s, e) => commentIsAt(b, s, e, attr);
   } else if (only) {
-    keep = (b, s, e) => only(b.subarray(s, e));
+    const attr = jumpChainAttr(only.jumpsTo);
+    keep = (b, s, e) => jumpsToAt(b, s, e, attr);
   }
   try {
     return netfilterQuery((s) => encodeMessage(getRules(t, chain), s), keep).map((m) => decodeRule(m.payload));
