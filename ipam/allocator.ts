@@ -9,7 +9,7 @@
 // difference: an explicit range covering the network or IPv4 broadcast address skips those too.
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { IPConfig } from '../lib/cni/types.ts';
-import { addToIP, formatIP, type IP, ipEqual, lastOf, networkOf } from '../lib/net/address.ts';
+import { formatIP, type IP, ipEqual, lastOf, networkOf, nextIP, rangeSize } from '../lib/net/address.ts';
 import { type HostLocalConfig, type Range, type RangeSet, type RequestedIP, rangeContains, rangeFor, rangeSetToString } from './config.ts';
 import type { LeaseStore, Owner } from './lease-store.ts';
 
@@ -58,7 +58,7 @@ export function* candidates(set: RangeSet, last?: IP): Generator<{ ip: IP; range
         r = set[idx]!;
         cur = r.rangeStart;
       } else {
-        cur = addToIP(cur, 1n);
+        cur = nextIP(cur);
       }
       if (start === undefined) start = cur;
       else if (ipEqual(cur, start)) return;
@@ -142,7 +142,7 @@ export function allocateAll(cfg: Pick<HostLocalConfig, 'rangeSets' | 'requested'
 export function capacityOf(set: RangeSet): bigint {
   let n = 0n;
   for (const r of set) {
-    n += r.rangeEnd.value - r.rangeStart.value + 1n;
+    n += rangeSize(r.rangeStart, r.rangeEnd);
     // The unallocatable addresses are distinct (a subnet has >= 4 addresses), count each once.
     const skipped = [r.gateway, networkOf(r.subnet), ...(r.subnet.ip.family === 4 ? [lastOf(r.subnet)] : [])];
     for (const ip of skipped.filter((x, i) => skipped.findIndex((y) => ipEqual(x, y)) === i)) if (rangeContains(r, ip)) n -= 1n;

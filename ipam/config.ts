@@ -3,13 +3,13 @@
 // validated and canonicalised here, once, so the allocator only ever sees consistent ranges.
 // Defaults and checks follow the reference's config.go/range.go; every error names its key.
 
-import { baseConfigShape, configError, parseConfig, rangeSchema, routeSchema } from '../lib/cni/config.ts';
+import { parse as compiledHostLocalConfig } from 'cni-ts:compiled/hostLocalConfigSchema';
+import { configError, parseConfig, type Validator } from '../lib/cni/config.ts';
+import type { RawRange, RawRoute } from '../lib/cni/config-schema.ts';
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
-import * as z from '../lib/cni/schema.ts';
 import type { Route } from '../lib/cni/types.ts';
 import { versionAtLeast } from '../lib/cni/version.ts';
 import {
-  addToIP,
   bitsOf,
   type Cidr,
   compareIP,
@@ -18,16 +18,19 @@ import {
   formatIP,
   hasHostBits,
   type IP,
+  inRange,
   ipEqual,
   lastOf,
   networkOf,
+  nextIP,
   parseCidr,
   parseIP,
   parseIPOrCidr,
+  previousIP,
 } from '../lib/net/address.ts';
 import { warn } from '../lib/platform/output.ts';
-
-export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+import type { RawHostLocalConfig } from './schema.ts';
+import { checkNetworkName, DEFAULT_DATA_DIR } from './store-location.ts';
 
 /** A canonical range: every field filled in, all inside `subnet`, start <= end. */
 export interface Range {
@@ -56,31 +59,17 @@ export interface HostLocalConfig {
   resolvConf?: string;
 }
 
-// Go decodes JSON null and "" in an IP field to "absent"; so do we.
-const optionalText = z.nullish(z.string());
-
-const ipamSchema = z.looseObject({
-  type: z.optional(z.string()),
-  subnet: optionalText,
-  rangeStart: optionalText,
-  rangeEnd: optionalText,
-  gateway: optionalText,
-  ranges: z.nullish(z.array(z.array(rangeSchema))),
-  routes: z.nullish(z.array(routeSchema)),
-  dataDir: optionalText,
-  resolvConf: optionalText,
-});
-
-const hostLocalSchema = z.looseObject({ ...baseConfigShape, ipam: ipamSchema });
-type RawRange = z.infer<typeof rangeSchema>;
+const hostLocalConfig: Validator<RawHostLocalConfig> = {
+  compiled: compiledHostLocalConfig,
+  schema: () => import('./schema.ts').then((m) => m.hostLocalConfigSchema),
+};
 
 /** "start-end", the reference's Range.String(), used in exhaustion messages. */
 export const rangeToString = (r: Range): string => `${formatIP(r.rangeStart)}-${formatIP(r.rangeEnd)}`;
 export const rangeSetToString = (s: RangeSet): string => s.map(rangeToString).join(',');
 
 /** Is `ip` allocatable territory of `r` (inside the subnet and between start and end)? */
-export const rangeContains = (r: Range, ip: IP): boolean =>
-  contains(r.subnet, ip) && compareIP(ip, r.rangeStart) >= 0 && compareIP(ip, r.rangeEnd) <= 0;
+export const rangeContains = (r: Range, ip: IP): boolean => inRange(r.rangeStart, r.rangeEnd, ip);
 
 export const rangeFor = (set: RangeSet, ip: IP): Range | undefined => set.find((r) => rangeContains(r, ip));
 
@@ -122,7 +111,7 @@ export function canonicalizeRange(raw: RawRange, key: string): Range {
     if (!contains(subnet, ip)) throw configError(`${key}.${field}`, formatIP(ip), `not inside subnet ${subnetText}`);
     return ip;
   };
-  const first = addToIP(subnet.ip, 1n);
+  const first = nextIP(subnet.ip);
   const gw = ipField(`${key}.gateway`, raw.gateway);
   const gateway = gw ? inSubnet('gateway', gw) : first;
   const start = ipField(`${key}.rangeStart`, raw.rangeStart);
@@ -130,7 +119,7 @@ export function canonicalizeRange(raw: RawRange, key: string): Range {
   const end = ipField(`${key}.rangeEnd`, raw.rangeEnd);
   // The default end excludes the IPv4 broadcast; the all-ones IPv6 address is a normal address.
   const last = lastOf(subnet);
-  const rangeEnd = end ? inSubnet('rangeEnd', end) : subnet.ip.family === 4 ? addToIP(last, -1n) : last;
+  const rangeEnd = end ? inSubnet('rangeEnd', end) : subnet.ip.family === 4 ? previousIP(last) : last;
   if (compareIP(rangeEnd, rangeStart) < 0) {
     throw configError(`${key}.rangeEnd`, formatIP(rangeEnd), `before rangeStart ${formatIP(rangeStart)}`);
   }
@@ -162,7 +151,7 @@ function canonicalizeSet(raw: RawRange[], key: string): RangeSet {
 const setsOverlap = (a: RangeSet, b: RangeSet): boolean => a.some((r) => b.some((s) => rangesOverlap(r, s)));
 
 /** Requested addresses in the reference's order: CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips. */
-function requestedIPs(raw: z.infer<typeof hostLocalSchema>, cniArgs: Map<string, string>): RequestedIP[] {
+function requestedIPs(raw: RawHostLocalConfig, cniArgs: Map<string, string>): RequestedIP[] {
   const out: RequestedIP[] = [];
   const envIP = cniArgs.get('IP');
   if (envIP !== undefined && envIP !== '') {
@@ -185,7 +174,7 @@ function requestedIPs(raw: z.infer<typeof hostLocalSchema>, cniArgs: Map<string,
   return out.filter((r, i) => out.findIndex((o) => ipEqual(o.ip, r.ip)) === i);
 }
 
-function canonicalRoute(r: z.infer<typeof routeSchema>, key: string): Route {
+function canonicalRoute(r: RawRoute, key: string): Route {
   const dst = parseCidr(r.dst);
   if (!dst) throw configError(`${key}.dst`, r.dst, 'not a CIDR');
   // Go keeps host bits in a route destination and prints addresses canonically.
@@ -199,25 +188,18 @@ function canonicalRoute(r: z.infer<typeof routeSchema>, key: string): Route {
   return out;
 }
 
-/** A data directory path must be non-empty; the network name must stay one path component. */
-export function checkNetworkName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new CniError(ErrorCode.InvalidConfig, `invalid network name ${JSON.stringify(name)}: it must be a single path component`);
-  }
-}
-
 /**
  * The whole host-local config. `withRequested: false` (CHECK, STATUS) skips the requested
  * addresses: they only matter to ADD, and a stale one must not fail a health check.
  */
-export function parseHostLocalConfig(
+export async function parseHostLocalConfig(
   config: Record<string, unknown>,
   cniArgs: Map<string, string>,
   version: string,
   opts: { withRequested?: boolean } = {},
-): HostLocalConfig {
+): Promise<HostLocalConfig> {
   if (config.ipam === undefined || config.ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
-  const raw = parseConfig(hostLocalSchema, config);
+  const raw = await parseConfig(hostLocalConfig, config);
   checkNetworkName(raw.name);
   const ipam = raw.ipam;
 
@@ -280,22 +262,6 @@ export function parseHostLocalConfig(
     routes: (ipam.routes ?? []).map((r, i) => canonicalRoute(r, `ipam.routes[${i}]`)),
     resolvConf: text(ipam.resolvConf),
   };
-}
-
-/**
- * Only what DEL needs to find the leases: the network name and data directory. A config that
- * stopped validating (changed ranges, a stale CNI_ARGS IP) must never make DEL fail and leak.
- */
-export function parseStoreLocation(config: Record<string, unknown>): { network: string; dataDir: string } {
-  const name = config.name;
-  if (typeof name !== 'string') throw new CniError(ErrorCode.InvalidConfig, 'missing network name');
-  checkNetworkName(name);
-  const ipam = config.ipam;
-  if (typeof ipam !== 'object' || ipam === null) throw new CniError(ErrorCode.InvalidConfig, `IPAM config missing 'ipam' key`);
-  const dataDir = (ipam as Record<string, unknown>).dataDir;
-  if (dataDir !== undefined && dataDir !== null && typeof dataDir !== 'string')
-    throw configError('ipam.dataDir', dataDir, 'must be a string');
-  return { network: name, dataDir: dataDir || DEFAULT_DATA_DIR };
 }
 
 /** Parse a resolv.conf the way the reference does (dns.go): first field selects, `#`/`;` comment. */

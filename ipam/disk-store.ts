@@ -13,18 +13,28 @@
 // reference ignores leftovers. Every method here runs with the lock held by `withStore`.
 //
 // The content of an ADD's leases is known before any address is chosen, so ADD writes and syncs
-// them as "pending" files before it takes the lock (`prepare`) and only links them under it: the
-// flush to disk (~1 ms) no longer holds up every other ADD of the node. Temp files of the
+// them as "pending" files before it takes the lock (PendingLeases) and only links them under it: the
+// flush to disk (~1 ms) no longer holds up every other ADD of the node. The flush runs off the
+// JavaScript thread, started before ADD has even loaded its address code (ipam/host-local.ts), so
+// it costs ADD nothing but the wait for whichever of the two ends last. Temp files of the
 // in-lock kind are always leftovers when we hold the lock; a pending file is one only when its
 // writer's PID is gone (or it is older than any lock wait). Deleting a live writer's pending file
 // by mistake (PID namespaces) costs that writer nothing but speed: it then writes under the lock.
+//
+// Lease files are named by Go's text form of their address, and only such names are leases. The
+// callers that work with addresses (ADD, CHECK, STATUS, GC) hand the store lib/net/address.ts,
+// which they load anyway; a name is parsed only where an address is wanted (under the lock an ADD
+// parses none but its own). DEL does not load it: its leases are found by content, as the
+// reference's DEL finds them, among the names made of address characters (see releaseByOwner).
 
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { Attachment } from '../lib/cni/types.ts';
-import { formatIP, type IP, parseIP } from '../lib/net/address.ts';
+import type * as AddressModule from '../lib/net/address.ts';
+import type { IP } from '../lib/net/address.ts';
 import {
   closeSync,
   constants,
+  fdatasyncAsync,
   fdatasyncSync,
   ftruncateSync,
   linkSync,
@@ -40,8 +50,8 @@ import { randomBytesHex } from '../lib/platform/hash.ts';
 import { LOCK_WAIT_SECONDS, withFileLock } from '../lib/platform/lock.ts';
 import { warn } from '../lib/platform/output.ts';
 import { join } from '../lib/platform/path.ts';
-import { checkNetworkName } from './config.ts';
 import type { Lease, LeaseAdmin, LeaseStore, Owner } from './lease-store.ts';
+import { estimatedRangeSets, networkDir, parseStoreLocation } from './store-location.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -55,6 +65,12 @@ const LEASE_MODE = 0o644; // as the Debian reference (1.1.1) creates them
 const DIR_MODE = 0o755;
 const LOCK_MODE = 0o750;
 
+/** The attachment a request is for: a lease's owner. */
+export const ownerOf = (req: { env: { containerID: string; ifname: string } }): Owner => ({
+  containerID: req.env.containerID,
+  ifname: req.env.ifname,
+});
+
 export const leaseContent = (o: Owner): string => `${o.containerID.trim()}${LINE_BREAK}${o.ifname}`;
 
 /** Owner recorded in a lease file; `ifname` is absent in legacy leases. undefined when empty. */
@@ -65,16 +81,17 @@ export function parseLeaseContent(content: string): { containerID: string; ifnam
   return i < 0 ? { containerID: t } : { containerID: t.slice(0, i), ifname: t.slice(i + LINE_BREAK.length) };
 }
 
+/** What the store needs of lib/net/address.ts: lease names are Go's text form of the address. */
+export type LeaseAddresses = Pick<typeof AddressModule, 'formatIP' | 'parseIP'>;
+
 /** The address a lease file name stands for; only Go's canonical text form counts. */
-export function leaseNameToIP(name: string): IP | undefined {
-  const ip = parseIP(name);
-  return ip && formatIP(ip) === name ? ip : undefined;
+export function leaseNameToIP(name: string, addresses: LeaseAddresses): IP | undefined {
+  const ip = addresses.parseIP(name);
+  return ip && addresses.formatIP(ip) === name ? ip : undefined;
 }
 
-export const networkDir = (dataDir: string, network: string): string => {
-  checkNetworkName(network);
-  return join(dataDir, network);
-};
+/** A name that may be a lease: made of the characters of Go's address text (the lock, last_reserved_ip.N and our dot-files are not). */
+const mayBeLease = (name: string): boolean => /^[0-9a-f.:]+$/.test(name);
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
 
@@ -83,7 +100,10 @@ function ioError(what: string, e: unknown): CniError {
 }
 
 export class DiskStore implements LeaseStore, LeaseAdmin {
-  /** Names of the lease files present (kept current as we reserve and release). */
+  /**
+   * The names present that may be leases (kept current as we reserve and release); the ones that
+   * are not an address's text are dropped where an address is wanted (see the header).
+   */
   private readonly leased = new Set<string>();
   /** Lease file contents, read on first need (one read per file per lock hold). */
   private contents?: Map<string, string>;
@@ -93,7 +113,8 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
 
   private constructor(
     readonly dir: string,
-    pending: readonly string[] = [],
+    pending: readonly string[],
+    private readonly addresses: LeaseAddresses | undefined,
   ) {
     this.pending = [...pending];
     let names: string[];
@@ -106,18 +127,25 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
       if (name.startsWith(TMP_PREFIX))
         this.removeQuietly(name); // a crashed writer's leftover
       else if (name.startsWith(PENDING_PREFIX) && !pending.includes(name) && this.isLeftoverPending(name)) this.removeQuietly(name);
-      else if (leaseNameToIP(name)) this.leased.add(name);
+      else if (mayBeLease(name)) this.leased.add(name);
     }
   }
 
   /**
    * Take the network's lock and run `fn` with the store. `create` makes the directory (ADD);
-   * without it a missing directory means "nothing stored" and `fn` is not called.
+   * without it a missing directory means "nothing stored" and `fn` is not called. `addresses`
+   * (lib/net/address.ts) is needed by every method that takes or returns an address.
    */
   static async withStore<T>(
     dataDir: string,
     network: string,
-    opts: { create: boolean; waitSeconds?: number; prepare?: { content: string; count: number } },
+    opts: {
+      create: boolean;
+      waitSeconds?: number;
+      pending?: PendingLeases;
+      prepare?: { content: string; count: number };
+      addresses?: LeaseAddresses;
+    },
     fn: (store: LeaseStore & LeaseAdmin) => T | Promise<T>,
   ): Promise<T | undefined> {
     const dir = networkDir(dataDir, network);
@@ -135,27 +163,36 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         throw e instanceof CniError ? e : ioError(`cannot access data directory ${dir}`, e);
       }
     }
-    const pending = opts.prepare ? writePending(dir, opts.prepare.content, opts.prepare.count) : [];
+    const pending =
+      opts.pending?.dir === dir ? opts.pending : opts.prepare && PendingLeases.write(dir, opts.prepare.content, opts.prepare.count);
     try {
+      // Linked under the lock only once on disk: a lease never exists half-written.
+      const flushed = await pending?.flushed;
+      if (flushed) throw ioError(`cannot write ${join(dir, pending!.names[0] ?? '')}`, flushed);
       return await withFileLock(
         join(dir, LOCK_FILE),
-        () => fn(new DiskStore(dir, pending)),
+        () => fn(new DiskStore(dir, pending?.names ?? [], opts.addresses)),
         opts.waitSeconds ?? LOCK_WAIT_SECONDS,
         LOCK_MODE,
       );
     } finally {
-      for (const name of pending) removeQuietly(dir, name); // the ones not linked (or already removed)
+      pending?.discard(); // the ones not linked (or already removed)
     }
+  }
+
+  private address(): LeaseAddresses {
+    if (!this.addresses) throw new Error('host-local: the disk store was opened without lib/net/address.ts');
+    return this.addresses;
   }
 
   // ---- LeaseStore (the allocator's view) ----
 
   isLeased(ip: IP): boolean {
-    return this.leased.has(formatIP(ip));
+    return this.leased.has(this.address().formatIP(ip));
   }
 
   reserve(ip: IP, owner: Owner, setIndex: number): boolean {
-    const name = formatIP(ip);
+    const name = this.address().formatIP(ip);
     const content = leaseContent(owner);
     const linked = this.linkPending(name);
     if (linked === 'taken') return false;
@@ -181,31 +218,31 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
   }
 
   release(ip: IP): void {
-    this.removeLease(formatIP(ip));
+    this.removeLease(this.address().formatIP(ip));
   }
 
   lastReserved(setIndex: number): IP | undefined {
     try {
-      return parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
+      return this.address().parseIP(readFileSync(join(this.dir, `${LAST_RESERVED_PREFIX}${setIndex}`), 'utf8').trim()) ?? undefined;
     } catch {
       return undefined; // missing or unreadable: round-robin restarts at the range start, as in Go
     }
   }
 
   leasesOf(owner: Owner): IP[] {
+    const contents = this.readContents();
     const exact = leaseContent(owner);
     const legacy = owner.containerID.trim();
-    return this.leases()
-      .filter((l) => {
-        const c = this.contents!.get(l.name)?.trim();
-        return c === exact || c === legacy;
-      })
-      .map((l) => l.ip);
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => {
+      const c = contents.get(name)?.trim();
+      const ip = c === exact || c === legacy ? leaseNameToIP(name, addresses) : undefined;
+      return ip ? [ip] : [];
+    });
   }
 
-  // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
-
-  leases(): Lease[] {
+  /** Lease file contents by name, each file read once per lock hold. */
+  private readContents(): Map<string, string> {
     if (!this.contents) {
       this.contents = new Map();
       for (const name of this.leased) {
@@ -216,25 +253,41 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
         }
       }
     }
-    return [...this.leased].map((name) => {
-      const content = this.contents!.get(name);
-      return { ip: leaseNameToIP(name)!, name, owner: content === undefined ? undefined : parseLeaseContent(content) };
+    return this.contents;
+  }
+
+  // ---- LeaseAdmin (DEL / GC / CHECK / STATUS) ----
+
+  /** Every lease with its recorded owner. */
+  leases(): Lease[] {
+    const contents = this.readContents();
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => {
+      const ip = leaseNameToIP(name, addresses);
+      const content = contents.get(name);
+      return ip ? [{ ip, name, owner: content === undefined ? undefined : parseLeaseContent(content) }] : [];
     });
   }
 
   /** Without reading any lease file. */
   leasedAddresses(): IP[] {
-    return [...this.leased].map((n) => leaseNameToIP(n)!);
+    const addresses = this.address();
+    return [...this.leased].flatMap((name) => leaseNameToIP(name, addresses) ?? []);
   }
 
+  /**
+   * Found by content; with lib/net/address.ts, only names that are an address's text count.
+   * Without it (DEL), a name of address characters holding exactly this owner counts: the
+   * reference's DEL takes any file holding it.
+   */
   releaseByOwner(owner: Owner): string[] {
-    const exact = leaseContent(owner);
-    const legacy = owner.containerID.trim();
-    const all = this.leases();
-    let victims = all.filter((l) => this.contents!.get(l.name)?.trim() === exact);
-    if (victims.length === 0) victims = all.filter((l) => this.contents!.get(l.name)?.trim() === legacy);
-    for (const v of victims) this.removeLease(v.name);
-    return victims.map((v) => v.name);
+    const contents = this.readContents();
+    const isLease = (name: string) => !this.addresses || leaseNameToIP(name, this.addresses) !== undefined;
+    const holding = (want: string) => [...this.leased].filter((name) => contents.get(name)?.trim() === want && isLease(name));
+    let victims = holding(leaseContent(owner));
+    if (victims.length === 0) victims = holding(owner.containerID.trim());
+    for (const name of victims) this.removeLease(name);
+    return victims;
   }
 
   /**
@@ -360,18 +413,73 @@ function writeFileDurably(dir: string, name: string, content: string, exclusive 
   closeSync(fd);
 }
 
-/** `count` synced files holding `content`, named for this process (see the header). */
-function writePending(dir: string, content: string, count: number): string[] {
-  const names: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
-      writeFileDurably(dir, name, content, true);
-      names.push(name);
+/**
+ * An ADD's lease files, written before the lock and flushed to disk off the JavaScript thread
+ * (see the header): named for this process, linked to their addresses by DiskStore.reserve.
+ */
+export class PendingLeases {
+  private constructor(
+    readonly dir: string,
+    readonly names: string[],
+    /** Resolves when every file is on disk: with the error when one could not be flushed (never rejects). */
+    readonly flushed: Promise<Error | undefined>,
+  ) {}
+
+  /** `count` files holding `content` in `dir`, their flush started; throws (removing them) when one cannot be written. */
+  static write(dir: string, content: string, count: number): PendingLeases {
+    const names: string[] = [];
+    const flushes: Array<Promise<Error | undefined>> = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const name = `${PENDING_PREFIX}${process.pid}.${randomBytesHex(4)}.${i}`;
+        const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, LEASE_MODE);
+        names.push(name);
+        try {
+          writeSync(fd, content);
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+        // The descriptor stays open until its flush has ended.
+        flushes.push(
+          fdatasyncAsync(fd)
+            .then(
+              () => undefined,
+              (e: Error) => e,
+            )
+            .finally(() => closeSync(fd)),
+        );
+      }
+    } catch (e) {
+      for (const name of names) removeQuietly(dir, name);
+      throw ioError(`cannot write ${join(dir, names[names.length - 1] ?? PENDING_PREFIX)}`, e);
     }
-  } catch (e) {
-    for (const name of names) removeQuietly(dir, name);
-    throw e;
+    return new PendingLeases(
+      dir,
+      names,
+      Promise.all(flushes).then((errors) => errors.find((e) => e !== undefined)),
+    );
   }
-  return names;
+
+  /**
+   * Started by an ADD before it has validated its config (ipam/host-local.ts): only into a network
+   * directory that exists already (an invalid config must leave the disk as it was; discard()
+   * removes the files again), sized by the config's range sets as written. undefined when that
+   * cannot be done; ADD then writes its leases when it opens the store.
+   */
+  static start(req: { config: Record<string, unknown>; env: { containerID: string; ifname: string } }): PendingLeases | undefined {
+    try {
+      const loc = parseStoreLocation(req.config);
+      const dir = networkDir(loc.dataDir, loc.network);
+      if (!statSync(dir).isDirectory()) return undefined;
+      return PendingLeases.write(dir, leaseContent(ownerOf(req)), estimatedRangeSets(req.config));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Remove the files not linked (or already removed by another process's sweep). */
+  discard(): void {
+    for (const name of this.names.splice(0)) removeQuietly(this.dir, name);
+  }
 }

@@ -1,6 +1,6 @@
 // Standalone build: one self-contained executable, dist/bin/cni-ts, that needs no Node.js on the
 // host, plus dist/bin/{bridge,host-local,ptp,portmap,loopback} as symlinks to it (it dispatches on the name it was
-// invoked by — lib/platform/qjs/host.c picks the plugin, plugins/standalone.ts is each one's entry).
+// invoked by — lib/platform/qjs/host.c picks the plugin, plugins/main.ts is each one's entry).
 //
 // Why QuickJS: start-up dominates every CNI call (a runtime execs the plugin for each
 // ADD/DEL/CHECK and polls STATUS). The same TypeScript is bundled by esbuild, compiled to QuickJS
@@ -78,27 +78,49 @@ async function quickjs(root) {
   return src;
 }
 
-/** 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. */
+/**
+ * A chunk's `import("./chunk-….mjs")` calls (esbuild's split points) become `__cniImport(…)`, the
+ * entry's import(), so the chunk can be compiled without debug info (see buildStandalone).
+ */
+function routeDynamicImports(file) {
+  const code = readFileSync(file, 'utf8');
+  const routed = code.replaceAll('import("./', '__cniImport("./');
+  if (/\bimport\(/.test(routed)) throw new Error(`${file}: an import() that is not one of esbuild's split points`);
+  if (routed !== code) writeFileSync(file, routed);
+}
+
+/**
+ * 'qjs:os' in lib/platform/qjs/prelude.ts is QuickJS's built-in 'os' module. lib/platform/exec-node.ts
+ * (execa, the Node build's spawner) is never reached here: lib/platform/exec.ts spawns through the
+ * prelude, so the module is left out of the executable.
+ */
 const quickjsModules = {
   name: 'quickjs-modules',
   setup(b) {
     b.onResolve({ filter: /^qjs:/ }, (args) => ({ path: args.path.slice(4), external: true }));
+    b.onResolve({ filter: /[\\/]exec-node\.ts$/ }, () => ({ path: 'exec-node', namespace: 'cni-ts-standalone' }));
+    b.onLoad({ filter: /.*/, namespace: 'cni-ts-standalone' }, () => ({
+      contents: "export function runWithExeca() { throw new Error('the standalone executable spawns through its own runtime'); }",
+      loader: 'js',
+    }));
   },
 };
 
-export async function buildStandalone({ root, plugins }) {
+export async function buildStandalone({ root, plugins, esbuildPlugins }) {
   const qjs = await quickjs(root);
   const outDir = join(root, 'dist', 'bin');
   mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(root, 'dist', '.standalone-')); // concurrent builds must not share it
   const tmp = join(outDir, `.${MULTICALL}.tmp-${process.pid}`);
   try {
-    // Per plugin (see plugins/standalone.ts): one esbuild bundle split at its lazy imports, each
+    // Per plugin (see plugins/main.ts): one esbuild bundle split at its lazy imports, each
     // piece compiled by qjsc to a bytecode module of its own, so lib/platform/qjs/host.c reads a module only
     // when it is imported. Module names are "<plugin>/<file>.mjs" (qjsc runs in `work`), which is
     // also how the entry's relative imports resolve at run time. -M marks the other pieces as
-    // external, so each C file holds exactly one module. -s: no debug info (smaller, faster to load;
-    // errors keep their messages) where no import() needs the module's name.
+    // external, so each C file holds exactly one module. -s: no debug info (about half the bytes to
+    // read at start-up; errors keep their messages). Stripping takes away the file name QuickJS
+    // resolves a dynamic import() against, so the chunks' import() calls go through the entry's
+    // __cniImport (plugins/main.ts), the one module kept whole.
     const sources = [join(root, 'lib', 'platform', 'qjs', 'host.c')];
     const modules = [];
     const esbuildOptions = {
@@ -109,8 +131,8 @@ export async function buildStandalone({ root, plugins }) {
       format: 'esm',
       minify: true,
       legalComments: 'none',
-      external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/exec.ts, lib/platform/hash.ts), never reached here
-      plugins: [quickjsModules],
+      external: ['node:*'], // Node-only fallbacks (lib/platform/fs.ts, lib/platform/hash.ts), never reached here
+      plugins: [quickjsModules, ...esbuildPlugins],
       logLevel: 'warning',
     };
     // The runtime surface (lib/platform/qjs/prelude.ts) is a module of its own that host.c evaluates before
@@ -123,7 +145,6 @@ export async function buildStandalone({ root, plugins }) {
     const bytecode = (name, pieces) => {
       const cname = `qjsc_module_${modules.length}`;
       const others = pieces.filter((n) => n !== name).flatMap((n) => ['-M', n]);
-      // QuickJS resolves a dynamic import() against the calling function's file name, which -s strips.
       const strip = /\bimport\(/.test(readFileSync(join(work, name), 'utf8')) ? [] : ['-s'];
       execFileSync(join(qjs, 'qjsc'), ['-c', '-m', ...strip, '-N', cname, ...others, '-o', `${cname}.c`, name], {
         cwd: work,
@@ -137,7 +158,7 @@ export async function buildStandalone({ root, plugins }) {
       const dir = join(work, plugin);
       rmSync(dir, { recursive: true, force: true });
       await build({
-        entryPoints: { standalone: join(root, 'plugins', 'standalone.ts') },
+        entryPoints: { standalone: join(root, 'plugins', 'main.ts') },
         outdir: dir,
         splitting: true,
         chunkNames: 'chunk-[hash]',
@@ -146,6 +167,7 @@ export async function buildStandalone({ root, plugins }) {
         ...esbuildOptions,
       });
       const names = readdirSync(dir).map((f) => `${plugin}/${f}`);
+      for (const name of names) if (!name.endsWith('/standalone.mjs')) routeDynamicImports(join(work, name));
       for (const name of names) bytecode(name, names);
     }
     const table = join(work, 'modules.c');

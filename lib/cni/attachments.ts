@@ -3,21 +3,27 @@
 import { warn } from '../platform/output.ts';
 import type { Request } from './dispatch.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { compactDns, parseResult } from './result-convert.ts';
+import { compactDns } from './result-format.ts';
 import type { Attachment, DNS, Result } from './types.ts';
 
 /** The result's DNS: the network config's `dns` replaces the IPAM's when it says anything (as in the reference). */
 export const chooseDns = (configDns: DNS | undefined, ipamDns: DNS | undefined): DNS | undefined => compactDns(configDns) ?? ipamDns;
 
-/** prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or undefined (DEL). */
-export function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Result | undefined {
+/**
+ * prevResult as the internal model; undefined when absent. Invalid → error (CHECK) or, `lenient`
+ * (DEL), undefined with a warning; DEL only names interfaces and rules from it, so its addresses
+ * are not checked then (nor ip-num loaded).
+ */
+export async function prevResultOf(req: Request, opts: { required?: boolean; lenient?: boolean } = {}): Promise<Result | undefined> {
   const raw = req.config.prevResult;
   if (raw === undefined || raw === null) {
     if (opts.required) throw new CniError(ErrorCode.InvalidConfig, 'Required prevResult missing');
     return undefined;
   }
   try {
-    return parseResult(raw, req.version);
+    // Loaded only when there is a prevResult to read (a DEL usually has none).
+    const { parseResult } = await import('./result-parse.ts');
+    return await parseResult(raw, req.version, { checkAddresses: !opts.lenient });
   } catch (e) {
     if (opts.lenient) {
       warn(`ignoring unparseable prevResult: ${(e as Error).message}\n`);

@@ -9,7 +9,6 @@ import { join } from '../platform/path.ts';
 import type { Plugin, Request } from './dispatch.ts';
 import type { Command } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { parseResult } from './result-convert.ts';
 import type { Result } from './types.ts';
 
 /** Marker written into the first lines of every bundle we build (see scripts/build.mjs). */
@@ -105,5 +104,5 @@ export async function delegate(command: Exclude<Command, 'VERSION'>, type: strin
   } catch {
     throw new CniError(ErrorCode.DelegateFailed, `${type} ADD printed an unparseable result`, r.stdout.slice(0, 300));
   }
-  return parseResult(json, req.version);
+  return (await import('./result-parse.ts')).parseResult(json, req.version);
 }

@@ -8,7 +8,7 @@ import { UndoStack } from '../platform/steps.ts';
 import { parseCniArgs } from './cni-args.ts';
 import { type CniEnv, type Command, isCommand, readEnv } from './env.ts';
 import { CniError, ErrorCode, preview, toErrorJson } from './errors.ts';
-import { formatResult } from './result-convert.ts';
+import { formatResult } from './result-format.ts';
 import type { Result } from './types.ts';
 import { type CniVersion, CURRENT_VERSION, isSupportedVersion, parseSemver, SUPPORTED_VERSIONS, versionAtLeast } from './version.ts';
 

@@ -1,5 +1,5 @@
 // The internal result model: CNI 1.1.0. Every other version is converted to and from it
-// (lib/cni/result-convert.ts), so plugin code only ever deals with this shape.
+// (lib/cni/result-format.ts, lib/cni/result-parse.ts), so plugin code only ever deals with this shape.
 
 export interface Interface {
   name: string;

@@ -15,8 +15,9 @@
 //         does it for both families, without a process (lib/firewall/nftables/).
 //   CHECK and GC read the nat table: they must see every rule they judge.
 // Every command waits for the xtables lock at most LOCK_WAIT seconds (`-w`), never forever.
+// This module is names, parsing, DEL and GC; ADD's and CHECK's address rules are in masquerade-setup.ts.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { bitsOf, type Cidr, type Family, formatCidr, formatIP, networkOf, parseIPOrCidr } from '../net/address.ts';
+import type { Family } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
@@ -29,16 +30,13 @@ export const FAMILIES: readonly Family[] = [4, 6];
 /** Seconds any iptables command waits for the xtables lock (kube-proxy and others hold it too). */
 export const LOCK_WAIT = '5';
 
-export const TOOLS: Record<Family, { cmd: string; save: string; restore: string; multicast: string; nft: TableRef }> = {
-  4: { cmd: 'iptables', save: 'iptables-save', restore: 'iptables-restore', multicast: '224.0.0.0/4', nft: { family: 'ip', table: 'nat' } },
-  6: {
-    cmd: 'ip6tables',
-    save: 'ip6tables-save',
-    restore: 'ip6tables-restore',
-    multicast: 'ff00::/8',
-    nft: { family: 'ip6', table: 'nat' },
-  },
+export const TOOLS: Record<Family, { cmd: string; save: string; restore: string; nft: TableRef }> = {
+  4: { cmd: 'iptables', save: 'iptables-save', restore: 'iptables-restore', nft: { family: 'ip', table: 'nat' } },
+  6: { cmd: 'ip6tables', save: 'ip6tables-save', restore: 'ip6tables-restore', nft: { family: 'ip6', table: 'nat' } },
 };
+
+/** The multicast destinations a pod's chain does not masquerade. */
+export const MULTICAST_CIDR: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
 
 // ---------------------------------------------------------------- names (pure)
 
@@ -60,7 +58,7 @@ export function parseRuleComment(comment: string): { network: string; containerI
 }
 
 /** An argument as iptables-save prints it (and iptables-restore reads it). */
-const saveQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+export const saveQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 // ---------------------------------------------------------------- iptables-save parsing (pure)
 
@@ -131,62 +129,6 @@ export function parseNatSave(text: string): NatState {
 
 export const restoreInput = (lines: string[]): string => `*nat\n${lines.join('\n')}\nCOMMIT\n`;
 
-function cidrOf(s: string): Cidr {
-  const p = parseIPOrCidr(s);
-  if (!p) throw new CniError(ErrorCode.InvalidConfig, `masquerade: invalid address "${s}"`);
-  return { ip: p.ip, prefix: p.prefix ?? bitsOf(p.ip.family) };
-}
-
-/** Pod addresses ("10.1.2.3/24"; a bare IP counts as a host prefix), in the order given. */
-export const parseAddresses = (ips: string[]): Cidr[] => ips.map(cidrOf);
-
-/** Pod addresses grouped by family, in the order given. */
-export function addressesByFamily(ips: string[]): Record<Family, Cidr[]> {
-  const out: Record<Family, Cidr[]> = { 4: [], 6: [] };
-  for (const c of parseAddresses(ips)) out[c.ip.family].push(c);
-  return out;
-}
-
-/** The rules the reference would have in the chain and in POSTROUTING for these addresses, in its order. */
-export function wantedRules(network: string, containerID: string, family: Family, ips: Cidr[]): { chain: string[]; postrouting: string[] } {
-  const chain = chainName(network, containerID);
-  const comment = `-m comment --comment ${saveQuote(masqRuleComment(network, containerID))}`;
-  const chainRules: string[] = [];
-  const jumps: string[] = [];
-  const unique = (list: string[], line: string) => {
-    if (!list.includes(line)) list.push(line);
-  };
-  for (const ip of ips) {
-    const net = formatCidr({ ip: networkOf(ip), prefix: ip.prefix });
-    unique(chainRules, `-A ${chain} -d ${net} ${comment} -j ACCEPT`);
-    unique(chainRules, `-A ${chain} ! -d ${TOOLS[family].multicast} ${comment} -j MASQUERADE`);
-    unique(jumps, `-A POSTROUTING -s ${formatIP(ip.ip)}/${bitsOf(family)} ${comment} -j ${chain}`);
-  }
-  return { chain: chainRules, postrouting: jumps };
-}
-
-/**
- * Lines that bring `state` to contain the chain and jumps for these addresses. Like the
- * reference's AppendUnique: rules already present are kept, missing ones appended.
- */
-export function planSetup(network: string, containerID: string, family: Family, ips: Cidr[], state: NatState): string[] {
-  if (!ips.length) return [];
-  const chain = chainName(network, containerID);
-  const present = new Set(state.rules.map((r) => r.line));
-  const wanted = wantedRules(network, containerID, family, ips);
-  const lines: string[] = [];
-  // Declaring a chain in --noflush mode creates it, but would also flush an existing one.
-  if (!state.chains.has(chain)) lines.push(`:${chain} - [0:0]`);
-  for (const line of [...wanted.chain, ...wanted.postrouting]) if (!present.has(line)) lines.push(line);
-  return lines;
-}
-
-/** ADD's fast path: create the chain (failing if it exists), fill it, append the jumps. */
-export function freshSetupLines(network: string, containerID: string, family: Family, ips: Cidr[]): string[] {
-  const wanted = wantedRules(network, containerID, family, ips);
-  return [`-N ${chainName(network, containerID)}`, ...wanted.chain, ...wanted.postrouting];
-}
-
 /** The `-A <from> … -j <chain>` lines of an `iptables -S <from>` listing. */
 export function jumpsIn(listing: string, chain: string, from = 'POSTROUTING'): string[] {
   return listing
@@ -239,18 +181,6 @@ export function planGc(network: string, validIDs: Set<string>, state: NatState):
     if (r.chain === chain || r.target === chain) stale.add(chain);
   }
   return [...stale].sort().flatMap((chain) => planRemoveChain(chain, state));
-}
-
-/** What CHECK misses for this family (empty = all present). */
-export function missingRules(network: string, containerID: string, family: Family, ips: Cidr[], state: NatState): string[] {
-  if (!ips.length) return [];
-  const chain = chainName(network, containerID);
-  if (!state.chains.has(chain)) return [`iptables nat chain ${chain}`];
-  const present = new Set(state.rules.map((r) => r.line));
-  const wanted = wantedRules(network, containerID, family, ips);
-  return [...wanted.chain, ...wanted.postrouting]
-    .filter((l) => !present.has(l))
-    .map((l) => `iptables rule "${l.replace(/ -m comment --comment .*? -j/, ' -j')}"`);
 }
 
 // ---------------------------------------------------------------- kernel (thin shell)
@@ -317,17 +247,6 @@ export function reconcile(family: Family, what: string, plan: (state: NatState) 
   });
 }
 
-/** ADD for one family: the fast path, or (the chain exists: a re-ADD) the read-and-complete path. */
-async function setupFamily(network: string, containerID: string, family: Family, ips: Cidr[]): Promise<void> {
-  try {
-    await applyNat(family, freshSetupLines(network, containerID, family, ips), 'masquerade setup');
-    return;
-  } catch (e) {
-    if (!(e instanceof RestoreError && /already exists/i.test(e.stderr))) throw e;
-  }
-  await reconcile(family, 'masquerade setup', (s) => planSetup(network, containerID, family, ips, s), true);
-}
-
 /** DEL for one family with processes: list POSTROUTING, then one restore (nothing when nothing is there). */
 function teardownFamily(family: Family, chain: string): Promise<void> {
   return readPlanApply({
@@ -363,11 +282,7 @@ function teardownViaNetlink(chain: string): Promise<void> {
 }
 
 /** The iptables driver: per-attachment nat chain CNI-<hash> and its POSTROUTING jumps, per family. */
-export const iptablesMasquerade: FirewallDriver<string[]> = {
-  async setup({ network, containerID }, ips) {
-    const byFamily = addressesByFamily(ips);
-    await Promise.all(FAMILIES.filter((f) => byFamily[f].length).map((f) => setupFamily(network, containerID, f, byFamily[f])));
-  },
+export const iptablesMasqueradeRemoval: Pick<FirewallDriver<string[]>, 'teardown' | 'gc'> = {
   // Both families: the addresses (and so the families) may be unknown at DEL time.
   async teardown({ network, containerID }) {
     const chain = chainName(network, containerID);
@@ -381,15 +296,5 @@ export const iptablesMasquerade: FirewallDriver<string[]> = {
   async gc(network, valid) {
     const validIDs = new Set(valid.map((a) => a.containerID));
     await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
-  },
-  async missing({ network, containerID }, ips) {
-    const byFamily = addressesByFamily(ips);
-    const out: string[] = [];
-    for (const f of FAMILIES) {
-      if (!byFamily[f].length) continue;
-      const state = await readNat(f);
-      out.push(...(state ? missingRules(network, containerID, f, byFamily[f], state) : [`${TOOLS[f].save} not usable`]));
-    }
-    return out;
   },
 };

@@ -6,26 +6,20 @@
 //         comment "<h16(net)>-<h16(ifname:id)>, net: <net>, if: <ifname>, id: <id>"
 //     chain postrouting   (nat, postrouting hook, srcnat), rebuilt on every ADD:
 //         multicast destinations return, everything else goto masq_checks
-// Rules are found by their comment's hash prefix, so DEL and GC need no pod addresses.
+// Rules are found by their comment's hash prefix, so DEL and GC need no pod addresses: this module
+// is names, DEL and GC; what ADD and CHECK write for the addresses is in masquerade-setup.ts.
 // The standalone build speaks netlink (lib/firewall/nftables/): each operation reads only the two
 // chains of this table and writes at most one transaction, and postrouting is rebuilt only when it
 // is not already the three rules it must be. The Node build runs `nft`: one `nft -j list table …`
 // read and at most one `nft -f -` transaction. Both write the same bytes (unit-tested against nft).
 
-import { ipBytes } from '../kernel/netlink-codec.ts';
-import { bitsOf, type Cidr, formatIP, ipEqual, networkOf, parseIP } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
-import { parseAddresses } from './masquerade-iptables.ts';
-import { chainsOf, type NftObject, type NftRule, nftApply, nftList, nftQuoted, type RuleRef, rulesOf } from './nft.ts';
+import { chainsOf, type NftObject, type NftRule, nftApply, nftList, type RuleRef, rulesOf } from './nft.ts';
 import {
-  addChain,
-  addRule,
   addressMatch,
-  addTable,
   deleteRule,
   type Expr,
-  flushChain,
   type NfMessage,
   type NfRule,
   nfprotoIs,
@@ -37,8 +31,8 @@ import { listRules, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const TABLE = 'cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';
-const TABLE_COMMENT = 'Masquerading for plugins from github.com/containernetworking/plugins';
-const CHAIN_COMMENT = 'Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet';
+export const TABLE_COMMENT = 'Masquerading for plugins from github.com/containernetworking/plugins';
+export const CHAIN_COMMENT = 'Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet';
 /** knftables.CommentLengthMax */
 const COMMENT_MAX = 128;
 
@@ -59,49 +53,13 @@ export function commentForInstance(network: string, ifname: string, containerID:
 
 // ---------------------------------------------------------------- scripts (pure)
 
-const T = `inet ${TABLE}`;
+export const T = `inet ${TABLE}`;
 
 /** Handles of masq_checks rules whose comment starts with `prefix`. */
 export const handlesWithPrefix = (rules: RuleRef[], prefix: string): number[] =>
   rules.filter((r) => r.chain === MASQ_CHAIN && r.comment?.startsWith(prefix)).map((r) => r.handle);
 
-const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete rule ${T} ${MASQ_CHAIN} handle ${h}`);
-
-/**
- * One transaction: ensure table and chains, rebuild postrouting, replace this attachment's rules
- * (`stale` = handles of its existing rules, so a re-ADD does not duplicate them).
- */
-export function setupScript(
-  network: string,
-  ifname: string,
-  containerID: string,
-  ips: string[],
-  stale: number[],
-  existing = false,
-): string {
-  const comment = nftQuoted(commentForInstance(network, ifname, containerID));
-  const lines = [
-    // `existing`: see setupMessages — the same deferred clean-up makes an `nft` process wait at exit.
-    ...(existing
-      ? []
-      : [
-          `add table ${T} { comment ${nftQuoted(TABLE_COMMENT)} ; }`,
-          `add chain ${T} ${MASQ_CHAIN} { comment ${nftQuoted(CHAIN_COMMENT)} ; }`,
-          `add chain ${T} postrouting { type nat hook postrouting priority srcnat ; }`,
-          `flush chain ${T} postrouting`,
-          `add rule ${T} postrouting ip daddr 224.0.0.0/4 return`,
-          `add rule ${T} postrouting ip6 daddr ff00::/8 return`,
-          `add rule ${T} postrouting goto ${MASQ_CHAIN}`,
-        ]),
-    ...deleteLines(stale),
-  ];
-  for (const c of parseAddresses(ips)) {
-    const proto = c.ip.family === 4 ? 'ip' : 'ip6';
-    const net = `${formatIP(networkOf(c))}/${c.prefix}`;
-    lines.push(`add rule ${T} ${MASQ_CHAIN} ${proto} saddr ${formatIP(c.ip)} ${proto} daddr != ${net} masquerade comment ${comment}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
+export const deleteLines = (handles: number[]): string[] => handles.map((h) => `delete rule ${T} ${MASQ_CHAIN} handle ${h}`);
 
 /** postrouting's three rules as `nft -j` prints them. */
 const POSTROUTING_JSON = [
@@ -158,35 +116,10 @@ export function ruleAddresses(rule: NftRule): { saddr?: string; notDaddr?: strin
   return out;
 }
 
-/** What CHECK misses (empty = all present), given `nft -j list table inet cni_plugins_masquerade`. */
-export function missingNftRules(objs: NftObject[] | null, network: string, ifname: string, containerID: string, ips: string[]): string[] {
-  if (!objs) return [`nftables table ${T}`];
-  const rules = rulesOf(objs);
-  const missing: string[] = [];
-  if (!chainsOf(objs).some((c) => c.name === 'postrouting' && c.hook === 'postrouting')) missing.push(`nftables chain ${T} postrouting`);
-  else if (!rules.some((r) => r.chain === 'postrouting' && (r.expr ?? []).some((e) => e?.goto?.target === MASQ_CHAIN))) {
-    missing.push(`nftables rule "goto ${MASQ_CHAIN}" in ${T} postrouting`);
-  }
-  const comment = commentForInstance(network, ifname, containerID);
-  const mine = rules.filter((r) => r.chain === MASQ_CHAIN && r.comment === comment).map(ruleAddresses);
-  for (const c of parseAddresses(ips)) {
-    const net: Cidr = { ip: networkOf(c), prefix: c.prefix };
-    const found = mine.some((a) => {
-      const src = a.saddr ? parseIP(a.saddr) : null;
-      const [dAddr, dLen] = (a.notDaddr ?? '').split('/');
-      const dst = dAddr ? parseIP(dAddr) : null;
-      const len = dLen === undefined ? bitsOf(c.ip.family) : Number(dLen);
-      return !!src && ipEqual(src, c.ip) && !!dst && ipEqual(dst, net.ip) && len === net.prefix;
-    });
-    if (!found) missing.push(`nftables masquerade rule for ${formatIP(c.ip)} in ${T} ${MASQ_CHAIN}`);
-  }
-  return missing;
-}
-
 // ---------------------------------------------------------------- netlink messages (pure)
 
-const REF: TableRef = { family: 'inet', table: TABLE };
-const POSTROUTING = 'postrouting';
+export const REF: TableRef = { family: 'inet', table: TABLE };
+export const POSTROUTING = 'postrouting';
 const MULTICAST: Record<4 | 6, [Uint8Array, number]> = {
   4: [Uint8Array.of(224, 0, 0, 0), 4],
   6: [Uint8Array.of(0xff, ...new Uint8Array(15)), 8],
@@ -199,77 +132,11 @@ export const postroutingRules = (): Expr[][] => [
   [verdict('goto', MASQ_CHAIN)],
 ];
 
-/** `ip[6] saddr <pod ip> ip[6] daddr != <pod network> masquerade`. */
-export function masqRuleExprs(c: Cidr): Expr[] {
-  const f = c.ip.family;
-  return [
-    ...nfprotoIs(f),
-    ...addressMatch(f, 'saddr', 'eq', ipBytes(c.ip), bitsOf(f)),
-    ...addressMatch(f, 'daddr', 'neq', ipBytes(networkOf(c)), c.prefix),
-    { kind: 'masq' },
-  ];
-}
-
-/**
- * The transaction of `setupScript`, as netlink messages. With `existing`, the table and both
- * chains are known to be there and postrouting to hold exactly its three rules, and the
- * transaction is only this attachment's rules: re-adding an existing chain is an update whose
- * clean-up the kernel defers past an RCU grace period, which the process then waits for when it
- * closes its netlink socket (~10 ms here), and flushing postrouting is a deletion (the same).
- */
-export function setupMessages(
-  network: string,
-  ifname: string,
-  containerID: string,
-  ips: string[],
-  stale: number[],
-  existing = false,
-): NfMessage[] {
-  const comment = commentForInstance(network, ifname, containerID);
-  return [
-    ...(existing
-      ? []
-      : [
-          addTable(REF, TABLE_COMMENT),
-          addChain(REF, MASQ_CHAIN, { comment: CHAIN_COMMENT }),
-          addChain(REF, POSTROUTING, { base: { type: 'nat', hook: 'postrouting', priority: 100 } }),
-          flushChain(REF, POSTROUTING),
-          ...postroutingRules().map((e) => addRule(REF, POSTROUTING, e)),
-        ]),
-    ...stale.map((h) => deleteRule(REF, MASQ_CHAIN, h)),
-    ...parseAddresses(ips).map((c) => addRule(REF, MASQ_CHAIN, masqRuleExprs(c), comment)),
-  ];
-}
-
 export const deleteMessages = (handles: number[]): NfMessage[] => handles.map((h) => deleteRule(REF, MASQ_CHAIN, h));
 
 /** Whether postrouting is exactly the three rules (in order) that a rebuild would write. */
 export const postroutingIntact = (rules: NfRule[]): boolean =>
   rules.length === 3 && postroutingRules().every((exprs, i) => sameExprs(rules[i]!, exprs));
-
-/** What CHECK misses, from the two chains as netlink dumps them (null = chain or table absent). */
-export function missingNetlinkRules(
-  postrouting: NfRule[] | null,
-  masqChecks: NfRule[] | null,
-  network: string,
-  ifname: string,
-  containerID: string,
-  ips: string[],
-): string[] {
-  if (!postrouting && !masqChecks) return [`nftables table ${T}`];
-  const missing: string[] = [];
-  if (!postrouting) missing.push(`nftables chain ${T} postrouting`);
-  else if (!postrouting.some((r) => sameExprs(r, [verdict('goto', MASQ_CHAIN)]))) {
-    missing.push(`nftables rule "goto ${MASQ_CHAIN}" in ${T} postrouting`);
-  }
-  const comment = commentForInstance(network, ifname, containerID);
-  const mine = (masqChecks ?? []).filter((r) => r.comment === comment);
-  for (const c of parseAddresses(ips)) {
-    if (!mine.some((r) => sameExprs(r, masqRuleExprs(c))))
-      missing.push(`nftables masquerade rule for ${formatIP(c.ip)} in ${T} ${MASQ_CHAIN}`);
-  }
-  return missing;
-}
 
 // ---------------------------------------------------------------- kernel (thin shell)
 
@@ -277,7 +144,7 @@ export function missingNetlinkRules(
  * Read both chains (of masq_checks only the rules whose comment starts with `prefix`), plan, write
  * one transaction; again when a concurrent change got in between.
  */
-function changeViaNetlink(
+export function changeViaNetlink(
   what: string,
   prefix: string,
   plan: (postrouting: NfRule[] | null, masqChecks: RuleRef[] | null) => NfMessage[] | null,
@@ -289,40 +156,14 @@ function changeViaNetlink(
   });
 }
 
-const readTable = (): Promise<NftObject[] | null> => nftList(['table', 'inet', TABLE]);
+export const readTable = (): Promise<NftObject[] | null> => nftList(['table', 'inet', TABLE]);
 
 /** Read, plan, write; again when a concurrent change invalidated a handle we meant to delete. */
-const changeTable = (what: string, plan: (objs: NftObject[] | null) => string | null): Promise<void> =>
+export const changeTable = (what: string, plan: (objs: NftObject[] | null) => string | null): Promise<void> =>
   readPlanApply({ read: readTable, plan, apply: (script) => nftApply(what, script) });
 
 /** The nftables driver: one rule per pod address in inet cni_plugins_masquerade masq_checks. */
-export const nftMasquerade: FirewallDriver<string[]> = {
-  setup: ({ network, ifname, containerID }, ips) =>
-    netlinkOrNft(
-      'masquerade setup',
-      () =>
-        changeViaNetlink('masquerade setup', hashForInstance(network, ifname, containerID), (postrouting, masqChecks) =>
-          setupMessages(
-            network,
-            ifname,
-            containerID,
-            ips,
-            teardownHandles(masqChecks ?? [], network, ifname, containerID),
-            !!masqChecks && !!postrouting && postroutingIntact(postrouting),
-          ),
-        ),
-      () =>
-        changeTable('masquerade setup', (objs) =>
-          setupScript(
-            network,
-            ifname,
-            containerID,
-            ips,
-            objs ? teardownHandles(rulesOf(objs), network, ifname, containerID) : [],
-            tableInPlace(objs),
-          ),
-        ),
-    ),
+export const nftMasqueradeRemoval: Pick<FirewallDriver<string[]>, 'teardown' | 'gc'> = {
   teardown: ({ network, ifname, containerID }) =>
     netlinkOrNft(
       'masquerade teardown',
@@ -350,19 +191,5 @@ export const nftMasquerade: FirewallDriver<string[]> = {
           const handles = objs ? gcHandles(rulesOf(objs), network, valid) : [];
           return handles.length ? deleteScript(handles) : null;
         }),
-    ),
-  missing: ({ network, ifname, containerID }, ips) =>
-    netlinkOrNft(
-      'masquerade check',
-      () =>
-        missingNetlinkRules(
-          listRules(REF, POSTROUTING),
-          listRules(REF, MASQ_CHAIN, commentForInstance(network, ifname, containerID)),
-          network,
-          ifname,
-          containerID,
-          ips,
-        ),
-      async () => missingNftRules(await readTable(), network, ifname, containerID, ips),
     ),
 };

@@ -13,8 +13,8 @@ import {
   gcEveryBackend,
   teardownEveryBackend,
 } from './driver.ts';
-import { iptablesMasquerade } from './masquerade-iptables.ts';
-import { nftMasquerade } from './masquerade-nft.ts';
+import { iptablesMasqueradeRemoval } from './masquerade-iptables.ts';
+import { nftMasqueradeRemoval } from './masquerade-nft.ts';
 
 export { chooseBackend } from './backend.ts';
 
@@ -23,8 +23,24 @@ export interface MasqTarget extends Attachment {
   ips: string[];
 }
 
-/** The drivers get the pod addresses as what ADD and CHECK want. */
-const DRIVERS: FirewallDrivers<string[]> = { iptables: iptablesMasquerade, nftables: nftMasquerade };
+/**
+ * The drivers get the pod addresses as what ADD and CHECK want. Their ADD and CHECK halves parse
+ * those addresses and are loaded only for ADD and CHECK (lib/firewall/masquerade-setup.ts, with
+ * lib/net/address.ts): DEL and GC find rules by name and comment alone.
+ */
+const setupHalves = () => import('./masquerade-setup.ts');
+const DRIVERS: FirewallDrivers<string[]> = {
+  iptables: {
+    ...iptablesMasqueradeRemoval,
+    setup: async (a, ips) => (await setupHalves()).iptablesMasqueradeSetup.setup(a, ips),
+    missing: async (a, ips) => (await setupHalves()).iptablesMasqueradeSetup.missing(a, ips),
+  },
+  nftables: {
+    ...nftMasqueradeRemoval,
+    setup: async (a, ips) => (await setupHalves()).nftMasqueradeSetup.setup(a, ips),
+    missing: async (a, ips) => (await setupHalves()).nftMasqueradeSetup.missing(a, ips),
+  },
+};
 
 /** The attachment of a request: rules are found by (network, container ID, ifname). */
 export const masqTarget = (req: { env: { containerID: string; ifname: string } }, network: string, ips: string[]): MasqTarget => ({

@@ -23,8 +23,8 @@
 // the chains it judges (of the three that hold a rule per pod, only the attachment's rules, picked
 // by their comment on the dump's bytes) and writes one transaction, or nothing. Conditions are free
 // nft text, which only nft can parse: an ADD with conditions runs `nft` (saying so on stderr).
-import { addressBytes, formatAddress } from '../kernel/netlink-codec.ts';
-import { bitsOf, type Family, formatIP, parseIPOrCidr } from '../net/address.ts';
+import { formatAddress } from '../kernel/netlink-codec.ts';
+import { bitsOf, type Family, formatIP, ipBytes, parseIP, parseIPOrCidr } from '../net/address.ts';
 import { warn } from '../platform/output.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
 import { type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
@@ -131,7 +131,7 @@ export function ruleText(family: Family, r: RuleFacts): string {
 function addressExprs(family: Family, field: 'saddr' | 'daddr', text: string): Expr[] {
   const p = parseIPOrCidr(text);
   if (!p || p.ip.family !== family) throw new Error(`not an IPv${family} address or network: ${text}`);
-  return addressMatch(family, field, 'eq', addressBytes(formatIP(p.ip)), p.prefix ?? bitsOf(family));
+  return addressMatch(family, field, 'eq', ipBytes(p.ip), p.prefix ?? bitsOf(family));
 }
 
 /** The same rule as nf_tables expressions, in nft's linearisation (the order of `ruleText`). */
@@ -141,7 +141,11 @@ export function ruleExprs(family: Family, r: RuleFacts): Expr[] {
   if (r.daddr !== undefined) exprs.push(...addressExprs(family, 'daddr', r.daddr));
   if (r.protocol !== undefined) exprs.push(...dportIs(r.protocol as keyof typeof L4PROTO, r.dport ?? 0));
   if (r.fibLocal) exprs.push(...fibDaddrLocal());
-  if (r.dnat) exprs.push(...dnatTo(family, addressBytes(r.dnat.addr ?? ''), r.dnat.port ?? 0));
+  if (r.dnat) {
+    const to = parseIP(r.dnat.addr ?? '');
+    if (!to || to.family !== family) throw new Error(`not an IPv${family} address: ${r.dnat.addr}`);
+    exprs.push(...dnatTo(family, ipBytes(to), r.dnat.port ?? 0));
+  }
   if (r.masquerade) exprs.push({ kind: 'masq' });
   if (r.jump !== undefined) exprs.push(verdict('jump', r.jump));
   return exprs;

@@ -8,12 +8,13 @@
 // Every operation has both renderings, so the standalone never needs `ip` for a plan; a value
 // the encoder cannot express (an unparsable address, a name the kernel would refuse) makes
 // toRequest throw UnencodableOp, and the caller hands the batch to `ip`, saying so on stderr.
+// Address and route operations encode their addresses with an AddressEncoder the caller passes
+// (lib/kernel/address-bytes.ts): it needs ip-num, which link operations (a DEL's) do without.
 import type { Family } from '../net/address.ts';
 import { concatBytes } from '../platform/bytes.ts';
 import {
   AF,
   type Attr,
-  addressBytes,
   attrBytes,
   cstring,
   IFA,
@@ -190,19 +191,25 @@ interface Address {
   family: number;
   bytes: Uint8Array;
 }
-function checkedIp(s: string): Address {
+/** An address's bytes (network order); throws for anything lib/net/address.ts's strict parser rejects. */
+export type AddressEncoder = (ip: string) => Uint8Array;
+
+/** Does the operation carry addresses (and so need an AddressEncoder)? */
+export const carriesAddresses = (op: IpOp): boolean => op.kind === 'addr' || op.kind === 'route';
+
+function checkedIp(s: string, encode: AddressEncoder): Address {
   let bytes: Uint8Array;
   try {
-    bytes = addressBytes(s); // lib/net/address.ts's strict parser
+    bytes = encode(s);
   } catch {
     refuse(`address "${s}"`);
   }
   return { family: bytes.length === 4 ? AF.INET : AF.INET6, bytes };
 }
-function checkedCidr(s: string): Address & { prefix: number } {
+function checkedCidr(s: string, encode: AddressEncoder): Address & { prefix: number } {
   const [text, len, extra] = s.split('/');
   if (extra !== undefined || text === undefined) refuse(`prefix "${s}"`);
-  const ip = checkedIp(text);
+  const ip = checkedIp(text, encode);
   const max = ip.family === AF.INET ? 32 : 128;
   const prefix = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : -1;
   if (prefix < 0 || prefix > max) refuse(`prefix "${s}"`);
@@ -295,9 +302,9 @@ function typeAndFlags(verb: Verb, newType: number, delType: number): { type: num
   return { type: delType, flags: 0 };
 }
 
-function addr(op: AddrOp): PendingRequest {
+function addr(op: AddrOp, encode: AddressEncoder): PendingRequest {
   const { type, flags } = typeAndFlags(op.verb, RTM.NEWADDR, RTM.DELADDR);
-  const cidr = checkedCidr(op.cidr);
+  const cidr = checkedCidr(op.cidr, encode);
   const dev = checkedName(op.dev);
   if (op.broadcast && cidr.family !== AF.INET) refuse('a broadcast address is IPv4 only');
   const attrs: Attr[] = [
@@ -317,11 +324,11 @@ function scopeNumber(scope: RouteScopeName | number): number {
   return Object.hasOwn(RT_SCOPE, scope) ? RT_SCOPE[scope] : refuse(`scope "${scope}"`);
 }
 
-function route(op: RouteOp): PendingRequest {
+function route(op: RouteOp, encode: AddressEncoder): PendingRequest {
   const { type, flags } = typeAndFlags(op.verb, RTM.NEWROUTE, RTM.DELROUTE);
-  const dst = checkedCidr(op.dst);
+  const dst = checkedCidr(op.dst, encode);
   const sameFamily = (s: string): Uint8Array => {
-    const a = checkedIp(s);
+    const a = checkedIp(s, encode);
     return a.family === dst.family ? a.bytes : refuse(`${s} is not of the family of ${op.dst}`);
   };
   const gateway = op.via === undefined ? undefined : sameFamily(op.via);
@@ -353,8 +360,13 @@ function route(op: RouteOp): PendingRequest {
   return (ifindex) => ({ type, flags, fixed, attrs: dev === undefined ? attrs : [...attrs, [RTA.OIF, u32(ifindex(dev))]] });
 }
 
-/** The netlink request of an operation; throws UnencodableOp for a value it cannot express. */
-export function toRequest(op: IpOp): PendingRequest {
+/**
+ * The netlink request of an operation; throws UnencodableOp for a value it cannot express.
+ * `encodeAddress` is needed by address and route operations only (see the header).
+ */
+export function toRequest(op: IpOp, encodeAddress?: AddressEncoder): PendingRequest {
+  if (carriesAddresses(op) && !encodeAddress) throw new Error(`${op.kind} operation without an address encoder`);
+  const encode = encodeAddress as AddressEncoder;
   switch (op.kind) {
     case 'bridge-add':
       return bridgeAdd(op);
@@ -367,9 +379,9 @@ export function toRequest(op: IpOp): PendingRequest {
     case 'link-del':
       return linkDel(op);
     case 'addr':
-      return addr(op);
+      return addr(op, encode);
     case 'route':
-      return route(op);
+      return route(op, encode);
   }
 }
 

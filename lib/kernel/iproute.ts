@@ -88,7 +88,7 @@ export class BatchError extends CniError {
 export async function ipBatch(where: Where, ops: IpOp[]): Promise<void> {
   if (ops.length === 0) return;
   if (netlinkAvailable()) {
-    const outcome = netlinkIp.runBatch(enter(where), ops);
+    const outcome = await netlinkIp.runBatch(enter(where), ops);
     if ('done' in outcome) return;
     if ('failed' in outcome) throw new BatchError(toLine(ops[outcome.failed]!), outcome.text, outcome.errno);
     warn(`cni-ts: netlink cannot send "${toLine(ops[outcome.unencodable]!)}" (${outcome.why}); running the batch with ip`);
@@ -110,8 +110,10 @@ async function askOne(where: Where, q: KernelQuery): Promise<unknown[]> {
   const args = queryArgs(q);
   if (netlinkAvailable()) {
     const netns = enter(where);
+    // Only a route-get carries an address to encode (lib/net/address.ts and ip-num, loaded then).
+    const encodeAddress = q.kind === 'route-get' ? (await import('./address-bytes.ts')).addressBytes : undefined;
     try {
-      return netlinkIp.answer(netns, q);
+      return netlinkIp.answer(netns, q, encodeAddress);
     } catch (e) {
       if (!(e instanceof NetlinkError)) throw e;
       throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${e.text}`);

@@ -2,7 +2,7 @@
 // `ip -json` prints (lib/kernel/shapes.ts), so code written against iproute2's JSON works unchanged
 // on either path (lib/kernel/iproute.ts picks one). Layouts: linux/netlink.h, rtnetlink.h, if_link.h,
 // if_addr.h. Host byte order is little-endian (x86-64, arm64: the only targets we build for).
-import { formatIP, type IP, parseIP } from '../net/address.ts';
+import { formatIPv6Groups } from '../net/ip-text.ts';
 import { concatBytes } from '../platform/bytes.ts';
 import { type AddrInfo, type LinkInfo, type RouteInfo, RT_SCOPE } from './shapes.ts';
 
@@ -171,30 +171,14 @@ const readI32 = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 
 const readString = (b: Uint8Array): string => new TextDecoder().decode(b.subarray(0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length));
 const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
-/** An address as iproute2 prints it (IPv6 in RFC 5952 form, lib/ip's formatter). */
+/** An address as iproute2 prints it (IPv6 in RFC 5952 form, lib/net/address.ts's formatter). */
 export function formatAddress(b: Uint8Array): string {
   if (b.length === 4) return b.join('.');
-  // IPv4-mapped (::ffff:a.b.c.d) keeps its IPv6 prefix here (lib/ip prints it as IPv4, as Go does).
+  // IPv4-mapped (::ffff:a.b.c.d) keeps its IPv6 prefix here (lib/net/address.ts prints it as IPv4, as Go does).
   if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `::ffff:${b.subarray(12).join('.')}`;
-  let value = 0n;
-  for (const x of b) value = (value << 8n) | BigInt(x);
-  return formatIP({ family: 6, value });
-}
-
-/** The bytes of an address (network order); throws for anything lib/ip's strict parser rejects. */
-export function addressBytes(ip: string): Uint8Array {
-  const parsed = parseIP(ip);
-  if (!parsed) throw new Error(`not an IP address: ${ip}`);
-  // lib/ip reads "::ffff:a.b.c.d" as IPv4 (as Go does); written in IPv6 notation, it stays IPv6 here.
-  if (parsed.family === 4 && ip.includes(':')) return ipBytes({ family: 6, value: parsed.value + 0xffff00000000n });
-  return ipBytes(parsed);
-}
-
-export function ipBytes(ip: IP): Uint8Array {
-  const out = new Uint8Array(ip.family === 4 ? 4 : 16);
-  let v = ip.value;
-  for (let i = out.length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
-  return out;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
+  return formatIPv6Groups(groups);
 }
 
 const FLAG_NAMES: Array<[number, string]> = [

@@ -1,9 +1,7 @@
 // Plans and queries over our own netlink socket (standalone build): the operations of
 // lib/kernel/ip-ops.ts sent as rtnetlink requests, and the queries answered in the shapes
 // `ip -json -details` prints (lib/kernel/shapes.ts), so lib/kernel/iproute.ts can use either path.
-
-import { parseIP } from '../net/address.ts';
-import { type Answer, type IpOp, type KernelQuery, type PendingRequest, toRequest, UnencodableOp } from './ip-ops.ts';
+import { type Answer, carriesAddresses, type IpOp, type KernelQuery, type PendingRequest, toRequest, UnencodableOp } from './ip-ops.ts';
 import { dump, ERRNO, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } from './netlink.ts';
 import {
   AF,
@@ -16,7 +14,6 @@ import {
   IFLA,
   ifaddrmsg,
   ifinfomsg,
-  ipBytes,
   type RawLink,
   RT_TABLE_MAIN,
   RTA,
@@ -47,12 +44,15 @@ export type BatchOutcome = { done: true } | { failed: number; errno: number; tex
 /**
  * Runs `ops` in order, stopping at the first failure. Throws NetlinkError when the namespace
  * cannot be entered at all (lib/kernel/iproute.ts enters it first, to tell that case apart).
+ * Address and route operations load the address encoder (and ip-num) first; link operations
+ * alone (a DEL's) do without it.
  */
-export function runBatch(netns: string, ops: IpOp[]): BatchOutcome {
+export async function runBatch(netns: string, ops: IpOp[]): Promise<BatchOutcome> {
+  const encodeAddress = ops.some(carriesAddresses) ? (await import('./address-bytes.ts')).addressBytes : undefined;
   const requests: PendingRequest[] = [];
   for (const [i, op] of ops.entries()) {
     try {
-      requests.push(toRequest(op));
+      requests.push(toRequest(op, encodeAddress));
     } catch (e) {
       if (e instanceof UnencodableOp) return { unencodable: i, why: e.message };
       throw e;
@@ -97,17 +97,24 @@ function dumpRoutes(netns: string, family: number, table: number | undefined): R
 const AF_OF = { 4: AF.INET, 6: AF.INET6 } as const;
 
 /** `ip route get ADDR`: the route the kernel would use to reach one address (RTM_GETROUTE). */
-function routeGet(netns: string, to: string): RouteInfo[] {
-  const ip = parseIP(to);
-  if (!ip) throw new NetlinkError(22 /* EINVAL */, `Error: any valid prefix is expected rather than "${to}".`);
-  const request = rtmsg({ family: AF_OF[ip.family], dstLen: ip.family === 4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
-  const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, ipBytes(ip)]] });
+function routeGet(netns: string, to: string, encodeAddress: ((ip: string) => Uint8Array) | undefined): RouteInfo[] {
+  let dst: Uint8Array | undefined;
+  try {
+    dst = encodeAddress?.(to);
+  } catch {}
+  if (!dst) throw new NetlinkError(22 /* EINVAL */, `Error: any valid prefix is expected rather than "${to}".`);
+  const v4 = dst.length === 4;
+  const request = rtmsg({ family: AF_OF[v4 ? 4 : 6], dstLen: v4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
+  const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, dst]] });
   return m ? [decodeRoute(m.payload, (i) => ifNameOf(netns, i))] : [];
 }
 
-/** The answer to one query, as `ip -json -details` would print it. Throws NetlinkError. */
-export function answer<Q extends KernelQuery>(netns: string, q: Q): Answer<Q>;
-export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
+/**
+ * The answer to one query, as `ip -json -details` would print it. Throws NetlinkError.
+ * `encodeAddress` (lib/kernel/address-bytes.ts) is needed by a route-get query only.
+ */
+export function answer<Q extends KernelQuery>(netns: string, q: Q, encodeAddress?: (ip: string) => Uint8Array): Answer<Q>;
+export function answer(netns: string, q: KernelQuery, encodeAddress?: (ip: string) => Uint8Array): Answer<KernelQuery> {
   if (q.kind === 'links') {
     if (q.dev !== undefined) {
       const link = getLink(netns, { name: q.dev });
@@ -117,7 +124,7 @@ export function answer(netns: string, q: KernelQuery): Answer<KernelQuery> {
     }
     return assembleLinks(dumpLinks(netns), q.addresses ? dumpAddrs(netns) : undefined);
   }
-  if (q.kind === 'route-get') return routeGet(netns, q.to);
+  if (q.kind === 'route-get') return routeGet(netns, q.to, encodeAddress);
   if (q.table === 'all') return dumpRoutes(netns, q.family ? AF_OF[q.family] : AF.UNSPEC, undefined);
   // Like iproute2: a table without a family shows IPv4.
   return dumpRoutes(netns, AF_OF[q.family ?? 4], RT_TABLE_MAIN);

@@ -1,5 +1,5 @@
-// The synchronous file system calls the plugins make, with node:fs's names and behaviour (errors
-// carry `.code` such as 'ENOENT'). Under Node this is node:fs itself. In the standalone executable
+// The file system calls the plugins make (synchronous, and an asynchronous fdatasync), with
+// node:fs's names and behaviour (errors carry `.code` such as 'ENOENT'). Under Node this is node:fs itself. In the standalone executable
 // (QuickJS, which has no node:fs) the same calls are built on lib/platform/qjs/host.c's system call
 // wrappers (lib/platform/libc.ts), with node:fs's error codes and messages. (Linux x86-64 glibc layouts.)
 import type * as NodeFs from 'node:fs';
@@ -26,6 +26,8 @@ export interface Fs {
   openSync(path: string, flags: number | 'r', mode?: number): number;
   closeSync(fd: number): void;
   fdatasyncSync(fd: number): void;
+  /** fdatasync(2) off the JavaScript thread (node:fs: libuv's pool; standalone: a thread of host.c). */
+  fdatasync(fd: number, callback: (err: NodeJS.ErrnoException | null) => void): void;
   ftruncateSync(fd: number, length: number): void;
   fstatSync(fd: number): Stat;
   statSync(path: string): Stat;
@@ -107,6 +109,11 @@ function libcFs(): Fs | undefined {
       check(c.open(z(path), (flags === 'r' ? 0 : flags) | 0o2000000 /* O_CLOEXEC */, mode), 'open', path),
     closeSync: (fd) => void check(c.close(fd), 'close'),
     fdatasyncSync: (fd) => void check(c.fdatasync(fd), 'fdatasync'),
+    fdatasync: (fd, callback) => {
+      const flush = (c as { fdatasyncAsync?: (fd: number) => Promise<number> }).fdatasyncAsync;
+      if (!flush) return callback(c.fdatasync(fd) < 0 ? errnoError(errno(), 'fdatasync') : null);
+      void flush(fd).then((err) => callback(err ? errnoError(err, 'fdatasync') : null));
+    },
     ftruncateSync: (fd, length) => void check(c.ftruncate(fd, length), 'ftruncate'),
     fstatSync: (fd) => {
       check(c.fstat(fd, statBuf), 'fstat');
@@ -198,3 +205,7 @@ export const {
   linkSync,
   unlinkSync,
 } = fs;
+
+/** fdatasync(2) without blocking: other work runs while the disk flushes. */
+export const fdatasyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));

@@ -11,6 +11,8 @@ export interface Libc {
   pread(fd: number, buf: Uint8Array, len: number, offset: number): number;
   write(fd: number, buf: Uint8Array, len: number): number;
   fdatasync(fd: number): number;
+  /** fdatasync(2) on a thread: a pipe's read end, readable with the errno (0: done) as an int when it ends; -1 if not started. */
+  fdatasyncStart(fd: number): number;
   ftruncate(fd: number, length: number): number;
   fstat(fd: number, buf: Uint8Array): number;
   stat(path: Uint8Array, buf: Uint8Array): number;

@@ -1,37 +1,19 @@
-// bridge network configuration: every key of the reference plugin (README "bridge"), typed.
-
-import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+// bridge network configuration: every key of the reference plugin (README "bridge"), typed by its
+// zod schema (./schema.ts) and checked by the build-time compiled parser of that schema.
+import { parse as compiledBridgeConfig } from 'cni-ts:compiled/bridgeConfigSchema';
+import { configError, parseConfig, type Validator } from '../../lib/cni/config.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { validateIfname } from '../../lib/cni/env.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import * as z from '../../lib/cni/schema.ts';
 import { isMac, normalizeMac } from '../../lib/net/mac.ts';
+import type { RawBridgeConfig, RawTrunk } from './schema.ts';
 
-const vlanId = z.optional(z.int());
-const trunkSchema = z.looseObject({ id: vlanId, minID: vlanId, maxID: vlanId });
-const flag = z.optional(z.boolean());
+export type { RawBridgeConfig };
 
-export const bridgeConfigSchema = z.looseObject({
-  ...baseConfigShape,
-  bridge: z.optional(z.string()),
-  isGateway: flag,
-  isDefaultGateway: flag,
-  forceAddress: flag,
-  ipMasq: flag,
-  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
-  mtu: z.optional(z.int().check(z.minimum(0), z.maximum(65535))),
-  hairpinMode: flag,
-  promiscMode: flag,
-  vlan: z.optional(z.int()),
-  vlanTrunk: z.optional(z.array(trunkSchema)),
-  preserveDefaultVlan: flag,
-  enabledad: flag,
-  macspoofchk: flag,
-  disableContainerInterface: flag,
-  portIsolation: flag,
-});
-
-export type RawBridgeConfig = z.infer<typeof bridgeConfigSchema>;
+const bridgeConfig: Validator<RawBridgeConfig> = {
+  compiled: compiledBridgeConfig,
+  schema: () => import('./schema.ts').then((m) => m.bridgeConfigSchema),
+};
 
 export interface BridgeConfig {
   raw: RawBridgeConfig;
@@ -58,7 +40,7 @@ export interface BridgeConfig {
   mac?: string;
 }
 
-function trunkIds(trunks: z.infer<typeof trunkSchema>[]): number[] {
+function trunkIds(trunks: RawTrunk[]): number[] {
   const ids = new Set<number>();
   trunks.forEach((t, i) => {
     const key = `vlanTrunk[${i}]`;
@@ -92,8 +74,8 @@ function containerMac(raw: RawBridgeConfig, req: Request): string | undefined {
   return undefined;
 }
 
-export function loadBridgeConfig(req: Request): BridgeConfig {
-  const raw = parseConfig(bridgeConfigSchema, req.config);
+export async function loadBridgeConfig(req: Request): Promise<BridgeConfig> {
+  const raw = await parseConfig(bridgeConfig, req.config);
   const bridge = raw.bridge || 'cni0';
   try {
     validateIfname(bridge, 'bridge name');

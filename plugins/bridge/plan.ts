@@ -7,7 +7,7 @@ import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../../lib/cni/types.ts';
 import type { AddrOp, BridgeAdd, IpOp } from '../../lib/kernel/ip-ops.ts';
 import { DEFAULT_DST } from '../../lib/kernel/shapes.ts';
-import { addToIP, familyOfAddress, formatIP, ipEqual, networkOf, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
+import { familyOfAddress, formatIP, ipEqual, networkOf, nextIP, overlaps, parseCidr, parseIP } from '../../lib/net/address.ts';
 import type { BridgeConfig } from './config.ts';
 
 /** The container interface's index in the result: after the bridge (0) and the host veth (1). */
@@ -31,7 +31,7 @@ export function planBridgeAddressing(cfg: BridgeConfig, ipam: Result): Addressin
     const cidr = parseCidr(ip.address)!;
     const fam = cidr.ip.family;
     let gateway = ip.gateway;
-    if (!gateway && cfg.isGateway) gateway = formatIP(addToIP(networkOf(cidr), 1n));
+    if (!gateway && cfg.isGateway) gateway = formatIP(nextIP(networkOf(cidr)));
     ips.push({ address: ip.address, ...(gateway ? { gateway } : {}), interface: BRIDGE_CONTAINER_INDEX });
     if (!cfg.isGateway || !gateway || seenFamily.has(fam)) continue;
     seenFamily.add(fam);

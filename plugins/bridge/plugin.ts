@@ -6,16 +6,18 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
+import { loadMasquerade, loadSpoofCheck } from '../../lib/firewall/load.ts';
 import { BatchError, ipBatch, link, links, query } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing, planPodLinkUp } from '../../lib/kernel/pod-interface.ts';
 import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { writeSysctls } from '../../lib/kernel/sysctl.ts';
-import { createVeth, deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
+import { createVeth, deleteContainerVeth } from '../../lib/kernel/veth.ts';
 import { randomMac } from '../../lib/net/mac.ts';
 import { run } from '../../lib/platform/exec.ts';
-import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { type BridgeConfig, loadBridgeConfig } from './config.ts';
+import { del } from './del.ts';
 import {
   buildBridgeResult,
   type ExistingAddress,
@@ -28,10 +30,8 @@ import {
 } from './plan.ts';
 import { status } from './status.ts';
 
-// Loaded only by the calls that use them: most attachments have no masquerade or spoof check, and
-// the standalone build then never reads their code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/firewall/masquerade.ts');
-const spoofcheck = () => import('../../lib/firewall/spoofcheck.ts');
+const masquerade = loadMasquerade;
+const spoofcheck = loadSpoofCheck;
 
 interface BridgeState {
   mac: string;
@@ -74,7 +74,7 @@ async function runBridgeBatch(lines: string[]): Promise<void> {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const { netns, ifname } = req.env;
   const undo = new UndoStack();
   return undo.guard(async () => {
@@ -152,51 +152,11 @@ async function add(req: Request): Promise<Result> {
   });
 }
 
-async function del(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
-  const { netns, ifname, containerID } = req.env;
-  const prev = prevResultOf(req, { lenient: true });
-  // Firewall steps first, the interface once they have started (see afterQueuedJobs). Pod namespace
-  // gone: the host veth of prevResult is this attachment's while it is a port of our bridge.
-  const removeInterface = afterQueuedJobs().then(async () => {
-    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-    else await deleteOrphanHostVeth(prev, [cfg.bridge, ifname], (veth) => veth.master === cfg.bridge);
-  });
-  await settleThenThrowJoined([
-    ['container interface', () => removeInterface],
-    // The address is released only once its interface is gone (whatever that step's outcome).
-    [
-      'IPAM',
-      async () => {
-        if (!cfg.ipamType) return;
-        await removeInterface.catch(() => undefined);
-        await delegate('DEL', cfg.ipamType, req);
-      },
-    ],
-    // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    [
-      'masquerade',
-      async () => {
-        if (!cfg.ipMasq) return;
-        const { masqTarget, teardownMasquerade } = await masquerade();
-        await teardownMasquerade(
-          masqTarget(
-            req,
-            cfg.network,
-            (prev?.ips ?? []).map((i) => i.address),
-          ),
-        );
-      },
-    ],
-    ['spoof check', async () => cfg.macspoofchk && (await spoofcheck()).teardownSpoofCheck(containerID, ifname)],
-  ]);
-}
-
 async function check(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const { netns, ifname } = req.env;
   if (cfg.ipamType) await delegate('CHECK', cfg.ipamType, req);
-  const prev = prevResultOf(req, { required: true })!;
+  const prev = (await prevResultOf(req, { required: true }))!;
   const interfaces = prev.interfaces ?? [];
   const brEntry = interfaces.find((i) => i.name === cfg.bridge);
   const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
@@ -240,7 +200,7 @@ async function check(req: Request): Promise<void> {
 }
 
 async function gc(req: Request): Promise<void> {
-  const cfg = loadBridgeConfig(req);
+  const cfg = await loadBridgeConfig(req);
   const valid = validAttachmentsOf(req);
   await settleThenThrowJoined([
     ['IPAM', async () => cfg.ipamType && delegate('GC', cfg.ipamType, req)],

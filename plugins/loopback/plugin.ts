@@ -32,7 +32,7 @@ export function loopbackAddresses(lo: LinkInfo): IPConfig[] {
 
 async function add(req: Request): Promise<Result> {
   const { netns } = req.env;
-  const prev = prevResultOf(req);
+  const prev = await prevResultOf(req);
   await ipBatch({ netns }, [{ kind: 'link-set', dev: 'lo', up: true }]);
   const lo = await link({ netns }, 'lo', { addresses: true });
   if (!lo) throw new CniError(ErrorCode.KernelCommandFailed, `no loopback interface in ${netns}`);

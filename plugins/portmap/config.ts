@@ -1,38 +1,17 @@
 // portmap network configuration: every key of the reference plugin (README "portmap"), validated
 // up front so a bad config changes nothing, and the pod addresses the rules are for (prevResult).
 import { prevResultOf } from '../../lib/cni/attachments.ts';
-import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+import { configError } from '../../lib/cni/config.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import * as z from '../../lib/cni/schema.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import type { FirewallBackend } from '../../lib/firewall/driver.ts';
 import { type HostportWant, type PortMapping, PROTOCOLS, type Protocol } from '../../lib/firewall/portmap-want.ts';
 import { type Cidr, type Family, formatIP, parseCidr, parseIP } from '../../lib/net/address.ts';
+import { parseRawPortmapConfig, type RawPortmapConfig } from './raw-config.ts';
+import type { RawPortMapping } from './schema.ts';
 
-const port = () => z.int().check(z.minimum(1), z.maximum(65535));
-const conditions = z.optional(z.array(z.string()));
-
-const portMappingSchema = z.looseObject({
-  hostPort: port(),
-  containerPort: port(),
-  protocol: z.string(),
-  hostIP: z.optional(z.string()),
-});
-
-export const portmapConfigSchema = z.looseObject({
-  ...baseConfigShape,
-  snat: z.optional(z.boolean()),
-  markMasqBit: z.optional(z.int().check(z.minimum(0), z.maximum(31))),
-  externalSetMarkChain: z.optional(z.string()),
-  conditionsV4: conditions,
-  conditionsV6: conditions,
-  masqAll: z.optional(z.boolean()),
-  backend: z.optional(z.enum(['iptables', 'nftables'])),
-  runtimeConfig: z.optional(z.looseObject({ portMappings: z.optional(z.array(portMappingSchema)) })),
-});
-
-export type RawPortmapConfig = z.infer<typeof portmapConfigSchema>;
+export type { RawPortmapConfig };
 
 export interface PortmapConfig {
   network: string;
@@ -48,7 +27,7 @@ const DEFAULT_MARK_BIT = 13;
 /** An iptables chain name: at most 28 characters, none a shell or iptables-restore would read specially. */
 const CHAIN_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:+@-]{0,27}$/;
 
-function mappingOf(m: z.infer<typeof portMappingSchema>, i: number): PortMapping {
+function mappingOf(m: RawPortMapping, i: number): PortMapping {
   const key = `runtimeConfig.portMappings[${i}]`;
   const protocol = m.protocol.toLowerCase() as Protocol;
   if (!PROTOCOLS.includes(protocol)) {
@@ -155,8 +134,8 @@ export function podAddresses(prev: Result, ifname: string): Partial<Record<Famil
  * The config of an ADD or CHECK (`prevResult` required). Everything is validated here, before
  * anything is changed.
  */
-export function loadPortmapConfig(req: Request): PortmapConfig {
-  const raw = parseConfig(portmapConfigSchema, withCanonicalKeys(req.config));
+export async function loadPortmapConfig(req: Request): Promise<PortmapConfig> {
+  const raw = await parseRawPortmapConfig(withCanonicalKeys(req.config));
   if (raw.markMasqBit !== undefined && raw.externalSetMarkChain !== undefined) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid config: "markMasqBit" and "externalSetMarkChain" cannot both be set');
   }
@@ -172,7 +151,7 @@ export function loadPortmapConfig(req: Request): PortmapConfig {
   if (req.config.prevResult === undefined || req.config.prevResult === null) {
     throw new CniError(ErrorCode.InvalidConfig, req.command === 'ADD' ? 'must be called as chained plugin' : 'Required prevResult missing');
   }
-  const prevResult = prevResultOf(req)!;
+  const prevResult = (await prevResultOf(req))!;
   return {
     network: raw.name,
     backend,

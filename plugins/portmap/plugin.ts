@@ -8,7 +8,6 @@ import { validAttachmentsOf } from '../../lib/cni/attachments.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import type { Attachment } from '../../lib/firewall/driver.ts';
 import { familiesOf, type HostportWant, mappingsOf } from '../../lib/firewall/portmap-want.ts';
 import { query } from '../../lib/kernel/iproute.ts';
 import { HOST } from '../../lib/kernel/shapes.ts';
@@ -16,18 +15,13 @@ import { writeSysctls } from '../../lib/kernel/sysctl.ts';
 import { formatIP } from '../../lib/net/address.ts';
 import { settleThenThrowFirst, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPortmapConfig } from './config.ts';
+import { attachmentOf, del } from './del.ts';
 import { status } from './status.ts';
 
 // Loaded only by calls with host ports: a pod without any (most pods) never reads the firewall code.
 const hostports = () => import('../../lib/firewall/portmap.ts');
 const backends = () => import('../../lib/firewall/backend.ts');
 const conntrack = () => import('../../lib/firewall/conntrack.ts');
-
-const attachmentOf = (req: Request): Attachment => ({
-  network: String(req.config.name),
-  containerID: req.env.containerID,
-  ifname: req.env.ifname,
-});
 
 /** Stale UDP conntrack entries to the new host ports, per family (failures only logged). */
 async function flushStaleUdp(want: HostportWant): Promise<void> {
@@ -63,7 +57,7 @@ async function enableRouteLocalnet(want: HostportWant): Promise<void> {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = loadPortmapConfig(req);
+  const cfg = await loadPortmapConfig(req);
   if (!cfg.want.mappings.length || !familiesOf(cfg.want).length) return cfg.prevResult;
   const [{ setupHostports, teardownHostports }, { chooseBackend }] = await Promise.all([hostports(), backends()]);
   const backend = await chooseBackend(cfg.backend);
@@ -77,12 +71,8 @@ async function add(req: Request): Promise<Result> {
   });
 }
 
-async function del(req: Request): Promise<void> {
-  await (await hostports()).teardownHostports(attachmentOf(req));
-}
-
 async function check(req: Request): Promise<void> {
-  const cfg = loadPortmapConfig(req);
+  const cfg = await loadPortmapConfig(req);
   if (!cfg.want.mappings.length || !familiesOf(cfg.want).length) return;
   const [{ checkHostports }, { chooseBackend }] = await Promise.all([hostports(), backends()]);
   await checkHostports(await chooseBackend(cfg.backend), attachmentOf(req), cfg.want);

@@ -1,29 +1,24 @@
 // ptp network configuration: the reference plugin's keys plus the routed (Calico-style, proxy ARP)
-// mode's keys; README "ptp" documents each.
+// mode's keys (README "ptp"), typed by the zod schema in ./schema.ts and checked by its compiled parser.
 
-import { baseConfigShape, configError, parseConfig } from '../../lib/cni/config.ts';
+import { parse as compiledPtpConfig } from 'cni-ts:compiled/ptpConfigSchema';
+import { configError, parseConfig, type Validator } from '../../lib/cni/config.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import * as z from '../../lib/cni/schema.ts';
 import { hexDigest } from '../../lib/platform/hash.ts';
+import type { RawPtpConfig } from './schema.ts';
+
+export type { RawPtpConfig };
 
 /** Default prefix of routed-mode host veths; not Calico's `cali`, so both can share a node. */
 export const DEFAULT_HOST_VETH_PREFIX = 'ptp';
 /** At most 11 prefix characters, so at least 4 hash characters remain in a 15-byte name. */
 const PREFIX_RE = /^[a-zA-Z][a-zA-Z0-9_-]{0,10}$/;
 
-export const ptpConfigSchema = z.looseObject({
-  ...baseConfigShape,
-  ipMasq: z.optional(z.boolean()),
-  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
-  mtu: z.optional(z.int().check(z.minimum(0), z.maximum(65535))),
-  /** Routed mode: no address on the host veth, the host answers ARP for 169.254.1.1 by proxy. */
-  proxyArp: z.optional(z.boolean()),
-  /** Routed mode: host veth name = prefix + hash of the pod identity (Calico's scheme). */
-  hostVethPrefix: z.optional(z.string()),
-});
-
-export type RawPtpConfig = z.infer<typeof ptpConfigSchema>;
+const ptpConfig: Validator<RawPtpConfig> = {
+  compiled: compiledPtpConfig,
+  schema: () => import('./schema.ts').then((m) => m.ptpConfigSchema),
+};
 
 export type PtpMode = 'reference' | 'routed';
 
@@ -38,8 +33,8 @@ export interface PtpConfig {
   hostVethPrefix: string;
 }
 
-export function loadPtpConfig(req: Request): PtpConfig {
-  const raw = parseConfig(ptpConfigSchema, req.config);
+export async function loadPtpConfig(req: Request): Promise<PtpConfig> {
+  const raw = await parseConfig(ptpConfig, req.config);
   const ipamType = raw.ipam?.type;
   if (!ipamType) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid config key "ipam.type": ptp needs an IPAM plugin (got missing)');

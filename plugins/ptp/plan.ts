@@ -9,7 +9,6 @@ import { type IpOp, type RouteOp, type RouteQuery, toLine } from '../../lib/kern
 import { DEFAULT_DST, type LinkInfo, type RouteInfo, RT_SCOPE, routeDst } from '../../lib/kernel/shapes.ts';
 import type { Sysctls } from '../../lib/kernel/sysctl.ts';
 import {
-  addToIP,
   bitsOf,
   contains,
   type Family,
@@ -18,6 +17,7 @@ import {
   formatIP,
   ipEqual,
   networkOf,
+  nextIP,
   parseCidr,
 } from '../../lib/net/address.ts';
 import type { PtpConfig, PtpMode } from './config.ts';
@@ -61,7 +61,7 @@ function gatewayOf(ip: IPConfig): string {
   if (c.prefix >= bitsOf(c.ip.family) - 1) {
     throw new CniError(ErrorCode.DelegateFailed, `IPAM returned ${ip.address} without a gateway; ptp routes the pod through one`);
   }
-  return formatIP(addToIP(networkOf(c), 1n));
+  return formatIP(nextIP(networkOf(c)));
 }
 
 function unique<T>(xs: T[]): T[] {

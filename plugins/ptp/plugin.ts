@@ -9,15 +9,17 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import { BatchError, ipBatch, link, query, routes } from '../../lib/kernel/iproute.ts';
+import { loadMasquerade } from '../../lib/firewall/load.ts';
+import { BatchError, ipBatch, link, query } from '../../lib/kernel/iproute.ts';
 import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
-import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
+import { HOST } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
-import { createVeth, deleteContainerVeth, deleteOrphanHostVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
+import { createVeth, deleteContainerVeth, planDeleteLink } from '../../lib/kernel/veth.ts';
 import { warn } from '../../lib/platform/output.ts';
-import { afterQueuedJobs, settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
+import { settleThenThrowFirst, settleThenThrowJoined, UndoStack } from '../../lib/platform/steps.ts';
 import { loadPtpConfig, routedHostVethName } from './config.ts';
+import { del } from './del.ts';
 import {
   buildPtpResult,
   devicesInTheWay,
@@ -25,7 +27,6 @@ import {
   expectedPodGatewayRoutes,
   familiesOf,
   globalForwardingSysctls,
-  hostCidr,
   hostRouteQueries,
   hostVethSysctls,
   masqAddressesOf,
@@ -37,9 +38,7 @@ import {
 } from './plan.ts';
 import { status } from './status.ts';
 
-// Loaded only by the calls that use it: most attachments have no masquerade, and
-// the standalone build then never reads its code (plugins/standalone.ts).
-const masquerade = () => import('../../lib/firewall/masquerade.ts');
+const masquerade = loadMasquerade;
 
 /**
  * Routed mode: a host veth with our deterministic name is left over from an earlier sandbox of
@@ -58,7 +57,7 @@ async function removeStaleHostVeth(name: string): Promise<void> {
 }
 
 async function add(req: Request): Promise<Result> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const { netns, ifname, containerID } = req.env;
   const routed = cfg.mode === 'routed';
   const undo = new UndoStack();
@@ -109,61 +108,11 @@ async function add(req: Request): Promise<Result> {
   });
 }
 
-/**
- * Reference mode, pod namespace gone from its path: the host veth named in prevResult is this
- * attachment's (its name is random and unique to it) when it routes one of the attachment's
- * addresses. (Routed-mode names are reused by the pod's next sandbox: never deleted by name.)
- */
-async function routesOurAddresses(prev: Result | undefined, veth: LinkInfo): Promise<boolean> {
-  const all = await routes(HOST, { table: 'all' });
-  return (prev?.ips ?? []).some((ip) => routesTo(all, hostCidr(ip.address)).some((r) => r.dev === veth.ifname));
-}
-
-async function del(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
-  const { netns, ifname } = req.env;
-  const prev = prevResultOf(req, { lenient: true });
-  // The host veth, its routes and (reference mode) its gateway addresses go with the pair.
-  // Firewall steps first, the interface once they have started (see afterQueuedJobs).
-  const removeInterface = (async () => {
-    await afterQueuedJobs();
-    if (req.netnsState === 'ok') await deleteContainerVeth(netns, ifname);
-    else if (cfg.mode === 'reference') await deleteOrphanHostVeth(prev, [ifname], (veth) => routesOurAddresses(prev, veth));
-  })();
-  await settleThenThrowJoined([
-    ['container interface', () => removeInterface],
-    // Released only once the interface (and its host route) is gone, so a new pod given this
-    // address never finds the old host route in its way.
-    [
-      'IPAM',
-      async () => {
-        await removeInterface.catch(() => undefined);
-        await delegate('DEL', cfg.ipamType, req);
-      },
-    ],
-    // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    [
-      'masquerade',
-      async () => {
-        if (!cfg.ipMasq) return;
-        const { masqTarget, teardownMasquerade } = await masquerade();
-        await teardownMasquerade(
-          masqTarget(
-            req,
-            cfg.network,
-            (prev?.ips ?? []).map((i) => i.address),
-          ),
-        );
-      },
-    ],
-  ]);
-}
-
 async function check(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const { netns, ifname } = req.env;
   await delegate('CHECK', cfg.ipamType, req);
-  const prev = prevResultOf(req, { required: true })!;
+  const prev = (await prevResultOf(req, { required: true }))!;
   const interfaces = prev.interfaces ?? [];
   const podIndex = interfaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
   if (podIndex < 0) throw checkFailed(`prevResult has no entry for "${ifname}" in ${netns}`);
@@ -215,7 +164,7 @@ async function check(req: Request): Promise<void> {
 }
 
 async function gc(req: Request): Promise<void> {
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const valid = validAttachmentsOf(req);
   await settleThenThrowJoined([
     ['IPAM', () => delegate('GC', cfg.ipamType, req)],

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { dispatch, type Outcome, type Plugin, type Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
-import { formatResult } from '../../lib/cni/result-convert.ts';
+import { formatResult } from '../../lib/cni/result-format.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 

@@ -3,25 +3,16 @@
 // place), the spoof check's netlink plans, and CHECK over decoded netlink rules.
 import { describe, expect, it } from 'vitest';
 import { decideBackend } from '../../lib/firewall/backend.ts';
+import { chainName, jumpsIn, masqRuleComment, teardownLines, teardownMessages } from '../../lib/firewall/masquerade-iptables.ts';
+import { commentForInstance, postroutingIntact, postroutingRules, tableInPlace } from '../../lib/firewall/masquerade-nft.ts';
 import {
-  chainName,
   freshSetupLines,
-  jumpsIn,
-  masqRuleComment,
-  parseAddresses,
-  teardownLines,
-  teardownMessages,
-} from '../../lib/firewall/masquerade-iptables.ts';
-import {
-  commentForInstance,
   masqRuleExprs,
   missingNetlinkRules,
-  postroutingIntact,
-  postroutingRules,
+  parseAddresses,
   setupMessages,
   setupScript,
-  tableInPlace,
-} from '../../lib/firewall/masquerade-nft.ts';
+} from '../../lib/firewall/masquerade-setup.ts';
 import {
   addRule,
   decodeRule,

@@ -9,7 +9,7 @@ import { formatIP, parseIP } from '../../lib/net/address.ts';
 import { errorOf } from '../helpers/cni-error.ts';
 import { MemoryStore } from '../helpers/memory-store.ts';
 
-const cfgOf = (ipam: object, extra: object = {}, args = new Map<string, string>(), version = '1.0.0'): HostLocalConfig =>
+const cfgOf = (ipam: object, extra: object = {}, args = new Map<string, string>(), version = '1.0.0'): Promise<HostLocalConfig> =>
   parseHostLocalConfig({ cniVersion: version, name: 'net', ipam: { type: 'host-local', ...ipam }, ...extra }, args, version);
 
 const owner = (n: number | string, ifname = 'eth0'): Owner => ({ containerID: `c${n}`, ifname });
@@ -22,8 +22,8 @@ function allocMany(cfg: HostLocalConfig, store: LeaseStore, n: number, from = 1)
 }
 
 describe('candidates: the reference round-robin order', () => {
-  const order = (ipam: object, last?: string) =>
-    [...candidates(cfgOf(ipam).rangeSets[0]!, last ? parseIP(last)! : undefined)].map((c) => formatIP(c.ip));
+  const order = async (ipam: object, last?: string) =>
+    [...candidates((await cfgOf(ipam)).rangeSets[0]!, last ? parseIP(last)! : undefined)].map((c) => formatIP(c.ip));
 
   it.each([
     [
@@ -75,25 +75,25 @@ describe('candidates: the reference round-robin order', () => {
       'fd00::7',
       ['fd00::2', 'fd00::3', 'fd00::4', 'fd00::5', 'fd00::6', 'fd00::7'],
     ],
-  ])('%s', (_what, ipam, last, expected) => {
-    expect(order(ipam, last)).toEqual(expected);
+  ])('%s', async (_what, ipam, last, expected) => {
+    expect(await order(ipam, last)).toEqual(expected);
   });
 
-  it('walks several ranges of a set in order and wraps from the last to the first', () => {
+  it('walks several ranges of a set in order and wraps from the last to the first', async () => {
     const ranges = [[{ subnet: '10.0.0.0/29', rangeStart: '10.0.0.5' }, { subnet: '10.0.1.0/30' }]];
-    expect(order({ ranges })).toEqual(['10.0.0.5', '10.0.0.6', '10.0.1.2']);
-    expect(order({ ranges }, '10.0.0.6')).toEqual(['10.0.1.2', '10.0.0.5', '10.0.0.6']);
-    expect(order({ ranges }, '10.0.1.2')).toEqual(['10.0.0.5', '10.0.0.6', '10.0.1.2']);
+    expect(await order({ ranges })).toEqual(['10.0.0.5', '10.0.0.6', '10.0.1.2']);
+    expect(await order({ ranges }, '10.0.0.6')).toEqual(['10.0.1.2', '10.0.0.5', '10.0.0.6']);
+    expect(await order({ ranges }, '10.0.1.2')).toEqual(['10.0.0.5', '10.0.0.6', '10.0.1.2']);
   });
 
-  it('a range whose only address is the gateway yields nothing and terminates', () => {
-    expect(order({ subnet: '10.0.0.0/24', rangeStart: '10.0.0.1', rangeEnd: '10.0.0.1' })).toEqual([]);
+  it('a range whose only address is the gateway yields nothing and terminates', async () => {
+    expect(await order({ subnet: '10.0.0.0/24', rangeStart: '10.0.0.1', rangeEnd: '10.0.0.1' })).toEqual([]);
   });
 });
 
 describe('allocateAll', () => {
-  it('hands out addresses round-robin and never reuses a released one before a full lap', () => {
-    const cfg = cfgOf({ subnet: '10.0.0.0/29' });
+  it('hands out addresses round-robin and never reuses a released one before a full lap', async () => {
+    const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
     expect(allocMany(cfg, store, 3)).toEqual([['10.0.0.2'], ['10.0.0.3'], ['10.0.0.4']]);
     store.release(parseIP('10.0.0.2')!);
@@ -101,8 +101,8 @@ describe('allocateAll', () => {
     expect(store.last.get(0)).toBe('10.0.0.2');
   });
 
-  it('result entries carry the subnet prefix and the gateway', () => {
-    const cfg = cfgOf({ ranges: [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.254' }], [{ subnet: 'fd00:1::/64' }]] });
+  it('result entries carry the subnet prefix and the gateway', async () => {
+    const cfg = await cfgOf({ ranges: [[{ subnet: '10.0.0.0/24', gateway: '10.0.0.254' }], [{ subnet: 'fd00:1::/64' }]] });
     const got = allocateAll(cfg, new MemoryStore(), owner(1)).map(toIPConfig);
     expect(got).toEqual([
       { address: '10.0.0.1/24', gateway: '10.0.0.254' },
@@ -110,8 +110,8 @@ describe('allocateAll', () => {
     ]);
   });
 
-  it('exhaustion is code 100 and the message lists the ranges', () => {
-    const cfg = cfgOf({ ranges: [[{ subnet: '10.0.0.0/30' }, { subnet: '10.0.1.0/30' }]] });
+  it('exhaustion is code 100 and the message lists the ranges', async () => {
+    const cfg = await cfgOf({ ranges: [[{ subnet: '10.0.0.0/30' }, { subnet: '10.0.1.0/30' }]] });
     const store = new MemoryStore();
     expect(allocMany(cfg, store, 2)).toEqual([['10.0.0.2'], ['10.0.1.2']]);
     const err = errorOf(() => allocateAll(cfg, store, owner(3)));
@@ -119,15 +119,15 @@ describe('allocateAll', () => {
     expect(err.message).toContain('no IP addresses available in range set: 10.0.0.1-10.0.0.2,10.0.1.1-10.0.1.2');
   });
 
-  it('skips an address another writer took between the scan and the reservation', () => {
-    const cfg = cfgOf({ subnet: '10.0.0.0/29' });
+  it('skips an address another writer took between the scan and the reservation', async () => {
+    const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
     store.hidden.add('10.0.0.2');
     expect(allocMany(cfg, store, 1)).toEqual([['10.0.0.3']]);
   });
 
-  it('one address per range set; a failing set releases what earlier sets took', () => {
-    const cfg = cfgOf({ ranges: [[{ subnet: '10.0.0.0/29' }], [{ subnet: 'fd00::/126' }]] });
+  it('one address per range set; a failing set releases what earlier sets took', async () => {
+    const cfg = await cfgOf({ ranges: [[{ subnet: '10.0.0.0/29' }], [{ subnet: 'fd00::/126' }]] });
     const store = new MemoryStore();
     expect(allocMany(cfg, store, 2)).toEqual([
       ['10.0.0.2', 'fd00::2'],
@@ -139,8 +139,8 @@ describe('allocateAll', () => {
     expect([...store.leaseContents.keys()].sort()).toEqual(['10.0.0.2', '10.0.0.3', 'fd00::2', 'fd00::3']);
   });
 
-  it('a second ADD of the same (container, ifname) is refused (102); another ifname is fine', () => {
-    const cfg = cfgOf({ subnet: '10.0.0.0/29' });
+  it('a second ADD of the same (container, ifname) is refused (102); another ifname is fine', async () => {
+    const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
     allocateAll(cfg, store, owner(1));
     const err = errorOf(() => allocateAll(cfg, store, owner(1)));
@@ -150,42 +150,46 @@ describe('allocateAll', () => {
     expect(store.leaseContents.size).toBe(2);
   });
 
-  it('a legacy lease (container ID only) counts as held by that container', () => {
-    const cfg = cfgOf({ subnet: '10.0.0.0/29' });
+  it('a legacy lease (container ID only) counts as held by that container', async () => {
+    const cfg = await cfgOf({ subnet: '10.0.0.0/29' });
     const store = new MemoryStore();
     store.leaseContents.set('10.0.0.5', 'c1');
     expect(errorOf(() => allocateAll(cfg, store, owner(1))).code).toBe(ErrorCode.DuplicateAllocation);
   });
 
   describe('requested addresses', () => {
-    const withIP = (ip: string) => cfgOf({ subnet: '10.0.0.0/29' }, {}, new Map([['IP', ip]]));
+    const withIP = async (ip: string) => cfgOf({ subnet: '10.0.0.0/29' }, {}, new Map([['IP', ip]]));
 
-    it('are honoured and become the last reserved address', () => {
+    it('are honoured and become the last reserved address', async () => {
       const store = new MemoryStore();
-      expect(allocateAll(withIP('10.0.0.5'), store, owner(1)).map((a) => formatIP(a.ip))).toEqual(['10.0.0.5']);
+      expect(allocateAll(await withIP('10.0.0.5'), store, owner(1)).map((a) => formatIP(a.ip))).toEqual(['10.0.0.5']);
       expect(store.last.get(0)).toBe('10.0.0.5');
-      expect(allocMany(cfgOf({ subnet: '10.0.0.0/29' }), store, 1, 2)).toEqual([['10.0.0.6']]);
+      expect(allocMany(await cfgOf({ subnet: '10.0.0.0/29' }), store, 1, 2)).toEqual([['10.0.0.6']]);
     });
 
     it.each([
       ['taken', '10.0.0.2', /requested IP address 10\.0\.0\.2 \(CNI_ARGS IP\) is not available in range set 10\.0\.0\.1-10\.0\.0\.6/],
       ['the gateway', '10.0.0.1', /requested ip 10\.0\.0\.1 \(CNI_ARGS IP\) is subnet's gateway/],
-    ])('are refused with 101 when %s', (_what, ip, msg) => {
+    ])('are refused with 101 when %s', async (_what, ip, msg) => {
       const store = new MemoryStore();
       store.leaseContents.set('10.0.0.2', 'other\r\neth0');
-      const err = errorOf(() => allocateAll(withIP(ip), store, owner(1)));
+      const cfg = await withIP(ip);
+      const err = errorOf(() => allocateAll(cfg, store, owner(1)));
       expect(err.code).toBe(ErrorCode.AddressUnavailable);
       expect(err.message).toMatch(msg);
       expect(store.leaseContents.size).toBe(1);
     });
 
-    it('an explicit range covering the network address still refuses it', () => {
-      const cfg = cfgOf({ subnet: '10.0.0.0/29', rangeStart: '10.0.0.0' }, {}, new Map([['IP', '10.0.0.0']]));
+    it('an explicit range covering the network address still refuses it', async () => {
+      const cfg = await cfgOf({ subnet: '10.0.0.0/29', rangeStart: '10.0.0.0' }, {}, new Map([['IP', '10.0.0.0']]));
       expect(errorOf(() => allocateAll(cfg, new MemoryStore(), owner(1))).code).toBe(ErrorCode.AddressUnavailable);
     });
 
-    it('go to the set that contains them; other sets allocate normally', () => {
-      const cfg = cfgOf({ ranges: [[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]] }, { runtimeConfig: { ips: ['fd00::99/64'] } });
+    it('go to the set that contains them; other sets allocate normally', async () => {
+      const cfg = await cfgOf(
+        { ranges: [[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]] },
+        { runtimeConfig: { ips: ['fd00::99/64'] } },
+      );
       expect(allocateAll(cfg, new MemoryStore(), owner(1)).map((a) => formatIP(a.ip))).toEqual(['10.0.0.2', 'fd00::99']);
     });
   });
@@ -198,12 +202,12 @@ describe('capacity and free count (STATUS)', () => {
     [{ subnet: '10.0.0.0/24', gateway: '10.0.0.254', rangeStart: '10.0.0.10', rangeEnd: '10.0.0.19' }, 10n],
     [{ subnet: 'fd00::/126' }, 2n],
     [{ subnet: 'fd00::/64' }, (1n << 64n) - 2n],
-  ])('%j holds %s addresses', (ipam, n) => {
-    expect(capacityOf(cfgOf(ipam).rangeSets[0]!)).toBe(n);
+  ])('%j holds %s addresses', async (ipam, n) => {
+    expect(capacityOf((await cfgOf(ipam)).rangeSets[0]!)).toBe(n);
   });
 
-  it('free = capacity minus leases inside the set', () => {
-    const set = cfgOf({ subnet: '10.0.0.0/29' }).rangeSets[0]!;
+  it('free = capacity minus leases inside the set', async () => {
+    const set = (await cfgOf({ subnet: '10.0.0.0/29' })).rangeSets[0]!;
     const leased = ['10.0.0.2', '10.0.0.3', '10.9.0.1', 'fd00::1'].map((s) => parseIP(s)!);
     expect(freeCount(set, leased)).toBe(3n);
   });

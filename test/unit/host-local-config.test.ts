@@ -1,12 +1,13 @@
 // host-local config parsing: defaults as the reference, range/set validation, requested-address
 // sources and precedence, routes, resolv.conf; every error is code 7 and names its key.
 import { describe, expect, it } from 'vitest';
-import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, parseStoreLocation, rangeSetToString } from '../../ipam/config.ts';
+import { type HostLocalConfig, parseHostLocalConfig, parseResolvConf, rangeSetToString } from '../../ipam/config.ts';
+import { parseStoreLocation } from '../../ipam/store-location.ts';
 import { ErrorCode } from '../../lib/cni/errors.ts';
 import { formatCidr, formatIP } from '../../lib/net/address.ts';
 import { errorOf } from '../helpers/cni-error.ts';
 
-const parse = (ipam: object, extra: object = {}, args: Record<string, string> = {}, version = '1.0.0'): HostLocalConfig =>
+const parse = (ipam: object, extra: object = {}, args: Record<string, string> = {}, version = '1.0.0'): Promise<HostLocalConfig> =>
   parseHostLocalConfig(
     { cniVersion: version, name: 'net', ipam: { type: 'host-local', ...ipam }, ...extra },
     new Map(Object.entries(args)),
@@ -25,28 +26,28 @@ describe('defaults (as the reference)', () => {
     [{ subnet: 'fd00::/64' }, 'fd00::/64 fd00::1-fd00::ffff:ffff:ffff:ffff gw fd00::1'],
     [{ subnet: 'fd00::/126' }, 'fd00::/126 fd00::1-fd00::3 gw fd00::1'],
     [{ subnet: '10.1.0.0/24', gateway: '10.1.0.254', rangeStart: '10.1.0.10' }, '10.1.0.0/24 10.1.0.10-10.1.0.254 gw 10.1.0.254'],
-  ])('%j', (ipam, expected) => {
-    expect(summary(parse(ipam))).toEqual([[expected]]);
+  ])('%j', async (ipam, expected) => {
+    expect(summary(await parse(ipam))).toEqual([[expected]]);
   });
 
-  it('dataDir defaults to /var/lib/cni/networks; routes and resolvConf are optional', () => {
-    const cfg = parse({ subnet: '10.1.0.0/24' });
+  it('dataDir defaults to /var/lib/cni/networks; routes and resolvConf are optional', async () => {
+    const cfg = await parse({ subnet: '10.1.0.0/24' });
     expect(cfg.dataDir).toBe('/var/lib/cni/networks');
     expect(cfg.routes).toEqual([]);
     expect(cfg.resolvConf).toBeUndefined();
-    expect(parse({ subnet: '10.1.0.0/24', dataDir: '/run/x' }).dataDir).toBe('/run/x');
+    expect((await parse({ subnet: '10.1.0.0/24', dataDir: '/run/x' })).dataDir).toBe('/run/x');
   });
 
-  it('null and "" in optional address fields mean "absent", as Go decodes them', () => {
-    expect(summary(parse({ subnet: '10.1.0.0/24', rangeStart: '', gateway: null }))).toEqual([
+  it('null and "" in optional address fields mean "absent", as Go decodes them', async () => {
+    expect(summary(await parse({ subnet: '10.1.0.0/24', rangeStart: '', gateway: null }))).toEqual([
       ['10.1.0.0/24 10.1.0.1-10.1.0.254 gw 10.1.0.1'],
     ]);
   });
 });
 
 describe('range sets: order and sources', () => {
-  it('runtimeConfig.ipRanges first, then the legacy single range, then ipam.ranges', () => {
-    const cfg = parse(
+  it('runtimeConfig.ipRanges first, then the legacy single range, then ipam.ranges', async () => {
+    const cfg = await parse(
       { subnet: '10.2.0.0/24', ranges: [[{ subnet: '10.3.0.0/24' }], [{ subnet: 'fd00::/64' }]] },
       { runtimeConfig: { ipRanges: [[{ subnet: '10.1.0.0/24' }]] } },
     );
@@ -58,16 +59,18 @@ describe('range sets: order and sources', () => {
     ]);
   });
 
-  it('several ranges in one set form one pool', () => {
+  it('several ranges in one set form one pool', async () => {
     expect(
-      parse({
-        ranges: [
-          [
-            { subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' },
-            { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' },
+      (
+        await parse({
+          ranges: [
+            [
+              { subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' },
+              { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' },
+            ],
           ],
-        ],
-      }).rangeSets[0],
+        })
+      ).rangeSets[0],
     ).toHaveLength(2);
   });
 });
@@ -129,24 +132,28 @@ describe('invalid configs: code 7, naming the key and the value', () => {
     ['route dst not a CIDR', { subnet: '10.1.0.0/24', routes: [{ dst: '0.0.0.0' }] }, /"ipam.routes\[0\].dst" = "0.0.0.0": not a CIDR/],
     ['route gw not an IP', { subnet: '10.1.0.0/24', routes: [{ dst: '0.0.0.0/0', gw: 'x' }] }, /"ipam.routes\[0\].gw" = "x"/],
     ['dataDir not a string', { subnet: '10.1.0.0/24', dataDir: 5 }, /"ipam.dataDir"/],
-  ])('%s', (_what, ipam, msg) => {
+  ])('%s', async (_what, ipam, msg) => {
     const { noIpam, ...rest } = ipam as { noIpam?: boolean };
-    const err = errorOf(() => (noIpam ? parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : parse(rest)));
+    const err = await errorOf(() =>
+      noIpam ? parseHostLocalConfig({ cniVersion: '1.0.0', name: 'net' }, new Map(), '1.0.0') : parse(rest),
+    );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(err.message).toMatch(msg);
   });
 
-  it('more than one address per family needs config version 0.3.0 or later', () => {
+  it('more than one address per family needs config version 0.3.0 or later', async () => {
     const ipam = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] };
-    expect(errorOf(() => parse(ipam, {}, {}, '0.2.0')).message).toMatch(
+    expect((await errorOf(() => parse(ipam, {}, {}, '0.2.0'))).message).toMatch(
       /CNI version 0.2.0 does not support more than 1 address per family/,
     );
-    expect(parse(ipam, {}, {}, '0.3.0').rangeSets).toHaveLength(2);
-    expect(parse({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] }, {}, {}, '0.2.0').rangeSets).toHaveLength(2);
+    expect((await parse(ipam, {}, {}, '0.3.0')).rangeSets).toHaveLength(2);
+    expect((await parse({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] }, {}, {}, '0.2.0')).rangeSets).toHaveLength(2);
   });
 
-  it.each(['..', '.', 'a/b', ''])('network name %j that could escape the data directory is refused', (name) => {
-    const err = errorOf(() => parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'));
+  it.each(['..', '.', 'a/b', ''])('network name %j that could escape the data directory is refused', async (name) => {
+    const err = await errorOf(() =>
+      parseHostLocalConfig({ cniVersion: '1.0.0', name, ipam: { subnet: '10.1.0.0/24' } }, new Map(), '1.0.0'),
+    );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
     expect(errorOf(() => parseStoreLocation({ name, ipam: {} })).code).toBe(ErrorCode.InvalidConfig);
   });
@@ -156,17 +163,17 @@ describe('requested addresses', () => {
   const twoSets = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] };
   const requested = (cfg: HostLocalConfig) => cfg.requested.map((r) => (r ? `${formatIP(r.ip)} from ${r.key}` : null));
 
-  it('CNI_ARGS IP, args.cni.ips and runtimeConfig.ips each land in the set containing them', () => {
-    expect(requested(parse(twoSets, {}, { IP: '10.1.0.7' }))).toEqual(['10.1.0.7 from CNI_ARGS IP', null]);
-    expect(requested(parse(twoSets, { args: { cni: { ips: ['fd00::5'] } } }))).toEqual([null, 'fd00::5 from args.cni.ips[0]']);
-    expect(requested(parse(twoSets, { runtimeConfig: { ips: ['10.1.0.9/24', 'fd00::9/64'] } }))).toEqual([
+  it('CNI_ARGS IP, args.cni.ips and runtimeConfig.ips each land in the set containing them', async () => {
+    expect(requested(await parse(twoSets, {}, { IP: '10.1.0.7' }))).toEqual(['10.1.0.7 from CNI_ARGS IP', null]);
+    expect(requested(await parse(twoSets, { args: { cni: { ips: ['fd00::5'] } } }))).toEqual([null, 'fd00::5 from args.cni.ips[0]']);
+    expect(requested(await parse(twoSets, { runtimeConfig: { ips: ['10.1.0.9/24', 'fd00::9/64'] } }))).toEqual([
       '10.1.0.9 from runtimeConfig.ips[0]',
       'fd00::9 from runtimeConfig.ips[1]',
     ]);
   });
 
-  it('the same address from several sources is one request', () => {
-    expect(requested(parse(twoSets, { runtimeConfig: { ips: ['10.1.0.7/24'] } }, { IP: '10.1.0.7' }))).toEqual([
+  it('the same address from several sources is one request', async () => {
+    expect(requested(await parse(twoSets, { runtimeConfig: { ips: ['10.1.0.7/24'] } }, { IP: '10.1.0.7' }))).toEqual([
       '10.1.0.7 from CNI_ARGS IP',
       null,
     ]);
@@ -194,8 +201,8 @@ describe('requested addresses', () => {
       /"args.cni.ips\[0\]"/,
     ],
     ['not an address (runtimeConfig)', { runtimeConfig: { ips: ['x/24'] } }, {}, /"runtimeConfig.ips\[0\]" = "x\/24"/],
-  ])('%s is an error', (_what, extra, args, msg) => {
-    const err = errorOf(() =>
+  ])('%s is an error', async (_what, extra, args, msg) => {
+    const err = await errorOf(() =>
       parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }], [{ subnet: 'fd00::/64' }]] }, extra, args),
     );
     expect(err.code).toBe(ErrorCode.InvalidConfig);
@@ -204,8 +211,8 @@ describe('requested addresses', () => {
 });
 
 describe('routes', () => {
-  it('are kept with every field, addresses in canonical text (host bits kept, as Go)', () => {
-    const cfg = parse({
+  it('are kept with every field, addresses in canonical text (host bits kept, as Go)', async () => {
+    const cfg = await parse({
       subnet: '10.1.0.0/24',
       routes: [
         { dst: '0.0.0.0/0' },
@@ -222,14 +229,14 @@ describe('routes', () => {
 });
 
 describe('parseStoreLocation (DEL/GC): only name and dataDir, so a drifted config never blocks release', () => {
-  it('ignores broken ranges', () => {
+  it('ignores broken ranges', async () => {
     expect(parseStoreLocation({ name: 'n', ipam: { subnet: 'garbage', dataDir: '/d' } })).toEqual({ network: 'n', dataDir: '/d' });
     expect(parseStoreLocation({ name: 'n', ipam: {} })).toEqual({ network: 'n', dataDir: '/var/lib/cni/networks' });
   });
 });
 
 describe('parseResolvConf (as the reference dns.go)', () => {
-  it('reads nameserver, domain, search and options; skips comments and short lines', () => {
+  it('reads nameserver, domain, search and options; skips comments and short lines', async () => {
     const conf = [
       '# comment',
       '; also comment',

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskStore, leaseNameToIP, parseLeaseContent } from '../../ipam/disk-store.ts';
 import type { LeaseAdmin, LeaseStore } from '../../ipam/lease-store.ts';
 import { ErrorCode } from '../../lib/cni/errors.ts';
+import * as addresses from '../../lib/net/address.ts';
 import { parseIP } from '../../lib/net/address.ts';
 import { errorOf } from '../helpers/cni-error.ts';
 
@@ -19,7 +20,9 @@ afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const dir = () => join(dataDir, 'net');
 const ip = (s: string) => parseIP(s)!;
-const use = <T>(fn: (s: LeaseStore & LeaseAdmin) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create }, fn);
+const use = <T>(fn: (s: LeaseStore & LeaseAdmin) => T, create = true) => DiskStore.withStore(dataDir, 'net', { create, addresses }, fn);
+/** As DEL opens the store: without lib/net/address.ts. */
+const useForDel = <T>(fn: (s: LeaseStore & LeaseAdmin) => T) => DiskStore.withStore(dataDir, 'net', { create: false }, fn);
 
 describe('file format', () => {
   it('a lease is "<id>\\r\\n<ifname>" named by the address; last_reserved_ip.<set> holds the address', async () => {
@@ -42,10 +45,10 @@ describe('file format', () => {
   });
 
   it('only canonical address names are leases', () => {
-    expect(leaseNameToIP('10.0.0.2')).toBeDefined();
-    expect(leaseNameToIP('fd00::2')).toBeDefined();
+    expect(leaseNameToIP('10.0.0.2', addresses)).toBeDefined();
+    expect(leaseNameToIP('fd00::2', addresses)).toBeDefined();
     for (const n of ['10.0.0.02', 'FD00::2', 'fd00:0::2', 'lock', 'last_reserved_ip.0', '.cni-ts-tmp.1.10.0.0.2'])
-      expect(leaseNameToIP(n)).toBeUndefined();
+      expect(leaseNameToIP(n, addresses)).toBeUndefined();
   });
 
   it('parses owners, legacy and empty contents', () => {
@@ -73,6 +76,15 @@ describe('release, GC and leftovers on disk', () => {
     const freed = await use((s) => s.collectGarbage([]));
     expect(freed!.map((l) => l.name).sort()).toEqual(['10.0.0.2', '10.0.0.4', '10.0.0.5']);
     expect(readdirSync(dir()).sort()).toEqual(['last_reserved_ip.0', 'lock', 'notes.txt']);
+  });
+
+  it('DEL, which opens the store without the address module, releases by content among address-like names only', async () => {
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'net1' }))).toEqual(['10.0.0.3']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'b', ifname: 'eth9' }))).toEqual(['10.0.0.4']);
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'zz', ifname: 'eth0' }))).toEqual([]);
+    // notes.txt holds a/eth0 too, but its name is no address: never released
+    expect(await useForDel((s) => s.releaseByOwner({ containerID: 'a', ifname: 'eth0' }))).toEqual(['10.0.0.2']);
+    expect(readdirSync(dir()).sort()).toEqual(['10.0.0.5', 'last_reserved_ip.0', 'lock', 'notes.txt']);
   });
 
   it("a crashed writer's temp file is swept the next time the lock is held, and is never a lease", async () => {
@@ -105,7 +117,7 @@ describe('withStore', () => {
 describe('pending leases (written and synced before the lock, linked under it)', () => {
   const owner = { containerID: 'abc', ifname: 'eth0' };
   const prepared = <T>(count: number, fn: (s: LeaseStore & LeaseAdmin) => T) =>
-    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count } }, fn);
+    DiskStore.withStore(dataDir, 'net', { create: true, prepare: { content: 'abc\r\neth0', count }, addresses }, fn);
   const dotFiles = () => readdirSync(dir()).filter((n) => n.startsWith('.'));
 
   it('each reserve links one pending file; a taken address keeps it for the next; unused ones are removed', async () => {

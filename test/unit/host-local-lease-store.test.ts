@@ -9,6 +9,7 @@ import { allocateAll } from '../../ipam/allocator.ts';
 import { parseHostLocalConfig } from '../../ipam/config.ts';
 import { DiskStore } from '../../ipam/disk-store.ts';
 import type { LeaseAdmin, LeaseStore } from '../../ipam/lease-store.ts';
+import * as addresses from '../../lib/net/address.ts';
 import { formatIP, parseIP } from '../../lib/net/address.ts';
 import { MemoryStore } from '../helpers/memory-store.ts';
 
@@ -35,7 +36,7 @@ function disk(): Subject {
   const dataDir = mkdtempSync(join(tmpdir(), 'cnits-contract-'));
   mkdirSync(join(dataDir, 'net'));
   return {
-    use: async (fn) => (await DiskStore.withStore(dataDir, 'net', { create: true }, fn)) as Awaited<ReturnType<typeof fn>>,
+    use: async (fn) => (await DiskStore.withStore(dataDir, 'net', { create: true, addresses }, fn)) as Awaited<ReturnType<typeof fn>>,
     plant: (address, content) => writeFileSync(join(dataDir, 'net', address), content),
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
   };
@@ -116,7 +117,7 @@ describe.each([
     });
 
     it('the allocator hands out the same addresses over it', async () => {
-      const cfg = parseHostLocalConfig(
+      const cfg = await parseHostLocalConfig(
         {
           cniVersion: '1.0.0',
           name: 'net',

@@ -3,7 +3,8 @@
 // Every request is encoded with message(), split back off the wire and read with the codec's
 // parsers, so the checks are on the bytes the kernel would get. Also the typed queries' `ip` words.
 import { describe, expect, it } from 'vitest';
-import { type IpOp, queryArgs, toLine, toRequest, UnencodableOp } from '../../lib/kernel/ip-ops.ts';
+import { addressBytes } from '../../lib/kernel/address-bytes.ts';
+import { carriesAddresses, type IpOp, queryArgs, toLine, toRequest, UnencodableOp } from '../../lib/kernel/ip-ops.ts';
 import { decodeRoute, formatAddress, message, type NetlinkRequest, parseAttrs, splitMessages } from '../../lib/kernel/netlink-codec.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ function ifindex(name: string): number {
 /** The request of `op`, whose `ip -batch` line must be `line`. */
 function build(op: IpOp, line: string): NetlinkRequest {
   expect(toLine(op)).toBe(line);
-  return toRequest(op)(ifindex);
+  return toRequest(op, addressBytes)(ifindex);
 }
 
 /** The request as sent (header flags include NLM_F_REQUEST) and read back off the wire. */
@@ -150,7 +151,7 @@ const MAC2 = '02:00:00:00:00:02';
 
 /** toRequest refuses each operation (the batch then goes to `ip`, which gives its own error). */
 function refuses(op: IpOp): void {
-  expect(() => toRequest(op)).toThrow(UnencodableOp);
+  expect(() => toRequest(op, addressBytes)).toThrow(UnencodableOp);
 }
 
 const route = (dst: string, extra: Partial<Extract<IpOp, { kind: 'route' }>> = {}): IpOp => ({ kind: 'route', verb: 'add', dst, ...extra });
@@ -447,7 +448,7 @@ describe('addr', () => {
     ['a broadcast for IPv6 (broadcast is IPv4 only)', addr('fd00::1/64', { broadcast: true })],
   ])('refuses %s', (_, bad) => refuses(bad));
 
-  // Regression (was a bug in the former text parser's parseIp, with lib/kernel/netlink-codec.ts addressBytes): malformed
+  // Regression (was a bug in the former text parser's parseIp, with the former netlink-codec addressBytes): malformed
   // IPv6 text was accepted and silently became another address (`ip` rejects it). The check
   // `bytes.every((b) => Number.isInteger(b))` cannot catch anything: a Uint8Array stores NaN and
   // out-of-range words as integers.
@@ -650,5 +651,17 @@ describe('queries', () => {
 
   it('route-get is `ip route get ADDR`', () => {
     expect(queryArgs({ kind: 'route-get', to: '10.0.0.1' })).toEqual(['route', 'get', '10.0.0.1']);
+  });
+});
+
+describe('address encoder: loaded only for operations with addresses', () => {
+  it('link operations encode without it; address and route operations need it', () => {
+    const del: IpOp = { kind: 'link-del', dev: 'eth0' };
+    expect(carriesAddresses(del)).toBe(false);
+    expect(toRequest(del)(ifindex).type).toBe(RTM_DELLINK);
+    const add: IpOp = { kind: 'addr', verb: 'add', cidr: '10.1.2.3/24', dev: 'eth0' };
+    expect(carriesAddresses(add)).toBe(true);
+    expect(carriesAddresses({ kind: 'route', verb: 'add', dst: '0.0.0.0/0', dev: 'eth0' })).toBe(true);
+    expect(() => toRequest(add)).toThrow(/without an address encoder/);
   });
 });

@@ -5,12 +5,9 @@ import { decideBackend } from '../../lib/firewall/backend.ts';
 import {
   chainName,
   masqRuleComment,
-  missingRules,
-  parseAddresses,
   parseNatSave,
   parseRuleComment,
   planGc,
-  planSetup,
   planTeardown,
   restoreInput,
   splitArgs,
@@ -21,10 +18,9 @@ import {
   gcHandles,
   hashForInstance,
   hashForNetwork,
-  missingNftRules,
-  setupScript,
   teardownHandles,
 } from '../../lib/firewall/masquerade-nft.ts';
+import { missingNftRules, missingRules, parseAddresses, planSetup, setupScript } from '../../lib/firewall/masquerade-setup.ts';
 import type { NftObject } from '../../lib/firewall/nft.ts';
 
 // What /usr/lib/cni/bridge (1.1.1) left after ADD {name: mynet, ipMasq: true}, container abc123,

@@ -2,8 +2,8 @@
 // (linux/netlink.h, rtnetlink.h, if_link.h, if_addr.h; little-endian), with every byte the
 // decoders read built by hand here rather than with the module's own encoders.
 import { describe, expect, it } from 'vitest';
+import { addressBytes } from '../../lib/kernel/address-bytes.ts';
 import {
-  addressBytes,
   assembleLinks,
   attrBytes,
   decodeAddr,

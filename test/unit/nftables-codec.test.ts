@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { setupMessages } from '../../lib/firewall/masquerade-nft.ts';
+import { setupMessages } from '../../lib/firewall/masquerade-setup.ts';
 import {
   addRule,
   commentAttr,

@@ -1,14 +1,15 @@
 // No user-controlled string may ever reach a shell: the plugins spawn processes only through
-// lib/platform/exec.ts, which passes argument arrays to child_process.spawn without a shell. This test
-// reads every source file of the plugins and fails on anything that could start a shell or run a
-// command line given as one string.
+// lib/platform/exec.ts, which hands argument arrays to execa (lib/platform/exec-node.ts, the Node
+// build) or to the standalone runtime's spawner (lib/platform/qjs/prelude.ts), never with a shell.
+// This test reads every source file of the plugins and fails on anything that could start a shell
+// or run a command line given as one string.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/kernel.ts';
 
 const SOURCE_DIRS = ['lib', 'plugins', 'ipam'];
-const SPAWNER = 'lib/platform/exec.ts';
+const SPAWNER = 'lib/platform/exec-node.ts'; // execa, in the Node build
 const QJS_SPAWNER = 'lib/platform/qjs/prelude.ts'; // QuickJS's os.exec, called by lib/platform/exec.ts in the standalone build
 
 function sourceFiles(dir: string): string[] {
@@ -29,14 +30,22 @@ function shellHazards(file: string, source: string): string[] {
   const found: string[] = [];
   const rules: Array<[RegExp, string]> = [
     [/\bshell\s*:/, 'a `shell:` spawn option'],
+    [/\bexeca(Command|CommandSync|Node|Sync)\b|\bparseCommandString\b/, 'an execa form other than execa(file, args)'],
+    [/\b(execa|\$)\s*(\([^)]*\)\s*)?`/, 'execa or $ with a template string (a command line)'],
     [/(?<![.\w])exec(Sync)?\s*\(/, 'exec()/execSync() (a command line as one string, run by a shell)'],
     [/\b(execFile|execFileSync|spawnSync|fork)\s*\(/, 'a child_process call other than spawn'],
     [/\bBun\.\$|\$`/, "Bun's shell"],
     [/['"](?:\/bin\/)?(?:ba|da|z)?sh['"]\s*,\s*\[\s*['"]-c['"]/, 'sh -c'],
   ];
   for (const [re, what] of rules) if (re.test(code)) found.push(`${file}: ${what}`);
-  const imports = [...code.matchAll(/from\s+['"](?:node:)?child_process['"]|require\(\s*['"](?:node:)?child_process['"]\s*\)/g)];
-  if (imports.length && file !== SPAWNER) found.push(`${file}: imports child_process (spawn only through ${SPAWNER})`);
+  if (
+    /from\s+['"](?:node:)?child_process['"]|require\(\s*['"](?:node:)?child_process['"]\s*\)|getBuiltinModule\(\s*['"](?:node:)?child_process/.test(
+      code,
+    )
+  )
+    found.push(`${file}: uses child_process (processes start only through execa in ${SPAWNER})`);
+  if (/from\s+['"]execa['"]|import\(\s*['"]execa['"]/.test(code) && file !== SPAWNER)
+    found.push(`${file}: imports execa (only ${SPAWNER} does)`);
   return found;
 }
 
@@ -46,7 +55,18 @@ describe('no user string reaches a shell', () => {
     expect(shellHazards('lib/x.ts', "spawn('ip', args, { shell: true });")).toEqual(['lib/x.ts: a `shell:` spawn option']);
     expect(shellHazards('lib/x.ts', "run('sh', ['-c', cmd]);")).toEqual(['lib/x.ts: sh -c']);
     expect(shellHazards('lib/x.ts', 'const m = /a(b)/.exec(text); // spawned with shell: never')).toEqual([]);
-    expect(shellHazards(SPAWNER, "import { spawn } from 'node:child_process';")).toEqual([]);
+    expect(shellHazards(SPAWNER, "import { execa } from 'execa';")).toEqual([]);
+    expect(shellHazards('lib/x.ts', "import { execa } from 'execa';")).toEqual([
+      'lib/x.ts: imports execa (only lib/platform/exec-node.ts does)',
+    ]);
+    expect(shellHazards(SPAWNER, "import { spawn } from 'node:child_process';")).toHaveLength(1);
+    expect(shellHazards(SPAWNER, 'await execa`ip link del ${name}`;')).toEqual([
+      `${SPAWNER}: execa or $ with a template string (a command line)`,
+    ]);
+    expect(shellHazards(SPAWNER, "await execa({ stdin: 'ignore' })`ip ${x}`;")).toHaveLength(1);
+    expect(shellHazards(SPAWNER, 'await $`ip link`;')).toHaveLength(1);
+    expect(shellHazards(SPAWNER, "await execaCommand('ip link del ' + name);")).toHaveLength(1);
+    expect(shellHazards(SPAWNER, "await execa('ip', ['link'], { shell: true });")).toEqual([`${SPAWNER}: a \`shell:\` spawn option`]);
   });
 
   it(`no source file in ${SOURCE_DIRS.join('/, ')}/ uses a shell, exec(), or child_process outside ${SPAWNER}`, () => {
@@ -56,9 +76,9 @@ describe('no user string reaches a shell', () => {
     expect(hazards).toEqual([]);
   });
 
-  it(`${SPAWNER} spawns with an argument array and no shell`, () => {
+  it(`${SPAWNER} runs execa with the file and an argument array, and no shell`, () => {
     const code = stripComments(readFileSync(join(ROOT, SPAWNER), 'utf8'));
-    expect(code).toMatch(/spawn\(file, args, \{/);
+    expect([...code.matchAll(/\bexeca\(([^,)]*), ([^,)]*),/g)].map((m) => `${m[1]}, ${m[2]}`)).toEqual(['file, args']);
     expect(code).not.toMatch(/shell/);
   });
 

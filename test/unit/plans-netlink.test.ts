@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import type { Result } from '../../lib/cni/types.ts';
+import { addressBytes } from '../../lib/kernel/address-bytes.ts';
 import { type IpOp, toLine, toRequest } from '../../lib/kernel/ip-ops.ts';
 import { message, splitMessages } from '../../lib/kernel/netlink-codec.ts';
 import { planPodAddressing, planPodLinkUp } from '../../lib/kernel/pod-interface.ts';
@@ -96,8 +97,8 @@ const BRIDGE_CASES: Record<string, BridgeCase> = {
   'no IPAM: the container interface is only brought up': { config: {} },
 };
 
-function bridgeOps(c: BridgeCase): IpOp[] {
-  const cfg = loadBridgeConfig(request({ type: 'bridge', bridge: 'cni0', ...c.config }));
+async function bridgeOps(c: BridgeCase): Promise<IpOp[]> {
+  const cfg = await loadBridgeConfig(request({ type: 'bridge', bridge: 'cni0', ...c.config }));
   const hostVeth = 'veth0a1b2c3d';
   const ops: IpOp[] = [
     planCreateBridge(cfg, '02:00:00:00:00:0b'),
@@ -145,9 +146,9 @@ const PTP_CASES: Record<string, PtpCase> = {
   'routed, IPAM routes': { config: { proxyArp: true }, ipam: ROUTES },
 };
 
-function ptpOps(c: PtpCase): IpOp[] {
+async function ptpOps(c: PtpCase): Promise<IpOp[]> {
   const req = request({ type: 'ptp', ipam: { type: 'host-local' }, ...c.config });
-  const cfg = loadPtpConfig(req);
+  const cfg = await loadPtpConfig(req);
   const hostVeth = cfg.mode === 'routed' ? routedHostVethName(cfg.hostVethPrefix, 'c0ffee', req.cniArgs) : 'veth0a1b2c3d';
   const addressing = planPtpAddressing(cfg.mode, 'eth0', c.ipam);
   const pod = planPodAddressing({ ifname: 'eth0', ips: addressing.ips, routes: addressing.podRoutes, dad: 'off' });
@@ -166,7 +167,7 @@ const ifindex = (name: string): number => 1 + [...name].reduce((n, ch) => (n * 3
 
 /** The operation as the standalone sends it: encoded, framed, and split back off the wire. */
 function sendable(op: IpOp): void {
-  const req = toRequest(op)(ifindex);
+  const req = toRequest(op, addressBytes)(ifindex);
   const [m, ...rest] = splitMessages(message(req.type, req.flags, 1, req.fixed, req.attrs));
   expect(rest).toEqual([]);
   expect(m!.type).toBe(req.type);
@@ -179,14 +180,14 @@ const record = (ops: IpOp[]): IpOp[] => {
 };
 
 describe.each(Object.entries(BRIDGE_CASES))('bridge: %s', (_, c) => {
-  it('every operation has a netlink request', () => {
-    for (const op of record(bridgeOps(c))) expect(() => sendable(op), toLine(op)).not.toThrow();
+  it('every operation has a netlink request', async () => {
+    for (const op of record(await bridgeOps(c))) expect(() => sendable(op), toLine(op)).not.toThrow();
   });
 });
 
 describe.each(Object.entries(PTP_CASES))('ptp: %s', (_, c) => {
-  it('every operation has a netlink request', () => {
-    for (const op of record(ptpOps(c))) expect(() => sendable(op), toLine(op)).not.toThrow();
+  it('every operation has a netlink request', async () => {
+    for (const op of record(await ptpOps(c))) expect(() => sendable(op), toLine(op)).not.toThrow();
   });
 });
 
@@ -201,14 +202,17 @@ describe('the table', () => {
     addr: true,
     route: true,
   };
-  it('produces every kind of operation', () => {
-    for (const c of Object.values(BRIDGE_CASES)) record(bridgeOps(c));
-    for (const c of Object.values(PTP_CASES)) record(ptpOps(c));
+  it('produces every kind of operation', async () => {
+    for (const c of Object.values(BRIDGE_CASES)) record(await bridgeOps(c));
+    for (const c of Object.values(PTP_CASES)) record(await ptpOps(c));
     expect([...seen.keys()].sort()).toEqual(Object.keys(KINDS).sort());
   });
 
-  it('produces every verb of addresses and routes, and routes with every option', () => {
-    const all = [...Object.values(BRIDGE_CASES).flatMap(bridgeOps), ...Object.values(PTP_CASES).flatMap(ptpOps)];
+  it('produces every verb of addresses and routes, and routes with every option', async () => {
+    const all = [
+      ...(await Promise.all(Object.values(BRIDGE_CASES).map(bridgeOps))).flat(),
+      ...(await Promise.all(Object.values(PTP_CASES).map(ptpOps))).flat(),
+    ];
     const lines = all.map(toLine);
     for (const form of ['addr add', 'addr replace', 'addr del', 'route add', 'route replace', 'route del']) {
       expect(

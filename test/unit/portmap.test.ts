@@ -484,9 +484,9 @@ const req = (config: Record<string, unknown>, command = 'ADD') =>
     cniArgs: new Map(),
   }) as unknown as Request;
 const mappings = (...m: unknown[]) => ({ runtimeConfig: { portMappings: m } });
-const failure = (f: () => unknown): { code: number; msg: string } | undefined => {
+const failure = async (f: () => Promise<unknown>): Promise<{ code: number; msg: string } | undefined> => {
   try {
-    f();
+    await f();
   } catch (e) {
     return e instanceof CniError ? { code: e.code, msg: e.message } : { code: -1, msg: String(e) };
   }
@@ -494,13 +494,13 @@ const failure = (f: () => unknown): { code: number; msg: string } | undefined =>
 };
 
 describe('loadPortmapConfig', () => {
-  it('defaults as the reference: snat on, mark bit 13, no conditions, backend chosen on the host', () => {
-    const c = loadPortmapConfig(req(mappings({ hostPort: 80, containerPort: 8080, protocol: 'TCP', hostIP: '0.0.0.0' })));
+  it('defaults as the reference: snat on, mark bit 13, no conditions, backend chosen on the host', async () => {
+    const c = await loadPortmapConfig(req(mappings({ hostPort: 80, containerPort: 8080, protocol: 'TCP', hostIP: '0.0.0.0' })));
     expect(c.backend).toBeUndefined();
     expect(c.want).toMatchObject({ snat: true, masqAll: false, mark: 0x2000, conditions: { 4: [], 6: [] } });
     expect(c.want.mappings).toEqual([{ hostPort: 80, containerPort: 8080, protocol: 'tcp', hostFamily: 4 }]);
     expect(Object.keys(c.want.pod)).toEqual(['4', '6']);
-    expect(loadPortmapConfig(req({ markMasqBit: 31 })).want.mark).toBe(0x80000000);
+    expect((await loadPortmapConfig(req({ markMasqBit: 31 }))).want.mark).toBe(0x80000000);
   });
 
   it.each([
@@ -523,28 +523,28 @@ describe('loadPortmapConfig', () => {
     [{ conditionsV4: ['-d', '10.0.0.1'], conditionsV6: ['ip6 daddr ::1'] }, 7, 'nftables-specific options [conditionsV6]'],
     [{ prevResult: undefined }, 7, 'must be called as chained plugin'],
     [{ prevResult: { cniVersion: '1.0.0', ips: [{ address: 'bogus' }] } }, 6, 'invalid result'],
-  ])('refuses %j (code %i, naming %s)', (config, code, what) => {
-    const f = failure(() => loadPortmapConfig(req(config)));
+  ])('refuses %j (code %i, naming %s)', async (config, code, what) => {
+    const f = await failure(() => loadPortmapConfig(req(config)));
     expect(f?.code).toBe(code);
     expect(f?.msg).toContain(what);
   });
 
-  it("reads mapping keys in any case, as Go's encoding/json does (containerd sends HostPort, ContainerPort, …)", () => {
-    const c = loadPortmapConfig(req(mappings({ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' })));
+  it("reads mapping keys in any case, as Go's encoding/json does (containerd sends HostPort, ContainerPort, …)", async () => {
+    const c = await loadPortmapConfig(req(mappings({ HostPort: 8080, ContainerPort: 80, Protocol: 'tcp', HostIP: '' })));
     expect(c.want.mappings).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
     // An exact spelling wins over another.
-    const both = loadPortmapConfig(req(mappings({ HOSTPORT: 1, hostPort: 2, containerPort: 80, protocol: 'udp' })));
+    const both = await loadPortmapConfig(req(mappings({ HOSTPORT: 1, hostPort: 2, containerPort: 80, protocol: 'udp' })));
     expect(both.want.mappings[0]!.hostPort).toBe(2);
   });
 
-  it('CHECK without prevResult has the reference message', () => {
-    expect(failure(() => loadPortmapConfig(req({ prevResult: undefined }, 'CHECK')))?.msg).toBe('Required prevResult missing');
+  it('CHECK without prevResult has the reference message', async () => {
+    expect((await failure(() => loadPortmapConfig(req({ prevResult: undefined }, 'CHECK'))))?.msg).toBe('Required prevResult missing');
   });
 
-  it('backend-specific keys choose the backend when none is given', () => {
-    expect(loadPortmapConfig(req({ externalSetMarkChain: 'KUBE-MARK-MASQ' })).backend).toBe('iptables');
-    expect(loadPortmapConfig(req({ conditionsV6: ['ip6 saddr ::1'] })).backend).toBe('nftables');
-    expect(loadPortmapConfig(req({ conditionsV4: ['!', '-d', '10.0.0.1'] })).backend).toBe('iptables');
+  it('backend-specific keys choose the backend when none is given', async () => {
+    expect((await loadPortmapConfig(req({ externalSetMarkChain: 'KUBE-MARK-MASQ' }))).backend).toBe('iptables');
+    expect((await loadPortmapConfig(req({ conditionsV6: ['ip6 saddr ::1'] }))).backend).toBe('nftables');
+    expect((await loadPortmapConfig(req({ conditionsV4: ['!', '-d', '10.0.0.1'] }))).backend).toBe('iptables');
   });
 });
 

@@ -10,17 +10,17 @@ const req = (config: Record<string, unknown>) =>
   ({ config: { cniVersion: '1.0.0', name: 'n', type: 'ptp', ...config }, cniArgs: new Map() }) as unknown as Request;
 
 describe('loadPtpConfig', () => {
-  it('defaults to the reference mode', () => {
-    const c = loadPtpConfig(req({ ipam: { type: 'host-local' } }));
+  it('defaults to the reference mode', async () => {
+    const c = await loadPtpConfig(req({ ipam: { type: 'host-local' } }));
     expect(c).toMatchObject({ mode: 'reference', ipMasq: false, mtu: undefined, ipamType: 'host-local', hostVethPrefix: 'ptp' });
   });
-  it('proxyArp selects the routed mode; mtu 0 means the kernel default', () => {
-    const c = loadPtpConfig(req({ ipam: { type: 'host-local' }, proxyArp: true, mtu: 0, hostVethPrefix: 'pod' }));
+  it('proxyArp selects the routed mode; mtu 0 means the kernel default', async () => {
+    const c = await loadPtpConfig(req({ ipam: { type: 'host-local' }, proxyArp: true, mtu: 0, hostVethPrefix: 'pod' }));
     expect(c).toMatchObject({ mode: 'routed', mtu: undefined, hostVethPrefix: 'pod' });
-    expect(loadPtpConfig(req({ ipam: { type: 'x' }, mtu: 1400 })).mtu).toBe(1400);
+    expect((await loadPtpConfig(req({ ipam: { type: 'x' }, mtu: 1400 }))).mtu).toBe(1400);
   });
-  it("accepts kind's conflist entry unchanged", () => {
-    const c = loadPtpConfig(
+  it("accepts kind's conflist entry unchanged", async () => {
+    const c = await loadPtpConfig(
       req({
         cniVersion: '0.3.1',
         ipMasq: false,
@@ -44,14 +44,14 @@ describe('loadPtpConfig', () => {
     ['prefix too long', { ipam: { type: 'x' }, hostVethPrefix: 'abcdefghijkl' }, ErrorCode.InvalidConfig],
     ['prefix with a space', { ipam: { type: 'x' }, hostVethPrefix: 'a b' }, ErrorCode.InvalidConfig],
     ['empty prefix', { ipam: { type: 'x' }, hostVethPrefix: '' }, ErrorCode.InvalidConfig],
-  ])('rejects %s', (_what, config, code) => {
-    expect(errorOf(() => loadPtpConfig(req(config))).code).toBe(code);
+  ])('rejects %s', async (_what, config, code) => {
+    expect((await errorOf(() => loadPtpConfig(req(config)))).code).toBe(code);
   });
 });
 
 describe('routedHostVethName', () => {
   const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
-  it('hashes namespace.pod like Calico, cut to 15 bytes', () => {
+  it('hashes namespace.pod like Calico, cut to 15 bytes', async () => {
     const args = new Map([
       ['K8S_POD_NAMESPACE', 'default'],
       ['K8S_POD_NAME', 'web-0'],
@@ -62,7 +62,7 @@ describe('routedHostVethName', () => {
     // Same pod, another sandbox: same name.
     expect(routedHostVethName('cali', 'c2', args)).toBe(name);
   });
-  it('falls back to the container ID without Kubernetes args', () => {
+  it('falls back to the container ID without Kubernetes args', async () => {
     expect(routedHostVethName('ptp', 'abc', new Map())).toBe(`ptp${sha1('abc').slice(0, 12)}`);
     expect(routedHostVethName('ptp', 'abc', new Map([['K8S_POD_NAME', 'only-name']]))).toBe(`ptp${sha1('abc').slice(0, 12)}`);
     expect(routedHostVethName('ptp', 'abd', new Map())).not.toBe(routedHostVethName('ptp', 'abc', new Map()));

@@ -1,4 +1,4 @@
-// lib/cni/result-convert.ts: every pair of versions, table-driven.
+// lib/cni/result-format.ts and lib/cni/result-parse.ts: every pair of versions, table-driven.
 //
 // Model: each version carries a level of information — legacy (0.1/0.2: first IPv4 and IPv6 with
 // their routes), current (0.3.x/0.4: interfaces name/mac/sandbox, every ip, routes dst/gw),
@@ -6,7 +6,8 @@
 // to version B keeps the information both levels can carry, printed in B's shape.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../lib/cni/errors.ts';
-import { compactDns, formatResult, parseResult } from '../../lib/cni/result-convert.ts';
+import { compactDns, formatResult } from '../../lib/cni/result-format.ts';
+import { parseResult } from '../../lib/cni/result-parse.ts';
 import type { Result } from '../../lib/cni/types.ts';
 import { SUPPORTED_VERSIONS } from '../../lib/cni/version.ts';
 import { errorOf } from '../helpers/cni-error.ts';
@@ -98,30 +99,30 @@ function expected(level: Level, version: string): Record<string, unknown> {
 const pairs = SUPPORTED_VERSIONS.flatMap((from) => SUPPORTED_VERSIONS.map((to) => [from, to] as const));
 
 describe('formatResult: the internal model in every version', () => {
-  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s', (version) => {
+  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s', async (version) => {
     expect(formatResult(FULL, version)).toEqual(expected('v11', version));
   });
 
-  it('prints exactly the requested version string', () => {
+  it('prints exactly the requested version string', async () => {
     for (const v of SUPPORTED_VERSIONS) expect(formatResult(FULL, v).cniVersion).toBe(v);
   });
 });
 
 describe('conversion between every pair of versions', () => {
-  it.each(pairs)('%s → %s', (from, to) => {
+  it.each(pairs)('%s → %s', async (from, to) => {
     const source = expected('v11', from); // what a plugin speaking `from` printed
-    const converted = formatResult(parseResult(source, from), to);
+    const converted = formatResult(await parseResult(source, from), to);
     expect(converted).toEqual(expected(minLevel(levelOf(from), levelOf(to)), to));
   });
 
-  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s → itself is the identity', (v) => {
+  it.each(SUPPORTED_VERSIONS.map((v) => [v]))('%s → itself is the identity', async (v) => {
     const source = expected(levelOf(v), v);
-    expect(formatResult(parseResult(source, v), v)).toEqual(source);
+    expect(formatResult(await parseResult(source, v), v)).toEqual(source);
   });
 });
 
 describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
-  it('keeps only the first address of each family and drops interfaces', () => {
+  it('keeps only the first address of each family and drops interfaces', async () => {
     const out = formatResult(FULL, '0.2.0');
     expect(out.ip4).toMatchObject({ ip: '10.1.0.5/24' });
     expect(out).not.toHaveProperty('interfaces');
@@ -129,7 +130,7 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
     expect(out).not.toHaveProperty('routes');
   });
 
-  it('splits routes by the family of dst and drops a family without an address', () => {
+  it('splits routes by the family of dst and drops a family without an address', async () => {
     const r: Result = {
       cniVersion: '1.1.0',
       ips: [{ address: 'fd00::5/64' }],
@@ -138,12 +139,12 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
     expect(formatResult(r, '0.2.0')).toEqual({ cniVersion: '0.2.0', ip6: { ip: 'fd00::5/64', routes: [{ dst: 'fd01::/64' }] } });
   });
 
-  it('an IPv4-only result has no ip6 block, and no routes key when there are none', () => {
+  it('an IPv4-only result has no ip6 block, and no routes key when there are none', async () => {
     const r: Result = { cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/8' }] };
     expect(formatResult(r, '0.1.0')).toEqual({ cniVersion: '0.1.0', ip4: { ip: '10.0.0.2/8' } });
   });
 
-  it('a result without addresses cannot be expressed → CniError', () => {
+  it('a result without addresses cannot be expressed → CniError', async () => {
     for (const r of [{ cniVersion: '1.1.0' }, { cniVersion: '1.1.0', interfaces: [{ name: 'eth0' }], ips: [] }] as Result[]) {
       for (const v of ['0.1.0', '0.2.0']) {
         const err = errorOf(() => formatResult(r, v));
@@ -153,13 +154,13 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
     }
   });
 
-  it('up-converts ip4/ip6 into ips with version, routes concatenated ip4 first', () => {
+  it('up-converts ip4/ip6 into ips with version, routes concatenated ip4 first', async () => {
     const legacy = {
       cniVersion: '0.2.0',
       ip6: { ip: 'fd00::5/64', routes: [{ dst: '::/0' }] },
       ip4: { ip: '10.0.0.2/8', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
     };
-    expect(formatResult(parseResult(legacy, '0.2.0'), '0.4.0')).toEqual({
+    expect(formatResult(await parseResult(legacy, '0.2.0'), '0.4.0')).toEqual({
       cniVersion: '0.4.0',
       ips: [
         { version: '4', address: '10.0.0.2/8' },
@@ -171,12 +172,12 @@ describe('legacy 0.1.0/0.2.0 (ip4/ip6) specifics', () => {
 });
 
 describe('0.3/0.4 and 1.x specifics', () => {
-  it('derives ips[].version from the address, not from the input', () => {
-    const r = parseResult({ cniVersion: '0.4.0', ips: [{ version: '4', address: 'fd00::5/64' }] }, '0.4.0');
+  it('derives ips[].version from the address, not from the input', async () => {
+    const r = await parseResult({ cniVersion: '0.4.0', ips: [{ version: '4', address: 'fd00::5/64' }] }, '0.4.0');
     expect(formatResult(r, '0.3.1').ips).toEqual([{ version: '6', address: 'fd00::5/64' }]);
   });
 
-  it('keeps interface index 0, route table 0 and scope 0 (0 is meaningful)', () => {
+  it('keeps interface index 0, route table 0 and scope 0 (0 is meaningful)', async () => {
     const r: Result = {
       cniVersion: '1.1.0',
       interfaces: [{ name: 'eth0' }],
@@ -188,9 +189,9 @@ describe('0.3/0.4 and 1.x specifics', () => {
     expect(out.routes[0]).toEqual({ dst: '10.0.0.0/8', table: 0, scope: 0 });
   });
 
-  it('a 1.0.0 result carrying 1.1 fields (Go shares the struct) parses and keeps them for 1.1.0', () => {
+  it('a 1.0.0 result carrying 1.1 fields (Go shares the struct) parses and keeps them for 1.1.0', async () => {
     const go10 = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', mtu: 1400 }], routes: [{ dst: '0.0.0.0/0', priority: 5 }] };
-    const r = parseResult(go10, '1.0.0');
+    const r = await parseResult(go10, '1.0.0');
     expect(formatResult(r, '1.1.0')).toEqual({
       cniVersion: '1.1.0',
       interfaces: [{ name: 'eth0', mtu: 1400 }],
@@ -199,7 +200,7 @@ describe('0.3/0.4 and 1.x specifics', () => {
     expect(formatResult(r, '1.0.0')).toEqual({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], routes: [{ dst: '0.0.0.0/0' }] });
   });
 
-  it('omits empty lists and an all-empty dns (Go omitempty)', () => {
+  it('omits empty lists and an all-empty dns (Go omitempty)', async () => {
     const r: Result = {
       cniVersion: '1.1.0',
       interfaces: [],
@@ -210,9 +211,9 @@ describe('0.3/0.4 and 1.x specifics', () => {
     for (const v of ['0.3.0', '0.4.0', '1.0.0', '1.1.0']) expect(formatResult(r, v)).toEqual({ cniVersion: v });
   });
 
-  it('an IPAM-style result (no interfaces, no interface index) stays that way', () => {
+  it('an IPAM-style result (no interfaces, no interface index) stays that way', async () => {
     const ipam = { cniVersion: '1.0.0', ips: [{ address: '10.1.0.9/16', gateway: '10.1.0.1' }], dns: {} };
-    expect(formatResult(parseResult(ipam, '1.0.0'), '0.4.0')).toEqual({
+    expect(formatResult(await parseResult(ipam, '1.0.0'), '0.4.0')).toEqual({
       cniVersion: '0.4.0',
       ips: [{ version: '4', address: '10.1.0.9/16', gateway: '10.1.0.1' }],
     });
@@ -220,28 +221,28 @@ describe('0.3/0.4 and 1.x specifics', () => {
 });
 
 describe('parseResult', () => {
-  it('a missing or empty cniVersion means the fallback (config) version', () => {
-    expect(parseResult({ ip4: { ip: '10.0.0.2/8' } }, '0.2.0').ips).toEqual([{ address: '10.0.0.2/8' }]);
-    expect(parseResult({ cniVersion: '', ips: [{ address: '10.0.0.2/8' }] }, '1.0.0').ips).toEqual([{ address: '10.0.0.2/8' }]);
+  it('a missing or empty cniVersion means the fallback (config) version', async () => {
+    expect((await parseResult({ ip4: { ip: '10.0.0.2/8' } }, '0.2.0')).ips).toEqual([{ address: '10.0.0.2/8' }]);
+    expect((await parseResult({ cniVersion: '', ips: [{ address: '10.0.0.2/8' }] }, '1.0.0')).ips).toEqual([{ address: '10.0.0.2/8' }]);
     // the same document read as 1.0.0 has no ip4 key to look at
-    expect(parseResult({ ip4: { ip: '10.0.0.2/8' } }, '1.0.0').ips).toBeUndefined();
+    expect((await parseResult({ ip4: { ip: '10.0.0.2/8' } }, '1.0.0')).ips).toBeUndefined();
   });
 
-  it('always yields the internal 1.1.0 model', () => {
-    for (const v of SUPPORTED_VERSIONS) expect(parseResult(expected(levelOf(v), v), v).cniVersion).toBe('1.1.0');
+  it('always yields the internal 1.1.0 model', async () => {
+    for (const v of SUPPORTED_VERSIONS) expect((await parseResult(expected(levelOf(v), v), v)).cniVersion).toBe('1.1.0');
   });
 
-  it('accepts null for optional sections', () => {
-    expect(parseResult({ cniVersion: '1.0.0', interfaces: null, ips: null, routes: null, dns: null }, '1.0.0')).toEqual({
+  it('accepts null for optional sections', async () => {
+    expect(await parseResult({ cniVersion: '1.0.0', interfaces: null, ips: null, routes: null, dns: null }, '1.0.0')).toEqual({
       cniVersion: '1.1.0',
     });
   });
 
-  it('an unsupported result version is code 1', () => {
-    expect(() => parseResult({ cniVersion: '9.9.9' }, '1.0.0')).toThrowError(
+  it('an unsupported result version is code 1', async () => {
+    await expect(parseResult({ cniVersion: '9.9.9' }, '1.0.0')).rejects.toThrowError(
       expect.objectContaining({ code: ErrorCode.IncompatibleVersion }),
     );
-    expect(() => parseResult({}, '0.5.0')).toThrowError(expect.objectContaining({ code: ErrorCode.IncompatibleVersion }));
+    await expect(parseResult({}, '0.5.0')).rejects.toThrowError(expect.objectContaining({ code: ErrorCode.IncompatibleVersion }));
   });
 
   it.each([
@@ -270,13 +271,13 @@ describe('parseResult', () => {
     ['legacy ip without prefix', { ip4: { ip: '10.0.0.2' } }, '0.1.0'],
     ['legacy gateway not an address', { ip4: { ip: '10.0.0.2/8', gateway: 'gw' } }, '0.2.0'],
     ['legacy route dst not a CIDR', { ip6: { ip: 'fd00::2/64', routes: [{ dst: 'default' }] } }, '0.2.0'],
-  ])('%s → code 6', (_what, raw, version) => {
-    expect(errorOf(() => parseResult(raw, version)).code).toBe(ErrorCode.DecodingFailure);
+  ])('%s → code 6', async (_what, raw, version) => {
+    expect((await errorOf(() => parseResult(raw, version))).code).toBe(ErrorCode.DecodingFailure);
   });
 });
 
 describe('compactDns', () => {
-  it('drops empty fields and returns undefined when nothing is left', () => {
+  it('drops empty fields and returns undefined when nothing is left', async () => {
     expect(compactDns(undefined)).toBeUndefined();
     expect(compactDns({})).toBeUndefined();
     expect(compactDns({ nameservers: [], domain: '', search: [], options: [] })).toBeUndefined();

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@
 
 #include "modules.h"
 
-/* Each plugin's code is its own set of bytecode modules (plugins/standalone.ts, bundled per plugin
+/* Each plugin's code is its own set of bytecode modules (plugins/main.ts, bundled per plugin
  * with the code split at its lazy imports); its entry module is "<plugin>/standalone.mjs". */
 static const struct cni_module *find_module(const char *name) {
     for (size_t i = 0; i < cni_modules_count; i++)
@@ -117,6 +118,46 @@ FN(pread) { INT(0, fd); BUF(1, buf); INT(2, len); INT(3, off); FITS(len, buf); R
 FN(write) { INT(0, fd); BUF(1, buf); INT(2, len); FITS(len, buf); RET(write((int)fd, buf, (size_t)len)); }
 FN(fdatasync) { INT(0, fd); RET(fdatasync((int)fd)); }
 FN(ftruncate) { INT(0, fd); INT(1, len); RET(ftruncate((int)fd, (off_t)len)); }
+
+/* fdatasync(2) on a thread of its own, so JavaScript runs on while the disk flushes (host-local
+ * writes its leases before it loads the rest of its code, lib/platform/fs.ts fdatasync). Returns
+ * the read end of a pipe that becomes readable, carrying the call's errno (0: done) as an int, when
+ * the flush has ended; -1 when no thread could be started. The caller keeps `fd` open until then. */
+struct flush_job {
+    int fd, done;
+};
+static void *flush_thread(void *arg) {
+    struct flush_job job = *(struct flush_job *)arg;
+    free(arg);
+    int err = fdatasync(job.fd) == 0 ? 0 : errno;
+    if (write(job.done, &err, sizeof err) < 0) { /* the reader is gone: nothing to tell */ }
+    close(job.done);
+    return NULL;
+}
+FN(fdatasyncStart) {
+    INT(0, fd);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) RET(-1);
+    struct flush_job *job = malloc(sizeof *job);
+    pthread_attr_t attr;
+    pthread_t thread;
+    int rc = job ? pthread_attr_init(&attr) : ENOMEM;
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024); /* it only calls fdatasync and write */
+        *job = (struct flush_job){(int)fd, p[1]};
+        rc = pthread_create(&thread, &attr, flush_thread, job);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        free(job);
+        close(p[0]);
+        close(p[1]);
+        errno = rc;
+        RET(-1);
+    }
+    RET(p[0]);
+}
 FN(fstat) {
     INT(0, fd);
     BUF(1, buf);
@@ -425,7 +466,8 @@ FN(exit) {
 
 static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("open", 3, h_open), JS_CFUNC_DEF("close", 1, h_close), JS_CFUNC_DEF("read", 3, h_read),
-    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
+    JS_CFUNC_DEF("pread", 4, h_pread), JS_CFUNC_DEF("write", 3, h_write), JS_CFUNC_DEF("fdatasync", 1, h_fdatasync),
+    JS_CFUNC_DEF("fdatasyncStart", 1, h_fdatasyncStart), JS_CFUNC_DEF("ftruncate", 2, h_ftruncate),
     JS_CFUNC_DEF("fstat", 2, h_fstat), JS_CFUNC_DEF("stat", 2, h_stat), JS_CFUNC_DEF("lstat", 2, h_lstat),
     JS_CFUNC_DEF("statfs", 2, h_statfs), JS_CFUNC_DEF("readlink", 3, h_readlink), JS_CFUNC_DEF("realpath", 2, h_realpath),
     JS_CFUNC_DEF("access", 2, h_access), JS_CFUNC_DEF("mkdir", 2, h_mkdir), JS_CFUNC_DEF("readdir", 1, h_readdir),

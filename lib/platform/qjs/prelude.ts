@@ -18,6 +18,8 @@ export interface Host extends Libc {
   environ(): Record<string, string>;
   exit(code: number): never;
   spawn?: HostSpawn;
+  /** fdatasync(2) off the JavaScript thread (below): resolves with its errno, 0 when the data is on disk. */
+  fdatasyncAsync?: (fd: number) => Promise<number>;
 }
 
 export interface SpawnResult {
@@ -184,3 +186,18 @@ const spawn: HostSpawn = async (file, args, opts) => {
   return { code: signalled ? 128 : (status >> 8) & 0xff, stdout, stderr };
 };
 host.spawn = spawn;
+
+/** host.c's fdatasyncStart, awaited through the event loop; a flush that could not start runs in line. */
+host.fdatasyncAsync = (fd) => {
+  const done = host.fdatasyncStart(fd);
+  if (done < 0) return Promise.resolve(host.fdatasync(fd) < 0 ? host.errno() : 0);
+  return new Promise((resolve) => {
+    os.setReadHandler(done, () => {
+      const result = new Int32Array(1);
+      const n = os.read(done, result.buffer, 0, 4);
+      os.setReadHandler(done, null);
+      os.close(done);
+      resolve(n === 4 ? result[0]! : 5 /* EIO: the thread ended without a word */);
+    });
+  });
+};

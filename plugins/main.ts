@@ -1,14 +1,22 @@
-// Entry of the standalone executable (scripts/build-standalone.mjs). It is bundled and compiled to
-// bytecode once per plugin, with CNI_TS_PLUGIN defined as that plugin's name, so each bytecode
-// holds only the code its plugin runs: lib/platform/qjs/host.c picks one by the name the executable was
-// invoked by and never reads the others (reading bytecode is most of a QuickJS start-up).
-// The runtime surface QuickJS lacks (lib/platform/qjs/prelude.ts) is evaluated by host.c before this.
+// Entry of every plugin executable, bundled once per plugin with CNI_TS_PLUGIN defined as its name
+// (scripts/build.mjs), so each holds only the code its plugin runs. Each command loads what it
+// uses when it runs (below): VERSION nothing beyond this module's imports, DEL and STATUS modules of
+// their own. In the standalone executable (scripts/build-standalone.mjs) every lazy import is a
+// bytecode module read on first import (lib/platform/qjs/host.c picks a plugin's by the name the
+// executable was invoked by; reading bytecode is most of a QuickJS start-up), after the runtime
+// surface QuickJS lacks (lib/platform/qjs/prelude.ts). In a Node bundle a lazily imported module's
+// code runs only on first import, and execa, ip-num and zod with it.
 
 import { registerInProcessPlugin } from '../lib/cni/delegate.ts';
 import type { Plugin } from '../lib/cni/dispatch.ts';
 import { main } from '../lib/cni/stdio.ts';
 
 declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp' | 'portmap' | 'loopback';
+
+// The chunks are compiled without debug info, which takes away the file name QuickJS resolves a
+// dynamic import() against: the build routes their import() calls through this one, made in this
+// module, whose name they resolve against (scripts/build-standalone.mjs).
+(globalThis as { __cniImport?: (specifier: string) => Promise<unknown> }).__cniImport = (specifier) => import(specifier);
 
 const hostLocal = (): Promise<Plugin> => import('../ipam/host-local.ts').then((m) => m.hostLocal);
 // bridge and ptp delegate IPAM; when CNI_PATH's host-local is this executable, it runs in-process.
@@ -26,6 +34,19 @@ const load: () => Promise<Plugin> =
         : CNI_TS_PLUGIN === 'loopback'
           ? () => import('./loopback/plugin.ts').then((m) => m.loopback)
           : hostLocal;
+
+// DEL, which needs no address arithmetic, has a module of its own (host-local's DEL is in its
+// main module, which loads its ADD/CHECK/STATUS code itself; loopback is one small module).
+const loadDel: () => Promise<Plugin['del']> =
+  CNI_TS_PLUGIN === 'bridge'
+    ? () => import('./bridge/del.ts').then((m) => m.del)
+    : CNI_TS_PLUGIN === 'ptp'
+      ? () => import('./ptp/del.ts').then((m) => m.del)
+      : CNI_TS_PLUGIN === 'portmap'
+        ? () => import('./portmap/del.ts').then((m) => m.del)
+        : CNI_TS_PLUGIN === 'loopback'
+          ? () => import('./loopback/plugin.ts').then((m) => m.loopback.del)
+          : () => hostLocal().then((p) => p.del);
 
 // STATUS, which a runtime polls every few seconds, has a module of its own.
 const loadStatus: () => Promise<Plugin['status']> =
@@ -49,7 +70,7 @@ function lazy(name: string, entersNetns: boolean, readsCniArgs: boolean): Plugin
     entersNetns,
     readsCniArgs,
     add: async (req) => (await load()).add(req),
-    del: async (req) => (await load()).del(req),
+    del: async (req) => (await loadDel())(req),
     check: async (req) => (await load()).check(req),
     gc: async (req) => (await load()).gc(req),
     status: async (req) => (await loadStatus())(req),
