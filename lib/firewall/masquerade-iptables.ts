@@ -235,9 +235,21 @@ export async function applyNat(family: Family, lines: string[], what: string): P
  * One family's nat table brought to what `plan` wants. `required`: an unusable iptables is an
  * error (setup), or means there is nothing of ours to remove (teardown, GC).
  */
-export function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+export function reconcile(
+  family: Family,
+  what: string,
+  plan: (state: NatState) => string[],
+  required: boolean,
+  /** A state just read, planned from first (a retry reads again). */
+  initial?: NatState,
+): Promise<void> {
+  let first = initial;
   return readPlanApply({
-    read: () => readNat(family),
+    read: async () => {
+      const state = first ?? (await readNat(family));
+      first = undefined;
+      return state;
+    },
     plan: (state) => {
       if (state) return plan(state);
       if (required) throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].save} is not usable on this host`);

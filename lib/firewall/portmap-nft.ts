@@ -23,25 +23,22 @@
 // the chains it judges (of the three that hold a rule per pod, only the attachment's rules, picked
 // by their comment on the dump's bytes) and writes one transaction, or nothing. Conditions are free
 // nft text, which only nft can parse: an ADD with conditions runs `nft` (saying so on stderr).
+// This module is the layout, reading rules, plans without addresses, DEL and GC; what ADD and CHECK
+// want for the pod's addresses is in portmap-nft-setup.ts, loaded for ADD and CHECK only.
 import { formatAddress } from '../kernel/netlink-codec.ts';
-import { bitsOf, type Family, formatIP, ipBytes, parseIP, parseIPOrCidr } from '../net/address.ts';
-import { warn } from '../platform/output.ts';
+import type { Family } from '../net/address.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
 import { type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
 import {
   addChain,
   addRule,
-  addressMatch,
   addTable,
   type BaseChainSpec,
   CMP_OP,
   deleteRule,
-  dnatTo,
-  dportIs,
   type Expr,
   FIB_FLAG,
   FIB_RESULT,
-  fibDaddrLocal,
   flushChain,
   L4PROTO,
   META_KEY,
@@ -53,27 +50,26 @@ import {
   REG2,
   RTN,
   type TableRef,
-  verdict,
 } from './nftables/codec.ts';
 import { chainExists, listRules, available as netlinkAvailable, netlinkOrNft, transact } from './nftables/netlink.ts';
-import { FAMILIES, familiesOf, type HostportWant, joinHostPort, mappingsOf, podNetwork } from './portmap-want.ts';
+import { FAMILIES, type HostportWant, joinHostPort } from './portmap-want.ts';
 
 export const TABLE = 'cni_hostport';
 const TABLE_COMMENT = 'CNI portmap plugin';
 /** Chains that hold per-attachment rules (a rule per pod and host port: never read whole). */
 const ATTACHMENT_CHAINS = ['hostports', 'hostip_hostports', 'masquerading'] as const;
-const HOOKS = ['prerouting', 'output'] as const;
+export const HOOKS = ['prerouting', 'output'] as const;
 /** Chains of a rule or two, read whole to see whether they are what an ADD wants. */
-type SmallChain = 'hostports_all' | (typeof HOOKS)[number];
+export type SmallChain = 'hostports_all' | (typeof HOOKS)[number];
 const SMALL_CHAINS: readonly SmallChain[] = ['hostports_all', ...HOOKS];
-const BASE_CHAINS: Record<'prerouting' | 'output' | 'masquerading', BaseChainSpec> = {
+export const BASE_CHAINS: Record<'prerouting' | 'output' | 'masquerading', BaseChainSpec> = {
   prerouting: { type: 'nat', hook: 'prerouting', priority: -100 },
   output: { type: 'nat', hook: 'output', priority: -100 },
   masquerading: { type: 'nat', hook: 'postrouting', priority: 100 },
 };
 
 export const nftFamily = (f: Family): 'ip' | 'ip6' => (f === 4 ? 'ip' : 'ip6');
-const tableOf = (f: Family): string => `${nftFamily(f)} ${TABLE}`;
+export const tableOf = (f: Family): string => `${nftFamily(f)} ${TABLE}`;
 const refOf = (f: Family): TableRef => ({ family: nftFamily(f), table: TABLE });
 
 // ---------------------------------------------------------------- rules (pure)
@@ -111,7 +107,7 @@ export function sameFacts(a: RuleFacts, b: RuleFacts): boolean {
   );
 }
 
-const sameList = (rules: readonly RuleFacts[], wanted: readonly RuleFacts[]): boolean =>
+export const sameList = (rules: readonly RuleFacts[], wanted: readonly RuleFacts[]): boolean =>
   rules.length === wanted.length && rules.every((r, i) => sameFacts(r, wanted[i]!));
 
 /** A rule as nft text, its matches in the order nft prints them. */
@@ -126,29 +122,6 @@ export function ruleText(family: Family, r: RuleFacts): string {
   if (r.masquerade) parts.push('masquerade');
   if (r.jump !== undefined) parts.push(`jump ${r.jump}`);
   return parts.join(' ');
-}
-
-function addressExprs(family: Family, field: 'saddr' | 'daddr', text: string): Expr[] {
-  const p = parseIPOrCidr(text);
-  if (!p || p.ip.family !== family) throw new Error(`not an IPv${family} address or network: ${text}`);
-  return addressMatch(family, field, 'eq', ipBytes(p.ip), p.prefix ?? bitsOf(family));
-}
-
-/** The same rule as nf_tables expressions, in nft's linearisation (the order of `ruleText`). */
-export function ruleExprs(family: Family, r: RuleFacts): Expr[] {
-  const exprs: Expr[] = [];
-  if (r.saddr !== undefined) exprs.push(...addressExprs(family, 'saddr', r.saddr));
-  if (r.daddr !== undefined) exprs.push(...addressExprs(family, 'daddr', r.daddr));
-  if (r.protocol !== undefined) exprs.push(...dportIs(r.protocol as keyof typeof L4PROTO, r.dport ?? 0));
-  if (r.fibLocal) exprs.push(...fibDaddrLocal());
-  if (r.dnat) {
-    const to = parseIP(r.dnat.addr ?? '');
-    if (!to || to.family !== family) throw new Error(`not an IPv${family} address: ${r.dnat.addr}`);
-    exprs.push(...dnatTo(family, ipBytes(to), r.dnat.port ?? 0));
-  }
-  if (r.masquerade) exprs.push({ kind: 'masq' });
-  if (r.jump !== undefined) exprs.push(verdict('jump', r.jump));
-  return exprs;
 }
 
 const matchValue = (right: unknown): string | number | undefined => {
@@ -282,35 +255,14 @@ export function exprFacts(family: Family, exprs: readonly Expr[]): RuleFacts {
   return facts;
 }
 
-const DISPATCH: RuleFacts[] = [{ jump: 'hostip_hostports' }, { jump: 'hostports' }];
-const HOOK_JUMP: RuleFacts = { fibLocal: true, jump: 'hostports_all' };
+export const DISPATCH: RuleFacts[] = [{ jump: 'hostip_hostports' }, { jump: 'hostports' }];
+export const HOOK_JUMP: RuleFacts = { fibLocal: true, jump: 'hostports_all' };
 
 /** A rule of the attachment, where it goes. */
 export interface PlacedRule {
   family: Family;
   chain: string;
   facts: RuleFacts;
-}
-
-/** The attachment's rules, in the order they are written: per family, the DNATs, then the masquerades. */
-export function attachmentRules(want: HostportWant): PlacedRule[] {
-  const rules: PlacedRule[] = [];
-  for (const f of familiesOf(want)) {
-    const pod = want.pod[f]!;
-    const podIP = formatIP(pod.ip);
-    for (const m of mappingsOf(want, f)) {
-      const facts: RuleFacts = { protocol: m.protocol, dport: m.hostPort, dnat: { addr: podIP, port: m.containerPort } };
-      if (m.hostIP) facts.daddr = m.hostIP;
-      rules.push({ family: f, chain: 'hostports', facts });
-    }
-    if (want.snat) {
-      const source = want.masqAll ? (f === 4 ? '0.0.0.0/0' : '::/0') : podNetwork(pod);
-      rules.push({ family: f, chain: 'masquerading', facts: { saddr: source, daddr: podIP, masquerade: true } });
-      if (f === 4 && !want.masqAll)
-        rules.push({ family: f, chain: 'masquerading', facts: { saddr: '127.0.0.1', daddr: podIP, masquerade: true } });
-    }
-  }
-  return rules;
 }
 
 // ---------------------------------------------------------------- state, as either build reads it (pure)
@@ -355,86 +307,13 @@ export type Step =
   | { op: 'rule'; family: Family; chain: string; facts: RuleFacts; conditions?: string[]; comment?: string }
   | { op: 'delete'; family: Family; chain: string; handle: number };
 
-const deletions = (views: Views): Step[] =>
+export const deletions = (views: Views): Step[] =>
   FAMILIES.flatMap((f) => views[f].mine.map((r): Step => ({ op: 'delete', family: f, chain: r.chain, handle: r.handle })));
-
-/**
- * What an ADD changes: the tables and chains where missing; hostports_all and the hook chains
- * where they are not what this ADD wants (with conditions, always: the newest ADD's conditions
- * apply to all, as in the reference); and the attachment's rules, unless they are already exactly
- * what it wants — else its old ones (in either family) deleted and the wanted ones added. Null
- * when nothing differs: a transaction that changes nothing still costs the kernel a grace period.
- */
-export function planSetup(containerID: string, want: HostportWant, views: Views): Step[] | null {
-  const steps: Step[] = [];
-  for (const family of familiesOf(want)) {
-    const v = views[family];
-    const has = (c: string) => v.chains.has(c);
-    const rewrite = (chain: SmallChain, rules: RuleFacts[], conditions: string[] = []) => {
-      if (!conditions.length && sameList(v.small[chain], rules)) return;
-      if (has(chain)) steps.push({ op: 'flush', family, chain });
-      for (const facts of rules) steps.push({ op: 'rule', family, chain, facts, ...(conditions.length ? { conditions } : {}) });
-    };
-    if (!v.chains.size) steps.push({ op: 'table', family });
-    for (const chain of ['hostports', 'hostip_hostports', 'hostports_all']) if (!has(chain)) steps.push({ op: 'chain', family, chain });
-    rewrite('hostports_all', DISPATCH);
-    for (const hook of HOOKS) {
-      if (!has(hook)) steps.push({ op: 'chain', family, chain: hook, base: BASE_CHAINS[hook] });
-      rewrite(hook, [HOOK_JUMP], want.conditions[family]);
-    }
-    if (want.snat && !has('masquerading')) steps.push({ op: 'chain', family, chain: 'masquerading', base: BASE_CHAINS.masquerading });
-  }
-  const wanted = attachmentRules(want);
-  const current = FAMILIES.flatMap((f) => views[f].mine.map((r) => ({ family: f, ...r })));
-  const unchanged =
-    current.length === wanted.length &&
-    current.every((r, i) => r.family === wanted[i]!.family && r.chain === wanted[i]!.chain && sameFacts(r.facts, wanted[i]!.facts));
-  if (!unchanged) {
-    steps.push(...deletions(views));
-    for (const r of wanted) steps.push({ op: 'rule', ...r, comment: containerID });
-  }
-  return steps.length ? steps : null;
-}
 
 /** What a DEL changes: the attachment's rules deleted (tables and chains stay); null when it has none. */
 export function planTeardown(views: Views): Step[] | null {
   const steps = deletions(views);
   return steps.length ? steps : null;
-}
-
-/** What CHECK misses (empty = all there): the hook chains' jumps, and every rule of the attachment. */
-export function missingRules(want: HostportWant, views: Views): string[] {
-  const missing: string[] = [];
-  for (const f of familiesOf(want)) {
-    const t = tableOf(f);
-    const v = views[f];
-    if (!v.chains.size) {
-      missing.push(`nftables table ${t}`);
-      continue;
-    }
-    for (const hook of HOOKS) {
-      // Conditions may stand in front of the jump.
-      if (!v.small[hook].some((r) => r.fibLocal && r.jump === 'hostports_all')) {
-        missing.push(`nftables rule "${ruleText(f, HOOK_JUMP)}" in ${t} ${hook}`);
-      }
-    }
-    if (!v.small.hostports_all.some((r) => r.jump === 'hostports')) missing.push(`nftables rule "jump hostports" in ${t} hostports_all`);
-    const mine = (chain: string) => v.mine.filter((r) => r.chain === chain).map((r) => r.facts);
-    const dnats = mine('hostports');
-    for (const r of attachmentRules(want).filter((x) => x.family === f && x.chain === 'hostports')) {
-      if (!dnats.some((d) => sameFacts(d, r.facts))) missing.push(`nftables rule "${ruleText(f, r.facts)}" in ${t} hostports`);
-    }
-    if (want.snat) {
-      // Any hairpin source is accepted: the reference's is the pod's own address.
-      const podIP = formatIP(want.pod[f]!.ip);
-      const masq = mine('masquerading').filter((r) => r.masquerade && r.daddr === podIP && !r.other);
-      if (!masq.some((r) => r.saddr !== '127.0.0.1')) missing.push(`nftables hairpin masquerade rule for ${podIP} in ${t} masquerading`);
-      if (f === 4 && !want.masqAll && !masq.some((r) => r.saddr === '127.0.0.1')) {
-        missing.push(`nftables localhost masquerade rule for ${podIP} in ${t} masquerading`);
-      }
-    }
-  }
-  return missing;
 }
 
 // ---------------------------------------------------------------- writing a plan (pure)
@@ -462,10 +341,17 @@ function stepLine(s: Step): string {
   }
 }
 
-/** The same plan as nf_tables messages (conditions, being nft text, cannot be: the caller runs nft for them). */
-export const stepsMessages = (steps: readonly Step[]): NfMessage[] => steps.map(stepMessage);
+/** How a rule's facts become expressions: ADD's module brings it (it parses addresses); a DEL writes no rules. */
+export type RuleEncoder = (family: Family, facts: RuleFacts) => Expr[];
+const noRules: RuleEncoder = () => {
+  throw new Error('no rule encoder: this plan was not expected to add rules');
+};
 
-function stepMessage(s: Step): NfMessage {
+/** The same plan as nf_tables messages (conditions, being nft text, cannot be: the caller runs nft for them). */
+export const stepsMessages = (steps: readonly Step[], encode: RuleEncoder = noRules): NfMessage[] =>
+  steps.map((s) => stepMessage(s, encode));
+
+function stepMessage(s: Step, encode: RuleEncoder): NfMessage {
   const ref = refOf(s.family);
   switch (s.op) {
     case 'table':
@@ -476,7 +362,7 @@ function stepMessage(s: Step): NfMessage {
       return flushChain(ref, s.chain);
     case 'rule':
       if (s.conditions?.length) throw new Error('nftables conditions are nft text: not encodable');
-      return addRule(ref, s.chain, ruleExprs(s.family, s.facts), s.comment);
+      return addRule(ref, s.chain, encode(s.family, s.facts), s.comment);
     case 'delete':
       return deleteRule(ref, s.chain, s.handle);
   }
@@ -511,7 +397,7 @@ function readViewViaNetlink(family: Family, containerID: string, whole: boolean)
 }
 
 /** Views of both families; the small chains only of `families` (the ones an ADD or CHECK writes or judges). */
-const readViewsViaNetlink = async (containerID: string, families: readonly Family[]): Promise<Views> => ({
+export const readViewsViaNetlink = async (containerID: string, families: readonly Family[]): Promise<Views> => ({
   4: readViewViaNetlink(4, containerID, families.includes(4)),
   6: readViewViaNetlink(6, containerID, families.includes(6)),
 });
@@ -530,13 +416,19 @@ function surelyEmpty(f: Family): boolean {
 }
 
 /** Both tables through `nft -j list table …`; one that surely holds nothing of any attachment is not listed. */
-async function readViewsViaNft(containerID: string): Promise<Views> {
+export async function readViewsViaNft(containerID: string): Promise<Views> {
   const [v4, v6] = await Promise.all(FAMILIES.map((f) => (surelyEmpty(f) ? null : nftList(['table', nftFamily(f), TABLE]))));
   return { 4: viewOfJson(v4 ?? null, containerID), 6: viewOfJson(v6 ?? null, containerID) };
 }
 
 /** Read, plan, write one transaction (nothing when the plan is null); again when a concurrent change got in between. */
-function change(what: string, containerID: string, families: readonly Family[], plan: (views: Views) => Step[] | null): Promise<void> {
+export function change(
+  what: string,
+  containerID: string,
+  families: readonly Family[],
+  plan: (views: Views) => Step[] | null,
+  encode?: RuleEncoder,
+): Promise<void> {
   const viaNft = () =>
     readPlanApply({ read: () => readViewsViaNft(containerID), plan, apply: (steps) => nftApply(what, stepsScript(steps)) });
   return netlinkOrNft(
@@ -545,36 +437,18 @@ function change(what: string, containerID: string, families: readonly Family[], 
       readPlanApply({
         read: () => readViewsViaNetlink(containerID, families),
         plan,
-        apply: async (steps) => transact(what, stepsMessages(steps)),
+        apply: async (steps) => transact(what, stepsMessages(steps, encode)),
       }),
     viaNft,
   );
 }
 
-const hasConditions = (want: HostportWant): boolean => familiesOf(want).some((f) => want.conditions[f].length > 0);
-
 /**
- * The nftables driver. GC removes nothing: the reference's layout records only the container ID
- * with each rule, not the network, and one node's networks share these tables, so a rule cannot be
- * told to belong to the network being collected.
+ * The nftables driver's DEL and GC. GC removes nothing: the reference's layout records only the
+ * container ID with each rule, not the network, and one node's networks share these tables, so a
+ * rule cannot be told to belong to the network being collected.
  */
-export const nftHostports: FirewallDriver<HostportWant> = {
-  setup: ({ containerID }, want) => {
-    const plan = (views: Views) => planSetup(containerID, want, views);
-    if (!hasConditions(want)) return change('portmap setup', containerID, familiesOf(want), plan);
-    if (netlinkAvailable()) warn('cni-ts: portmap conditions are nft text; using nft');
-    return readPlanApply({
-      read: () => readViewsViaNft(containerID),
-      plan,
-      apply: (steps) => nftApply('portmap setup', stepsScript(steps)),
-    });
-  },
+export const nftHostportsRemoval: Pick<FirewallDriver<HostportWant>, 'teardown' | 'gc'> = {
   teardown: ({ containerID }) => change('portmap teardown', containerID, [], planTeardown),
   gc: async () => undefined,
-  missing: ({ containerID }, want) =>
-    netlinkOrNft(
-      'portmap check',
-      async () => missingRules(want, await readViewsViaNetlink(containerID, familiesOf(want))),
-      async () => missingRules(want, await readViewsViaNft(containerID)),
-    ),
 };

@@ -31,14 +31,8 @@ import {
   udataComment,
   verdict,
 } from '../../lib/firewall/nftables/codec.ts';
-import {
-  exprFacts,
-  planSetup as planHostports,
-  stepsMessages,
-  stepsScript,
-  type Views,
-  viewOfJson,
-} from '../../lib/firewall/portmap-nft.ts';
+import { exprFacts, stepsMessages, stepsScript, type Views, viewOfJson } from '../../lib/firewall/portmap-nft.ts';
+import { planSetup as planHostports, ruleExprs } from '../../lib/firewall/portmap-nft-setup.ts';
 import type { HostportWant } from '../../lib/firewall/portmap-want.ts';
 import { freshSetupMessages } from '../../lib/firewall/spoofcheck.ts';
 import { attrBytes } from '../../lib/kernel/netlink-codec.ts';
@@ -66,7 +60,7 @@ const NO_TABLES: Views = { 4: viewOfJson(null, 'c0ffee'), 6: viewOfJson(null, 'c
 const listed = (name: string) => JSON.parse(fixture(name)).nftables;
 /** The plan of a portmap ADD, as nf_tables messages. */
 const hostportBatch = (want: HostportWant, views: Views) =>
-  hex(encodeBatch(stepsMessages(planHostports('c0ffee', want, views)!), 0, false));
+  hex(encodeBatch(stepsMessages(planHostports('c0ffee', want, views)!, ruleExprs), 0, false));
 
 describe('nf_tables messages match nft byte for byte', () => {
   it('masquerade setup (table, chains, postrouting rebuild, one rule per address)', () => {

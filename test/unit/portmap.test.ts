@@ -7,30 +7,25 @@ import { deleteRequest, dumpRequest, isStaleUdp, parseEntry } from '../../lib/fi
 import { parseNatSave } from '../../lib/firewall/masquerade-iptables.ts';
 import type { NftObject, NftRule } from '../../lib/firewall/nft.ts';
 import {
-  checkedRules,
   dnatChainName,
   entryComment,
-  freshSetupLines,
   legacySnatChainName,
   parseEntryComment,
   planGc,
-  planSetup,
   planTeardown,
   restoreArg,
-  sharedChecks,
 } from '../../lib/firewall/portmap-iptables.ts';
+import { checkedRules, freshSetupLines, planSetup, sharedChecks } from '../../lib/firewall/portmap-iptables-setup.ts';
 import {
   exprFacts,
-  missingRules,
-  planSetup as planNftSetup,
   planTeardown as planNftTeardown,
-  ruleExprs,
   ruleFacts,
   ruleText,
   stepsScript,
   type Views,
   viewOfJson,
 } from '../../lib/firewall/portmap-nft.ts';
+import { missingRules, planSetup as planNftSetup, ruleExprs } from '../../lib/firewall/portmap-nft-setup.ts';
 import type { HostportWant } from '../../lib/firewall/portmap-want.ts';
 import { splitMessages } from '../../lib/kernel/netlink-codec.ts';
 import { parseCidr } from '../../lib/net/address.ts';
