@@ -22,16 +22,7 @@ import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
-import {
-  deleteChain,
-  deleteRule,
-  flushChain,
-  jumpTarget,
-  mayJumpTo,
-  type NfMessage,
-  type NfRule,
-  type TableRef,
-} from './nftables/codec.ts';
+import { deleteChain, deleteRule, flushChain, jumpTarget, type NfMessage, type NfRule, type TableRef } from './nftables/codec.ts';
 import { chainExists, listRules, available as netlinkAvailable, netlinkOrNft, transact } from './nftables/netlink.ts';
 
 export const FAMILIES: readonly Family[] = [4, 6];
@@ -138,12 +129,12 @@ export function parseNatSave(text: string): NatState {
 
 export const restoreInput = (lines: string[]): string => `*nat\n${lines.join('\n')}\nCOMMIT\n`;
 
-/** The `-A POSTROUTING … -j <chain>` lines of an `iptables -S POSTROUTING` listing. */
-export function jumpsIn(listing: string, chain: string): string[] {
+/** The `-A <from> … -j <chain>` lines of an `iptables -S <from>` listing. */
+export function jumpsIn(listing: string, chain: string, from = 'POSTROUTING'): string[] {
   return listing
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.startsWith('-A POSTROUTING ') && splitArgs(l).at(-1) === chain && splitArgs(l).at(-2) === '-j');
+    .filter((l) => l.startsWith(`-A ${from} `) && splitArgs(l).at(-1) === chain && splitArgs(l).at(-2) === '-j');
 }
 
 /**
@@ -208,11 +199,17 @@ export async function readNat(family: Family): Promise<NatState | undefined> {
   return parseNatSave(r.stdout);
 }
 
-/** `iptables -S POSTROUTING` of the nat table; undefined when that family's iptables is unusable. */
-async function listPostrouting(family: Family): Promise<string | undefined> {
-  const r = await run(TOOLS[family].cmd, ['-w', LOCK_WAIT, '-t', 'nat', '-S', 'POSTROUTING']);
+/** A chain that is not there, as `iptables -S <chain>` says it (iptables-nft's wording included). */
+const NO_CHAIN = /No chain\/target\/match|does not exist|incompatible, use 'nft'/i;
+
+/**
+ * `iptables -S <chain>` of the nat table: that one chain's rules (iptables-nft reads only it);
+ * undefined when that family's iptables is unusable or the chain does not exist.
+ */
+export async function listChain(family: Family, chain: string): Promise<string | undefined> {
+  const r = await run(TOOLS[family].cmd, ['-w', LOCK_WAIT, '-t', 'nat', '-S', chain]);
   if (r.code !== 0) {
-    if (r.code === 127 || UNUSABLE.test(r.stderr)) return undefined;
+    if (r.code === 127 || UNUSABLE.test(r.stderr) || NO_CHAIN.test(r.stderr)) return undefined;
     throw new CniError(ErrorCode.FirewallFailed, `${TOOLS[family].cmd}: ${r.stderr.trim().slice(0, 300)}`);
   }
   return r.stdout;
@@ -238,9 +235,21 @@ export async function applyNat(family: Family, lines: string[], what: string): P
  * One family's nat table brought to what `plan` wants. `required`: an unusable iptables is an
  * error (setup), or means there is nothing of ours to remove (teardown, GC).
  */
-export function reconcile(family: Family, what: string, plan: (state: NatState) => string[], required: boolean): Promise<void> {
+export function reconcile(
+  family: Family,
+  what: string,
+  plan: (state: NatState) => string[],
+  required: boolean,
+  /** A state just read, planned from first (a retry reads again). */
+  initial?: NatState,
+): Promise<void> {
+  let first = initial;
   return readPlanApply({
-    read: () => readNat(family),
+    read: async () => {
+      const state = first ?? (await readNat(family));
+      first = undefined;
+      return state;
+    },
     plan: (state) => {
       if (state) return plan(state);
       if (required) throw new CniError(ErrorCode.FirewallFailed, `${what}: ${TOOLS[family].save} is not usable on this host`);
@@ -253,7 +262,7 @@ export function reconcile(family: Family, what: string, plan: (state: NatState) 
 /** DEL for one family with processes: list POSTROUTING, then one restore (nothing when nothing is there). */
 function teardownFamily(family: Family, chain: string): Promise<void> {
   return readPlanApply({
-    read: () => listPostrouting(family),
+    read: () => listChain(family, 'POSTROUTING'),
     plan: (listing) => (listing === undefined ? null : { jumps: jumpsIn(listing, chain) }),
     apply: async ({ jumps }) => {
       if (jumps.length) return applyNat(family, teardownLines(chain, jumps), 'masquerade teardown');
@@ -273,10 +282,7 @@ function teardownViaNetlink(chain: string): Promise<void> {
     read: async () =>
       FAMILIES.flatMap((f) => {
         const ref = TOOLS[f].nft;
-        const postrouting = listRules(ref, 'POSTROUTING', {
-          keep: (p) => mayJumpTo(p, chain),
-          needle: new TextEncoder().encode(`${chain}\0`),
-        });
+        const postrouting = listRules(ref, 'POSTROUTING', { jumpsTo: chain });
         return postrouting ? [{ ref, postrouting, chainExists: chainExists(ref, chain) }] : [];
       }),
     plan: (perFamily) => {

@@ -7,38 +7,46 @@
 //   CNI-DN-<21 hex of sha512(network + containerID)>   per attachment: per mapping, the hairpin and
 //       localhost mark rules and the DNAT; entered from CNI-HOSTPORT-DNAT by one multiport rule per
 //       protocol (15 ports each) commented `dnat name: "<net>" id: "<id>"`.
-// Every change is one `iptables-restore -w --noflush` per family touching only the attachment's
-// chain, its entry rules and (the first time on a node) the shared chains; it is planned from one
-// `iptables-save -t nat` read. The shared chains are created with `-N`, which fails the whole
-// transaction when a concurrent ADD created them first: it is then read, planned and applied again,
-// so two first ADDs never flush each other's entry rules. DEL and GC find an attachment by its
-// chain name (network + container ID), never by addresses; the shared chains are never removed.
-import { bitsOf, type Family, formatIP } from '../net/address.ts';
-import { run } from '../platform/exec.ts';
+// Each call touches only the attachment's chain and its entry rules, so its cost does not grow
+// with the pods on the node (see the README's node-scale benchmark):
+//   ADD   one `iptables-restore -w --noflush` per family that creates the attachment's chain with
+//         `-N` (a re-ADD is told by its failure), fills it and appends the entry rules, once the
+//         shared chains are known to be in place: checked over netlink in the standalone build with
+//         iptables-nft (their jumps and the masquerade mark; no process), by `-C` lines in the same
+//         restore otherwise. When any of that fails (a bare node, a re-ADD, a shared rule someone
+//         removed) the nat table is read (`iptables-save -t nat`) and exactly what is missing is
+//         written. The shared chains are created with `-N` (a `:` declaration would flush other
+//         pods' entry rules), by one ADD at a time holding a lock file: iptables-nft lets two
+//         concurrent restores `-N` the same chain, and both would append the shared rules.
+//   DEL   with iptables-nft in the standalone build: one nf_tables transaction over netlink for
+//         both families (the entry rules found among CNI-HOSTPORT-DNAT's by their jump, on the
+//         dump's bytes; the chain flushed and deleted). Otherwise `iptables -S` of CNI-HOSTPORT-DNAT
+//         and of the attachment's chain (one chain each) and one restore per family, none when
+//         nothing is there. The legacy CNI-SN chain of old versions, if there, makes DEL read the
+//         whole table, as any unexpected state does.
+//   CHECK and GC read the nat table: they must see every rule they judge.
+// DEL and GC find an attachment by its chain name (network + container ID), never by addresses;
+// the shared chains are never removed. Every command waits for the xtables lock at most LOCK_WAIT.
+// This module is names, rules without addresses, DEL and GC; ADD's and CHECK's rules for the pod's
+// addresses are in portmap-iptables-setup.ts, loaded for ADD and CHECK only (no address code on DEL).
+import type { Family } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
 import { iptablesIsNft } from './backend.ts';
-import type { AttachmentKey, FirewallDriver } from './driver.ts';
+import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import {
-  LOCK_WAIT,
+  applyNat,
+  jumpsIn,
+  listChain,
   type NatState,
   planRemoveChain,
-  readNat,
+  RestoreError,
   reconcile,
-  restoreInput,
-  type SavedRule,
   TOOLS,
+  teardownLines,
 } from './masquerade-iptables.ts';
-import { chainExists, available as nfNetlinkAvailable } from './nftables/netlink.ts';
-import {
-  FAMILIES,
-  familiesOf,
-  type HostportWant,
-  hexMark,
-  joinHostPort,
-  mappingsOf,
-  type PortMapping,
-  podNetwork,
-} from './portmap-want.ts';
+import { deleteChain, deleteRule, flushChain, jumpTarget, type NfMessage } from './nftables/codec.ts';
+import { chainExists, listRules, NfError, netlinkOrNft, available as nfNetlinkAvailable, transact } from './nftables/netlink.ts';
+import { FAMILIES, type HostportWant, hexMark } from './portmap-want.ts';
 
 export const DNAT_CHAIN = 'CNI-HOSTPORT-DNAT';
 export const SETMARK_CHAIN = 'CNI-HOSTPORT-SETMARK';
@@ -49,7 +57,6 @@ const SETMARK_COMMENT = 'CNI portfwd masquerade mark';
 const POSTROUTING_COMMENT = 'CNI portfwd requiring masquerade';
 /** iptables' comment match holds 255 bytes. */
 const COMMENT_MAX = 255;
-const BUILTIN = new Set(['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING']);
 
 // ---------------------------------------------------------------- names (pure)
 
@@ -90,7 +97,7 @@ export const restoreArg = (a: string): string => (/^[\w.:/,!+=@%[\]-]+$/.test(a)
 export const ruleLine = (op: '-A' | '-C' | '-I', r: Rule): string =>
   `${op} ${r.chain}${op === '-I' ? ' 1' : ''} ${r.args.map(restoreArg).join(' ')}`;
 
-const markArg = (mark: number): string => `${hexMark(mark)}/${hexMark(mark)}`;
+export const markArg = (mark: number): string => `${hexMark(mark)}/${hexMark(mark)}`;
 
 export const setmarkRule = (mark: number): Rule => ({
   chain: SETMARK_CHAIN,
@@ -104,7 +111,7 @@ export const hookJumps: Rule[] = ['PREROUTING', 'OUTPUT'].map((chain) => ({
   args: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', DNAT_CHAIN],
 }));
 
-const masqueradeWanted = (want: HostportWant): boolean => want.snat && !want.externalSetMarkChain;
+export const masqueradeWanted = (want: HostportWant): boolean => want.snat && !want.externalSetMarkChain;
 
 /**
  * The entry rules in CNI-HOSTPORT-DNAT: one per protocol (sorted) and 15 host ports, listing every
@@ -143,90 +150,7 @@ export function entryRules(network: string, containerID: string, family: Family,
   return rules;
 }
 
-/**
- * The attachment's chain: per mapping of this family, in order, the hairpin mark (source: the
- * pod's network, or everything with masqAll), the localhost mark (IPv4 without masqAll), the DNAT.
- * Written as iptables-save prints them.
- */
-export function dnatRules(network: string, containerID: string, family: Family, want: HostportWant): Rule[] {
-  const pod = want.pod[family];
-  if (!pod) return [];
-  const chain = dnatChainName(network, containerID);
-  const markChain = want.externalSetMarkChain ?? SETMARK_CHAIN;
-  const podIP = formatIP(pod.ip);
-  const rules: Rule[] = [];
-  const match = (m: PortMapping): string[] => [
-    ...(m.hostIP ? ['-d', `${m.hostIP}/${bitsOf(family)}`] : []),
-    '-p',
-    m.protocol,
-    '-m',
-    m.protocol,
-    '--dport',
-    String(m.hostPort),
-  ];
-  for (const m of mappingsOf(want, family)) {
-    if (want.snat) {
-      const hairpin = want.masqAll ? (family === 4 ? '0.0.0.0/0' : '::/0') : podNetwork(pod);
-      rules.push({ chain, args: ['-s', hairpin, ...match(m), '-j', markChain] });
-      if (family === 4 && !want.masqAll) rules.push({ chain, args: ['-s', '127.0.0.1/32', ...match(m), '-j', markChain] });
-    }
-    rules.push({ chain, args: [...match(m), '-j', 'DNAT', '--to-destination', joinHostPort(podIP, m.containerPort)] });
-  }
-  return rules;
-}
-
 // ---------------------------------------------------------------- plans (pure)
-// A plan is the list of iptables-restore lines between `*nat` and `COMMIT`.
-
-const hasRule = (state: NatState, chain: string, test: (r: SavedRule) => boolean): boolean =>
-  state.rules.some((r) => r.chain === chain && test(r));
-
-/** The shared chains and jumps this want needs and `state` lacks: `-N` lines first, then rules. */
-function planShared(want: HostportWant, state: NatState): { chains: string[]; rules: string[] } {
-  const chains: string[] = [];
-  const rules: string[] = [];
-  const ensureChain = (name: string) => {
-    if (!state.chains.has(name)) chains.push(`-N ${name}`);
-  };
-  if (masqueradeWanted(want)) {
-    const mark = markArg(want.mark);
-    ensureChain(SETMARK_CHAIN);
-    if (!hasRule(state, SETMARK_CHAIN, (r) => r.target === 'MARK' && r.line.includes(`--set-xmark ${mark}`))) {
-      rules.push(ruleLine('-A', setmarkRule(want.mark)));
-    }
-    ensureChain(MASQ_CHAIN);
-    if (!hasRule(state, MASQ_CHAIN, (r) => r.target === 'MASQUERADE' && r.line.includes(`--mark ${mark}`))) {
-      rules.push(ruleLine('-A', masqRule(want.mark)));
-    }
-    if (!hasRule(state, 'POSTROUTING', (r) => r.target === MASQ_CHAIN)) rules.push(ruleLine('-I', postroutingJump));
-  }
-  ensureChain(DNAT_CHAIN);
-  for (const jump of hookJumps) if (!hasRule(state, jump.chain, (r) => r.target === DNAT_CHAIN)) rules.push(ruleLine('-A', jump));
-  return { chains, rules };
-}
-
-/** Rules elsewhere that jump to `chain` (its entry rules), as `-D` lines. */
-const removeJumpsTo = (chain: string, state: NatState): string[] =>
-  state.rules.filter((r) => r.target === chain && r.chain !== chain).map((r) => `-D ${r.line.slice(3)}`);
-
-/**
- * Lines that make the attachment's state in one family exactly `want`: the shared chains where
- * missing, the attachment's chain declared (which creates it, or flushes it on a repeated ADD:
- * unlike the reference, which appends a second set of rules that never match), its old entry rules
- * removed, the new rules and entry rules appended.
- */
-export function planSetup(network: string, containerID: string, family: Family, want: HostportWant, state: NatState): string[] {
-  const chain = dnatChainName(network, containerID);
-  const shared = planShared(want, state);
-  return [
-    ...shared.chains,
-    `:${chain} - [0:0]`,
-    ...removeJumpsTo(chain, state),
-    ...shared.rules,
-    ...dnatRules(network, containerID, family, want).map((r) => ruleLine('-A', r)),
-    ...entryRules(network, containerID, family, want).map((r) => ruleLine('-A', r)),
-  ];
-}
 
 /** Lines removing the attachment's chain (and the legacy SNAT chain of old versions) with every jump to them. */
 export const planTeardown = (network: string, containerID: string, state: NatState): string[] => [
@@ -245,90 +169,87 @@ export function planGc(network: string, validIDs: ReadonlySet<string>, state: Na
   return [...stale].sort().flatMap((id) => planTeardown(network, id, state));
 }
 
-/** What CHECK verifies in one family, each with a readable name: shared chains and jumps, then the attachment's rules. */
-export function checkedRules(
-  network: string,
-  containerID: string,
-  family: Family,
-  want: HostportWant,
-): Array<{ what: string; rule: Rule }> {
-  const rules: Rule[] = [];
-  if (masqueradeWanted(want)) rules.push(setmarkRule(want.mark), masqRule(want.mark), postroutingJump);
-  rules.push(...hookJumps, ...dnatRules(network, containerID, family, want), ...entryRules(network, containerID, family, want));
-  const tool = family === 4 ? 'iptables' : 'ip6tables';
-  const withoutComment = (r: Rule): Rule => {
-    const at = r.args.indexOf('--comment');
-    return at < 2 ? r : { chain: r.chain, args: [...r.args.slice(0, at - 2), ...r.args.slice(at + 2)] };
-  };
-  return rules.map((rule) => ({ what: `${tool} rule "${ruleLine('-A', withoutComment(rule))}"`, rule }));
-}
-
 // ---------------------------------------------------------------- kernel (thin shell)
 
 /**
- * CHECK in one family: chains that do not exist are named once; every rule of the others is
- * tested with `-C` in one iptables-restore, so iptables itself compares (its own normal form of
- * user conditions included). A missing rule fails its line; it is recorded and the rest tested again.
+ * DEL in both families as one nf_tables transaction (iptables-nft's tables): the entry rules
+ * (CNI-HOSTPORT-DNAT's rules that jump to the chain; that chain is read only when the attachment's
+ * chain exists, which no pod without host ports has), then the chain. False when this cannot be
+ * done safely here — the legacy SNAT chain exists, or something else still jumps to the chain —
+ * and the caller does it with processes.
  */
-async function missingInFamily(family: Family, items: Array<{ what: string; rule: Rule }>): Promise<string[]> {
-  const state = await readNat(family);
-  if (!state) return [`${TOOLS[family].save} not usable`];
-  const absent = [...new Set(items.map((i) => i.rule.chain))].filter((c) => !BUILTIN.has(c) && !state.chains.has(c));
-  const missing = absent.map((c) => `${family === 4 ? 'iptables' : 'ip6tables'} nat chain ${c}`);
-  let pending = items.filter((i) => !absent.includes(i.rule.chain));
-  while (pending.length) {
-    const r = await run(TOOLS[family].restore, ['-w', LOCK_WAIT, '--noflush'], {
-      input: restoreInput(pending.map((i) => ruleLine('-C', i.rule))),
+async function teardownViaNetlink(network: string, containerID: string): Promise<boolean> {
+  const [dn, sn] = [dnatChainName(network, containerID), legacySnatChainName(network, containerID)];
+  let legacy = false;
+  try {
+    await readPlanApply({
+      read: async () =>
+        FAMILIES.map((f) => {
+          const ref = TOOLS[f].nft;
+          const exists = chainExists(ref, dn);
+          legacy ||= chainExists(ref, sn);
+          return {
+            ref,
+            exists,
+            entries: exists ? (listRules(ref, DNAT_CHAIN, { jumpsTo: dn }) ?? []).filter((r) => jumpTarget(r) === dn) : [],
+          };
+        }),
+      plan: (perFamily): NfMessage[] | null => {
+        if (legacy) return null;
+        const msgs = perFamily.flatMap(({ ref, exists, entries }) => [
+          ...entries.map((r) => deleteRule(ref, DNAT_CHAIN, r.handle)),
+          ...(exists ? [flushChain(ref, dn), deleteChain(ref, dn)] : []),
+        ]);
+        return msgs.length ? msgs : null;
+      },
+      apply: async (msgs) => transact('portmap teardown', msgs),
     });
-    if (r.code === 0) break;
-    const failed = /line (\d+) failed/.exec(r.stderr);
-    const index = failed ? Number(failed[1]) - 2 : -1; // line 1 is "*nat"
-    if (index < 0 || index >= pending.length) {
-      missing.push(`${TOOLS[family].restore}: ${r.stderr.trim().split('\n')[0]?.slice(0, 200) || `exit ${r.code}`}`);
-      break;
-    }
-    missing.push(pending[index]!.what);
-    pending = pending.filter((_, k) => k !== index);
+  } catch (e) {
+    if (e instanceof NfError && e.errno === EBUSY) return false;
+    throw e;
   }
-  return missing;
+  return !legacy;
 }
+const EBUSY = 16;
 
 /**
- * The attachment certainly has no chain in this family: iptables-nft keeps its chains in
- * nf_tables, where the standalone build can ask for them by name without reading the table
- * (most DELs are of pods without host ports). False when that cannot be told.
+ * DEL in one family with processes: list CNI-HOSTPORT-DNAT, the attachment's chain and the legacy
+ * SNAT chain (each `iptables -S` of one chain, in parallel); then one restore removing the entry
+ * rules and the chain, or nothing when neither is there. A legacy chain, or a restore that fails
+ * (something else jumps to the chain), makes it read the whole table and remove every jump it finds.
  */
-function surelyAbsent(family: Family, network: string, containerID: string): boolean {
-  if (!nfNetlinkAvailable() || !iptablesIsNft()) return false;
+async function teardownFamily(family: Family, network: string, containerID: string): Promise<void> {
+  const [dn, sn] = [dnatChainName(network, containerID), legacySnatChainName(network, containerID)];
+  const whole = () => reconcile(family, 'portmap teardown', (s) => planTeardown(network, containerID, s), false);
+  const [listing, own, legacy] = await Promise.all([DNAT_CHAIN, dn, sn].map((c) => listChain(family, c)));
+  if (legacy !== undefined) return whole();
+  const entries = listing === undefined ? [] : jumpsIn(listing, dn, DNAT_CHAIN);
+  if (!entries.length && own === undefined) return;
   try {
-    return [dnatChainName(network, containerID), legacySnatChainName(network, containerID)].every(
-      (c) => !chainExists(TOOLS[family].nft, c),
-    );
-  } catch {
-    return false; // cannot tell: read the table
+    await applyNat(family, teardownLines(dn, entries), 'portmap teardown');
+  } catch (e) {
+    if (!(e instanceof RestoreError)) throw e;
+    await whole();
   }
 }
 
-/** The iptables driver: per-attachment CNI-DN chain and its entry rules, in each family the pod has an address of. */
-export const iptablesHostports: FirewallDriver<HostportWant> = {
-  async setup({ network, containerID }, want) {
-    await Promise.all(familiesOf(want).map((f) => reconcile(f, 'portmap setup', (s) => planSetup(network, containerID, f, want, s), true)));
-  },
+/** The iptables driver's DEL and GC: per-attachment CNI-DN chain and its entry rules, found by name. */
+export const iptablesHostportsRemoval: Pick<FirewallDriver<HostportWant>, 'teardown' | 'gc'> = {
   // Both families: the pod's addresses may be unknown at DEL time.
   async teardown({ network, containerID }) {
-    await Promise.all(
-      FAMILIES.filter((f) => !surelyAbsent(f, network, containerID)).map((f) =>
-        reconcile(f, 'portmap teardown', (s) => planTeardown(network, containerID, s), false),
-      ),
-    );
+    if (nfNetlinkAvailable() && iptablesIsNft()) {
+      const done = await netlinkOrNft(
+        'iptables portmap teardown',
+        () => teardownViaNetlink(network, containerID),
+        async () => false,
+      );
+      if (done) return;
+    }
+    await Promise.all(FAMILIES.map((f) => teardownFamily(f, network, containerID)));
   },
   // Chains are per (network, container ID): ifname plays no part, as in the reference.
   async gc(network: string, valid: readonly AttachmentKey[]) {
     const validIDs = new Set(valid.map((a) => a.containerID));
     await Promise.all(FAMILIES.map((f) => reconcile(f, 'portmap GC', (s) => planGc(network, validIDs, s), false)));
-  },
-  async missing({ network, containerID }, want) {
-    const perFamily = await Promise.all(familiesOf(want).map((f) => missingInFamily(f, checkedRules(network, containerID, f, want))));
-    return perFamily.flat();
   },
 };

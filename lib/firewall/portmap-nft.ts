@@ -12,40 +12,116 @@
 // addresses needed. Differences from the reference, all readable by it: the hairpin masquerade's
 // source is the pod's network (as in the iptables layout) instead of the pod's own address, so a
 // pod reaches another pod's host port too; a repeated ADD replaces the attachment's rules instead
-// of adding a second set; the hook chains are rewritten only when they are not what this ADD wants.
-// Each operation reads the two tables (`nft -j list table …`) and writes at most one transaction.
-import { type Family, formatIP } from '../net/address.ts';
+// of adding a second set (and writes nothing when they are already what it wants); the hook chains
+// and hostports_all are rewritten only when they are not what this ADD wants (the reference
+// flushes and rewrites them on every ADD: the resulting state is the same).
+//
+// One model of a rule (`RuleFacts`: what it matches and does) is read from either source — nft's
+// JSON in the Node build, the kernel's netlink dump in the standalone build — and written to either
+// sink — nft text, or nf_tables messages (unit-tested byte for byte against nft) — so both builds
+// plan with the same code and leave the same text in `nft list`. The standalone build reads only
+// the chains it judges (of the three that hold a rule per pod, only the attachment's rules, picked
+// by their comment on the dump's bytes) and writes one transaction, or nothing. Conditions are free
+// nft text, which only nft can parse: an ADD with conditions runs `nft` (saying so on stderr).
+// This module is the layout, reading rules, plans without addresses, DEL and GC; what ADD and CHECK
+// want for the pod's addresses is in portmap-nft-setup.ts, loaded for ADD and CHECK only.
+import { formatAddress } from '../kernel/netlink-codec.ts';
+import type { Family } from '../net/address.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
 import { type NftObject, type NftRule, nftApply, nftList, nftQuoted, rulesOf } from './nft.ts';
-import { chainExists, available as nfNetlinkAvailable } from './nftables/netlink.ts';
-import { FAMILIES, familiesOf, type HostportWant, joinHostPort, mappingsOf, podNetwork } from './portmap-want.ts';
+import {
+  addChain,
+  addRule,
+  addTable,
+  type BaseChainSpec,
+  CMP_OP,
+  deleteRule,
+  type Expr,
+  FIB_FLAG,
+  FIB_RESULT,
+  flushChain,
+  L4PROTO,
+  META_KEY,
+  NAT_FLAG,
+  NAT_TYPE,
+  type NfMessage,
+  PAYLOAD_BASE,
+  REG1,
+  REG2,
+  RTN,
+  type TableRef,
+} from './nftables/codec.ts';
+import { chainExists, listRules, available as netlinkAvailable, netlinkOrNft, transact } from './nftables/netlink.ts';
+import { FAMILIES, type HostportWant, joinHostPort } from './portmap-want.ts';
 
 export const TABLE = 'cni_hostport';
 const TABLE_COMMENT = 'CNI portmap plugin';
-/** Chains that hold per-attachment rules. */
-const ATTACHMENT_CHAINS = ['hostports', 'hostip_hostports', 'masquerading'];
-const HOOKS = ['prerouting', 'output'] as const;
+/** Chains that hold per-attachment rules (a rule per pod and host port: never read whole). */
+const ATTACHMENT_CHAINS = ['hostports', 'hostip_hostports', 'masquerading'] as const;
+export const HOOKS = ['prerouting', 'output'] as const;
+/** Chains of a rule or two, read whole to see whether they are what an ADD wants. */
+export type SmallChain = 'hostports_all' | (typeof HOOKS)[number];
+const SMALL_CHAINS: readonly SmallChain[] = ['hostports_all', ...HOOKS];
+export const BASE_CHAINS: Record<'prerouting' | 'output' | 'masquerading', BaseChainSpec> = {
+  prerouting: { type: 'nat', hook: 'prerouting', priority: -100 },
+  output: { type: 'nat', hook: 'output', priority: -100 },
+  masquerading: { type: 'nat', hook: 'postrouting', priority: 100 },
+};
 
 export const nftFamily = (f: Family): 'ip' | 'ip6' => (f === 4 ? 'ip' : 'ip6');
-const tableOf = (f: Family): string => `${nftFamily(f)} ${TABLE}`;
+export const tableOf = (f: Family): string => `${nftFamily(f)} ${TABLE}`;
+const refOf = (f: Family): TableRef => ({ family: nftFamily(f), table: TABLE });
 
-/** Per family: `nft -j list table <family> cni_hostport`, null when the table does not exist. */
-export type Tables = Record<Family, NftObject[] | null>;
+// ---------------------------------------------------------------- rules (pure)
 
-// ---------------------------------------------------------------- reading rules (pure)
-
-/** The parts of a rule this layout uses, read from nft's JSON. */
+/**
+ * What a rule of this layout matches and does. Addresses are text as nft prints them (an address,
+ * or `<network>/<prefix>`). `other` counts whatever is outside this model (user conditions, forms
+ * of older versions), so such a rule never equals one of ours.
+ */
 export interface RuleFacts {
-  protocol?: string;
-  dport?: number;
   saddr?: string;
   daddr?: string;
+  protocol?: string;
+  dport?: number;
+  fibLocal?: boolean;
   dnat?: { addr?: string; port?: number };
-  masquerade: boolean;
+  masquerade?: boolean;
   jump?: string;
-  fibLocal: boolean;
-  /** Match expressions this reader does not know (user conditions). */
-  other: number;
+  other?: number;
+}
+
+/** Whether two rules do the same thing. */
+export function sameFacts(a: RuleFacts, b: RuleFacts): boolean {
+  return (
+    a.saddr === b.saddr &&
+    a.daddr === b.daddr &&
+    a.protocol === b.protocol &&
+    a.dport === b.dport &&
+    !!a.fibLocal === !!b.fibLocal &&
+    a.dnat?.addr === b.dnat?.addr &&
+    a.dnat?.port === b.dnat?.port &&
+    !!a.masquerade === !!b.masquerade &&
+    a.jump === b.jump &&
+    (a.other ?? 0) === (b.other ?? 0)
+  );
+}
+
+export const sameList = (rules: readonly RuleFacts[], wanted: readonly RuleFacts[]): boolean =>
+  rules.length === wanted.length && rules.every((r, i) => sameFacts(r, wanted[i]!));
+
+/** A rule as nft text, its matches in the order nft prints them. */
+export function ruleText(family: Family, r: RuleFacts): string {
+  const ipv = nftFamily(family);
+  const parts: string[] = [];
+  if (r.saddr !== undefined) parts.push(`${ipv} saddr ${r.saddr}`);
+  if (r.daddr !== undefined) parts.push(`${ipv} daddr ${r.daddr}`);
+  if (r.protocol !== undefined) parts.push(`${r.protocol} dport ${r.dport}`);
+  if (r.fibLocal) parts.push('fib daddr type local');
+  if (r.dnat) parts.push(`dnat to ${joinHostPort(r.dnat.addr ?? '', r.dnat.port ?? 0)}`);
+  if (r.masquerade) parts.push('masquerade');
+  if (r.jump !== undefined) parts.push(`jump ${r.jump}`);
+  return parts.join(' ');
 }
 
 const matchValue = (right: unknown): string | number | undefined => {
@@ -54,8 +130,12 @@ const matchValue = (right: unknown): string | number | undefined => {
   return prefix ? `${prefix.addr}/${prefix.len}` : undefined;
 };
 
+/** The facts of a rule as `nft -j` prints it. */
 export function ruleFacts(rule: NftRule): RuleFacts {
-  const facts: RuleFacts = { masquerade: false, fibLocal: false, other: 0 };
+  const facts: RuleFacts = {};
+  const other = () => {
+    facts.other = (facts.other ?? 0) + 1;
+  };
   for (const e of rule.expr ?? []) {
     const m = e?.match;
     const payload = m?.left?.payload;
@@ -67,204 +147,308 @@ export function ruleFacts(rule: NftRule): RuleFacts {
     } else if (m?.left?.fib && m.op === '==' && m.right === 'local') {
       facts.fibLocal = true;
     } else if (m) {
-      facts.other += 1;
+      other();
     } else if (e?.dnat) {
       facts.dnat = { addr: e.dnat.addr, port: e.dnat.port };
     } else if (e && 'masquerade' in e) {
       facts.masquerade = true;
     } else if (e?.jump) {
       facts.jump = e.jump.target;
+    } else {
+      other();
     }
   }
   return facts;
 }
 
-const chainRules = (objs: NftObject[], chain: string): NftRule[] => rulesOf(objs).filter((r) => r.chain === chain);
-const hasChain = (objs: NftObject[], name: string): boolean => objs.some((o) => o.chain?.name === name);
+const PROTOCOL_NAMES = new Map<number, string>(Object.entries(L4PROTO).map(([k, v]) => [v, k]));
+type ExprOf<K extends Expr['kind']> = Extract<Expr, { kind: K }>;
+const isCmpEq = (e: Expr | undefined, len: number): e is ExprOf<'cmp'> =>
+  e?.kind === 'cmp' && e.op === CMP_OP.eq && e.sreg === REG1 && e.data.length === len;
+const be16 = (b: Uint8Array): number => (b[0]! << 8) | b[1]!;
 
-/** A hook chain holding exactly the unconditioned jump a config without conditions wants. */
-function hookIsPlain(objs: NftObject[] | null, hook: string): boolean {
-  if (!objs || !hasChain(objs, hook)) return false;
-  const rules = chainRules(objs, hook).map(ruleFacts);
-  return rules.length === 1 && rules[0]!.fibLocal && rules[0]!.jump === 'hostports_all' && rules[0]!.other === 0;
+/** The prefix length of a contiguous network mask; undefined for any other mask. */
+function maskPrefix(mask: Uint8Array): number | undefined {
+  let bits = 0;
+  while (bits < mask.length * 8 && mask[bits >> 3]! & (0x80 >> (bits & 7))) bits++;
+  for (let i = bits; i < mask.length * 8; i++) if (mask[i >> 3]! & (0x80 >> (i & 7))) return undefined;
+  return bits;
 }
-
-function dispatchIsPlain(objs: NftObject[] | null): boolean {
-  if (!objs) return false;
-  const jumps = chainRules(objs, 'hostports_all').map((r) => ruleFacts(r).jump);
-  return jumps.length === 2 && jumps[0] === 'hostip_hostports' && jumps[1] === 'hostports';
-}
-
-/** Handles of the attachment's rules, per family. */
-export function attachmentHandles(tables: Tables, containerID: string): Record<Family, Array<{ chain: string; handle: number }>> {
-  const out: Record<Family, Array<{ chain: string; handle: number }>> = { 4: [], 6: [] };
-  for (const f of FAMILIES) {
-    for (const r of rulesOf(tables[f] ?? [])) {
-      if (ATTACHMENT_CHAINS.includes(r.chain) && r.comment === containerID) out[f].push({ chain: r.chain, handle: r.handle });
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------- scripts (pure)
-
-const deleteLines = (tables: Tables, containerID: string): string[] => {
-  const handles = attachmentHandles(tables, containerID);
-  return FAMILIES.flatMap((f) => handles[f].map((h) => `delete rule ${tableOf(f)} ${h.chain} handle ${h.handle}`));
-};
 
 /**
- * One transaction: the tables and chains where missing, the hook chains and hostports_all where
- * they are not what this ADD wants, the attachment's old rules (both families) deleted, its new
- * rules added.
+ * The facts of a rule from its expressions as the kernel dumps them: the forms `ruleExprs` writes
+ * (which are nft's), read back; each expression outside them counts as `other`.
  */
-export function setupScript(containerID: string, want: HostportWant, tables: Tables): string {
-  const comment = `comment ${nftQuoted(containerID)}`;
-  const lines: string[] = [];
-  for (const f of familiesOf(want)) {
-    const t = tableOf(f);
-    const objs = tables[f];
-    lines.push(`add table ${t} { comment ${nftQuoted(TABLE_COMMENT)} ; }`);
-    for (const c of ['hostports', 'hostip_hostports', 'hostports_all']) lines.push(`add chain ${t} ${c}`);
-    if (!dispatchIsPlain(objs)) {
-      lines.push(
-        `flush chain ${t} hostports_all`,
-        `add rule ${t} hostports_all jump hostip_hostports`,
-        `add rule ${t} hostports_all jump hostports`,
-      );
-    }
-    const conditions = want.conditions[f];
-    for (const hook of HOOKS) {
-      lines.push(`add chain ${t} ${hook} { type nat hook ${hook} priority -100 ; }`);
-      // The reference rewrites both on every ADD, so the newest ADD's conditions apply to all.
-      if (conditions.length || !hookIsPlain(objs, hook)) {
-        lines.push(
-          `flush chain ${t} ${hook}`,
-          `add rule ${t} ${hook} ${[...conditions, 'fib daddr type local jump hostports_all'].join(' ')}`,
-        );
+export function exprFacts(family: Family, exprs: readonly Expr[]): RuleFacts {
+  const facts: RuleFacts = {};
+  const l3 = family === 4 ? { saddr: 12, daddr: 16, bytes: 4 } : { saddr: 8, daddr: 24, bytes: 16 };
+  for (let i = 0; i < exprs.length; i++) {
+    const e = exprs[i]!;
+    const [n1, n2, n3] = [exprs[i + 1], exprs[i + 2], exprs[i + 3]];
+    if (e.kind === 'payload' && e.base === PAYLOAD_BASE.network && e.dreg === REG1 && (e.offset === l3.saddr || e.offset === l3.daddr)) {
+      // A whole address, a byte-aligned prefix (only its bytes loaded), or a masked address.
+      const masked = n1?.kind === 'bitwise' && n1.sreg === REG1 && n1.dreg === REG1 && n1.xor.every((x) => x === 0);
+      const prefix = masked ? maskPrefix(n1.mask) : e.len * 8;
+      const cmp = masked ? n2 : n1;
+      if (prefix !== undefined && e.len <= l3.bytes && isCmpEq(cmp, e.len) && (!masked || e.len === l3.bytes)) {
+        const full = new Uint8Array(l3.bytes);
+        full.set(cmp.data);
+        const addr = formatAddress(full);
+        facts[e.offset === l3.saddr ? 'saddr' : 'daddr'] = prefix === l3.bytes * 8 ? addr : `${addr}/${prefix}`;
+        i += masked ? 2 : 1;
+        continue;
       }
-    }
-    if (want.snat) lines.push(`add chain ${t} masquerading { type nat hook postrouting priority 100 ; }`);
-  }
-  lines.push(...deleteLines(tables, containerID));
-  for (const f of familiesOf(want)) {
-    const t = tableOf(f);
-    const ipv = nftFamily(f);
-    const pod = want.pod[f]!;
-    const podIP = formatIP(pod.ip);
-    for (const m of mappingsOf(want, f)) {
-      const daddr = m.hostIP ? `${ipv} daddr ${m.hostIP} ` : '';
-      lines.push(
-        `add rule ${t} hostports ${daddr}${m.protocol} dport ${m.hostPort} dnat to ${joinHostPort(podIP, m.containerPort)} ${comment}`,
-      );
-    }
-    if (want.snat) {
-      const source = want.masqAll ? (f === 4 ? '0.0.0.0/0' : '::/0') : podNetwork(pod);
-      lines.push(`add rule ${t} masquerading ${ipv} saddr ${source} ${ipv} daddr ${podIP} masquerade ${comment}`);
-      if (f === 4 && !want.masqAll) lines.push(`add rule ${t} masquerading ip saddr 127.0.0.1 ip daddr ${podIP} masquerade ${comment}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** The transaction removing the attachment's rules; null when it has none. Tables and chains stay. */
-export function teardownScript(containerID: string, tables: Tables): string | null {
-  const lines = deleteLines(tables, containerID);
-  return lines.length ? `${lines.join('\n')}\n` : null;
-}
-
-/** What CHECK misses (empty = all there): the hook chains' jumps, and every rule of the attachment. */
-export function missingNftRules(containerID: string, want: HostportWant, tables: Tables): string[] {
-  const missing: string[] = [];
-  for (const f of familiesOf(want)) {
-    const t = tableOf(f);
-    const objs = tables[f];
-    if (!objs) {
-      missing.push(`nftables table ${t}`);
+    } else if (
+      e.kind === 'meta' &&
+      e.key === META_KEY.l4proto &&
+      e.dreg === REG1 &&
+      isCmpEq(n1, 1) &&
+      PROTOCOL_NAMES.has(n1.data[0]!) &&
+      n2?.kind === 'payload' &&
+      n2.base === PAYLOAD_BASE.transport &&
+      n2.offset === 2 &&
+      n2.len === 2 &&
+      n2.dreg === REG1 &&
+      isCmpEq(n3, 2)
+    ) {
+      facts.protocol = PROTOCOL_NAMES.get(n1.data[0]!);
+      facts.dport = be16(n3.data);
+      i += 3;
+      continue;
+    } else if (
+      e.kind === 'fib' &&
+      e.result === FIB_RESULT.addrtype &&
+      e.flags === FIB_FLAG.daddr &&
+      e.dreg === REG1 &&
+      isCmpEq(n1, 4) &&
+      new DataView(n1.data.buffer, n1.data.byteOffset, 4).getUint32(0, true) === RTN.local
+    ) {
+      facts.fibLocal = true;
+      i += 1;
+      continue;
+    } else if (
+      e.kind === 'immediate' &&
+      e.dreg === REG1 &&
+      e.data.length === l3.bytes &&
+      n1?.kind === 'immediate' &&
+      n1.dreg === REG2 &&
+      n1.data.length === 2 &&
+      n2?.kind === 'nat' &&
+      n2.type === NAT_TYPE.dnat &&
+      n2.family === (family === 4 ? 2 : 10) &&
+      n2.addrReg === REG1 &&
+      n2.protoReg === REG2 &&
+      ((n2.flags ?? 0) | NAT_FLAG.mapIPs) === (NAT_FLAG.mapIPs | NAT_FLAG.protoSpecified)
+    ) {
+      facts.dnat = { addr: formatAddress(e.data), port: be16(n1.data) };
+      i += 2;
+      continue;
+    } else if (e.kind === 'masq') {
+      facts.masquerade = true;
+      continue;
+    } else if (e.kind === 'verdict' && e.verdict === 'jump' && e.chain !== undefined) {
+      facts.jump = e.chain;
       continue;
     }
-    for (const hook of HOOKS) {
-      const jumps = chainRules(objs, hook).some((r) => {
-        const facts = ruleFacts(r);
-        return facts.fibLocal && facts.jump === 'hostports_all';
-      });
-      if (!jumps) missing.push(`nftables rule "fib daddr type local jump hostports_all" in ${t} ${hook}`);
-    }
-    if (!chainRules(objs, 'hostports_all').some((r) => ruleFacts(r).jump === 'hostports')) {
-      missing.push(`nftables rule "jump hostports" in ${t} hostports_all`);
-    }
-    const mine = (chain: string) =>
-      chainRules(objs, chain)
-        .filter((r) => r.comment === containerID)
-        .map(ruleFacts);
-    const podIP = formatIP(want.pod[f]!.ip);
-    const dnats = mine('hostports');
-    for (const m of mappingsOf(want, f)) {
-      const found = dnats.some(
-        (r) =>
-          r.protocol === m.protocol &&
-          r.dport === m.hostPort &&
-          r.daddr === m.hostIP &&
-          r.dnat?.addr === podIP &&
-          r.dnat?.port === m.containerPort,
-      );
-      if (!found) {
-        const daddr = m.hostIP ? `${nftFamily(f)} daddr ${m.hostIP} ` : '';
-        missing.push(
-          `nftables rule "${daddr}${m.protocol} dport ${m.hostPort} dnat to ${joinHostPort(podIP, m.containerPort)}" in ${t} hostports`,
-        );
-      }
-    }
-    if (want.snat) {
-      const masq = mine('masquerading').filter((r) => r.masquerade && r.daddr === podIP);
-      if (!masq.some((r) => r.saddr !== '127.0.0.1')) missing.push(`nftables hairpin masquerade rule for ${podIP} in ${t} masquerading`);
-      if (f === 4 && !want.masqAll && !masq.some((r) => r.saddr === '127.0.0.1')) {
-        missing.push(`nftables localhost masquerade rule for ${podIP} in ${t} masquerading`);
-      }
-    }
+    facts.other = (facts.other ?? 0) + 1;
   }
-  return missing;
+  return facts;
+}
+
+export const DISPATCH: RuleFacts[] = [{ jump: 'hostip_hostports' }, { jump: 'hostports' }];
+export const HOOK_JUMP: RuleFacts = { fibLocal: true, jump: 'hostports_all' };
+
+/** A rule of the attachment, where it goes. */
+export interface PlacedRule {
+  family: Family;
+  chain: string;
+  facts: RuleFacts;
+}
+
+// ---------------------------------------------------------------- state, as either build reads it (pure)
+
+/** One family's table, as much of it as a plan needs. */
+export interface FamilyView {
+  /** Chains of the table that exist (none: no table). */
+  chains: ReadonlySet<string>;
+  /** The rules of hostports_all, prerouting and output. */
+  small: Record<SmallChain, RuleFacts[]>;
+  /** The attachment's rules (comment = container ID) in hostports, hostip_hostports and masquerading, in that order. */
+  mine: Array<{ chain: string; handle: number; facts: RuleFacts }>;
+}
+export type Views = Record<Family, FamilyView>;
+
+const emptySmall = (): Record<SmallChain, RuleFacts[]> => ({ hostports_all: [], prerouting: [], output: [] });
+export const NO_TABLE: FamilyView = { chains: new Set(), small: emptySmall(), mine: [] };
+
+/** A family's view from `nft -j list table <family> cni_hostport` (null: no table). */
+export function viewOfJson(objs: NftObject[] | null, containerID: string): FamilyView {
+  if (!objs) return NO_TABLE;
+  const rules = rulesOf(objs);
+  const small = emptySmall();
+  for (const c of SMALL_CHAINS) small[c] = rules.filter((r) => r.chain === c).map(ruleFacts);
+  return {
+    chains: new Set(objs.filter((o) => o.chain).map((o) => String(o.chain!.name))),
+    small,
+    mine: ATTACHMENT_CHAINS.flatMap((c) =>
+      rules.filter((r) => r.chain === c && r.comment === containerID).map((r) => ({ chain: c, handle: r.handle, facts: ruleFacts(r) })),
+    ),
+  };
+}
+
+// ---------------------------------------------------------------- plans (pure)
+
+/** One change; a plan is a list of them, written as one transaction. */
+export type Step =
+  | { op: 'table'; family: Family }
+  /** Created exclusively: when a concurrent ADD made it first, the transaction fails and is planned again. */
+  | { op: 'chain'; family: Family; chain: string; base?: BaseChainSpec }
+  | { op: 'flush'; family: Family; chain: string }
+  | { op: 'rule'; family: Family; chain: string; facts: RuleFacts; conditions?: string[]; comment?: string }
+  | { op: 'delete'; family: Family; chain: string; handle: number };
+
+export const deletions = (views: Views): Step[] =>
+  FAMILIES.flatMap((f) => views[f].mine.map((r): Step => ({ op: 'delete', family: f, chain: r.chain, handle: r.handle })));
+
+/** What a DEL changes: the attachment's rules deleted (tables and chains stay); null when it has none. */
+export function planTeardown(views: Views): Step[] | null {
+  const steps = deletions(views);
+  return steps.length ? steps : null;
+}
+
+// ---------------------------------------------------------------- writing a plan (pure)
+
+/** A plan as one `nft -f` script. */
+export const stepsScript = (steps: readonly Step[]): string => `${steps.map(stepLine).join('\n')}\n`;
+
+function stepLine(s: Step): string {
+  const t = tableOf(s.family);
+  switch (s.op) {
+    case 'table':
+      return `add table ${t} { comment ${nftQuoted(TABLE_COMMENT)} ; }`;
+    case 'chain': {
+      const b = s.base;
+      return `create chain ${t} ${s.chain}${b ? ` { type ${b.type} hook ${b.hook} priority ${b.priority} ; }` : ''}`;
+    }
+    case 'flush':
+      return `flush chain ${t} ${s.chain}`;
+    case 'rule': {
+      const text = [...(s.conditions ?? []), ruleText(s.family, s.facts)].join(' ');
+      return `add rule ${t} ${s.chain} ${text}${s.comment === undefined ? '' : ` comment ${nftQuoted(s.comment)}`}`;
+    }
+    case 'delete':
+      return `delete rule ${t} ${s.chain} handle ${s.handle}`;
+  }
+}
+
+/** How a rule's facts become expressions: ADD's module brings it (it parses addresses); a DEL writes no rules. */
+export type RuleEncoder = (family: Family, facts: RuleFacts) => Expr[];
+const noRules: RuleEncoder = () => {
+  throw new Error('no rule encoder: this plan was not expected to add rules');
+};
+
+/** The same plan as nf_tables messages (conditions, being nft text, cannot be: the caller runs nft for them). */
+export const stepsMessages = (steps: readonly Step[], encode: RuleEncoder = noRules): NfMessage[] =>
+  steps.map((s) => stepMessage(s, encode));
+
+function stepMessage(s: Step, encode: RuleEncoder): NfMessage {
+  const ref = refOf(s.family);
+  switch (s.op) {
+    case 'table':
+      return addTable(ref, TABLE_COMMENT);
+    case 'chain':
+      return addChain(ref, s.chain, { ...(s.base ? { base: s.base } : {}), exclusive: true });
+    case 'flush':
+      return flushChain(ref, s.chain);
+    case 'rule':
+      if (s.conditions?.length) throw new Error('nftables conditions are nft text: not encodable');
+      return addRule(ref, s.chain, encode(s.family, s.facts), s.comment);
+    case 'delete':
+      return deleteRule(ref, s.chain, s.handle);
+  }
 }
 
 // ---------------------------------------------------------------- kernel (thin shell)
+
+/**
+ * One family's view over netlink: of the per-pod chains only the attachment's rules (exact
+ * comment, tested on the dump's bytes); with `whole`, also the small chains' rules and which
+ * chains exist (a dump of a missing chain is just empty, so a chain no rule was seen in is asked
+ * for by name). DEL needs neither.
+ */
+function readViewViaNetlink(family: Family, containerID: string, whole: boolean): FamilyView {
+  const ref = refOf(family);
+  const seen = new Set<string>();
+  const mine: FamilyView['mine'] = [];
+  const small = emptySmall();
+  for (const chain of ATTACHMENT_CHAINS) {
+    for (const r of listRules(ref, chain, { comment: containerID }) ?? []) {
+      seen.add(chain);
+      mine.push({ chain, handle: r.handle, facts: exprFacts(family, r.exprs) });
+    }
+  }
+  if (!whole) return { chains: seen, small, mine };
+  for (const chain of SMALL_CHAINS) {
+    small[chain] = (listRules(ref, chain) ?? []).map((r) => exprFacts(family, r.exprs));
+    if (small[chain].length) seen.add(chain);
+  }
+  const chains = new Set([...ATTACHMENT_CHAINS, ...SMALL_CHAINS].filter((c) => seen.has(c) || chainExists(ref, c)));
+  return { chains, small, mine };
+}
+
+/** Views of both families; the small chains only of `families` (the ones an ADD or CHECK writes or judges). */
+export const readViewsViaNetlink = async (containerID: string, families: readonly Family[]): Promise<Views> => ({
+  4: readViewViaNetlink(4, containerID, families.includes(4)),
+  6: readViewViaNetlink(6, containerID, families.includes(6)),
+});
 
 /**
  * The family's table holds none of the chains an attachment's rules live in, as the standalone
  * build can ask nf_tables directly (no `nft` process); false when that cannot be told.
  */
 function surelyEmpty(f: Family): boolean {
-  if (!nfNetlinkAvailable()) return false;
+  if (!netlinkAvailable()) return false;
   try {
-    return ATTACHMENT_CHAINS.every((c) => !chainExists({ family: nftFamily(f), table: TABLE }, c));
+    return ATTACHMENT_CHAINS.every((c) => !chainExists(refOf(f), c));
   } catch {
     return false;
   }
 }
 
-/** Both tables; one that surely holds nothing of any attachment is not listed at all. */
-async function readTables(): Promise<Tables> {
+/** Both tables through `nft -j list table …`; one that surely holds nothing of any attachment is not listed. */
+export async function readViewsViaNft(containerID: string): Promise<Views> {
   const [v4, v6] = await Promise.all(FAMILIES.map((f) => (surelyEmpty(f) ? null : nftList(['table', nftFamily(f), TABLE]))));
-  return { 4: v4 ?? null, 6: v6 ?? null };
+  return { 4: viewOfJson(v4 ?? null, containerID), 6: viewOfJson(v6 ?? null, containerID) };
+}
+
+/** Read, plan, write one transaction (nothing when the plan is null); again when a concurrent change got in between. */
+export function change(
+  what: string,
+  containerID: string,
+  families: readonly Family[],
+  plan: (views: Views) => Step[] | null,
+  encode?: RuleEncoder,
+): Promise<void> {
+  const viaNft = () =>
+    readPlanApply({ read: () => readViewsViaNft(containerID), plan, apply: (steps) => nftApply(what, stepsScript(steps)) });
+  return netlinkOrNft(
+    what,
+    () =>
+      readPlanApply({
+        read: () => readViewsViaNetlink(containerID, families),
+        plan,
+        apply: async (steps) => transact(what, stepsMessages(steps, encode)),
+      }),
+    viaNft,
+  );
 }
 
 /**
- * The nftables driver. GC removes nothing: the reference's layout records only the container ID
- * with each rule, not the network, and one node's networks share these tables, so a rule cannot be
- * told to belong to the network being collected.
+ * The nftables driver's DEL and GC. GC removes nothing: the reference's layout records only the
+ * container ID with each rule, not the network, and one node's networks share these tables, so a
+ * rule cannot be told to belong to the network being collected.
  */
-export const nftHostports: FirewallDriver<HostportWant> = {
-  setup: ({ containerID }, want) =>
-    readPlanApply({
-      read: readTables,
-      plan: (tables) => setupScript(containerID, want, tables),
-      apply: (s) => nftApply('portmap setup', s),
-    }),
-  teardown: ({ containerID }) =>
-    readPlanApply({
-      read: readTables,
-      plan: (tables) => teardownScript(containerID, tables),
-      apply: (s) => nftApply('portmap teardown', s),
-    }),
+export const nftHostportsRemoval: Pick<FirewallDriver<HostportWant>, 'teardown' | 'gc'> = {
+  teardown: ({ containerID }) => change('portmap teardown', containerID, [], planTeardown),
   gc: async () => undefined,
-  missing: async ({ containerID }, want) => missingNftRules(containerID, want, await readTables()),
 };

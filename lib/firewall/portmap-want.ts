@@ -1,6 +1,6 @@
 // What portmap asks its firewall drivers for (lib/firewall/portmap-iptables.ts, portmap-nft.ts):
 // validated port mappings and the pod's addresses, and the small pure helpers both drivers share.
-import { type Cidr, type Family, formatIP, networkOf } from '../net/address.ts';
+import type { Cidr, Family } from '../net/address.ts';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
@@ -40,9 +40,6 @@ export const FAMILIES: readonly Family[] = [4, 6];
 /** The mappings that apply to one family: those without a hostIP, or with a hostIP of that family. */
 export const mappingsOf = (want: HostportWant, family: Family): PortMapping[] =>
   want.mappings.filter((m) => m.hostFamily === undefined || m.hostFamily === family);
-
-/** The pod's network as text (`10.88.0.0/16`), the hairpin source of the reference's iptables rules. */
-export const podNetwork = (c: Cidr): string => `${formatIP(networkOf(c))}/${c.prefix}`;
 
 /** Go's `%#x`: the mark as iptables prints it. */
 export const hexMark = (n: number): string => `0x${n.toString(16)}`;

@@ -12,11 +12,28 @@ import {
   gcEveryBackend,
   teardownEveryBackend,
 } from './driver.ts';
-import { iptablesHostports } from './portmap-iptables.ts';
-import { nftHostports } from './portmap-nft.ts';
+import { iptablesHostportsRemoval } from './portmap-iptables.ts';
+import { nftHostportsRemoval } from './portmap-nft.ts';
 import type { HostportWant } from './portmap-want.ts';
 
-const DRIVERS: FirewallDrivers<HostportWant> = { iptables: iptablesHostports, nftables: nftHostports };
+/**
+ * ADD and CHECK want the pod's addresses, and their halves of the drivers (which parse addresses)
+ * are loaded for ADD and CHECK only: DEL and GC find rules by name and comment alone.
+ */
+const iptablesSetup = () => import('./portmap-iptables-setup.ts');
+const nftSetup = () => import('./portmap-nft-setup.ts');
+const DRIVERS: FirewallDrivers<HostportWant> = {
+  iptables: {
+    ...iptablesHostportsRemoval,
+    setup: async (a, want) => (await iptablesSetup()).iptablesHostportsSetup.setup(a, want),
+    missing: async (a, want) => (await iptablesSetup()).iptablesHostportsSetup.missing(a, want),
+  },
+  nftables: {
+    ...nftHostportsRemoval,
+    setup: async (a, want) => (await nftSetup()).nftHostportsSetup.setup(a, want),
+    missing: async (a, want) => (await nftSetup()).nftHostportsSetup.missing(a, want),
+  },
+};
 
 export const setupHostports = (backend: FirewallBackend, a: Attachment, want: HostportWant): Promise<void> =>
   DRIVERS[backend].setup(a, want);
@@ -27,6 +44,6 @@ export const teardownHostports = (a: Attachment): Promise<void> => teardownEvery
 export const checkHostports = (backend: FirewallBackend, a: Attachment, want: HostportWant): Promise<void> =>
   checkWithBackend(DRIVERS, backend, 'host ports', a, want);
 
-/** The host ports of `network`'s attachments not in `valid` (iptables; see nftHostports for nftables). */
+/** The host ports of `network`'s attachments not in `valid` (iptables; see nftHostportsRemoval for nftables). */
 export const gcHostports = (network: string, valid: readonly AttachmentKey[]): Promise<void> =>
   gcEveryBackend(DRIVERS, 'portmap GC', network, valid);

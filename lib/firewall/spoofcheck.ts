@@ -11,9 +11,9 @@
 // build's scripts use nft's JSON syntax (as the reference does): names travel as JSON strings, so a
 // container ID never meets the text parser. One `nft -j -f -` transaction per change.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { ipJson } from '../kernel/iproute.ts';
+import { links } from '../kernel/iproute.ts';
 import { macBytes } from '../kernel/netlink-codec.ts';
-import { HOST, type LinkInfo } from '../kernel/shapes.ts';
+import { HOST } from '../kernel/shapes.ts';
 import { readPlanApply } from './driver.ts';
 import { chainsOf, NftError, type NftObject, type NftRule, nftApply, nftList, type RuleRef, rulesOf } from './nft.ts';
 import {
@@ -338,8 +338,8 @@ export async function checkSpoofCheck(containerID: string, ifname: string, hostV
 
 /** GC reads the whole table (in either build): it must see every attachment to find the stale ones. */
 export async function gcSpoofCheck(valid: { containerID: string; ifname: string }[]): Promise<void> {
-  const links = new Set((await ipJson<LinkInfo>(HOST, ['link', 'show'])).map((l) => l.ifname));
-  await removeRefs((table) => staleRefs(table, valid, links), 'spoof check GC');
+  const hostLinks = new Set((await links(HOST)).map((l) => l.ifname));
+  await removeRefs((table) => staleRefs(table, valid, hostLinks), 'spoof check GC');
 }
 
 /** Read, plan, write; again when a concurrent change invalidated a handle. */

@@ -429,23 +429,3 @@ export function queryArgs(q: KernelQuery): string[] {
   if (q.kind === 'route-get') return ['route', 'get', q.to];
   return [...(q.family ? [`-${q.family}`] : []), 'route', 'show', 'table', q.table, ...(q.dst === undefined ? [] : ['exact', q.dst])];
 }
-
-/** The query that `ip -json [-details] ARGS` asks, when it is one of ours; undefined otherwise. */
-export function queryOf(args: string[]): KernelQuery | undefined {
-  const words = args.filter((a) => a !== '-details');
-  const family = words[0] === '-4' ? 4 : words[0] === '-6' ? 6 : undefined;
-  const [object, verb, ...rest] = family === undefined ? words : words.slice(1);
-  if (verb !== 'show') return undefined;
-  if (object === 'link' || object === 'addr' || object === 'address') {
-    if (family !== undefined) return undefined;
-    const addresses = object !== 'link';
-    if (rest.length === 0) return { kind: 'links', addresses };
-    if (rest.length === 2 && rest[0] === 'dev') return { kind: 'links', dev: rest[1], addresses };
-    return undefined;
-  }
-  if (object === 'route' && rest[0] === 'table' && (rest[1] === 'main' || rest[1] === 'all')) {
-    if (rest.length === 2) return { kind: 'routes', family, table: rest[1] };
-    if (rest.length === 4 && rest[2] === 'exact') return { kind: 'routes', family, table: rest[1], dst: rest[3] };
-  }
-  return undefined;
-}

@@ -8,7 +8,7 @@
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { type ExecResult, run } from '../platform/exec.ts';
 import { warn } from '../platform/output.ts';
-import { type Answer, type IpOp, type KernelQuery, type LinkQuery, queryArgs, queryOf, type RouteQuery, toLine } from './ip-ops.ts';
+import { type Answer, type IpOp, type KernelQuery, type LinkQuery, queryArgs, type RouteQuery, toLine } from './ip-ops.ts';
 import { ERRNO, isMissingErrno, NetlinkError, available as netlinkAvailable, socketFor } from './netlink.ts';
 import * as netlinkIp from './netlink-ip.ts';
 import type { LinkInfo, RouteInfo, Where } from './shapes.ts';
@@ -176,21 +176,4 @@ export async function link(where: Where, name: string, opts: { addresses?: boole
 export async function routes(where: Where, opts: Omit<RouteQuery, 'kind'>): Promise<RouteInfo[]> {
   const [answer] = await query(where, [{ kind: 'routes', ...opts }]);
   return answer;
-}
-
-/**
- * `ip -json ARGS`, for callers that speak iproute2's arguments: the forms queryOf knows are typed
- * queries; anything else runs `ip` (in the standalone build with a line on stderr saying so).
- * New code calls links(), routes() or query().
- */
-export async function ipJson<T = Record<string, unknown>>(where: Where, args: string[]): Promise<T[]> {
-  const q = queryOf(args);
-  if (q) return (await query(where, [q]))[0] as T[];
-  if (netlinkAvailable()) warn(`cni-ts: netlink does not answer "ip ${args.join(' ')}"; running ip`);
-  const r = await runIp(where, ['-json', ...args]);
-  if (r.code !== 0) {
-    if (NOT_FOUND.test(r.stderr)) return [];
-    throw new CniError(ErrorCode.KernelCommandFailed, `ip ${args.join(' ')}: ${firstErrorLine(r.stderr)}`);
-  }
-  return parseJson(r.stdout.trim() || '[]', args) as T[];
 }

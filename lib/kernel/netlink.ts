@@ -10,7 +10,6 @@
 // thread's namespace, so lib/kernel/sysctl.ts writes a pod's inside inNetns().
 
 import { layout } from '../platform/arch.ts';
-import { indexOfBytes } from '../platform/bytes.ts';
 import { cpath, type Libc, libc, strerror } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
 import { errnoOf, isDone, type Message, message, type NetlinkRequest, splitMessages } from './netlink-codec.ts';
@@ -107,12 +106,31 @@ export function socketFor(netns: string): number {
 const recvBuffer = new Uint8Array(1 << 16);
 
 /**
- * Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump). With `needle`,
- * only the answers whose bytes contain it are kept (control messages always are): a dump of a
- * chain with a rule per pod is searched natively for the one attachment's bytes, and the other
- * rules never become messages at all.
+ * A test of one answer's payload — bytes `start`..`end` of `buf`, valid only during the call —
+ * made before anything is allocated for it: a dump of hundreds of rules keeps the few it needs.
  */
-function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK', needle?: Uint8Array): Message[] {
+export type PayloadFilter = (buf: Uint8Array, start: number, end: number) => boolean;
+
+/** The messages of a received datagram that are control messages or pass `keep`, each copied out. */
+function keptMessages(buf: Uint8Array, n: number, keep: PayloadFilter): Message[] {
+  const out: Message[] = [];
+  const v = new DataView(buf.buffer, buf.byteOffset, n);
+  for (let off = 0; off + 16 <= n; ) {
+    const len = v.getUint32(off, true);
+    if (len < 16 || off + len > n) break;
+    const type = v.getUint16(off + 4, true);
+    if (type <= NLMSG_CONTROL_MAX || keep(buf, off + 16, off + len)) {
+      out.push({ type, flags: v.getUint16(off + 6, true), seq: v.getUint32(off + 8, true), payload: buf.slice(off + 16, off + len) });
+    }
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+/** NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN. */
+const NLMSG_CONTROL_MAX = 4;
+
+/** Send one request; collect the answers up to its ACK (or NLMSG_DONE for a dump), only those that pass `keep`. */
+function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK', keep?: PayloadFilter): Message[] {
   const c = loadLibc()!;
   if (c.send(fd, bytes, bytes.length, 0) < 0) throw new NetlinkError(c.errno(), `netlink send: ${strerror(c.errno())}`);
   const out: Message[] = [];
@@ -123,8 +141,7 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK
       if (e === ERRNO.EINTR) continue;
       throw new NetlinkError(e, `netlink receive: ${strerror(e)}`);
     }
-    const received = recvBuffer.subarray(0, n);
-    for (const m of needle ? messagesContaining(received, needle) : splitMessages(received.slice())) {
+    for (const m of keep ? keptMessages(recvBuffer, n, keep) : splitMessages(recvBuffer.slice(0, n))) {
       if (m.seq !== mySeq) continue; // a stale answer of an earlier request
       const errno = errnoOf(m);
       if (errno !== undefined) {
@@ -135,26 +152,6 @@ function exchange(fd: number, bytes: Uint8Array, mySeq: number, who = 'RTNETLINK
       out.push(m);
     }
   }
-}
-
-const NLMSG_MIN_TYPE = 0x10; // below: NOOP, ERROR, DONE, OVERRUN
-
-/** The messages of `buf` that are control messages or contain `needle` (copied out of `buf`). */
-export function messagesContaining(buf: Uint8Array, needle: Uint8Array): Message[] {
-  const out: Message[] = [];
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let hit = indexOfBytes(buf, needle);
-  for (let off = 0; off + 16 <= buf.length; ) {
-    const len = v.getUint32(off, true);
-    if (len < 16 || off + len > buf.length) break;
-    const type = v.getUint16(off + 4, true);
-    while (hit >= 0 && hit < off + 16) hit = indexOfBytes(buf, needle, hit + 1);
-    if (type < NLMSG_MIN_TYPE || (hit >= 0 && hit + needle.length <= off + len)) {
-      out.push({ type, flags: v.getUint16(off + 6, true), seq: v.getUint32(off + 8, true), payload: buf.slice(off + 16, off + len) });
-    }
-    off += (len + 3) & ~3;
-  }
-  return out;
 }
 
 /** The kernel's own explanation (NLMSGERR_ATTR_MSG), as iproute2 prints it. */
@@ -277,11 +274,8 @@ export function netfilterBatch(bytes: Uint8Array, first: number, last: number): 
   }
 }
 
-/**
- * One query (a dump, or a single get) on the netfilter socket: its answers up to DONE or ACK;
- * with `needle`, only those whose bytes contain it (see exchange).
- */
-export function netfilterQuery(request: (seq: number) => Uint8Array, needle?: Uint8Array): Message[] {
+/** One query (a dump, or a single get) on the netfilter socket: its answers up to DONE or ACK (those that pass `keep`). */
+export function netfilterQuery(request: (seq: number) => Uint8Array, keep?: PayloadFilter): Message[] {
   const s = ++seq;
-  return exchange(netfilterSocket(), request(s), s, 'netfilter', needle);
+  return exchange(netfilterSocket(), request(s), s, 'netfilter', keep);
 }

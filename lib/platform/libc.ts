@@ -38,8 +38,6 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   setns(fd: number, nstype: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
-  /** memmem(3): the first index of `needle` in `hay` at or after `from`, or -1 (not a system call: never sets errno). */
-  indexOfBytes(hay: Uint8Array, needle: Uint8Array, from: number): number;
   errno(): number;
 }
 

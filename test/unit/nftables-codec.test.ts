@@ -4,14 +4,23 @@
 //   nft-masq-setup.hex       setupScript('masqnet', 'eth0', 'c0ffee', ['10.67.0.5/24', 'fd67::5/64'], [])
 //   nft-masq-odd.hex         setupScript('net1', 'eth0', 'abc', <odd prefixes below>, [7, 9])
 //   nft-spoofcheck-setup.hex freshSetupScript('c0ffee', 'eth0', 'veth1234abcd', '02:AA:00:00:00:01') (nft -j -f)
+//   nft-portmap-setup.hex    portmap's ADD on a bare node (PORTMAP_WANT below, dual stack): both tables
+//   nft-portmap-masqall.hex  the same with masqAll, pods 10.1.16.5/20 and fd00:1:2:30::5/60, two mappings
+//   nft-portmap-prefixes.hex the same pods without masqAll, one mapping (hairpin sources /20 and /60)
+//   nft-portmap-readd.hex    a re-ADD (pod moved to 10.88.0.6, v4 only, one mapping) on the tables that
+//                            nft-portmap-setup.hex made, with output's jump changed by hand; those tables as
+//                            `nft -j list table` printed them: nft-portmap-listed-ip.json, nft-portmap-listed-ip6.json
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { setupMessages } from '../../lib/firewall/masquerade-setup.ts';
 import {
   addRule,
+  commentAttr,
+  commentIsAt,
   commentStartsWith,
   commentUdata,
+  decodeExpr,
   decodeRule,
   type Expr,
   encodeBatch,
@@ -22,10 +31,36 @@ import {
   udataComment,
   verdict,
 } from '../../lib/firewall/nftables/codec.ts';
+import { exprFacts, stepsMessages, stepsScript, type Views, viewOfJson } from '../../lib/firewall/portmap-nft.ts';
+import { planSetup as planHostports, ruleExprs } from '../../lib/firewall/portmap-nft-setup.ts';
+import type { HostportWant } from '../../lib/firewall/portmap-want.ts';
 import { freshSetupMessages } from '../../lib/firewall/spoofcheck.ts';
+import { attrBytes } from '../../lib/kernel/netlink-codec.ts';
+import { parseCidr } from '../../lib/net/address.ts';
 
 const fixture = (name: string): string => readFileSync(join(__dirname, 'fixtures', name), 'utf8').trim();
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+const PORTMAP_WANT: HostportWant = {
+  mappings: [
+    { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+    { hostPort: 5353, containerPort: 53, protocol: 'udp' },
+    { hostPort: 8443, containerPort: 443, protocol: 'tcp', hostIP: '10.88.0.1', hostFamily: 4 },
+    { hostPort: 9000, containerPort: 90, protocol: 'sctp', hostIP: 'fd00:88::1', hostFamily: 6 },
+    { hostPort: 9001, containerPort: 91, protocol: 'tcp', hostFamily: 4 },
+  ],
+  pod: { 4: parseCidr('10.88.0.5/16')!, 6: parseCidr('fd00:88::5/64')! },
+  snat: true,
+  masqAll: false,
+  mark: 0x2000,
+  conditions: { 4: [], 6: [] },
+};
+const ODD_PODS = { 4: parseCidr('10.1.16.5/20')!, 6: parseCidr('fd00:1:2:30::5/60')! };
+const NO_TABLES: Views = { 4: viewOfJson(null, 'c0ffee'), 6: viewOfJson(null, 'c0ffee') };
+const listed = (name: string) => JSON.parse(fixture(name)).nftables;
+/** The plan of a portmap ADD, as nf_tables messages. */
+const hostportBatch = (want: HostportWant, views: Views) =>
+  hex(encodeBatch(stepsMessages(planHostports('c0ffee', want, views)!, ruleExprs), 0, false));
 
 describe('nf_tables messages match nft byte for byte', () => {
   it('masquerade setup (table, chains, postrouting rebuild, one rule per address)', () => {
@@ -42,6 +77,29 @@ describe('nf_tables messages match nft byte for byte', () => {
   it('spoof check setup (bridge table, base chain with policy, created chains, iifname and ether saddr matches)', () => {
     const msgs = freshSetupMessages('c0ffee', 'eth0', 'veth1234abcd', '02:AA:00:00:00:01');
     expect(hex(encodeBatch(msgs, 0, false))).toBe(fixture('nft-spoofcheck-setup.hex'));
+  });
+
+  it('portmap ADD on a bare node (both tables, base chains, fib, l4 dport, hostIP, dnat to addr:port, masquerade)', () => {
+    expect(hostportBatch(PORTMAP_WANT, NO_TABLES)).toBe(fixture('nft-portmap-setup.hex'));
+  });
+
+  it('portmap ADD with masqAll (/0 sources) and with /20 and /60 hairpin sources', () => {
+    expect(hostportBatch({ ...PORTMAP_WANT, masqAll: true, mappings: PORTMAP_WANT.mappings.slice(0, 2), pod: ODD_PODS }, NO_TABLES)).toBe(
+      fixture('nft-portmap-masqall.hex'),
+    );
+    expect(hostportBatch({ ...PORTMAP_WANT, mappings: PORTMAP_WANT.mappings.slice(0, 1), pod: ODD_PODS }, NO_TABLES)).toBe(
+      fixture('nft-portmap-prefixes.hex'),
+    );
+  });
+
+  it('portmap re-ADD on existing tables: a changed hook chain rewritten, the old rules deleted by handle, nothing else', () => {
+    const views: Views = {
+      4: viewOfJson(listed('nft-portmap-listed-ip.json'), 'c0ffee'),
+      6: viewOfJson(listed('nft-portmap-listed-ip6.json'), 'c0ffee'),
+    };
+    const want = { ...PORTMAP_WANT, mappings: PORTMAP_WANT.mappings.slice(0, 1), pod: { 4: parseCidr('10.88.0.6/16')! } };
+    expect(hostportBatch(want, views)).toBe(fixture('nft-portmap-readd.hex'));
+    expect(stepsScript(planHostports('c0ffee', want, views)!).split('\n')[0]).toBe('flush chain ip cni_hostport output');
   });
 
   it('asks for an ACK on every message of a batch when told to (and only then)', () => {
@@ -106,6 +164,64 @@ describe('decoding what the kernel dumps', () => {
     expect(commentStartsWith(enc('abc'), p)).toBe(false);
     expect(commentStartsWith(enc('xabc-def'), p)).toBe(false);
     expect(commentStartsWith(enc(), p)).toBe(false);
+  });
+
+  it('a nat expression as the kernel dumps it (maximum registers, implied flags) is the one nft wrote', () => {
+    const be = (n: number) => Uint8Array.of(0, 0, 0, n);
+    const nat = (attrs: Array<[number, number]>) =>
+      decodeExpr(
+        attrBytes([
+          [1, new TextEncoder().encode('nat\0')],
+          [2, attrs.map(([t, v]): [number, Uint8Array] => [t, be(v)])],
+        ]),
+      );
+    // type dnat, family ip, addr min/max reg 1, proto min/max reg 2, flags MAP_IPS | PROTO_SPECIFIED
+    const dumped = nat([
+      [1, 1],
+      [2, 2],
+      [3, 1],
+      [4, 1],
+      [5, 2],
+      [6, 2],
+      [7, 3],
+    ]);
+    expect(dumped).toEqual({ kind: 'nat', type: 1, family: 2, addrReg: 1, protoReg: 2, flags: 3 });
+    const immediates: Expr[] = [
+      { kind: 'immediate', dreg: 1, data: Uint8Array.of(10, 88, 0, 5) },
+      { kind: 'immediate', dreg: 2, data: Uint8Array.of(0, 80) },
+    ];
+    expect(exprFacts(4, [...immediates, dumped])).toEqual({ dnat: { addr: '10.88.0.5', port: 80 } });
+    // A range (maximum register of its own) is not modelled.
+    expect(
+      nat([
+        [1, 1],
+        [2, 2],
+        [3, 1],
+        [4, 3],
+        [5, 2],
+        [6, 2],
+        [7, 3],
+      ]),
+    ).toEqual({ kind: 'unknown', name: 'nat' });
+    // Without the port flag it rewrites no port: not our rule.
+    expect(exprFacts(4, [...immediates, { ...dumped, flags: 1 } as Expr]).other).toBeGreaterThan(0);
+  });
+
+  it('finds a rule of exactly this comment in place, at the end of the message as the kernel dumps it', () => {
+    const enc = (comment?: string) =>
+      encodeMessage(addRule({ family: 'ip', table: 't' }, 'hostports', [verdict('accept')], comment), 1).subarray(16);
+    const attr = commentAttr('c0ffee');
+    const inBuffer = (p: Uint8Array) => {
+      const buf = new Uint8Array(p.length + 40);
+      buf.set(p, 20); // somewhere inside a received datagram
+      return commentIsAt(buf, 20, 20 + p.length, attr);
+    };
+    expect(inBuffer(enc('c0ffee'))).toBe(true);
+    expect(inBuffer(enc('c0ffee1'))).toBe(false);
+    expect(inBuffer(enc('c0ffe'))).toBe(false);
+    expect(inBuffer(enc('xc0ffee'))).toBe(false);
+    expect(inBuffer(enc())).toBe(false);
+    expect(commentIsAt(Uint8Array.of(1, 2), 0, 2, attr)).toBe(false);
   });
 
   it('user data comments round-trip, and other user data is ignored', () => {

@@ -5,19 +5,27 @@ import type { Request } from '../../lib/cni/dispatch.ts';
 import { CniError } from '../../lib/cni/errors.ts';
 import { deleteRequest, dumpRequest, isStaleUdp, parseEntry } from '../../lib/firewall/conntrack.ts';
 import { parseNatSave } from '../../lib/firewall/masquerade-iptables.ts';
-import type { NftObject } from '../../lib/firewall/nft.ts';
+import type { NftObject, NftRule } from '../../lib/firewall/nft.ts';
 import {
-  checkedRules,
   dnatChainName,
   entryComment,
   legacySnatChainName,
   parseEntryComment,
   planGc,
-  planSetup,
   planTeardown,
   restoreArg,
 } from '../../lib/firewall/portmap-iptables.ts';
-import { missingNftRules, ruleFacts, setupScript, teardownScript } from '../../lib/firewall/portmap-nft.ts';
+import { checkedRules, freshSetupLines, planSetup, sharedChecks } from '../../lib/firewall/portmap-iptables-setup.ts';
+import {
+  exprFacts,
+  planTeardown as planNftTeardown,
+  ruleFacts,
+  ruleText,
+  stepsScript,
+  type Views,
+  viewOfJson,
+} from '../../lib/firewall/portmap-nft.ts';
+import { missingRules, planSetup as planNftSetup, ruleExprs } from '../../lib/firewall/portmap-nft-setup.ts';
 import type { HostportWant } from '../../lib/firewall/portmap-want.ts';
 import { splitMessages } from '../../lib/kernel/netlink-codec.ts';
 import { parseCidr } from '../../lib/net/address.ts';
@@ -152,6 +160,26 @@ describe('portmap iptables setup plan', () => {
     ]);
   });
 
+  it('fast path: the chain created with -N, the shared rules tested with -C, then only the attachment appended', () => {
+    const checks = sharedChecks(want());
+    expect(checks).toEqual([
+      `-C CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000`,
+      `-C CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE`,
+      `-C POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ`,
+      `-C PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+      `-C OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT`,
+    ]);
+    // Without masquerade (snat false, or an external mark chain) only the hook jumps matter.
+    expect(sharedChecks(want({ externalSetMarkChain: 'KUBE-MARK-MASQ' }))).toEqual(checks.slice(3));
+    expect(sharedChecks(want({ snat: false }))).toEqual(checks.slice(3));
+    const lines = freshSetupLines('podman', ID, 4, want(), checks);
+    expect(lines.slice(0, 6)).toEqual([`-N ${DN}`, ...checks]);
+    // What remains is exactly what a planned ADD with the shared chains in place appends.
+    const planned = planSetup('podman', ID, 4, want(), parseNatSave(REFERENCE_SAVE.replace(/-A (CNI-DN|CNI-HOSTPORT-DNAT) .*\n/g, '')));
+    expect(lines.slice(6)).toEqual(planned.filter((l) => l.startsWith('-A ')));
+    expect(freshSetupLines('podman', ID, 4, want(), [])[1]).toBe(lines[6]);
+  });
+
   it('snat false: DNAT only, no mark chains', () => {
     const lines = planSetup('podman', ID, 4, want({ snat: false }), EMPTY);
     expect(lines.filter((l) => /SETMARK|MASQ/.test(l))).toEqual([]);
@@ -269,24 +297,30 @@ const TABLE_V4: NftObject[] = [
 ];
 const v4only = (w: HostportWant): HostportWant => ({ ...w, pod: { 4: w.pod[4] } });
 
+/** Both families' views from `nft -j` listings, as the Node build reads them. */
+const views = (v4: NftObject[] | null, v6: NftObject[] | null = null, id = 'c1'): Views => ({
+  4: viewOfJson(v4, id),
+  6: viewOfJson(v6, id),
+});
+const setupLines = (id: string, w: HostportWant, v: Views): string[] => {
+  const steps = planNftSetup(id, w, v);
+  return steps ? stepsScript(steps).split('\n').filter(Boolean) : [];
+};
+
 describe('portmap nftables', () => {
-  it('setup on a bare node: the reference layout (tables, chains, hook jumps, one rule per mapping)', () => {
-    const script = setupScript('c1', v4only(want()), { 4: null, 6: null });
-    expect(script.split('\n').filter(Boolean)).toEqual([
+  it('setup on a bare node: the reference layout (tables, chains, hook jumps, one rule per mapping), nothing flushed', () => {
+    expect(setupLines('c1', v4only(want()), views(null))).toEqual([
       'add table ip cni_hostport { comment "CNI portmap plugin" ; }',
-      'add chain ip cni_hostport hostports',
-      'add chain ip cni_hostport hostip_hostports',
-      'add chain ip cni_hostport hostports_all',
-      'flush chain ip cni_hostport hostports_all',
+      'create chain ip cni_hostport hostports',
+      'create chain ip cni_hostport hostip_hostports',
+      'create chain ip cni_hostport hostports_all',
       'add rule ip cni_hostport hostports_all jump hostip_hostports',
       'add rule ip cni_hostport hostports_all jump hostports',
-      'add chain ip cni_hostport prerouting { type nat hook prerouting priority -100 ; }',
-      'flush chain ip cni_hostport prerouting',
+      'create chain ip cni_hostport prerouting { type nat hook prerouting priority -100 ; }',
       'add rule ip cni_hostport prerouting fib daddr type local jump hostports_all',
-      'add chain ip cni_hostport output { type nat hook output priority -100 ; }',
-      'flush chain ip cni_hostport output',
+      'create chain ip cni_hostport output { type nat hook output priority -100 ; }',
       'add rule ip cni_hostport output fib daddr type local jump hostports_all',
-      'add chain ip cni_hostport masquerading { type nat hook postrouting priority 100 ; }',
+      'create chain ip cni_hostport masquerading { type nat hook postrouting priority 100 ; }',
       'add rule ip cni_hostport hostports tcp dport 8080 dnat to 10.88.0.5:80 comment "c1"',
       'add rule ip cni_hostport hostports udp dport 5353 dnat to 10.88.0.5:53 comment "c1"',
       'add rule ip cni_hostport hostports ip daddr 10.88.0.1 tcp dport 8443 dnat to 10.88.0.5:443 comment "c1"',
@@ -296,26 +330,48 @@ describe('portmap nftables', () => {
     ]);
   });
 
-  it('setup on a table that is already right: only the attachment (old rules deleted, new added)', () => {
-    const lines = setupScript('c1', v4only(want()), { 4: TABLE_V4, 6: null })
-      .split('\n')
-      .filter((l) => /^(flush|delete|add rule)/.test(l));
-    expect(lines.filter((l) => l.startsWith('flush'))).toEqual([]);
+  it('setup on a table that is already right: nothing when the attachment is too, else only its rules replaced', () => {
+    expect(planNftSetup('c1', v4only(want()), views(TABLE_V4))).toBeNull();
+    const moved = v4only(want({ pod: { 4: parseCidr('10.88.0.6/16')! } }));
+    const lines = setupLines('c1', moved, views(TABLE_V4));
+    expect(
+      lines.filter((l) => !l.startsWith('delete') && !l.startsWith('add rule ip cni_hostport hostports ') && !l.includes('masquerading')),
+    ).toEqual([]);
     expect(lines.filter((l) => l.startsWith('delete'))).toEqual(
       [6, 7, 8, 9]
         .map((h) => `delete rule ip cni_hostport hostports handle ${h}`)
         .concat([11, 12].map((h) => `delete rule ip cni_hostport masquerading handle ${h}`)),
     );
+    expect(lines).toContain('add rule ip cni_hostport hostports tcp dport 8080 dnat to 10.88.0.6:80 comment "c1"');
+    // One mapping fewer: replaced as well.
+    expect(setupLines('c1', v4only(want({ mappings: want().mappings.slice(1) })), views(TABLE_V4))).toHaveLength(6 + 5);
     // Conditions (global, as in the reference) force the hook chains to be rewritten.
-    const withConditions = setupScript('c1', v4only(want({ conditions: { 4: ['ip daddr != 10.99.0.1'], 6: [] } })), {
-      4: TABLE_V4,
-      6: null,
-    });
-    expect(withConditions).toContain('add rule ip cni_hostport prerouting ip daddr != 10.99.0.1 fib daddr type local jump hostports_all');
+    const withConditions = setupLines('c1', v4only(want({ conditions: { 4: ['ip daddr != 10.99.0.1'], 6: [] } })), views(TABLE_V4));
+    expect(withConditions).toEqual([
+      'flush chain ip cni_hostport prerouting',
+      'add rule ip cni_hostport prerouting ip daddr != 10.99.0.1 fib daddr type local jump hostports_all',
+      'flush chain ip cni_hostport output',
+      'add rule ip cni_hostport output ip daddr != 10.99.0.1 fib daddr type local jump hostports_all',
+    ]);
+    // A hook chain someone else changed (or an earlier ADD's conditions) is put back.
+    const conditioned = TABLE_V4.map((o) =>
+      o.rule?.chain === 'output' ? nftRule('output', 5, [match('ip', 'daddr', '10.0.0.9'), fibLocal, jump('hostports_all')]) : o,
+    );
+    expect(setupLines('c1', v4only(want()), views(conditioned))).toEqual([
+      'flush chain ip cni_hostport output',
+      'add rule ip cni_hostport output fib daddr type local jump hostports_all',
+    ]);
+  });
+
+  it('a re-ADD that moved the pod to another family deletes its rules there too', () => {
+    const v6Table = [nftRule('hostports', 3, [match('tcp', 'dport', 8080), { dnat: { addr: 'fd00:88::5', port: 80 } }], 'c1', 'ip6')];
+    expect(setupLines('c1', v4only(want()), views(TABLE_V4, v6Table))).toEqual(
+      expect.arrayContaining(['delete rule ip6 cni_hostport hostports handle 3', 'delete rule ip cni_hostport hostports handle 6']),
+    );
   });
 
   it('IPv6 and masqAll', () => {
-    const script = setupScript('c1', want({ masqAll: true }), { 4: null, 6: null });
+    const script = setupLines('c1', want({ masqAll: true }), views(null)).join('\n');
     expect(script).toContain('add rule ip6 cni_hostport hostports tcp dport 8080 dnat to [fd00:88::5]:80 comment "c1"');
     expect(script).not.toContain('dport 8443 dnat to [fd00');
     expect(script).toContain('add rule ip6 cni_hostport masquerading ip6 saddr ::/0 ip6 daddr fd00:88::5 masquerade comment "c1"');
@@ -323,31 +379,86 @@ describe('portmap nftables', () => {
   });
 
   it('teardown deletes the attachment by comment only; nothing there, nothing to do', () => {
-    expect(teardownScript('c1', { 4: TABLE_V4, 6: null })).toBe(
+    expect(stepsScript(planNftTeardown(views(TABLE_V4))!)).toBe(
       `${[6, 7, 8, 9].map((h) => `delete rule ip cni_hostport hostports handle ${h}`).join('\n')}\n${[11, 12]
         .map((h) => `delete rule ip cni_hostport masquerading handle ${h}`)
         .join('\n')}\n`,
     );
-    expect(teardownScript('nobody', { 4: TABLE_V4, 6: null })).toBeNull();
-    expect(teardownScript('c1', { 4: null, 6: null })).toBeNull();
+    expect(planNftTeardown(views(TABLE_V4, null, 'nobody'))).toBeNull();
+    expect(planNftTeardown(views(null))).toBeNull();
   });
 
   it('CHECK finds every rule, and names what is missing', () => {
-    expect(missingNftRules('c1', v4only(want()), { 4: TABLE_V4, 6: null })).toEqual([]);
+    expect(missingRules(v4only(want()), views(TABLE_V4))).toEqual([]);
     const broken = TABLE_V4.filter((o) => o.rule?.handle !== 8 && o.rule?.handle !== 12 && o.rule?.chain !== 'output');
-    expect(missingNftRules('c1', v4only(want()), { 4: broken, 6: null })).toEqual([
+    expect(missingRules(v4only(want()), views(broken))).toEqual([
       'nftables rule "fib daddr type local jump hostports_all" in ip cni_hostport output',
       'nftables rule "ip daddr 10.88.0.1 tcp dport 8443 dnat to 10.88.0.5:443" in ip cni_hostport hostports',
       'nftables localhost masquerade rule for 10.88.0.5 in ip cni_hostport masquerading',
     ]);
-    expect(missingNftRules('c1', want(), { 4: TABLE_V4, 6: null })).toEqual(['nftables table ip6 cni_hostport']);
+    expect(missingRules(want(), views(TABLE_V4))).toEqual(['nftables table ip6 cni_hostport']);
   });
 
   it('reads the facts of a rule from nft JSON', () => {
-    expect(ruleFacts(TABLE_V4[12]!.rule as never)).toMatchObject({ protocol: 'tcp', dport: 8443, daddr: '10.88.0.1', dnat: { port: 443 } });
-    expect(ruleFacts(TABLE_V4[15]!.rule as never)).toMatchObject({ saddr: '10.88.0.0/16', masquerade: true });
+    expect(ruleFacts(TABLE_V4[12]!.rule as never)).toEqual({
+      protocol: 'tcp',
+      dport: 8443,
+      daddr: '10.88.0.1',
+      dnat: { addr: '10.88.0.5', port: 443 },
+    });
+    expect(ruleFacts(TABLE_V4[15]!.rule as never)).toEqual({ saddr: '10.88.0.0/16', daddr: '10.88.0.5', masquerade: true });
+    expect(ruleFacts({ ...(TABLE_V4[12]!.rule as NftRule), expr: [{ counter: { packets: 0, bytes: 0 } }] })).toEqual({ other: 1 });
+  });
+
+  it.each<[4 | 6, string]>([
+    [4, 'tcp dport 8080 dnat to 10.88.0.5:80'],
+    [4, 'ip daddr 10.88.0.1 udp dport 53 dnat to 10.88.0.5:5353'],
+    [6, 'ip6 daddr fd00::1 sctp dport 9 dnat to [fd00:88::5]:90'],
+    [4, 'ip saddr 10.88.0.0/16 ip daddr 10.88.0.5 masquerade'],
+    [4, 'ip saddr 10.1.16.0/20 ip daddr 10.1.16.5 masquerade'],
+    [4, 'ip saddr 0.0.0.0/0 ip daddr 10.88.0.5 masquerade'],
+    [6, 'ip6 saddr fd00:1:2:30::/60 ip6 daddr fd00:1:2:30::5 masquerade'],
+    [6, 'ip6 saddr ::/0 ip6 daddr fd00::5 masquerade'],
+    [4, 'fib daddr type local jump hostports_all'],
+    [6, 'jump hostip_hostports'],
+  ])('IPv%s "%s": its expressions read back to the same rule', (family, text) => {
+    const facts = parseFacts(family, text);
+    expect(ruleText(family, facts)).toBe(text);
+    expect(exprFacts(family, ruleExprs(family, facts))).toEqual(facts);
+  });
+
+  it('an expression outside the model makes a rule no rule of ours', () => {
+    const exprs = ruleExprs(4, { fibLocal: true, jump: 'hostports_all' });
+    expect(exprFacts(4, [{ kind: 'unknown', name: 'counter' }, ...exprs])).toEqual({ fibLocal: true, jump: 'hostports_all', other: 1 });
+    // `ip daddr != 10.0.0.1` in front (a user condition): payload and a cmp that is not ==.
+    const neq = [
+      { kind: 'payload', base: 1, offset: 16, len: 4, dreg: 1 },
+      { kind: 'cmp', sreg: 1, op: 1, data: Uint8Array.of(10, 0, 0, 1) },
+    ] as const;
+    expect(exprFacts(4, [...neq, ...exprs]).other).toBe(2);
+    // The v6 forms are not read in an ip table.
+    expect(exprFacts(4, ruleExprs(6, { daddr: 'fd00::1' })).other).toBeGreaterThan(0);
   });
 });
+
+/** The few rule texts of this layout, parsed back into facts (test helper). */
+function parseFacts(family: 4 | 6, text: string) {
+  const facts: Record<string, unknown> = {};
+  const w = text.split(' ');
+  for (let i = 0; i < w.length; i++) {
+    if (w[i] === 'saddr' || w[i] === 'daddr') facts[w[i]!] = w[++i];
+    else if (w[i] === 'dport') [facts.protocol, facts.dport] = [w[i - 1], Number(w[++i])];
+    else if (w[i] === 'fib') [facts.fibLocal, i] = [true, i + 3];
+    else if (w[i] === 'masquerade') facts.masquerade = true;
+    else if (w[i] === 'jump') facts.jump = w[++i];
+    else if (w[i] === 'to') {
+      const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(w[++i]!)!;
+      facts.dnat = { addr: m[1], port: Number(m[2]) };
+    }
+  }
+  void family;
+  return facts;
+}
 
 // ---------------------------------------------------------------- config
 

@@ -37,7 +37,7 @@ const NLM_F_APPEND = 0x800;
 const NLM_F_DUMP = 0x300;
 
 const TABLE = { NAME: 1, FLAGS: 2, USERDATA: 6 } as const;
-const CHAIN = { TABLE: 1, NAME: 3, HOOK: 4, POLICY: 5, TYPE: 7, USERDATA: 12 } as const;
+const CHAIN = { TABLE: 1, NAME: 3, HOOK: 4, POLICY: 5, USE: 6, TYPE: 7, USERDATA: 12 } as const;
 const HOOK = { NUM: 1, PRIORITY: 2 } as const;
 const RULE = { TABLE: 1, CHAIN: 2, HANDLE: 3, EXPRESSIONS: 4, USERDATA: 7 } as const;
 const LIST_ELEM = 1;
@@ -49,7 +49,18 @@ const UDATA_COMMENT = 0;
 
 /** Netfilter hook numbers (the same for ip, ip6, inet and bridge). */
 export const HOOK_NUM = { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 } as const;
-export const META_KEY = { iifname: 6, oifname: 7, nfproto: 15, l4proto: 16 } as const;
+export const META_KEY = { mark: 3, iifname: 6, oifname: 7, nfproto: 15, l4proto: 16 } as const;
+/** IP protocol numbers of the transport headers nft matches on. */
+export const L4PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
+export type L4Proto = keyof typeof L4PROTO;
+/** nft_fib: what is looked up (NFT_FIB_RESULT_*) and from which address (NFTA_FIB_F_*). */
+export const FIB_RESULT = { oif: 1, oifname: 2, addrtype: 3 } as const;
+export const FIB_FLAG = { saddr: 1, daddr: 2, mark: 4, iif: 8, oif: 16 } as const;
+/** Route types (RTN_*) as `fib … type` compares them. */
+export const RTN = { unicast: 1, local: 2 } as const;
+export const NAT_TYPE = { snat: 0, dnat: 1 } as const;
+/** NF_NAT_RANGE_*: the nat expression rewrites the address (the kernel adds this one) and the port. */
+export const NAT_FLAG = { mapIPs: 1, protoSpecified: 2 } as const;
 export const PAYLOAD_BASE = { link: 0, network: 1, transport: 2 } as const;
 export const CMP_OP = { eq: 0, neq: 1 } as const;
 export const VERDICT_CODE = { drop: 0, accept: 1, jump: -3, goto: -4, return: -5 } as const;
@@ -57,6 +68,7 @@ export type VerdictName = keyof typeof VERDICT_CODE;
 /** NFT_REG_VERDICT and NFT_REG_1, the registers nft uses for these expressions. */
 const REG_VERDICT = 0;
 export const REG1 = 1;
+export const REG2 = 2;
 
 // ---------------------------------------------------------------------------------------------
 // big-endian scalars and user data
@@ -109,6 +121,9 @@ export type Expr =
   | { kind: 'cmp'; sreg: number; op: number; data: Uint8Array }
   | { kind: 'bitwise'; sreg: number; dreg: number; mask: Uint8Array; xor: Uint8Array }
   | { kind: 'verdict'; verdict: VerdictName; chain?: string }
+  | { kind: 'immediate'; dreg: number; data: Uint8Array }
+  | { kind: 'fib'; result: number; flags: number; dreg: number }
+  | { kind: 'nat'; type: number; family: number; addrReg?: number; protoReg?: number; flags?: number }
   | { kind: 'masq' }
   | { kind: 'unknown'; name: string };
 
@@ -127,6 +142,12 @@ export function exprText(e: Expr): string {
       return `bitwise reg ${e.dreg} = (reg ${e.sreg} & ${hex(e.mask)}) ^ ${hex(e.xor)}`;
     case 'verdict':
       return `immediate ${e.verdict}${e.chain === undefined ? '' : ` -> ${e.chain}`}`;
+    case 'immediate':
+      return `immediate reg ${e.dreg} ${hex(e.data)}`;
+    case 'fib':
+      return `fib result ${e.result} flags ${e.flags} => reg ${e.dreg}`;
+    case 'nat':
+      return `nat ${e.type} family ${e.family} addr reg ${e.addrReg ?? '-'} proto reg ${e.protoReg ?? '-'} flags ${e.flags ?? '-'}`;
     case 'masq':
       return 'masq';
     case 'unknown':
@@ -187,6 +208,34 @@ function exprAttrs(e: Expr): [name: string, data: Attr[]] {
         ],
       ];
     }
+    case 'immediate':
+      return [
+        'immediate',
+        [
+          [1, be32(e.dreg)],
+          [2, dataValue(e.data)],
+        ],
+      ];
+    case 'fib':
+      // nft's order: flags, result, register.
+      return [
+        'fib',
+        [
+          [3, be32(e.flags)],
+          [2, be32(e.result)],
+          [1, be32(e.dreg)],
+        ],
+      ];
+    case 'nat': {
+      const attrs: Attr[] = [
+        [1, be32(e.type)],
+        [2, be32(e.family)],
+      ];
+      if (e.addrReg !== undefined) attrs.push([3, be32(e.addrReg)]);
+      if (e.protoReg !== undefined) attrs.push([5, be32(e.protoReg)]);
+      if (e.flags !== undefined) attrs.push([7, be32(e.flags)]);
+      return ['nat', attrs];
+    }
     case 'masq':
       return ['masq', []];
     case 'unknown':
@@ -243,7 +292,12 @@ export function decodeExpr(elem: Uint8Array): Expr {
       return sreg === undefined || dreg === undefined || op !== 0 || !mask || !xor ? unknown : { kind: 'bitwise', sreg, dreg, mask, xor };
     }
     case 'immediate': {
-      const verdict = u32(1) === REG_VERDICT ? nestedValue(d.get(2), DATA.VERDICT) : undefined;
+      const dreg = u32(1);
+      if (dreg !== undefined && dreg !== REG_VERDICT) {
+        const data = nestedValue(d.get(2), DATA.VALUE);
+        return data ? { kind: 'immediate', dreg, data } : unknown;
+      }
+      const verdict = dreg === REG_VERDICT ? nestedValue(d.get(2), DATA.VERDICT) : undefined;
       if (!verdict) return unknown;
       const v = parseAttrs(verdict);
       const code = v.has(VERDICT.CODE) ? VERDICT_NAMES.get(readBe32(v.get(VERDICT.CODE)!)) : undefined;
@@ -251,6 +305,22 @@ export function decodeExpr(elem: Uint8Array): Expr {
       return v.has(VERDICT.CHAIN)
         ? { kind: 'verdict', verdict: code, chain: readCstr(v.get(VERDICT.CHAIN)!) }
         : { kind: 'verdict', verdict: code };
+    }
+    case 'fib': {
+      const [dreg, result, flags] = [u32(1), u32(2), u32(3)];
+      return dreg === undefined || result === undefined || flags === undefined ? unknown : { kind: 'fib', dreg, result, flags };
+    }
+    case 'nat': {
+      // The kernel dumps each maximum register (equal to the minimum without a range) and adds the
+      // flags the registers imply (NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED). Ranges are not modelled.
+      const [type, family, addrReg, protoReg, flags] = [u32(1), u32(2), u32(3), u32(5), u32(7)];
+      if (type === undefined || family === undefined || (d.has(4) && u32(4) !== addrReg) || (d.has(6) && u32(6) !== protoReg))
+        return unknown;
+      const e: Extract<Expr, { kind: 'nat' }> = { kind: 'nat', type, family };
+      if (addrReg !== undefined) e.addrReg = addrReg;
+      if (protoReg !== undefined) e.protoReg = protoReg;
+      if (flags !== undefined) e.flags = flags;
+      return e;
     }
     case 'masq':
       return d.size ? unknown : { kind: 'masq' };
@@ -311,6 +381,32 @@ export function iifnameIs(name: string): Expr[] {
 export const etherSaddrIs = (mac: Uint8Array): Expr[] => [
   { kind: 'payload', base: PAYLOAD_BASE.link, offset: 6, len: 6, dreg: REG1 },
   { kind: 'cmp', sreg: REG1, op: CMP_OP.eq, data: mac },
+];
+
+/** `tcp|udp|sctp dport <port>` in an ip/ip6 table: the transport protocol, then the port (big-endian). */
+export function dportIs(proto: L4Proto, port: number): Expr[] {
+  return [
+    { kind: 'meta', key: META_KEY.l4proto, dreg: REG1 },
+    { kind: 'cmp', sreg: REG1, op: CMP_OP.eq, data: Uint8Array.of(L4PROTO[proto]) },
+    { kind: 'payload', base: PAYLOAD_BASE.transport, offset: 2, len: 2, dreg: REG1 },
+    { kind: 'cmp', sreg: REG1, op: CMP_OP.eq, data: Uint8Array.of(port >> 8, port & 0xff) },
+  ];
+}
+
+/**
+ * `fib daddr type local`: the route type is a host-order integer in the register (every target of
+ * the standalone build is little-endian).
+ */
+export const fibDaddrLocal = (): Expr[] => [
+  { kind: 'fib', result: FIB_RESULT.addrtype, flags: FIB_FLAG.daddr, dreg: REG1 },
+  { kind: 'cmp', sreg: REG1, op: CMP_OP.eq, data: Uint8Array.of(RTN.local, 0, 0, 0) },
+];
+
+/** `dnat to <addr>:<port>` (IPv6: `[addr]:port`): address and port loaded into registers 1 and 2. */
+export const dnatTo = (family: 4 | 6, addr: Uint8Array, port: number): Expr[] => [
+  { kind: 'immediate', dreg: REG1, data: addr },
+  { kind: 'immediate', dreg: REG2, data: Uint8Array.of(port >> 8, port & 0xff) },
+  { kind: 'nat', type: NAT_TYPE.dnat, family: L3[family].nfproto, addrReg: REG1, protoReg: REG2, flags: NAT_FLAG.protoSpecified },
 ];
 
 export const verdict = (v: VerdictName, chain?: string): Expr =>
@@ -433,6 +529,15 @@ export const getChain = (t: TableRef, name: string): NfMessage => ({
     [CHAIN.NAME, cstr(name)],
   ],
 });
+
+/**
+ * A chain's reference count from a NEWCHAIN answer (payload after the netlink header): the kernel
+ * counts the chain's own rules and every jump or goto to it.
+ */
+export function decodeChainUse(payload: Uint8Array): number | undefined {
+  const use = parseAttrs(payload, 4).get(CHAIN.USE);
+  return use && use.length >= 4 ? readBe32(use) : undefined;
+}
 
 /** nfgenmsg: family, version 0, resource id (big-endian). */
 const nfgenmsg = (family: number, resId = 0): Uint8Array => Uint8Array.of(family, 0, resId >> 8, resId & 0xff);
@@ -572,28 +677,64 @@ export function commentStartsWith(payload: Uint8Array, prefix: Uint8Array): bool
 }
 
 /**
- * Whether a NEWRULE message's last expression may be a jump or goto to `chain`, checked on the
- * bytes: nested attributes end together, so the verdict's chain name is the last thing in the
- * expression list. A cheap filter for a dump (iptables-nft's POSTROUTING has a rule per pod);
- * `jumpTarget` on the decoded rule is the authority.
+ * The user-data attribute of a rule whose comment is exactly `comment` and nothing else, as nft
+ * writes it: what `commentIsAt` looks for at the end of a dumped rule.
  */
-export function mayJumpTo(payload: Uint8Array, chain: string): boolean {
+export function commentAttr(comment: string): Uint8Array {
+  const udata = commentUdata(comment);
+  const attr = new Uint8Array(4 + udata.length);
+  new DataView(attr.buffer).setUint16(0, attr.length, true);
+  new DataView(attr.buffer).setUint16(2, RULE.USERDATA, true);
+  attr.set(udata, 4);
+  return attr;
+}
+
+/**
+ * Whether the NEWRULE payload at `buf[start..end)` ends with `attr` (from commentAttr), tested in
+ * place: the kernel dumps a rule's user data last, so a rule of this comment is known without
+ * walking its attributes — a dump of a node's chain holds a rule per pod.
+ */
+export function commentIsAt(buf: Uint8Array, start: number, end: number, attr: Uint8Array): boolean {
+  const at = end - ((attr.length + 3) & ~3);
+  if (at < start) return false;
+  for (let i = 0; i < attr.length; i++) if (buf[at + i] !== attr[i]) return false;
+  return true;
+}
+
+/** The verdict's chain-name attribute of a jump or goto to `chain`: what `jumpsToAt` looks for. */
+export function jumpChainAttr(chain: string): Uint8Array {
   const name = new TextEncoder().encode(`${chain}\0`);
-  const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  for (let off = 4; off + 4 <= payload.length; ) {
-    const len = v.getUint16(off, true);
-    if (len < 4 || off + len > payload.length) return false;
-    if ((v.getUint16(off + 2, true) & 0x3fff) === RULE.EXPRESSIONS) {
-      const end = off + len;
-      const attrAt = end - ((4 + name.length + 3) & ~3);
-      if (attrAt < off || v.getUint16(attrAt, true) !== 4 + name.length || v.getUint16(attrAt + 2, true) !== VERDICT.CHAIN) return false;
-      for (let i = 0; i < name.length; i++) if (payload[attrAt + 4 + i] !== name[i]) return false;
+  const attr = new Uint8Array(4 + name.length);
+  new DataView(attr.buffer).setUint16(0, attr.length, true);
+  new DataView(attr.buffer).setUint16(2, VERDICT.CHAIN, true);
+  attr.set(name, 4);
+  return attr;
+}
+
+/**
+ * Whether the NEWRULE payload at `buf[start..end)` may end in a jump or goto to the chain of
+ * `attr` (from jumpChainAttr), tested in place: nested attributes end together, so the verdict's
+ * chain name is the last thing in the expression list. A cheap filter for a dump (iptables-nft's
+ * POSTROUTING has a rule per pod); `jumpTarget` on the decoded rule is the authority.
+ */
+export function jumpsToAt(buf: Uint8Array, start: number, end: number, attr: Uint8Array): boolean {
+  const u16 = (at: number) => buf[at]! | (buf[at + 1]! << 8);
+  for (let off = start + 4; off + 4 <= end; ) {
+    const len = u16(off);
+    if (len < 4 || off + len > end) return false;
+    if ((u16(off + 2) & 0x3fff) === RULE.EXPRESSIONS) {
+      const at = off + len - ((attr.length + 3) & ~3);
+      if (at < off) return false;
+      for (let i = 0; i < attr.length; i++) if (buf[at + i] !== attr[i]) return false;
       return true;
     }
     off += (len + 3) & ~3;
   }
   return false;
 }
+
+/** `jumpsToAt` on one message's payload. */
+export const mayJumpTo = (payload: Uint8Array, chain: string): boolean => jumpsToAt(payload, 0, payload.length, jumpChainAttr(chain));
 
 /** Only the last expression of a list (where a rule's verdict is), without decoding the others. */
 function lastExprOf(list: Uint8Array | undefined): Expr | null {

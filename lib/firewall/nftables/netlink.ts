@@ -3,16 +3,28 @@
 // chain's rules, one chain by name — instead of `nft list`, which reads the whole ruleset.
 // Only in the standalone build (`available()`); the Node bundle runs `nft` (lib/firewall/nft.ts).
 import { CniError, ErrorCode } from '../../cni/errors.ts';
-import { NetlinkError, netfilterBatch, netfilterQuery, available as netlinkAvailable, reserveSeqs } from '../../kernel/netlink.ts';
+import {
+  NetlinkError,
+  netfilterBatch,
+  netfilterQuery,
+  available as netlinkAvailable,
+  type PayloadFilter,
+  reserveSeqs,
+} from '../../kernel/netlink.ts';
 import { errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
+  commentAttr,
+  commentIsAt,
   commentStartsWith,
+  decodeChainUse,
   decodeRule,
   encodeBatch,
   encodeMessage,
   getChain,
   getRules,
+  jumpChainAttr,
+  jumpsToAt,
   type NfMessage,
   type NfRule,
   NLM_F_ACK,
@@ -65,24 +77,26 @@ export function transact(what: string, messages: readonly NfMessage[]): void {
   if (failed) throw new NfError(what, failed.errno, failed.detail);
 }
 
-/** Narrows a chain's rules before anything is decoded: a test of the message bytes, and bytes every match contains. */
-export interface RuleFilter {
-  keep: (payload: Uint8Array) => boolean;
-  needle: Uint8Array;
-}
-
 /**
- * A chain's rules, in order; null when the table or the chain does not exist. `only` narrows them
- * before anything is decoded: a comment prefix (string), or a RuleFilter. Only the rules whose
- * bytes contain the prefix (the needle) are even taken out of the kernel's answer.
+ * A chain's rules, in order. A missing table or chain: null, or (as current kernels answer a dump
+ * that finds nothing) no rules — ask chainExists when it matters. `only` narrows them before
+ * anything is decoded, on the dump's bytes: a comment prefix (string), exactly this comment
+ * (`{ comment }`), or a jump or goto to this chain (`{ jumpsTo }`, a cheap test: check jumpTarget).
  */
-export function listRules(t: TableRef, chain: string, only?: string | RuleFilter): NfRule[] | null {
+export function listRules(t: TableRef, chain: string, only?: string | { comment: string } | { jumpsTo: string }): NfRule[] | null {
+  let keep: PayloadFilter | undefined;
+  if (typeof only === 'string') {
+    const prefix = new TextEncoder().encode(only);
+    keep = (b, s, e) => commentStartsWith(b.subarray(s, e), prefix);
+  } else if (only && 'comment' in only) {
+    const attr = commentAttr(only.comment);
+    keep = (b, s, e) => commentIsAt(b, s, e, attr);
+  } else if (only) {
+    const attr = jumpChainAttr(only.jumpsTo);
+    keep = (b, s, e) => jumpsToAt(b, s, e, attr);
+  }
   try {
-    if (only === undefined) return netfilterQuery((s) => encodeMessage(getRules(t, chain), s)).map((m) => decodeRule(m.payload));
-    const prefix = typeof only === 'string' ? new TextEncoder().encode(only) : undefined;
-    const filter: RuleFilter = prefix ? { keep: (p) => commentStartsWith(p, prefix), needle: prefix } : (only as RuleFilter);
-    const msgs = netfilterQuery((s) => encodeMessage(getRules(t, chain), s), filter.needle);
-    return msgs.filter((m) => filter.keep(m.payload)).map((m) => decodeRule(m.payload));
+    return netfilterQuery((s) => encodeMessage(getRules(t, chain), s), keep).map((m) => decodeRule(m.payload));
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
@@ -96,6 +110,19 @@ export function chainExists(t: TableRef, chain: string): boolean {
     return true;
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENOENT) return false;
+    throw e;
+  }
+}
+
+/** A chain's reference count (its rules plus the jumps to it); null when the chain does not exist. */
+export function chainUse(t: TableRef, chain: string): number | null {
+  try {
+    const [answer] = netfilterQuery((s) => encodeMessage(getChain(t, chain), s, NLM_F_ACK));
+    const use = answer ? decodeChainUse(answer.payload) : undefined;
+    if (use === undefined) throw new NetlinkError(0, `netfilter: no reference count for chain ${chain}`);
+    return use;
+  } catch (e) {
+    if (e instanceof NetlinkError && e.errno === ENOENT) return null;
     throw e;
   }
 }

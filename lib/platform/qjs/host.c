@@ -212,13 +212,6 @@ FN(readdir) {
     if (err) { last_errno = err; JS_FreeValue(ctx, names); return JS_NULL; }
     return names;
 }
-/* indexOfBytes(hay, needle, from): where needle first occurs in hay at or after from, or -1 (memmem). */
-FN(indexOfBytes) {
-    BUF(0, hay); BUF(1, needle); INT(2, from);
-    if (from < 0 || (size_t)from > hay_len || needle_len == 0) return JS_NewInt32(ctx, -1);
-    const uint8_t *at = memmem(hay + from, hay_len - (size_t)from, needle, needle_len);
-    return JS_NewInt64(ctx, at ? (int64_t)(at - hay) : -1);
-}
 FN(link) { CSTR(0, from); CSTR(1, to); RET(link(from, to)); }
 FN(unlink) { CSTR(0, path); RET(unlink(path)); }
 FN(utimensat) {
@@ -570,7 +563,7 @@ static const JSCFunctionListEntry host_funcs[] = {
     JS_CFUNC_DEF("recv", 4, h_recv), JS_CFUNC_DEF("setsockopt", 5, h_setsockopt),
     JS_CFUNC_DEF("setns", 2, h_setns), JS_CFUNC_DEF("socketpair", 4, h_socketpair),
     JS_CFUNC_DEF("ioctl", 3, h_ioctl), JS_CFUNC_DEF("errno", 0, h_errno), JS_CFUNC_DEF("getrandom", 1, h_getrandom),
-    JS_CFUNC_DEF("indexOfBytes", 3, h_indexOfBytes), JS_CFUNC_DEF("utf8Encode", 1, h_utf8Encode), JS_CFUNC_DEF("utf8Decode", 2, h_utf8Decode),
+    JS_CFUNC_DEF("utf8Encode", 1, h_utf8Encode), JS_CFUNC_DEF("utf8Decode", 2, h_utf8Decode),
     JS_CFUNC_DEF("hexDigest", 2, h_hexDigest), JS_CFUNC_DEF("environ", 0, h_environ), JS_CFUNC_DEF("exit", 1, h_exit),
 };
 
