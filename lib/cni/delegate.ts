@@ -106,3 +106,13 @@ export async function delegate(command: Exclude<Command, 'VERSION'>, type: strin
   }
   return (await import('./result-parse.ts')).parseResult(json, req.version);
 }
+
+/**
+ * DEL's IPAM step (bridge, ptp): the address is released only once `interfaceGone` has settled,
+ * whatever its outcome, so a new pod given the address never meets the old interface or its routes.
+ */
+export async function releaseAfter(interfaceGone: Promise<unknown>, ipamType: string | undefined, req: Request): Promise<void> {
+  if (!ipamType) return;
+  await interfaceGone.catch(() => undefined);
+  await delegate('DEL', ipamType, req);
+}

@@ -40,6 +40,20 @@ export interface FirewallDriver<Want> {
 
 export type FirewallDrivers<Want> = Record<FirewallBackend, FirewallDriver<Want>>;
 
+/**
+ * A driver whose ADD and CHECK half is a module loaded on first use: those halves parse the pod's
+ * addresses (lib/net/address.ts), which DEL and GC, finding rules by name and comment alone, never
+ * need to load.
+ */
+export const withSetupLoadedLater = <W>(
+  removal: Pick<FirewallDriver<W>, 'teardown' | 'gc'>,
+  loadSetup: () => Promise<Pick<FirewallDriver<W>, 'setup' | 'missing'>>,
+): FirewallDriver<W> => ({
+  ...removal,
+  setup: async (a, want) => (await loadSetup()).setup(a, want),
+  missing: async (a, want) => (await loadSetup()).missing(a, want),
+});
+
 /** DEL: the attachment's rules in every backend, in parallel. */
 export const teardownEveryBackend = <W>(drivers: FirewallDrivers<W>, what: string, a: Attachment): Promise<void> =>
   settleThenThrowJoined(

@@ -12,6 +12,7 @@ import {
   type FirewallDrivers,
   gcEveryBackend,
   teardownEveryBackend,
+  withSetupLoadedLater,
 } from './driver.ts';
 import { iptablesMasqueradeRemoval } from './masquerade-iptables.ts';
 import { nftMasqueradeRemoval } from './masquerade-nft.ts';
@@ -30,16 +31,8 @@ export interface MasqTarget extends Attachment {
  */
 const setupHalves = () => import('./masquerade-setup.ts');
 const DRIVERS: FirewallDrivers<string[]> = {
-  iptables: {
-    ...iptablesMasqueradeRemoval,
-    setup: async (a, ips) => (await setupHalves()).iptablesMasqueradeSetup.setup(a, ips),
-    missing: async (a, ips) => (await setupHalves()).iptablesMasqueradeSetup.missing(a, ips),
-  },
-  nftables: {
-    ...nftMasqueradeRemoval,
-    setup: async (a, ips) => (await setupHalves()).nftMasqueradeSetup.setup(a, ips),
-    missing: async (a, ips) => (await setupHalves()).nftMasqueradeSetup.missing(a, ips),
-  },
+  iptables: withSetupLoadedLater(iptablesMasqueradeRemoval, async () => (await setupHalves()).iptablesMasqueradeSetup),
+  nftables: withSetupLoadedLater(nftMasqueradeRemoval, async () => (await setupHalves()).nftMasqueradeSetup),
 };
 
 /** The attachment of a request: rules are found by (network, container ID, ifname). */

@@ -11,6 +11,7 @@ import {
   type FirewallDrivers,
   gcEveryBackend,
   teardownEveryBackend,
+  withSetupLoadedLater,
 } from './driver.ts';
 import { iptablesHostportsRemoval } from './portmap-iptables.ts';
 import { nftHostportsRemoval } from './portmap-nft.ts';
@@ -23,16 +24,8 @@ import type { HostportWant } from './portmap-want.ts';
 const iptablesSetup = () => import('./portmap-iptables-setup.ts');
 const nftSetup = () => import('./portmap-nft-setup.ts');
 const DRIVERS: FirewallDrivers<HostportWant> = {
-  iptables: {
-    ...iptablesHostportsRemoval,
-    setup: async (a, want) => (await iptablesSetup()).iptablesHostportsSetup.setup(a, want),
-    missing: async (a, want) => (await iptablesSetup()).iptablesHostportsSetup.missing(a, want),
-  },
-  nftables: {
-    ...nftHostportsRemoval,
-    setup: async (a, want) => (await nftSetup()).nftHostportsSetup.setup(a, want),
-    missing: async (a, want) => (await nftSetup()).nftHostportsSetup.missing(a, want),
-  },
+  iptables: withSetupLoadedLater(iptablesHostportsRemoval, async () => (await iptablesSetup()).iptablesHostportsSetup),
+  nftables: withSetupLoadedLater(nftHostportsRemoval, async () => (await nftSetup()).nftHostportsSetup),
 };
 
 export const setupHostports = (backend: FirewallBackend, a: Attachment, want: HostportWant): Promise<void> =>

@@ -1,10 +1,10 @@
 // ptp DEL: a module of its own, so the standalone build's DEL reads neither the ADD/CHECK code
 // nor the address arithmetic (lib/net/address.ts, ip-num) those need (plugins/main.ts).
 import { prevResultOf } from '../../lib/cni/attachments.ts';
-import { delegate } from '../../lib/cni/delegate.ts';
+import { releaseAfter } from '../../lib/cni/delegate.ts';
 import type { Request } from '../../lib/cni/dispatch.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import { loadMasquerade as masquerade } from '../../lib/firewall/load.ts';
+import { teardownMasqueradeOf } from '../../lib/firewall/load.ts';
 import { routes } from '../../lib/kernel/iproute.ts';
 import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { deleteContainerVeth, deleteOrphanHostVeth } from '../../lib/kernel/veth.ts';
@@ -45,29 +45,7 @@ export async function del(req: Request): Promise<void> {
   })();
   await settleThenThrowJoined([
     ['container interface', () => removeInterface],
-    // Released only once the interface (and its host route) is gone, so a new pod given this
-    // address never finds the old host route in its way.
-    [
-      'IPAM',
-      async () => {
-        await removeInterface.catch(() => undefined);
-        await delegate('DEL', cfg.ipamType, req);
-      },
-    ],
-    // Found by (network, container ID, ifname), never by reading addresses off the interface.
-    [
-      'masquerade',
-      async () => {
-        if (!cfg.ipMasq) return;
-        const { masqTarget, teardownMasquerade } = await masquerade();
-        await teardownMasquerade(
-          masqTarget(
-            req,
-            cfg.network,
-            (prev?.ips ?? []).map((i) => i.address),
-          ),
-        );
-      },
-    ],
+    ['IPAM', () => releaseAfter(removeInterface, cfg.ipamType, req)],
+    ['masquerade', async () => cfg.ipMasq && (await teardownMasqueradeOf(req, cfg.network, prev))],
   ]);
 }
