@@ -50,7 +50,7 @@ fi
 # Node >= 20 runs the plugins and the tests (Debian 12's own nodejs is 18, too old).
 if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
   echo "setup: Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none));" \
-    "install it, e.g. from https://nodejs.org or NodeSource, then rerun" >&2
+    "install it (the Node.js project's release packages, or a newer Debian's nodejs), then rerun" >&2
   exit 1
 fi
 
