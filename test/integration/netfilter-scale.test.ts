@@ -113,6 +113,28 @@ function loggingPath(world: World, others: string[] = []): { env: Record<string,
 
 const canRun = isRoot && haveBuild;
 
+/**
+ * kube-proxy's nat chains, jumps and masquerade mark as it writes them (iptables-restore lines, up to
+ * COMMIT), with `chains` and `rules` of a test's own: what the firewall code must never disturb.
+ */
+function kubeProxyNat(chains: string[] = [], rules: string[] = []): string[] {
+  return [
+    '*nat',
+    ':KUBE-SERVICES - [0:0]',
+    ':KUBE-POSTROUTING - [0:0]',
+    ':KUBE-MARK-MASQ - [0:0]',
+    ...chains,
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+    '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
+    '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
+    '-A KUBE-POSTROUTING -j MASQUERADE --random-fully',
+    ...rules,
+    'COMMIT',
+  ];
+}
+
 describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
   const world = new World();
   afterEach(() => world.cleanup());
@@ -342,17 +364,7 @@ describe.skipIf(!canRun)(`netfilter at node scale (${BUILD} build)`, () => {
       'iptables-restore',
       ['--noflush'],
       [
-        '*nat',
-        ':KUBE-SERVICES - [0:0]',
-        ':KUBE-POSTROUTING - [0:0]',
-        ':KUBE-MARK-MASQ - [0:0]',
-        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-        '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
-        '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
-        '-A KUBE-POSTROUTING -j MASQUERADE --random-fully',
-        'COMMIT',
+        ...kubeProxyNat(),
         '*filter',
         ':KUBE-FORWARD - [0:0]',
         '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
@@ -711,22 +723,7 @@ describe.skipIf(!canRun)(`portmap at node scale (${BUILD} build)`, () => {
     node.exec(
       'iptables-restore',
       ['--noflush'],
-      [
-        '*nat',
-        ':KUBE-SERVICES - [0:0]',
-        ':KUBE-POSTROUTING - [0:0]',
-        ':KUBE-MARK-MASQ - [0:0]',
-        ':KUBE-NODEPORTS - [0:0]',
-        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-        '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
-        '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
-        '-A KUBE-POSTROUTING -j MASQUERADE --random-fully',
-        '-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
-        'COMMIT',
-        '',
-      ].join('\n'),
+      [...kubeProxyNat([':KUBE-NODEPORTS - [0:0]'], ['-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS']), ''].join('\n'),
     );
     node.exec(
       'ip6tables-restore',
