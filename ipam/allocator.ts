@@ -10,6 +10,7 @@
 import { CniError, ErrorCode } from '../lib/cni/errors.ts';
 import type { IPConfig } from '../lib/cni/types.ts';
 import { formatIP, type IP, ipEqual, lastOf, networkOf, nextIP, rangeSize } from '../lib/net/address.ts';
+import { type RollbackFailure, withRollbackFailures } from '../lib/platform/steps.ts';
 import { type HostLocalConfig, type Range, type RangeSet, type RequestedIP, rangeContains, rangeFor, rangeSetToString } from './config.ts';
 import type { LeaseStore, Owner } from './lease-store.ts';
 
@@ -133,8 +134,16 @@ export function allocateAll(cfg: Pick<HostLocalConfig, 'rangeSets' | 'requested'
     });
     return done;
   } catch (e) {
-    for (const a of done.reverse()) store.release(a.ip);
-    throw e;
+    // Every lease taken is released even when one release fails; those failures join the error.
+    const failures: RollbackFailure[] = [];
+    for (const a of done.reverse()) {
+      try {
+        store.release(a.ip);
+      } catch (error) {
+        failures.push({ what: `release of ${formatIP(a.ip)}`, error });
+      }
+    }
+    throw withRollbackFailures(e, failures);
   }
 }
 

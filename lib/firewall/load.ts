@@ -2,24 +2,13 @@
 // masquerade nor a spoof check, and the standalone build then never reads their code
 // (plugins/main.ts).
 export const loadMasquerade = () => import('./masquerade.ts');
+export const loadSpoofCheck = () => import('./spoofcheck.ts');
 
 /**
- * DEL's masquerade step (bridge, ptp): the attachment's rules are found by (network, container ID,
- * ifname), never by reading addresses off the interface; prevResult's addresses only help find the
- * reference's per-address rules.
+ * DEL's masquerade step (bridge, ptp): the attachment's rules, found by (network, container ID,
+ * ifname) alone, never by addresses read off the interface or from prevResult.
  */
-export async function teardownMasqueradeOf(
-  req: { env: { containerID: string; ifname: string } },
-  network: string,
-  prev: { ips?: readonly { address: string }[] } | undefined,
-): Promise<void> {
+export async function teardownMasqueradeOf(req: { env: { containerID: string; ifname: string } }, network: string): Promise<void> {
   const { masqTarget, teardownMasquerade } = await loadMasquerade();
-  await teardownMasquerade(
-    masqTarget(
-      req,
-      network,
-      (prev?.ips ?? []).map((i) => i.address),
-    ),
-  );
+  await teardownMasquerade(masqTarget(req, network, []));
 }
-export const loadSpoofCheck = () => import('./spoofcheck.ts');

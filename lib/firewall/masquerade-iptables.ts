@@ -20,6 +20,7 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { Family } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { settleThenThrowJoined } from '../platform/steps.ts';
 import { iptablesIsNft } from './backend.ts';
 import { type FirewallDriver, readPlanApply } from './driver.ts';
 import { deleteChain, deleteRule, flushChain, jumpTarget, type NfMessage, type NfRule, type TableRef } from './nftables/codec.ts';
@@ -43,11 +44,9 @@ export const MULTICAST_CIDR: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff
 /** `CNI-` + 24 hex chars: the per-attachment nat chain (28 chars, under iptables' 29 limit). */
 export const chainName = (network: string, containerID: string): string => formatHashWithPrefix(28, 'CNI-', network + containerID);
 
-/** Go's %q for the printable ASCII our validated names consist of. */
-const goQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-
 /** The comment on every rule: `name: "<net>" id: "<id>"` (Go `fmt.Sprintf("name: %q id: %q")`). */
-export const masqRuleComment = (network: string, containerID: string): string => `name: ${goQuote(network)} id: ${goQuote(containerID)}`;
+export const masqRuleComment = (network: string, containerID: string): string =>
+  `name: ${saveQuote(network)} id: ${saveQuote(containerID)}`;
 
 /** Parse a comment written by `masqRuleComment` back into its parts; undefined for other comments. */
 export function parseRuleComment(comment: string): { network: string; containerID: string } | undefined {
@@ -57,7 +56,10 @@ export function parseRuleComment(comment: string): { network: string; containerI
   return { network: unq(m[1]!), containerID: unq(m[2]!) };
 }
 
-/** An argument as iptables-save prints it (and iptables-restore reads it). */
+/**
+ * An argument as iptables-save prints it (and iptables-restore reads it); for the printable ASCII
+ * our validated names consist of, also Go's %q.
+ */
 export const saveQuote = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 // ---------------------------------------------------------------- iptables-save parsing (pure)
@@ -299,7 +301,7 @@ export const iptablesMasqueradeRemoval: Pick<FirewallDriver<string[]>, 'teardown
   async teardown({ network, containerID }) {
     const chain = chainName(network, containerID);
     const withProcesses = async () => {
-      await Promise.all(FAMILIES.map((f) => teardownFamily(f, chain)));
+      await settleThenThrowJoined(FAMILIES.map((f) => () => teardownFamily(f, chain)));
     };
     if (!netlinkAvailable() || !iptablesIsNft()) return withProcesses();
     await netlinkOrNft('iptables masquerade teardown', () => teardownViaNetlink(chain), withProcesses);
@@ -307,6 +309,6 @@ export const iptablesMasqueradeRemoval: Pick<FirewallDriver<string[]>, 'teardown
   // Chains are per (network, container ID): the reference ignores ifname here.
   async gc(network, valid) {
     const validIDs = new Set(valid.map((a) => a.containerID));
-    await Promise.all(FAMILIES.map((f) => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
+    await settleThenThrowJoined(FAMILIES.map((f) => () => reconcile(f, 'masquerade GC', (s) => planGc(network, validIDs, s), false)));
   },
 };

@@ -15,6 +15,7 @@ import {
   parseIP,
   parseIPOrCidr,
 } from '../net/address.ts';
+import { settleThenThrowFirst } from '../platform/steps.ts';
 import type { FirewallDriver } from './driver.ts';
 import {
   applyNat,
@@ -281,7 +282,9 @@ async function setupFamily(network: string, containerID: string, family: Family,
 export const iptablesMasqueradeSetup: Pick<FirewallDriver<string[]>, 'setup' | 'missing'> = {
   async setup({ network, containerID }, ips) {
     const byFamily = addressesByFamily(ips);
-    await Promise.all(FAMILIES.filter((f) => byFamily[f].length).map((f) => setupFamily(network, containerID, f, byFamily[f])));
+    // Both families to their end before a failure is thrown: the rollback must not run while a
+    // restore of the other family may still commit.
+    await settleThenThrowFirst(FAMILIES.filter((f) => byFamily[f].length).map((f) => setupFamily(network, containerID, f, byFamily[f])));
   },
 
   async missing({ network, containerID }, ips) {

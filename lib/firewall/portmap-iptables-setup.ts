@@ -6,6 +6,7 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import { bitsOf, canonicalCidr, type Family, formatCidr, formatIP } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
 import { withFileLock } from '../platform/lock.ts';
+import { settledValues } from '../platform/steps.ts';
 import { iptablesIsNft } from './backend.ts';
 import type { FirewallDriver } from './driver.ts';
 import {
@@ -301,7 +302,8 @@ async function withSharedLock(fn: () => Promise<void>): Promise<void> {
 export const iptablesHostportsSetup: Pick<FirewallDriver<HostportWant>, 'setup' | 'missing'> = {
   async setup({ network, containerID }, want) {
     const families = familiesOf(want);
-    const done = await Promise.all(families.map((f) => setupUnlocked(network, containerID, f, want)));
+    // Every family to its end before a failure is thrown (the rollback must not race a restore).
+    const done = await settledValues(families.map((f) => setupUnlocked(network, containerID, f, want)));
     const rest = families.filter((_, i) => !done[i]);
     if (rest.length) await setupShared(network, containerID, rest, want);
   },

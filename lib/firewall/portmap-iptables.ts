@@ -31,6 +31,7 @@
 // addresses are in portmap-iptables-setup.ts, loaded for ADD and CHECK only (no address code on DEL).
 import type { Family } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { settleThenThrowJoined } from '../platform/steps.ts';
 import { iptablesIsNft } from './backend.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
 import {
@@ -245,11 +246,11 @@ export const iptablesHostportsRemoval: Pick<FirewallDriver<HostportWant>, 'teard
       );
       if (done) return;
     }
-    await Promise.all(FAMILIES.map((f) => teardownFamily(f, network, containerID)));
+    await settleThenThrowJoined(FAMILIES.map((f) => () => teardownFamily(f, network, containerID)));
   },
   // Chains are per (network, container ID): ifname plays no part, as in the reference.
   async gc(network: string, valid: readonly AttachmentKey[]) {
     const validIDs = new Set(valid.map((a) => a.containerID));
-    await Promise.all(FAMILIES.map((f) => reconcile(f, 'portmap GC', (s) => planGc(network, validIDs, s), false)));
+    await settleThenThrowJoined(FAMILIES.map((f) => () => reconcile(f, 'portmap GC', (s) => planGc(network, validIDs, s), false)));
   },
 };

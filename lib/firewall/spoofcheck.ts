@@ -267,10 +267,10 @@ export function missingNetlinkSpoofRules(
 function teardownViaNetlink(ref: string, what: string): Promise<void> {
   return readPlanApply({
     read: async () => listRules(REF, BASE_CHAIN, spoofRuleComment(ref)),
+    // Without the base chain (removed by hand, or an older kernel answering null for it) the
+    // attachment's own chains are still looked up: they may have outlived it.
     plan: (prerouting) =>
-      prerouting // no table or base chain: nothing of ours can exist
-        ? teardownMessages(ref, prerouting, { iface: chainExists(REF, ifaceChainName(ref)), mac: chainExists(REF, macChainName(ref)) })
-        : null,
+      teardownMessages(ref, prerouting ?? [], { iface: chainExists(REF, ifaceChainName(ref)), mac: chainExists(REF, macChainName(ref)) }),
     apply: async (msgs) => transact(what, msgs),
   });
 }

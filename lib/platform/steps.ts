@@ -71,9 +71,15 @@ export function withRollbackFailures(error: unknown, failures: readonly Rollback
  * Waiting for all is the point: the caller's rollback must not start while a step still runs.
  */
 export async function settleThenThrowFirst(steps: ReadonlyArray<Promise<unknown> | false | undefined>): Promise<void> {
-  const results = await Promise.allSettled(steps.filter((s): s is Promise<unknown> => !!s));
+  await settledValues(steps.filter((s): s is Promise<unknown> => !!s));
+}
+
+/** settleThenThrowFirst for steps whose values the caller needs: every value, once all have finished. */
+export async function settledValues<T>(steps: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(steps);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /**

@@ -21,7 +21,7 @@ export async function del(req: Request): Promise<void> {
   await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     ['IPAM', () => releaseAfter(removeInterface, cfg.ipamType, req)],
-    ['masquerade', async () => cfg.ipMasq && (await teardownMasqueradeOf(req, cfg.network, prev))],
+    ['masquerade', async () => cfg.ipMasq && (await teardownMasqueradeOf(req, cfg.network))],
     ['spoof check', async () => cfg.macspoofchk && (await spoofcheck()).teardownSpoofCheck(containerID, ifname)],
   ]);
 }

@@ -7,23 +7,20 @@ import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { IPConfig, Result } from '../../lib/cni/types.ts';
 import { ipBatch, link, NetnsUnreachable } from '../../lib/kernel/iproute.ts';
-import { checkFailed } from '../../lib/kernel/kernel-check.ts';
 import type { LinkInfo } from '../../lib/kernel/shapes.ts';
-import { parseIP } from '../../lib/net/address.ts';
 
-/** 127.0.0.0/8 and ::1. */
-function isLoopback(address: string): boolean {
-  const ip = parseIP(address);
-  if (!ip) return false;
-  return ip.family === 4 ? address.startsWith('127.') : address === '::1';
-}
+/**
+ * 127.0.0.0/8 and ::1, for an address as the kernel reports it (dotted quad, or IPv6 in its
+ * canonical text): no address parser, so DEL and STATUS, which load this module, load no ip-num.
+ */
+const isLoopback = (family: string, local: string): boolean => (family === 'inet' ? local.startsWith('127.') : local === '::1');
 
 /** The addresses of `lo`, first of each family; any address outside loopback is an error (as in the reference). */
 export function loopbackAddresses(lo: LinkInfo): IPConfig[] {
   const ips: IPConfig[] = [];
   for (const family of ['inet', 'inet6']) {
     const addrs = (lo.addr_info ?? []).filter((a) => a.family === family);
-    const foreign = addrs.find((a) => !isLoopback(a.local));
+    const foreign = addrs.find((a) => !isLoopback(family, a.local));
     if (foreign) throw new CniError(ErrorCode.InterfaceConflict, `loopback interface found with non-loopback address "${foreign.local}"`);
     if (addrs[0]) ips.push({ interface: 0, address: `${addrs[0].local}/${addrs[0].prefixlen}` });
   }
@@ -53,8 +50,8 @@ async function del(req: Request): Promise<void> {
 
 async function check(req: Request): Promise<void> {
   const lo = await link({ netns: req.env.netns }, 'lo');
-  if (!lo) throw checkFailed(`no loopback interface in ${req.env.netns}`);
-  if (!(lo.flags ?? []).includes('UP')) throw checkFailed('loopback interface is down');
+  if (!lo) throw new CniError(ErrorCode.CheckFailed, `no loopback interface in ${req.env.netns}`);
+  if (!(lo.flags ?? []).includes('UP')) throw new CniError(ErrorCode.CheckFailed, 'loopback interface is down');
 }
 
 const nothing = async (): Promise<void> => undefined;

@@ -46,6 +46,6 @@ export async function del(req: Request): Promise<void> {
   await settleThenThrowJoined([
     ['container interface', () => removeInterface],
     ['IPAM', () => releaseAfter(removeInterface, cfg.ipamType, req)],
-    ['masquerade', async () => cfg.ipMasq && (await teardownMasqueradeOf(req, cfg.network, prev))],
+    ['masquerade', async () => cfg.ipMasq && (await teardownMasqueradeOf(req, cfg.network))],
   ]);
 }

@@ -588,8 +588,6 @@ export interface NfRule {
   handle: number;
   comment?: string;
   exprs: Expr[];
-  /** The last expression (a rule's verdict), decoded alone. */
-  lastExpr?: Expr;
 }
 
 function decodeExprList(list: Uint8Array | undefined): Expr[] {
@@ -631,7 +629,6 @@ export function decodeRule(payload: Uint8Array): NfRule {
   }
   let names: [string, string] | undefined;
   let exprs: Expr[] | undefined;
-  let last: Expr | null | undefined;
   const rule: NfRule = {
     get table() {
       names ??= [readCstr(table ?? new Uint8Array()), readCstr(chain ?? new Uint8Array())];
@@ -645,10 +642,6 @@ export function decodeRule(payload: Uint8Array): NfRule {
     get exprs() {
       exprs ??= decodeExprList(list);
       return exprs;
-    },
-    get lastExpr() {
-      if (last === undefined) last = exprs ? (exprs.at(-1) ?? null) : lastExprOf(list);
-      return last ?? undefined;
     },
   };
   if (comment !== undefined) rule.comment = comment;
@@ -735,21 +728,6 @@ export function jumpsToAt(buf: Uint8Array, start: number, end: number, attr: Uin
 
 /** `jumpsToAt` on one message's payload. */
 export const mayJumpTo = (payload: Uint8Array, chain: string): boolean => jumpsToAt(payload, 0, payload.length, jumpChainAttr(chain));
-
-/** Only the last expression of a list (where a rule's verdict is), without decoding the others. */
-function lastExprOf(list: Uint8Array | undefined): Expr | null {
-  if (!list) return null;
-  const v = new DataView(list.buffer, list.byteOffset, list.byteLength);
-  let at = -1;
-  let end = 0;
-  for (let off = 0; off + 4 <= list.length; ) {
-    const len = v.getUint16(off, true);
-    if (len < 4 || off + len > list.length) break;
-    [at, end] = [off + 4, off + len];
-    off += (len + 3) & ~3;
-  }
-  return at < 0 ? null : decodeExpr(list.subarray(at, end));
-}
 
 /** The chain a jump or goto of this rule leads to, if any. */
 export const jumpTarget = (r: NfRule): string | undefined =>
