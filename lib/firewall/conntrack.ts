@@ -9,6 +9,7 @@ import { NetlinkError, netfilterQuery, available as netlinkAvailable } from '../
 import { AF, type Attr, type Message, message, NLM_F, parseAttrs, u8, u32 } from '../kernel/netlink-codec.ts';
 import type { Family } from '../net/address.ts';
 import { run } from '../platform/exec.ts';
+import { ERRNO } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
 
 const CTNETLINK = 1 << 8; // NFNL_SUBSYS_CTNETLINK, in the message type's high byte
@@ -22,9 +23,6 @@ const FILTER_PROTO_NUM = 1 << 3;
 const FILTER_PROTO_DST_PORT = 1 << 5;
 const NLA_F_NESTED = 0x8000;
 const IPPROTO_UDP = 17;
-const ENOENT = 2;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
 
 const be16 = (n: number): Uint8Array => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
 const afOf = (family: Family): number => (family === 4 ? AF.INET : AF.INET6);
@@ -99,7 +97,7 @@ function entriesTo(family: Family, port: number): Entry[] {
     answers = netfilterQuery((seq) => dumpRequest(seq, family, port));
   } catch (e) {
     // A kernel without dump filters: the whole family, filtered here.
-    if (!(e instanceof NetlinkError) || (e.errno !== EINVAL && e.errno !== EOPNOTSUPP)) throw e;
+    if (!(e instanceof NetlinkError) || (e.errno !== ERRNO.EINVAL && e.errno !== ERRNO.EOPNOTSUPP)) throw e;
     answers = netfilterQuery((seq) => dumpRequest(seq, family));
   }
   return answers.map(parseEntry).filter((x): x is Entry => !!x && isStaleUdp(x, port));
@@ -110,7 +108,7 @@ function flushWithNetlink(family: Family, port: number): void {
     try {
       netfilterQuery((seq) => deleteRequest(seq, family, entry));
     } catch (e) {
-      if (!(e instanceof NetlinkError) || e.errno !== ENOENT) throw e; // gone meanwhile: fine
+      if (!(e instanceof NetlinkError) || e.errno !== ERRNO.ENOENT) throw e; // gone meanwhile: fine
     }
   }
 }

@@ -31,6 +31,7 @@
 // addresses are in portmap-iptables-setup.ts, loaded for ADD and CHECK only (no address code on DEL).
 import type { Family } from '../net/address.ts';
 import { formatHashWithPrefix } from '../platform/hash.ts';
+import { ERRNO } from '../platform/libc.ts';
 import { settleThenThrowJoined } from '../platform/steps.ts';
 import { iptablesIsNft } from './backend.ts';
 import { type AttachmentKey, type FirewallDriver, readPlanApply } from './driver.ts';
@@ -206,12 +207,11 @@ async function teardownViaNetlink(network: string, containerID: string): Promise
       apply: async (msgs) => transact('portmap teardown', msgs),
     });
   } catch (e) {
-    if (e instanceof NfError && e.errno === EBUSY) return false;
+    if (e instanceof NfError && e.errno === ERRNO.EBUSY) return false;
     throw e;
   }
   return !legacy;
 }
-const EBUSY = 16;
 
 /**
  * DEL in one family with processes: list CNI-HOSTPORT-DNAT, the attachment's chain and the legacy

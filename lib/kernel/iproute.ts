@@ -7,9 +7,10 @@
 // when netlink answered (`ip` only gives text, so there the text decides).
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { type ExecResult, run } from '../platform/exec.ts';
+import { ERRNO } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
 import { type Answer, type IpOp, type KernelQuery, type LinkQuery, queryArgs, type RouteQuery, toLine } from './ip-ops.ts';
-import { ERRNO, isMissingErrno, NetlinkError, available as netlinkAvailable, socketFor } from './netlink.ts';
+import { isMissingErrno, NetlinkError, available as netlinkAvailable, socketFor } from './netlink.ts';
 import * as netlinkIp from './netlink-ip.ts';
 import type { LinkInfo, RouteInfo, Where } from './shapes.ts';
 

@@ -1,8 +1,10 @@
 // Plans and queries over our own netlink socket (standalone build): the operations of
 // lib/kernel/ip-ops.ts sent as rtnetlink requests, and the queries answered in the shapes
 // `ip -json -details` prints (lib/kernel/shapes.ts), so lib/kernel/iproute.ts can use either path.
+
+import { ERRNO } from '../platform/libc.ts';
 import { type Answer, carriesAddresses, type IpOp, type KernelQuery, type PendingRequest, toRequest, UnencodableOp } from './ip-ops.ts';
-import { dump, ERRNO, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } from './netlink.ts';
+import { dump, ifIndexOf, ifNameOf, NetlinkError, perform, socketFor } from './netlink.ts';
 import {
   AF,
   type Attr,
@@ -127,7 +129,7 @@ function routeGet(netns: string, to: string, encodeAddress: ((ip: string) => Uin
   try {
     dst = encodeAddress?.(to);
   } catch {}
-  if (!dst) throw new NetlinkError(22 /* EINVAL */, `Error: any valid prefix is expected rather than "${to}".`);
+  if (!dst) throw new NetlinkError(ERRNO.EINVAL, `Error: any valid prefix is expected rather than "${to}".`);
   const v4 = dst.length === 4;
   const request = rtmsg({ family: AF_OF[v4 ? 4 : 6], dstLen: v4 ? 32 : 128, table: 0, protocol: 0, scope: 0, type: 0 });
   const [m] = perform(netns, { type: RTM.GETROUTE, flags: 0, fixed: request, attrs: [[RTA.DST, dst]] });

@@ -10,7 +10,7 @@
 // thread's namespace, so lib/kernel/sysctl.ts writes a pod's inside inNetns().
 
 import { layout } from '../platform/arch.ts';
-import { cpath, type Libc, libc, strerror } from '../platform/libc.ts';
+import { cpath, ERRNO, type Libc, libc, strerror } from '../platform/libc.ts';
 import { warn } from '../platform/output.ts';
 import { errnoOf, isDone, type Message, message, type NetlinkRequest, splitMessages } from './netlink-codec.ts';
 
@@ -20,7 +20,6 @@ const { SIOCGIFNAME, SIOCGIFINDEX } = layout.ioctl;
 const { CLONE_NEWNET } = layout.misc;
 const O_RDONLY_CLOEXEC = layout.open.O_RDONLY | layout.open.O_CLOEXEC;
 const SOCK_RAW_CLOEXEC = SOCK_RAW | SOCK_CLOEXEC;
-const EAGAIN = 11;
 /** How long a netfilter answer may take before we stop waiting (a batch is answered within its send). */
 const NETFILTER_TIMEOUT_MS = 5000;
 
@@ -32,8 +31,6 @@ function loadLibc(): Libc | null {
 export const available = (): boolean => loadLibc() !== null;
 
 /** The errno values callers decide on. */
-export const ERRNO = { ENOENT: 2, ESRCH: 3, EINTR: 4, EEXIST: 17, ENODEV: 19 } as const;
-
 /** The errno says the object is not there: no such file (a namespace path), process (route) or device. */
 export const isMissingErrno = (errno: number): boolean => errno === ERRNO.ENOENT || errno === ERRNO.ESRCH || errno === ERRNO.ENODEV;
 
@@ -261,9 +258,9 @@ export function netfilterBatch(bytes: Uint8Array, first: number, last: number): 
     const n = c.recv(fd, recvBuffer, recvBuffer.length, pending.size ? 0 : MSG_DONTWAIT);
     if (n < 0) {
       const e = c.errno();
-      if (e === 4) continue; // EINTR
-      if (e === EAGAIN && !pending.size) return answers;
-      throw new NetlinkError(e, e === EAGAIN ? 'netfilter: no answer from the kernel' : `netfilter receive: ${strerror(e)}`);
+      if (e === ERRNO.EINTR) continue;
+      if (e === ERRNO.EAGAIN && !pending.size) return answers;
+      throw new NetlinkError(e, e === ERRNO.EAGAIN ? 'netfilter: no answer from the kernel' : `netfilter receive: ${strerror(e)}`);
     }
     for (const m of splitMessages(recvBuffer.slice(0, n))) {
       const errno = errnoOf(m);

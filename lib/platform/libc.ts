@@ -52,6 +52,23 @@ export const cpath = (p: string): Uint8Array => new TextEncoder().encode(`${p}\0
 // errno → [code, strerror(3) text (iproute2's messages), libuv text (node:fs's messages)]. The
 // numbers are the generic Linux ones, the same on every architecture lib/platform/arch.ts lists
 // (test/unit/arch.test.ts checks them against each target's headers).
+/** The errno values the code tests for by name (the same numbers on every Linux target we build for). */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  EAGAIN: 11,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  EPROTONOSUPPORT: 93,
+  EOPNOTSUPP: 95,
+  EAFNOSUPPORT: 97,
+} as const;
+
 const ERRNOS: Record<number, [string, string, string]> = {
   1: ['EPERM', 'Operation not permitted', 'operation not permitted'],
   2: ['ENOENT', 'No such file or directory', 'no such file or directory'],

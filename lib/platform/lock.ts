@@ -8,12 +8,11 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import { layout } from './arch.ts';
 import { run } from './exec.ts';
 import { closeSync, constants, openSync } from './fs.ts';
-import { libc, strerror } from './libc.ts';
+import { ERRNO, libc, strerror } from './libc.ts';
 
 export const LOCK_WAIT_SECONDS = 60;
 
 const { LOCK_EX } = layout.misc;
-const EINTR = 4;
 
 async function lockFd(fd: number, waitSeconds: number): Promise<{ ok: boolean; why: string }> {
   const c = libc();
@@ -23,7 +22,7 @@ async function lockFd(fd: number, waitSeconds: number): Promise<{ ok: boolean; w
     const ms = Math.max(1, Math.round(waitSeconds * 1000)); // never 0: that would wait forever
     if (c.flock(fd, LOCK_EX, ms) === 0) return { ok: true, why: '' };
     const e = c.errno();
-    return { ok: false, why: e === EINTR ? '' : `flock: ${strerror(e)}` };
+    return { ok: false, why: e === ERRNO.EINTR ? '' : `flock: ${strerror(e)}` };
   }
   const r = await run('flock', ['-x', '-w', String(waitSeconds), '3'], { extraFds: [fd] });
   return { ok: r.code === 0, why: r.stderr.trim().slice(0, 200) };

@@ -11,7 +11,7 @@ import {
   type PayloadFilter,
   reserveSeqs,
 } from '../../kernel/netlink.ts';
-import { errnoCode, strerror } from '../../platform/libc.ts';
+import { ERRNO, errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
   commentAttr,
@@ -33,9 +33,6 @@ import {
 
 export const available = (): boolean => netlinkAvailable() && process.env.CNI_TS_NFTABLES_NETLINK !== '0';
 
-const ENOENT = 2;
-const EEXIST = 17;
-
 /** A transaction the kernel refused: `errno` of the first failing message, and which message it was. */
 export class NfError extends CniError {
   constructor(
@@ -46,10 +43,10 @@ export class NfError extends CniError {
     super(ErrorCode.FirewallFailed, `${what}: ${strerror(errno)}${detail}`);
   }
   get exists(): boolean {
-    return this.errno === EEXIST;
+    return this.errno === ERRNO.EEXIST;
   }
   get missing(): boolean {
-    return this.errno === ENOENT;
+    return this.errno === ERRNO.ENOENT;
   }
 }
 
@@ -57,7 +54,7 @@ export class NfError extends CniError {
  * Errors that say "this kernel or this netlink path cannot do it" rather than "the request was
  * wrong for the current state": the caller then does the same work with `nft`.
  */
-const UNSUPPORTED = new Set([22 /* EINVAL */, 93 /* EPROTONOSUPPORT */, 95 /* EOPNOTSUPP */, 97 /* EAFNOSUPPORT */]);
+const UNSUPPORTED = new Set<number>([ERRNO.EINVAL, ERRNO.EPROTONOSUPPORT, ERRNO.EOPNOTSUPP, ERRNO.EAFNOSUPPORT]);
 
 /**
  * Whether an error means: fall back to the `nft` process. A netlink error outside a transaction
@@ -98,7 +95,7 @@ export function listRules(t: TableRef, chain: string, only?: string | { comment:
   try {
     return netfilterQuery((s) => encodeMessage(getRules(t, chain), s), keep).map((m) => decodeRule(m.payload));
   } catch (e) {
-    if (e instanceof NetlinkError && e.errno === ENOENT) return null;
+    if (e instanceof NetlinkError && e.errno === ERRNO.ENOENT) return null;
     throw e;
   }
 }
@@ -109,7 +106,7 @@ export function chainExists(t: TableRef, chain: string): boolean {
     netfilterQuery((s) => encodeMessage(getChain(t, chain), s, NLM_F_ACK));
     return true;
   } catch (e) {
-    if (e instanceof NetlinkError && e.errno === ENOENT) return false;
+    if (e instanceof NetlinkError && e.errno === ERRNO.ENOENT) return false;
     throw e;
   }
 }
@@ -122,7 +119,7 @@ export function chainUse(t: TableRef, chain: string): number | null {
     if (use === undefined) throw new NetlinkError(0, `netfilter: no reference count for chain ${chain}`);
     return use;
   } catch (e) {
-    if (e instanceof NetlinkError && e.errno === ENOENT) return null;
+    if (e instanceof NetlinkError && e.errno === ERRNO.ENOENT) return null;
     throw e;
   }
 }
