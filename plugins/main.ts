@@ -20,8 +20,8 @@ declare const CNI_TS_PLUGIN: 'bridge' | 'host-local' | 'ptp' | 'portmap' | 'loop
 
 const hostLocal = (): Promise<Plugin> => import('../ipam/host-local.ts').then((m) => m.hostLocal);
 // bridge and ptp delegate IPAM; when CNI_PATH's host-local is this executable, it runs in-process.
-// (portmap and loopback delegate nothing; registering costs nothing until a delegation happens.)
-registerInProcessPlugin('host-local', hostLocal);
+// The others delegate nothing, and their builds drop the delegation code (and what it imports).
+if (CNI_TS_PLUGIN === 'bridge' || CNI_TS_PLUGIN === 'ptp') registerInProcessPlugin('host-local', hostLocal);
 
 // Conditions on the build-time constant: the bundler drops the imports of the other plugins.
 const load: () => Promise<Plugin> =
@@ -57,7 +57,7 @@ const loadStatus: () => Promise<Plugin['status']> =
       : CNI_TS_PLUGIN === 'portmap'
         ? () => import('./portmap/status.ts').then((m) => m.status)
         : CNI_TS_PLUGIN === 'loopback'
-          ? () => import('./loopback/plugin.ts').then((m) => m.loopback.status)
+          ? async () => async () => undefined // nothing to ask: lo exists in every namespace
           : () => hostLocal().then((p) => p.status);
 
 /**

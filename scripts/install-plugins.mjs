@@ -68,7 +68,7 @@ export function parseArgs(argv) {
   return opts;
 }
 
-/** Does the file contain `needle`? Reads in chunks (the multi-call executable is ~110 MB). */
+/** Does the file contain `needle`? Reads in chunks (the multi-call executable is ~3 MB). */
 function fileContains(path, needle, limit = Infinity) {
   const fd = openSync(path, 'r');
   try {

@@ -1,4 +1,4 @@
-// esbuild plugin: ip-num as the plugins load it, for both builds. Two build-time rewrites of
+// esbuild plugin: ip-num as the plugins load it, for both builds. Build-time rewrites of
 // ip-num's own files (its published CommonJS, which esbuild cannot tree-shake), each cutting work
 // every QuickJS start that loads ip-num would otherwise do (tested: test/unit/ip-num-build.test.ts
 // runs lib/net/address.ts bundled through this against the plain package).
@@ -38,6 +38,8 @@
 // The same object serves every call: sound for these uses only, which read no state of the
 // object between calls: `test` and `replace` with a literal without the g or y flag (lastIndex is
 // neither read nor written), `match` with a g literal (it starts from 0 and leaves lastIndex at 0).
+//
+// 5. Methods of the classes address.ts uses that nothing calls are dropped (UNUSED_METHODS below).
 
 import { readFileSync } from 'node:fs';
 

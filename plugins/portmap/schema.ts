@@ -30,7 +30,7 @@ export const portmapConfigSchema = z.looseObject({
   ),
   conditionsV4: conditions('IPv4'),
   conditionsV6: conditions('IPv6'),
-  masqAll: described(z.optional(z.boolean()), 'masquerade all forwarded traffic, not only hairpin (default false)'),
+  masqAll: described(z.optional(z.boolean()), 'hairpin masquerade from any source, not only the pod network (default false)'),
   backend: described(z.optional(z.enum(['iptables', 'nftables'])), "firewall backend (default: the host's, or the one the keys imply)"),
   runtimeConfig: described(
     z.optional(z.looseObject({ portMappings: described(z.optional(z.array(portMappingSchema)), 'the host ports (set by the runtime)') })),
