@@ -408,13 +408,14 @@ export class DiskStore implements LeaseStore, LeaseAdmin {
     } catch (e) {
       throw ioError(`cannot read data directory ${this.dir}`, e);
     }
-    const index = LeaseIndex.empty();
+    // Built in one pass (set() would search the growing index once per lease).
+    const entries: [string, string][] = [];
     for (const name of names) {
       if (name.startsWith(OLD_TMP_PREFIX)) removeQuietly(this.dir, name);
       else if (name.startsWith(OLD_PENDING_PREFIX) && isLeftoverPending(this.dir, name, OLD_PENDING_PREFIX)) removeQuietly(this.dir, name);
-      else if (mayBeLease(name)) index.set(name, ownerDigest(this.contentOf(name)));
+      else if (mayBeLease(name)) entries.push([name, ownerDigest(this.contentOf(name))]);
     }
-    return index;
+    return LeaseIndex.of(entries);
   }
 
   /** Temp files of crashed writers in `.cni-ts/` (a small directory: only ADDs in flight have files there). */
