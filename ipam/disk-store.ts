@@ -564,11 +564,11 @@ function removeQuietly(dir: string, name: string): void {
 }
 
 /** Write `content` to a new file in `dir` and flush it to disk; a failure removes the file. */
-function writeFileDurably(dir: string, name: string, content: string, exclusive = false): void {
+function writeFileDurably(dir: string, name: string, content: string): void {
   const path = join(dir, name);
   let fd: number;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | (exclusive ? constants.O_EXCL : constants.O_TRUNC), LEASE_MODE);
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, LEASE_MODE);
   } catch (e) {
     throw ioError(`cannot write ${path}`, e);
   }

@@ -155,7 +155,7 @@ export function checkedRules(
   const rules: Rule[] = [];
   if (masqueradeWanted(want)) rules.push(setmarkRule(want.mark), masqRule(want.mark), postroutingJump);
   rules.push(...hookJumps, ...dnatRules(network, containerID, family, want), ...entryRules(network, containerID, family, want));
-  const tool = family === 4 ? 'iptables' : 'ip6tables';
+  const tool = TOOLS[family].cmd;
   const withoutComment = (r: Rule): Rule => {
     const at = r.args.indexOf('--comment');
     return at < 2 ? r : { chain: r.chain, args: [...r.args.slice(0, at - 2), ...r.args.slice(at + 2)] };
@@ -174,7 +174,7 @@ async function missingInFamily(family: Family, items: Array<{ what: string; rule
   const state = await readNat(family);
   if (!state) return [`${TOOLS[family].save} not usable`];
   const absent = [...new Set(items.map((i) => i.rule.chain))].filter((c) => !BUILTIN.has(c) && !state.chains.has(c));
-  const missing = absent.map((c) => `${family === 4 ? 'iptables' : 'ip6tables'} nat chain ${c}`);
+  const missing = absent.map((c) => `${TOOLS[family].cmd} nat chain ${c}`);
   let pending = items.filter((i) => !absent.includes(i.rule.chain));
   while (pending.length) {
     const r = await run(TOOLS[family].restore, ['-w', LOCK_WAIT, '--noflush'], {

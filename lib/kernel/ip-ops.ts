@@ -11,6 +11,7 @@
 // Address and route operations encode their addresses with an AddressEncoder the caller passes
 // (lib/kernel/address-bytes.ts): it needs ip-num, which link operations (a DEL's) do without.
 import type { Family } from '../net/address.ts';
+import { isMac } from '../net/mac.ts';
 import { concatBytes } from '../platform/bytes.ts';
 import {
   AF,
@@ -175,14 +176,13 @@ export type PendingRequest = (ifindex: (name: string) => number) => NetlinkReque
 /** A value the netlink encoder cannot express; `ip` gets the operation (and gives its own error). */
 export class UnencodableOp extends Error {}
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const NAME_RE = /^[^\s/]{1,15}$/;
 
 function refuse(why: string): never {
   throw new UnencodableOp(why);
 }
 const checkedName = (s: string): string => (NAME_RE.test(s) ? s : refuse(`interface name "${s}"`));
-const checkedMac = (s: string): Uint8Array => (MAC_RE.test(s) ? macBytes(s) : refuse(`MAC address "${s}"`));
+const checkedMac = (s: string): Uint8Array => (isMac(s) ? macBytes(s) : refuse(`MAC address "${s}"`));
 function checkedUint(n: number, max = 0xffffffff): number {
   return Number.isInteger(n) && n >= 0 && n <= max ? n : refuse(`number ${n}`);
 }

@@ -11,8 +11,6 @@ import { type Cidr, type Family, formatIP, parseCidr, parseIP } from '../../lib/
 import { parseRawPortmapConfig, type RawPortmapConfig } from './raw-config.ts';
 import type { RawPortMapping } from './schema.ts';
 
-export type { RawPortmapConfig };
-
 export interface PortmapConfig {
   network: string;
   /** `backend`, or the one the backend-specific keys imply; undefined = chosen on the host. */
