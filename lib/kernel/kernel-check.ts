@@ -1,7 +1,7 @@
 // CHECK support shared by interface plugins: compare what prevResult promises with the kernel's
 // view of the pod namespace (lib/kernel/shapes.ts). Pure functions.
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import type { IPConfig, Route } from '../cni/types.ts';
+import type { Interface, IPConfig, Route } from '../cni/types.ts';
 import { ipEqual, parseCidr, parseIP } from '../net/address.ts';
 import { type LinkInfo, type RouteInfo, routeDst } from './shapes.ts';
 
@@ -17,6 +17,21 @@ export function expectMac(link: LinkInfo, mac: string | undefined): void {
   if (mac && link.address?.toLowerCase() !== mac.toLowerCase()) {
     throw checkFailed(`interface "${link.ifname}" has MAC ${link.address}, expected ${mac}`);
   }
+}
+
+/** The pod's end of a veth pair (bridge, ptp): `ifname` among the pod's links, a veth, with prevResult's MAC. */
+export function expectPodVeth(podLinks: LinkInfo[], ifname: string, mac: string | undefined): LinkInfo {
+  const pod = findLink(podLinks, ifname);
+  if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
+  expectMac(pod, mac);
+  return pod;
+}
+
+/** The host end of the pod's veth: its peer, and a host interface of prevResult. */
+export function expectHostPeer(hostLinks: LinkInfo[], pod: LinkInfo, interfaces: readonly Interface[]): LinkInfo {
+  const host = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
+  if (!host) throw checkFailed(`no host veth of prevResult is the peer of "${pod.ifname}"`);
+  return host;
 }
 
 export function expectAddresses(link: LinkInfo, ips: IPConfig[]): void {

@@ -6,9 +6,17 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import { loadMasquerade, loadSpoofCheck } from '../../lib/firewall/load.ts';
+import { checkMasqueradeOf, loadMasquerade, loadSpoofCheck, setupMasqueradeOf } from '../../lib/firewall/load.ts';
 import { BatchError, ipBatch, link, links, query } from '../../lib/kernel/iproute.ts';
-import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
+import {
+  checkFailed,
+  expectAddresses,
+  expectHostPeer,
+  expectMac,
+  expectPodVeth,
+  expectRoutes,
+  findLink,
+} from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing, planPodLinkUp } from '../../lib/kernel/pod-interface.ts';
 import { HOST, type LinkInfo } from '../../lib/kernel/shapes.ts';
 import { writeSysctls } from '../../lib/kernel/sysctl.ts';
@@ -121,17 +129,14 @@ async function add(req: Request): Promise<Result> {
       if (podPlan) await ipBatch({ netns }, podPlan.ops);
       else if (!cfg.disableContainerInterface) await ipBatch({ netns }, planPodLinkUp(ifname));
     };
-    const masq = async () => {
-      const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
-      const target = masqTarget(
+    const masq = () =>
+      setupMasqueradeOf(
+        undo,
         req,
         cfg.network,
         addressing!.ips.map((i) => i.address),
+        cfg.ipMasqBackend,
       );
-      const backend = await chooseBackend(cfg.ipMasqBackend);
-      undo.push('masquerade', () => teardownMasquerade(target));
-      await setupMasquerade(backend, target);
-    };
     const spoofCheck = async () => {
       const { setupSpoofCheck, teardownSpoofCheck } = await spoofcheck();
       undo.push('spoof check', () => teardownSpoofCheck(req.env.containerID, ifname));
@@ -174,25 +179,19 @@ async function check(req: Request): Promise<void> {
     { kind: 'links', addresses: true },
     { kind: 'routes', table: 'all' },
   ]);
-  const pod = findLink(podLinks, ifname);
-  if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
-  expectMac(pod, interfaces[podIndex]!.mac);
-  const hostVeth = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
-  if (!hostVeth) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
+  const pod = expectPodVeth(podLinks, ifname, interfaces[podIndex]!.mac);
+  const hostVeth = expectHostPeer(hostLinks, pod, interfaces);
   if (hostVeth.master !== cfg.bridge) throw checkFailed(`host veth "${hostVeth.ifname}" is not attached to "${cfg.bridge}"`);
 
   const podIps = (prev.ips ?? []).filter((ip) => ip.interface === podIndex);
   expectAddresses(pod, podIps);
   expectRoutes(podRoutes, prev.routes ?? [], defaultGateways(podIps));
   if (cfg.ipMasq) {
-    const { checkMasquerade, chooseBackend, masqTarget } = await masquerade();
-    await checkMasquerade(
-      await chooseBackend(cfg.ipMasqBackend),
-      masqTarget(
-        req,
-        cfg.network,
-        podIps.map((i) => i.address),
-      ),
+    await checkMasqueradeOf(
+      req,
+      cfg.network,
+      podIps.map((i) => i.address),
+      cfg.ipMasqBackend,
     );
   }
   if (cfg.macspoofchk)

@@ -9,9 +9,9 @@ import { delegate } from '../../lib/cni/delegate.ts';
 import type { Plugin, Request } from '../../lib/cni/dispatch.ts';
 import { CniError, ErrorCode } from '../../lib/cni/errors.ts';
 import type { Result } from '../../lib/cni/types.ts';
-import { loadMasquerade } from '../../lib/firewall/load.ts';
+import { checkMasqueradeOf, loadMasquerade, setupMasqueradeOf } from '../../lib/firewall/load.ts';
 import { BatchError, ipBatch, link, query } from '../../lib/kernel/iproute.ts';
-import { checkFailed, expectAddresses, expectMac, expectRoutes, findLink } from '../../lib/kernel/kernel-check.ts';
+import { checkFailed, expectAddresses, expectHostPeer, expectMac, expectPodVeth, expectRoutes } from '../../lib/kernel/kernel-check.ts';
 import { defaultGateways, planPodAddressing } from '../../lib/kernel/pod-interface.ts';
 import { HOST } from '../../lib/kernel/shapes.ts';
 import { readHostSysctl, writeSysctls } from '../../lib/kernel/sysctl.ts';
@@ -87,13 +87,7 @@ async function add(req: Request): Promise<Result> {
     };
     await settleThenThrowFirst([hostSide(), writeSysctls({ netns }, pod.sysctls, { bestEffort: pod.optionalSysctls })]);
 
-    const masq = async () => {
-      const { chooseBackend, masqTarget, setupMasquerade, teardownMasquerade } = await masquerade();
-      const target = masqTarget(req, cfg.network, addressing.masqAddresses);
-      const backend = await chooseBackend(cfg.ipMasqBackend);
-      undo.push('masquerade', () => teardownMasquerade(target));
-      await setupMasquerade(backend, target);
-    };
+    const masq = () => setupMasqueradeOf(undo, req, cfg.network, addressing.masqAddresses, cfg.ipMasqBackend);
     await settleThenThrowFirst([ipBatch({ netns }, [...pod.ops, ...addressing.podGatewayOps]), cfg.ipMasq && masq()]);
     return buildPtpResult({
       cfg,
@@ -123,9 +117,7 @@ async function check(req: Request): Promise<void> {
     { kind: 'links', addresses: true },
     { kind: 'routes', table: 'all' },
   ]);
-  const pod = findLink(podLinks, ifname);
-  if (pod.linkinfo?.info_kind !== 'veth') throw checkFailed(`"${ifname}" is not a veth`);
-  expectMac(pod, interfaces[podIndex]!.mac);
+  const pod = expectPodVeth(podLinks, ifname, interfaces[podIndex]!.mac);
   expectAddresses(pod, podIps);
   // The gateway plumbing carries its own next hops (none for the on-link ones): no fallback gateway.
   expectRoutes(podRoutes, expectedPodGatewayRoutes(cfg.mode, podIps));
@@ -136,8 +128,7 @@ async function check(req: Request): Promise<void> {
     { kind: 'links', addresses: true },
     { kind: 'routes', table: 'all' },
   ]);
-  const host = hostLinks.find((l) => l.ifindex === pod.link_index && interfaces.some((i) => i.name === l.ifname && !i.sandbox));
-  if (!host) throw checkFailed(`no host veth of prevResult is the peer of "${ifname}"`);
+  const host = expectHostPeer(hostLinks, pod, interfaces);
   const hostEntry = interfaces.find((i) => i.name === host.ifname)!;
   expectMac(host, hostEntry.mac);
   if (!(host.flags ?? []).includes('UP')) throw checkFailed(`host veth "${host.ifname}" is down`);
@@ -158,8 +149,7 @@ async function check(req: Request): Promise<void> {
     if (have !== value) throw checkFailed(`sysctl ${key.replace(/\//g, '.')} is ${have ?? 'missing'}, expected ${value}`);
   }
   if (cfg.ipMasq) {
-    const { checkMasquerade, chooseBackend, masqTarget } = await masquerade();
-    await checkMasquerade(await chooseBackend(cfg.ipMasqBackend), masqTarget(req, cfg.network, masqAddressesOf(cfg.mode, podIps, cfg.raw)));
+    await checkMasqueradeOf(req, cfg.network, masqAddressesOf(cfg.mode, podIps, cfg.raw), cfg.ipMasqBackend);
   }
 }
 
