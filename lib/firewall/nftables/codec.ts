@@ -6,6 +6,7 @@
 // Expressions are data (`Expr`), encoded for a request and decoded from a dump into the same shape,
 // so CHECK compares what a rule does with what we would have written, expression by expression,
 // and a rule that holds anything we do not model decodes to `unknown` instead of being guessed at.
+import { CniError, ErrorCode } from '../../cni/errors.ts';
 import { type Attr, attrBytes, parseAttrs } from '../../kernel/netlink-codec.ts';
 import { concatBytes } from '../../platform/bytes.ts';
 
@@ -97,10 +98,13 @@ function readCstr(b: Uint8Array): string {
   return String.fromCharCode.apply(null, s as unknown as number[]);
 }
 
+/** Whether nf_tables can store `comment` (its user data holds at most 254 bytes and a NUL). */
+export const commentFits = (comment: string): boolean => cstr(comment).length <= 255;
+
 /** libnftnl's user-data TLV list holding one comment: type, length (with the NUL), text, NUL. */
 export function commentUdata(comment: string): Uint8Array {
   const text = cstr(comment);
-  if (text.length > 255) throw new Error(`nftables comment longer than 254 bytes: ${comment.slice(0, 40)}…`);
+  if (text.length > 255) throw new CniError(ErrorCode.FirewallFailed, `nftables comment longer than 254 bytes: ${comment.slice(0, 40)}…`);
   return concatBytes([Uint8Array.of(UDATA_COMMENT, text.length), text]);
 }
 

@@ -15,6 +15,7 @@ import { ERRNO, errnoCode, strerror } from '../../platform/libc.ts';
 import { warn } from '../../platform/output.ts';
 import {
   commentAttr,
+  commentFits,
   commentIsAt,
   commentStartsWith,
   decodeChainUse,
@@ -86,6 +87,7 @@ export function listRules(t: TableRef, chain: string, only?: string | { comment:
     const prefix = new TextEncoder().encode(only);
     keep = (b, s, e) => commentStartsWith(b.subarray(s, e), prefix);
   } else if (only && 'comment' in only) {
+    if (!commentFits(only.comment)) return []; // no rule can carry a comment nf_tables cannot store
     const attr = commentAttr(only.comment);
     keep = (b, s, e) => commentIsAt(b, s, e, attr);
   } else if (only) {
